@@ -1,0 +1,236 @@
+"""BallPlay-M clips: loading with validation, derived quantities, and a batched reference table.
+
+A clip is a `[T, 337]` float tensor saved with `torch.save` (columns in `data/BallPlay-M/README.md`). Its skill
+label is the first three characters of its file name. Loading never runs code (`weights_only=True`) and maps
+tensors saved on a GPU to the CPU. Any bad input raises `MotionError` with one line naming the file and the problem.
+
+`MotionSet` concatenates every clip's frames into flat tables of shape `(num_frames, ...)` on one device, so the
+reference frames of thousands of environments are one gather: `motion_set.frames(motion_ids, frame_ids)`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Iterable, Union
+
+import torch
+
+from skillmimic import model as M
+from skillmimic import rotations
+
+FPS = 60.0
+NUM_COLUMNS = 337
+# Column ranges of one frame.
+ROOT_POS = slice(0, 3)
+ROOT_ROT = slice(3, 6)  # exponential map; 6:9 repeats it
+JOINT_ROT = slice(9, 165)  # 52 joints x 3, exponential maps
+BODY_POS = slice(165, 324)  # 53 bodies x 3, recorded world positions
+BALL_POS = slice(324, 327)
+CONTACT = 336  # hand-ball contact label, 0 or 1
+
+PathLike = Union[str, Path]
+
+
+class MotionError(ValueError):
+    """A clip or motion source that cannot be used; the message names the file and the problem."""
+
+
+def skill_label(path: PathLike) -> int:
+    """The skill label of a clip: the first three characters of its file name, as an integer ('031...' -> 31)."""
+    name = Path(path).name
+    if len(name) < 3 or not name[:3].isdigit():
+        raise MotionError(f"{path}: the file name must start with a three-digit skill label (like 031_layup.pt)")
+    return int(name[:3])
+
+
+def load_clip(path: PathLike) -> torch.Tensor:
+    """Read and validate one clip. Returns a float32 CPU tensor of shape (T, 337)."""
+    path = Path(path)
+    skill_label(path)
+    if not path.is_file():
+        raise MotionError(f"{path}: no such file")
+    try:
+        x = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MotionError(
+            f"{path}: refused: it holds Python objects other than tensors, which weights_only loading never runs "
+            f"({first[:120]})"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise MotionError(f"{path}: not a readable tensor file (truncated or corrupt?): {first[:160]}") from None
+    if not isinstance(x, torch.Tensor):
+        raise MotionError(f"{path}: holds a {type(x).__name__}, expected a tensor of shape [T, {NUM_COLUMNS}]")
+    if x.dim() != 2 or x.shape[1] != NUM_COLUMNS:
+        raise MotionError(f"{path}: shape {list(x.shape)}, expected [T, {NUM_COLUMNS}]")
+    if x.shape[0] < 2:
+        raise MotionError(f"{path}: {x.shape[0]} frame(s); a clip needs at least 2")
+    if not x.is_floating_point():
+        raise MotionError(f"{path}: dtype {x.dtype}, expected a floating-point tensor")
+    bad = ~torch.isfinite(x)
+    if bad.any():
+        t, c = (int(i) for i in bad.nonzero()[0])
+        raise MotionError(f"{path}: {int(bad.sum())} non-finite value(s), the first at frame {t}, column {c}")
+    return x.float()
+
+
+def find_clips(source: Union[PathLike, Iterable[PathLike]]) -> list[Path]:
+    """Clip files of a file, a folder (searched recursively for *.pt, sorted) or a list of either."""
+    items = [source] if isinstance(source, (str, Path)) else list(source)
+    if not items:
+        raise MotionError("no motion files given (an empty list)")
+    files: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(f for f in p.rglob("*.pt") if f.is_file())
+            if not found:
+                raise MotionError(f"{p}: a folder with no .pt clips in it")
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise MotionError(f"{p}: no such file or folder")
+    return files
+
+
+@dataclasses.dataclass
+class MotionFrames:
+    """Reference quantities of a batch of frames; every field has leading shape (B,)."""
+
+    root_pos: torch.Tensor  # (B, 3) world
+    root_quat: torch.Tensor  # (B, 4) wxyz, world
+    root_lin_vel: torch.Tensor  # (B, 3) world
+    root_ang_vel: torch.Tensor  # (B, 3) world
+    dof_pos: torch.Tensor  # (B, 156) hinge angles
+    dof_vel: torch.Tensor  # (B, 156)
+    body_pos: torch.Tensor  # (B, 53, 3) the model's forward kinematics of this frame, world
+    body_quat: torch.Tensor  # (B, 53, 4) wxyz, world
+    body_vel: torch.Tensor  # (B, 53, 3) world
+    body_pos_recorded: torch.Tensor  # (B, 53, 3) as captured (columns 165:324)
+    ball_pos: torch.Tensor  # (B, 3) world
+    ball_vel: torch.Tensor  # (B, 3) world
+    contact: torch.Tensor  # (B,) hand-ball contact label, 0.0 or 1.0
+
+
+def _central_difference(x: torch.Tensor, fps: float) -> torch.Tensor:
+    """Velocity of a sequence x (T, ...) by central differences inside, one-sided at the two ends."""
+    d = (x[1:] - x[:-1]) * fps  # (T-1, ...)
+    return _average_forward(d)
+
+
+def _average_forward(d: torch.Tensor) -> torch.Tensor:
+    """From forward differences d (T-1, ...) to per-frame rates (T, ...): means of neighbours, ends copied."""
+    inner = 0.5 * (d[1:] + d[:-1])
+    return torch.cat((d[:1], inner, d[-1:]), dim=0)
+
+
+def _quat_rate(q: torch.Tensor, fps: float) -> torch.Tensor:
+    """World angular velocity of a sequence of unit quaternions q (T, ..., 4) -> (T, ..., 3)."""
+    return _average_forward(rotations.angular_velocity(q[:-1], q[1:], 1.0 / fps))
+
+
+class MotionSet:
+    """All frames of a set of clips as flat tables on one device.
+
+    Attributes:
+        files: the clip files, in load order (motion id = index).
+        labels: (num_motions,) skill label of each clip (31 for '031...').
+        lengths: (num_motions,) frames per clip; starts: (num_motions,) row of each clip's first frame.
+        table: MotionFrames whose fields have leading shape (num_frames,).
+    """
+
+    def __init__(self, source: Union[PathLike, Iterable[PathLike]], device: Union[str, torch.device] = "cpu"):
+        self.files = find_clips(source)
+        clips = [load_clip(f) for f in self.files]
+        self.device = torch.device(device)
+        self.labels = torch.tensor([skill_label(f) for f in self.files], dtype=torch.long, device=self.device)
+        lengths = torch.tensor([c.shape[0] for c in clips], dtype=torch.long)
+        self.lengths = lengths.to(self.device)
+        self.starts = (torch.cumsum(lengths, 0) - lengths).to(self.device)
+        mjm = M.load_model()
+        parts = [self._derive(c.double(), mjm) for c in clips]
+        fields = {f.name: torch.cat([getattr(p, f.name) for p in parts]).float().to(self.device)
+                  for f in dataclasses.fields(MotionFrames)}
+        self.table = MotionFrames(**fields)
+
+    @staticmethod
+    def _derive(x: torch.Tensor, mjm) -> MotionFrames:
+        """Derived quantities of one clip x (T, 337), float64 on the CPU."""
+        T = x.shape[0]
+        root_quat = rotations.quat_from_expmap(x[:, ROOT_ROT])
+        # Keep consecutive root quaternions in one hemisphere so that interpolation and differences are smooth.
+        root_quat = _continuous(root_quat)
+        dof_pos = M.expmap_to_dof(x[:, JOINT_ROT].reshape(T, M.NUM_JOINTS, 3))
+        qpos = torch.zeros(T, M.NQ, dtype=torch.float64)
+        qpos[:, 0:3] = x[:, ROOT_POS]
+        qpos[:, 3:7] = root_quat
+        qpos[:, M.DOF_QPOS] = dof_pos
+        body_pos, body_quat = M.forward_kinematics(mjm, qpos)
+        dof_step = rotations.wrap_angle(dof_pos[1:] - dof_pos[:-1]) * FPS  # hinge angles wrap at +-pi
+        return MotionFrames(
+            root_pos=x[:, ROOT_POS],
+            root_quat=root_quat,
+            root_lin_vel=_central_difference(x[:, ROOT_POS], FPS),
+            root_ang_vel=_quat_rate(root_quat, FPS),
+            dof_pos=dof_pos,
+            dof_vel=_average_forward(dof_step),
+            body_pos=body_pos,
+            body_quat=body_quat,
+            body_vel=_central_difference(body_pos, FPS),
+            body_pos_recorded=x[:, BODY_POS].reshape(T, M.NUM_BODIES, 3),
+            ball_pos=x[:, BALL_POS],
+            ball_vel=_central_difference(x[:, BALL_POS], FPS),
+            contact=(x[:, CONTACT] > 0.5).double(),
+        )
+
+    @property
+    def num_motions(self) -> int:
+        return len(self.files)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.table.root_pos.shape[0])
+
+    def frames(self, motion_ids: torch.Tensor, frame_ids: torch.Tensor) -> MotionFrames:
+        """Reference frames of a batch: one gather, no Python loop. motion_ids, frame_ids (B,) -> fields (B, ...).
+
+        Frame ids past a clip's end are clamped to its last frame.
+        """
+        last = self.lengths[motion_ids] - 1
+        rows = self.starts[motion_ids] + torch.minimum(frame_ids.clamp(min=0), last)
+        return MotionFrames(**{f.name: getattr(self.table, f.name)[rows] for f in dataclasses.fields(MotionFrames)})
+
+    def state(self, motion_ids: torch.Tensor, frame_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Simulator state of reference frames (for reference-state init). -> qpos (B, 170), qvel (B, 168)."""
+        return frames_to_state(self.frames(motion_ids, frame_ids))
+
+
+def _continuous(q: torch.Tensor) -> torch.Tensor:
+    """Flip the signs of a quaternion sequence (T, 4) so that each is in the hemisphere of the one before."""
+    flips = torch.ones(q.shape[0], 1, dtype=q.dtype)
+    flips[1:, 0] = torch.where((q[1:] * q[:-1]).sum(-1) < 0, -1.0, 1.0)
+    return q * torch.cumprod(flips, dim=0)
+
+
+def frames_to_state(f: MotionFrames) -> tuple[torch.Tensor, torch.Tensor]:
+    """qpos (B, 170) and qvel (B, 168) of reference frames. MuJoCo's free joint takes its angular velocity in
+    the body frame, so the world angular velocity is rotated into the root frame; the ball is not spinning (the
+    data has no ball rotation)."""
+    B = f.root_pos.shape[0]
+    qpos = torch.zeros(B, M.NQ, dtype=f.root_pos.dtype, device=f.root_pos.device)
+    qvel = torch.zeros(B, M.NV, dtype=f.root_pos.dtype, device=f.root_pos.device)
+    qpos[:, 0:3] = f.root_pos
+    qpos[:, 3:7] = f.root_quat
+    qpos[:, M.DOF_QPOS] = f.dof_pos
+    qpos[:, M.BALL_QPOS.start : M.BALL_QPOS.start + 3] = f.ball_pos
+    qpos[:, M.BALL_QPOS.start + 3] = 1.0
+    qvel[:, 0:3] = f.root_lin_vel
+    qvel[:, 3:6] = rotations.quat_rotate_inverse(f.root_quat, f.root_ang_vel)
+    qvel[:, M.DOF_QVEL] = f.dof_vel
+    qvel[:, M.BALL_QVEL.start : M.BALL_QVEL.start + 3] = f.ball_vel
+    return qpos, qvel

@@ -1,0 +1,39 @@
+import pytest
+
+from paths import ROOT
+from skillmimic.bench import Args
+from skillmimic.cli import parse
+
+
+def test_defaults_parse():
+    assert parse(Args, []) == Args()
+
+
+def test_config_file_then_flags_override(tmp_path):
+    cfg = tmp_path / "b.yaml"
+    cfg.write_text("num_worlds: [8, 16]\nsteps: 5\nbackend: mujoco\n")
+    a = parse(Args, ["--config", str(cfg), "--steps", "7"])
+    assert a.num_worlds == (8, 16) and a.steps == 7 and a.backend == "mujoco"
+    assert parse(Args, [f"--config={cfg}"]).steps == 5
+
+
+@pytest.mark.parametrize("name", ["gpu.yaml", "cpu.yaml"])
+def test_shipped_configs_load(name):
+    parse(Args, ["--config", str(ROOT / "configs" / "bench" / name)])
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("num_wrlds: 3\n", "unknown key"), ("- 1\n- 2\n", "expected a mapping"), ("a: [1\n", "not valid YAML")],
+)
+def test_bad_config_is_a_one_line_error(tmp_path, text, message):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(text)
+    with pytest.raises(SystemExit, match=message) as e:
+        parse(Args, ["--config", str(cfg)])
+    assert str(cfg) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_missing_config(tmp_path):
+    with pytest.raises(SystemExit, match="no such config file"):
+        parse(Args, ["--config", str(tmp_path / "none.yaml")])
