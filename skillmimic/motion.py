@@ -196,18 +196,22 @@ class MotionSet:
     def num_frames(self) -> int:
         return int(self.table.root_pos.shape[0])
 
-    def frames(self, motion_ids: torch.Tensor, frame_ids: torch.Tensor) -> MotionFrames:
-        """Reference frames of a batch: one gather, no Python loop. motion_ids, frame_ids (B,) -> fields (B, ...).
-
-        Frame ids past a clip's end are clamped to its last frame.
-        """
+    def rows(self, motion_ids: torch.Tensor, frame_ids: torch.Tensor) -> torch.Tensor:
+        """Rows of the flat tables for frames of clips: motion_ids, frame_ids (B,) -> (B,). Frame ids are clamped
+        to the clip, so a frame past the end reads as the last one. Gather one field with `table.x[rows]`."""
         last = self.lengths[motion_ids] - 1
-        rows = self.starts[motion_ids] + torch.minimum(frame_ids.clamp(min=0), last)
+        return self.starts[motion_ids] + torch.minimum(frame_ids.clamp(min=0), last)
+
+    def frames(self, motion_ids: torch.Tensor, frame_ids: torch.Tensor) -> MotionFrames:
+        """Every reference quantity of a batch of frames: one gather per field, no Python loop.
+        motion_ids, frame_ids (B,) -> MotionFrames with fields (B, ...)."""
+        rows = self.rows(motion_ids, frame_ids)
         return MotionFrames(**{f.name: getattr(self.table, f.name)[rows] for f in dataclasses.fields(MotionFrames)})
 
     def state(self, motion_ids: torch.Tensor, frame_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Simulator state of reference frames (for reference-state init). -> qpos (B, 170), qvel (B, 168)."""
-        return frames_to_state(self.frames(motion_ids, frame_ids))
+        rows = self.rows(motion_ids, frame_ids)
+        return frames_to_state(*(getattr(self.table, name)[rows] for name in _STATE_FIELDS))
 
 
 def _continuous(q: torch.Tensor) -> torch.Tensor:
@@ -217,20 +221,26 @@ def _continuous(q: torch.Tensor) -> torch.Tensor:
     return q * torch.cumprod(flips, dim=0)
 
 
-def frames_to_state(f: MotionFrames) -> tuple[torch.Tensor, torch.Tensor]:
-    """qpos (B, 170) and qvel (B, 168) of reference frames. MuJoCo's free joint takes its angular velocity in
-    the body frame, so the world angular velocity is rotated into the root frame; the ball is not spinning (the
-    data has no ball rotation)."""
-    B = f.root_pos.shape[0]
-    qpos = torch.zeros(B, M.NQ, dtype=f.root_pos.dtype, device=f.root_pos.device)
-    qvel = torch.zeros(B, M.NV, dtype=f.root_pos.dtype, device=f.root_pos.device)
-    qpos[:, 0:3] = f.root_pos
-    qpos[:, 3:7] = f.root_quat
-    qpos[:, M.DOF_QPOS] = f.dof_pos
-    qpos[:, M.BALL_QPOS.start : M.BALL_QPOS.start + 3] = f.ball_pos
-    qpos[:, M.BALL_QPOS.start + 3] = 1.0
-    qvel[:, 0:3] = f.root_lin_vel
-    qvel[:, 3:6] = rotations.quat_rotate_inverse(f.root_quat, f.root_ang_vel)
-    qvel[:, M.DOF_QVEL] = f.dof_vel
-    qvel[:, M.BALL_QVEL.start : M.BALL_QVEL.start + 3] = f.ball_vel
+# The MotionFrames fields that make a simulator state, in frames_to_state's order.
+_STATE_FIELDS = ("root_pos", "root_quat", "root_lin_vel", "root_ang_vel", "dof_pos", "dof_vel", "ball_pos", "ball_vel")
+
+
+def frames_to_state(
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    root_lin_vel: torch.Tensor,
+    root_ang_vel: torch.Tensor,
+    dof_pos: torch.Tensor,
+    dof_vel: torch.Tensor,
+    ball_pos: torch.Tensor,
+    ball_vel: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """qpos (B, 170) and qvel (B, 168) of reference frames (arguments as in MotionFrames). MuJoCo's free joint
+    takes its angular velocity in the body frame, so the world angular velocity is rotated into the root frame;
+    the ball is not spinning (the data has no ball rotation)."""
+    zero_ball_rot = torch.zeros_like(ball_pos)
+    one = torch.ones_like(ball_pos[:, :1])
+    qpos = torch.cat((root_pos, root_quat, dof_pos, ball_pos, one, zero_ball_rot), dim=1)
+    root_ang_vel_local = rotations.quat_rotate_inverse(root_quat, root_ang_vel)
+    qvel = torch.cat((root_lin_vel, root_ang_vel_local, dof_vel, ball_vel, zero_ball_rot), dim=1)
     return qpos, qvel

@@ -185,7 +185,7 @@ class Simulator:
         self._qacc_warmstart[env_ids] = 0.0
         self.unstable[env_ids] = False
         self._forward(collide=False)
-        self._derive()
+        self._derive(contacts=False)  # the contact list is unchanged: other worlds keep their flags
         for flags in (self.body_ball_contact, self.body_floor_contact, self.ball_floor_contact,
                       self.hand_ball_contact):
             flags[env_ids] = False
@@ -198,8 +198,8 @@ class Simulator:
     def _after_physics(self) -> None:
         self._check_and_update()
 
-    def _derive(self) -> None:
-        self._update_derived()
+    def _derive(self, contacts: bool = True) -> None:
+        self._update_derived(contacts)
 
     # --- shared machinery ----------------------------------------------------------------------------------
     def _check_and_update(self) -> None:
@@ -220,7 +220,7 @@ class Simulator:
     def _backend_bad(self) -> torch.Tensor:
         return torch.zeros_like(self.unstable)
 
-    def _update_derived(self) -> None:
+    def _update_derived(self, contacts: bool = True) -> None:
         b = slice(1, M.NUM_BODIES + 1)
         ang, lin = self._cvel[:, b, :3], self._cvel[:, b, 3:]
         # cvel is the spatial velocity at the root subtree's centre of mass: v(p) = v_c + w x (p - c).
@@ -229,6 +229,10 @@ class Simulator:
         self.body_lin_vel_w.copy_(lin + torch.cross(ang, self._xpos[:, b] - com, dim=-1))
         ball_w_local = self.qvel[:, M.BALL_QVEL.start + 3 : M.BALL_QVEL.stop]
         self.ball_ang_vel_w.copy_(rotations.quat_rotate(self.ball_quat_w, ball_w_local))
+        if contacts:
+            self._update_contact_flags()
+
+    def _update_contact_flags(self) -> None:
         pair, valid, world = self._contacts()
         touch_ball, touch_floor = contact_flags(pair, valid, world, self._geom_class, self.num_worlds)
         ok = ~self.unstable[:, None]
@@ -276,7 +280,8 @@ class WarpSim(Simulator):
         self._nacon = wp.to_torch(d.nacon)
         self._slots = torch.arange(self._con_geom.shape[0], device=device)
         self._bind_views()
-        self._step_graph = self._post_graph = self._derived_graph = None
+        self._step_graph = self._post_graph = None
+        self._derived_graphs: dict[bool, torch.cuda.CUDAGraph] = {}
         self._forward_graphs: dict[bool, object] = {}
         if device.type == "cuda" and cfg.cuda_graph:
             self._run(self._physics_kernels)  # compile and load modules before capture
@@ -286,11 +291,13 @@ class WarpSim(Simulator):
             # shapes: replay it as torch CUDA graphs too, after a few eager runs (TorchScript specialises then).
             for _ in range(3):
                 self._check_and_update()
-            self._post_graph, self._derived_graph = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+            self._post_graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(self._post_graph):
                 self._check_and_update()
-            with torch.cuda.graph(self._derived_graph):
-                self._update_derived()
+            for contacts in (False, True):
+                self._derived_graphs[contacts] = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(self._derived_graphs[contacts]):
+                    self._update_derived(contacts)
         self.reset(torch.arange(self.num_worlds, device=device), self._safe_qpos.expand(self.num_worlds, -1),
                    torch.zeros_like(self.qvel))
         self.forward()
@@ -330,11 +337,11 @@ class WarpSim(Simulator):
         else:
             self._check_and_update()
 
-    def _derive(self) -> None:
-        if self._derived_graph is not None:
-            self._derived_graph.replay()
+    def _derive(self, contacts: bool = True) -> None:
+        if self._derived_graphs:
+            self._derived_graphs[contacts].replay()
         else:
-            self._update_derived()
+            self._update_derived(contacts)
 
     def _forward(self, collide: bool) -> None:
         if self._forward_graphs:

@@ -35,7 +35,7 @@ def _rollout(sim, motions, motion_ids, frame_ids, steps):
     for k in range(steps):
         sim.ctrl[:] = motions.frames(motion_ids, frame_ids + k + 1).dof_pos.to(sim.device)
         sim.step()
-        out.append(sim.body_pos_w.cpu())
+        out.append(sim.body_pos_w.cpu().clone())  # .cpu() of a CPU tensor is the tensor itself
     return torch.stack(out)  # (steps, N, 53, 3)
 
 
@@ -75,12 +75,15 @@ def test_subset_reset_leaves_other_worlds_alone(backend, device, layup_motions):
             s.step()
     ids = torch.tensor([1, 3])
     new_q, new_v = layup_motions.state(mid[ids], fid[ids] + 20)
+    kept_q, kept_v, kept_pos = a.qpos[[0, 2]].clone(), a.qvel[[0, 2]].clone(), a.body_pos_w[[0, 2]].clone()
     a.reset(ids, new_q, new_v)
-    assert torch.equal(a.qpos[[0, 2]], b.qpos[[0, 2]]) and torch.equal(a.qvel[[0, 2]], b.qvel[[0, 2]])
+    assert torch.equal(a.qpos[[0, 2]], kept_q) and torch.equal(a.qvel[[0, 2]], kept_v)
+    assert torch.allclose(a.body_pos_w[[0, 2]], kept_pos, atol=1e-6)  # recomputed from the same qpos
     assert torch.allclose(a.qpos[ids.to(device)].cpu(), new_q.float(), atol=1e-6)
     for s in (a, b):
         s.step()
-    assert torch.allclose(a.body_pos_w[[0, 2]], b.body_pos_w[[0, 2]], atol=1e-6)
+    # (GPU solvers sum in no fixed order, so two identical GPU runs agree closely but not bit for bit.)
+    assert torch.allclose(a.body_pos_w[[0, 2]], b.body_pos_w[[0, 2]], atol=1e-4)
 
 
 @pytest.mark.parametrize("backend, device", BACKENDS)
