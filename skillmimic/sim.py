@@ -46,9 +46,9 @@ class SimConfig:
     nconmax: int = 48
     """MuJoCo Warp: contact slots per world, pooled over all worlds (about 14 are used on average)."""
     njmax: int = 256
-    """MuJoCo Warp: constraint rows per world (about 57 on average, up to about 115)."""
+    """MuJoCo Warp: constraint rows per world (about 57 on average; the benchmark overflows 160 in some worlds)."""
     iterations: int | None = None
-    """Override the constraint solver's iteration limit (the model's: 8, as good as converged; 5 is about 8%
+    """Override the constraint solver's iteration limit (the model's: 8, as good as converged; 5 is about 5%
     faster on the GPU but drifts centimetres from the converged motion)."""
     ls_iterations: int | None = None
     """Override the solver's line-search iteration limit (the model's: 10)."""
@@ -288,7 +288,7 @@ class WarpSim(Simulator):
             self._step_graph = self._capture(self._physics_kernels)
             self._forward_graphs = {c: self._capture(lambda c=c: self._forward_kernels(c)) for c in (False, True)}
             # The torch bookkeeping after a step (flags, velocities, contacts) is many small kernels over fixed
-            # shapes: replay it as torch CUDA graphs too, after a few eager runs (TorchScript specialises then).
+            # shapes: replay it as torch CUDA graphs too, after a few eager runs (lazy initialisation stays outside).
             for _ in range(3):
                 self._check_and_update()
             self._post_graph = torch.cuda.CUDAGraph()
@@ -374,8 +374,6 @@ class MujocoSim(Simulator):
         self._warn = [mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
                       mujoco.mjtWarning.mjWARN_BADQACC]
         self._bad = torch.zeros(N, dtype=torch.bool)
-        self._con = (torch.zeros(0, 2, dtype=torch.int32), torch.zeros(0, dtype=torch.bool),
-                     torch.zeros(0, dtype=torch.int32))
         self._bind_views()
         self.forward()
 
@@ -410,15 +408,10 @@ class MujocoSim(Simulator):
             # MuJoCo resets a world whose state went bad and counts a warning; report it as unstable.
             self._bad[i] = sum(d.warning[w].number for w in self._warn) > before
             self._sync_out(i, d)
-            if d.ncon:
-                pairs.append(d.contact.geom[: d.ncon].copy())
-                worlds.append(np.full(d.ncon, i, dtype=np.int32))
-        if pairs:
-            geom = torch.from_numpy(np.concatenate(pairs)).to(torch.int32)
-            self._con = (geom, torch.ones(geom.shape[0], dtype=torch.bool), torch.from_numpy(np.concatenate(worlds)))
-        else:
-            self._con = (torch.zeros(0, 2, dtype=torch.int32), torch.zeros(0, dtype=torch.bool),
-                         torch.zeros(0, dtype=torch.int32))
+            pairs.append(d.contact.geom[: d.ncon])
+            worlds.append(np.full(d.ncon, i, dtype=np.int32))
+        geom = torch.from_numpy(np.concatenate(pairs).astype(np.int32)).reshape(-1, 2)
+        self._con = (geom, torch.ones(geom.shape[0], dtype=torch.bool), torch.from_numpy(np.concatenate(worlds)))
 
     def _physics_step(self) -> None:
         self._run_worlds(self.cfg.substeps)
