@@ -1,0 +1,157 @@
+"""The HOI imitation environment: N humanoids, each following a reference clip of BallPlay-M.
+
+Each environment plays one clip. It starts at a random frame of a random clip (reference-state init), sampled
+class-balanced: a skill label uniformly among those loaded, then a clip of that label, then a frame. The policy
+sees its own state, the ball and the skill condition (`envs/observations.py`: no reference frame), and acts with
+PD targets for all 156 hinges at 60 Hz (2 physics steps each): target = action_scale * action.
+
+The reward is the HOI imitation reward of `skillmimic.rewards` against the clip's next frame.
+
+An episode ends
+- early (terminated), when the humanoid falls: a body other than the feet and the hands touches the floor
+  (the data never puts any other body there), or its bodies drift from the demonstration by more than
+  `fall_distance` on average; also when the simulator flags the world as unstable;
+- on time (truncated), at the clip's last frame or after `max_episode_steps`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from skillmimic import model as M
+from skillmimic import rewards as R
+from skillmimic import skills
+from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs
+from skillmimic.motion import MotionSet
+from skillmimic.sim import SimConfig, make_sim
+
+
+@dataclasses.dataclass
+class EnvConfig:
+    num_envs: int = 4096
+    """Parallel environments (simulator worlds)."""
+    backend: str = "auto"
+    """Simulator backend: 'mujoco_warp', 'mujoco' or 'auto' (see SimConfig)."""
+    device: str = "auto"
+    """'cuda', 'cpu' or 'auto'."""
+    action_scale: float = math.pi / 2
+    """PD target = action_scale * action (radians); actions are clipped to [-action_clip, action_clip]."""
+    action_clip: float = 2.0
+    """Largest action magnitude taken."""
+    fall_distance: float = 0.5
+    """End an episode when the mean body-position error to the reference exceeds this (m)."""
+    max_episode_steps: int = 600
+    """Longest episode (control steps at 60 Hz), whatever the clip's length."""
+    self_collision: bool = False
+    """Let the humanoid's bodies collide with each other."""
+    reward: R.RewardConfig = dataclasses.field(default_factory=R.RewardConfig)
+    """Weights of the HOI imitation reward."""
+
+
+class ImitationEnv:
+    """Batched imitation environment on the simulator. Tensors live on `device`, batch dimension first.
+
+    obs (num_envs, OBS_DIM + 64); actions (num_envs, 156) in roughly [-1, 1].
+    """
+
+    num_actions = M.NUM_DOFS
+    num_obs = OBS_DIM + skills.NUM_SLOTS
+
+    def __init__(self, cfg: EnvConfig, motions: MotionSet, seed: int = 0):
+        self.cfg = cfg
+        self.sim = make_sim(SimConfig(num_worlds=cfg.num_envs, backend=cfg.backend, device=cfg.device,
+                                      self_collision=cfg.self_collision))
+        self.device = self.sim.device
+        self.num_envs = cfg.num_envs
+        if motions.table.root_pos.device != self.device:
+            raise ValueError(f"motions are on {motions.table.root_pos.device}, the environment on {self.device}")
+        skills.check_labels(motions.labels)
+        self.motions = motions
+        self.gen = torch.Generator(device=self.device).manual_seed(seed)
+        self._w = R.weights(cfg.reward)
+        dev = self.device
+        hand = torch.zeros(M.NUM_BODIES, dtype=torch.bool, device=dev)
+        hand[list(M.LEFT_HAND) + list(M.RIGHT_HAND)] = True
+        self.hand_mask = hand
+        self.floor_allowed = hand.clone()
+        self.floor_allowed[list(M.FEET)] = True
+        # Class-balanced sampling: a label, then one of its clips. clips_of[l, :count[l]] are label l's clips.
+        self.skill_labels = torch.unique(motions.labels)  # (L,)
+        per = [torch.nonzero(motions.labels == lab).flatten() for lab in self.skill_labels]
+        self.clip_count = torch.tensor([len(p) for p in per], device=dev)
+        self.clips_of = torch.zeros(len(per), max(len(p) for p in per), dtype=torch.long, device=dev)
+        for i, p in enumerate(per):
+            self.clips_of[i, : len(p)] = p
+        n = self.num_envs
+        self.motion_ids = torch.zeros(n, dtype=torch.long, device=dev)
+        self.frame_ids = torch.zeros(n, dtype=torch.long, device=dev)
+        self.episode_steps = torch.zeros(n, dtype=torch.long, device=dev)
+        self.skill = torch.zeros(n, skills.NUM_SLOTS, device=dev)
+
+    # --- reference-state init -------------------------------------------------------------------------------
+    def sample_starts(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """n (motion id, frame id) pairs: label uniform, clip uniform within it, frame uniform but the last."""
+        lab = torch.randint(0, len(self.skill_labels), (n,), device=self.device, generator=self.gen)
+        k = (torch.rand(n, device=self.device, generator=self.gen) * self.clip_count[lab]).long()
+        motion_ids = self.clips_of[lab, k]
+        frames = (torch.rand(n, device=self.device, generator=self.gen) * (self.motions.lengths[motion_ids] - 1))
+        return motion_ids, frames.long()
+
+    def reset_envs(self, env_ids: torch.Tensor, motion_ids: torch.Tensor | None = None,
+                   frame_ids: torch.Tensor | None = None) -> None:
+        """Put env_ids at reference frames: the given ones, or random ones (class-balanced)."""
+        if motion_ids is None or frame_ids is None:
+            motion_ids, frame_ids = self.sample_starts(env_ids.shape[0])
+        self.motion_ids[env_ids] = motion_ids
+        self.frame_ids[env_ids] = frame_ids
+        self.episode_steps[env_ids] = 0
+        self.skill[env_ids] = skills.one_hot(self.motions.labels[motion_ids])
+        self.sim.reset(env_ids, *self.motions.state(motion_ids, frame_ids))
+
+    def reset(self) -> torch.Tensor:
+        self.reset_envs(torch.arange(self.num_envs, device=self.device))
+        return self.observe()
+
+    # --- the loop -------------------------------------------------------------------------------------------
+    def observe(self) -> torch.Tensor:
+        s = self.sim
+        own = humanoid_ball_obs(s.body_pos_w, s.body_quat_w, s.body_lin_vel_w, s.body_ang_vel_w, s.ball_pos_w,
+                                s.ball_lin_vel_w, s.ball_ang_vel_w, s.hand_ball_contact)
+        return torch.cat((own, self.skill), dim=-1)
+
+    def step(self, actions: torch.Tensor):
+        """Apply actions (N, 156), advance one control step, score it, end and restart finished episodes.
+
+        Returns obs (N, num_obs) after any restarts, reward (N,), terminated (N,) bool, truncated (N,) bool, and
+        info: {"terms": {name: (N,)}, "episode_steps": (N,) lengths of the episodes that just ended}.
+        """
+        s = self.sim
+        s.ctrl.copy_(self.cfg.action_scale * actions.clamp(-self.cfg.action_clip, self.cfg.action_clip))
+        s.step()
+        self.frame_ids += 1
+        self.episode_steps += 1
+        rows = self.motions.rows(self.motion_ids, self.frame_ids)
+        t = self.motions.table
+        ref_body_pos = t.body_pos[rows]
+        reward, terms = R.hoi_reward(
+            s.body_pos_w, s.body_quat_w, s.qvel[:, M.DOF_QVEL], s.ball_pos_w, s.ball_lin_vel_w,
+            s.hand_ball_contact, s.body_ball_contact, s.body_floor_contact,
+            ref_body_pos, t.body_quat[rows], t.dof_vel[rows], t.ball_pos[rows], t.ball_vel[rows], t.contact[rows],
+            self.hand_mask, self.floor_allowed, self._w,
+        )
+        drift = (s.body_pos_w - ref_body_pos).norm(dim=-1).mean(-1)
+        fell = (s.body_floor_contact & ~self.floor_allowed).any(-1) | (drift > self.cfg.fall_distance)
+        terminated = fell | s.unstable
+        reward = torch.where(s.unstable, torch.zeros_like(reward), reward)
+        last = self.motions.lengths[self.motion_ids] - 1
+        truncated = ~terminated & ((self.frame_ids >= last) | (self.episode_steps >= self.cfg.max_episode_steps))
+        episode_steps = self.episode_steps.clone()
+        done = terminated | truncated
+        ids = done.nonzero().flatten()
+        if ids.numel():
+            self.reset_envs(ids)
+        info = {"terms": terms, "episode_steps": episode_steps, "drift": drift}
+        return self.observe(), reward, terminated, truncated, info
