@@ -18,7 +18,8 @@ T = TypeVar("T")
 
 
 def load_config(cls: type[T], path: str | Path) -> T:
-    """An instance of dataclass `cls` with the values of the YAML file at `path` over its defaults."""
+    """An instance of dataclass `cls` with the values of the YAML file at `path` over its defaults. A mapping
+    under the name of a dataclass-valued field (`env: {fall_distance: 0.4}`) sets fields of that dataclass."""
     path = Path(path)
     if not path.is_file():
         raise SystemExit(f"{path}: no such config file")
@@ -28,15 +29,24 @@ def load_config(cls: type[T], path: str | Path) -> T:
         raise SystemExit(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(values, dict):
         raise SystemExit(f"{path}: expected a mapping of argument names to values")
-    fields = {f.name for f in dataclasses.fields(cls)}
+    return _build(cls(), values, path, "")
+
+
+def _build(base, values: dict, path: Path, prefix: str):
+    """base (a dataclass instance) with `values` over it, recursing into dataclass-valued fields."""
+    fields = {f.name for f in dataclasses.fields(base)}
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
     unknown = sorted(set(values) - fields)
     if unknown:
-        raise SystemExit(f"{path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
-    for k, v in values.items():  # YAML lists become the tuples that tuple-typed fields expect
-        if isinstance(v, list):
+        raise SystemExit(f"{path}: unknown key(s) {', '.join(prefix + u for u in unknown)}; "
+                         f"known: {', '.join(sorted(prefix + f for f in fields))}")
+    for k, v in values.items():
+        current = getattr(base, k)
+        if dataclasses.is_dataclass(current) and isinstance(v, dict):
+            values[k] = _build(current, v, path, f"{prefix}{k}.")
+        elif isinstance(v, list):  # YAML lists become the tuples that tuple-typed fields expect
             values[k] = tuple(v)
-    return cls(**values)
+    return dataclasses.replace(base, **values)
 
 
 def parse(cls: type[T], args: Sequence[str] | None = None, description: str | None = None) -> T:

@@ -195,6 +195,23 @@ class Simulator:
         self._forward(collide=True)
         self._derive()
 
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything that decides the next steps (state, targets, solver warm start), as CPU tensors."""
+        return {"qpos": self.qpos.cpu().clone(), "qvel": self.qvel.cpu().clone(), "ctrl": self.ctrl.cpu().clone(),
+                "qacc_warmstart": self._qacc_warmstart.cpu().clone()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore a state_dict() of a simulator with the same number of worlds."""
+        if state["qpos"].shape != self.qpos.shape:
+            raise ValueError(f"saved simulator state has shape {tuple(state['qpos'].shape)}, "
+                             f"this simulator {tuple(self.qpos.shape)}")
+        self.qpos.copy_(state["qpos"])
+        self.qvel.copy_(state["qvel"])
+        self.ctrl.copy_(state["ctrl"])
+        self._qacc_warmstart.copy_(state["qacc_warmstart"])
+        self.unstable.zero_()
+        self.forward()
+
     def _after_physics(self) -> None:
         self._check_and_update()
 

@@ -37,3 +37,18 @@ def test_bad_config_is_a_one_line_error(tmp_path, text, message):
 def test_missing_config(tmp_path):
     with pytest.raises(SystemExit, match="no such config file"):
         parse(Args, ["--config", str(tmp_path / "none.yaml")])
+
+
+@pytest.mark.parametrize("name", ["layup.yaml", "mixed.yaml"])
+def test_llc_configs_load(name):
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    import train_llc
+
+    a = parse(train_llc.Args, ["--config", str(ROOT / "configs" / "llc" / name)])
+    assert a.motion_dir.startswith("data/BallPlay-M")
+    assert parse(train_llc.Args, []) == train_llc.Args()
+    nested = parse(train_llc.Args, ["--config", str(ROOT / "configs" / "llc" / "mixed.yaml"), "--env.fall-distance",
+                                    "0.4"])
+    assert nested.env.fall_distance == 0.4 and nested.env.max_episode_steps == 600

@@ -155,3 +155,16 @@ class ImitationEnv:
             self.reset_envs(ids)
         info = {"terms": terms, "episode_steps": episode_steps, "drift": drift}
         return self.observe(), reward, terminated, truncated, info
+
+    # --- checkpoints ----------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue these episodes exactly: simulator, clip positions, random stream."""
+        return {"sim": self.sim.state_dict(), "motion_ids": self.motion_ids.cpu(), "frame_ids": self.frame_ids.cpu(),
+                "episode_steps": self.episode_steps.cpu(), "skill": self.skill.cpu(),
+                "generator": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sim.load_state_dict(state["sim"])
+        for name in ("motion_ids", "frame_ids", "episode_steps", "skill"):
+            getattr(self, name).copy_(state[name])
+        self.gen.set_state(state["generator"])

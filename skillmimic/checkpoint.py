@@ -1,0 +1,62 @@
+"""Checkpoints: written atomically, read without running code, checked against what the reader expects.
+
+A checkpoint is a dict of tensors and plain values (what `torch.load(weights_only=True)` accepts) with a
+"format" string naming what it holds. Reading maps tensors to the caller's device (a file saved on a GPU loads on
+a CPU machine), and a file of another kind or shape is one clear line naming the file and the difference.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used here; the message names the file and the problem."""
+
+
+def save_atomic(obj: dict, path: str | Path) -> None:
+    """torch.save to a temporary file beside `path`, then rename over it: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path, fmt: str, expect: dict[str, Any] | None = None,
+         map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint of format `fmt`; each key of `expect` must hold the given value (sizes of the model)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise CheckpointError(f"{path}: refused: holds objects other than tensors and plain values "
+                              f"({str(e).strip().splitlines()[0][:100]})") from None
+    except Exception as e:  # truncated, not a torch file, ...
+        raise CheckpointError(f"{path}: not a readable checkpoint: {str(e).strip().splitlines()[0][:160]}") from None
+    if not isinstance(ckpt, dict) or "format" not in ckpt:
+        raise CheckpointError(f"{path}: not a skillmimic checkpoint (no 'format' entry)")
+    if ckpt["format"] != fmt:
+        raise CheckpointError(f"{path}: holds a {ckpt['format']!r}, expected a {fmt!r}")
+    for key, want in (expect or {}).items():
+        got = ckpt.get(key)
+        if isinstance(want, tuple) and isinstance(got, list):
+            got = tuple(got)
+        if got != want:
+            raise CheckpointError(f"{path}: made for {key}={got}, this model has {key}={want}")
+    return ckpt

@@ -1,0 +1,53 @@
+"""Running mean and variance as an nn.Module: its statistics are buffers, saved and loaded with the weights."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class EmpiricalNormalization(nn.Module):
+    """Normalises inputs of shape (..., *shape) by running statistics gathered in training mode only.
+
+    Shape: input (B, *shape) -> output (B, *shape). In eval mode the statistics are frozen.
+    """
+
+    def __init__(self, shape: int | tuple[int, ...], eps: float = 1e-5, clip: float = 5.0):
+        super().__init__()
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        self.eps, self.clip = eps, clip
+        self.register_buffer("mean", torch.zeros(shape))
+        self.register_buffer("var", torch.ones(shape))
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.sqrt(self.var + self.eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            self.update(x)
+        return self.normalize(x)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - self.mean) / self.std).clamp(-self.clip, self.clip)
+
+    def denormalize(self, y: torch.Tensor) -> torch.Tensor:
+        return y * self.std + self.mean
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor) -> None:
+        """Merge the batch's statistics (Chan et al.'s parallel algorithm). x (B, *shape)."""
+        x = x.reshape(-1, *self.mean.shape).float()
+        n = x.shape[0]
+        if n == 0:
+            return
+        batch_mean = x.mean(0)
+        batch_var = x.var(0, unbiased=False)
+        total = self.count + n
+        delta = batch_mean - self.mean
+        w = n / total
+        self.mean += (delta * w).to(self.mean.dtype)
+        m2 = self.var * self.count + batch_var * n + delta.square() * self.count * w
+        self.var.copy_((m2 / total).to(self.var.dtype))
+        self.count.copy_(total)

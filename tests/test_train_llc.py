@@ -1,0 +1,85 @@
+"""train_llc.py: GAE by hand, and the script run as a user runs it (a subprocess, a few environments, CPU)."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from paths import ROOT
+
+sys.path.insert(0, str(ROOT))
+import train_llc  # noqa: E402
+from skillmimic import checkpoint  # noqa: E402
+
+FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
+        "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64"]
+
+
+def _run(*args):
+    r = subprocess.run([sys.executable, "train_llc.py", *args], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    return r
+
+
+def test_gae_by_hand_with_a_fall_and_a_time_out():
+    g, lam = 0.9, 0.5
+    # One environment, three steps: a fall ends the first episode at t=0, a time-out the second at t=2.
+    rewards = torch.tensor([[1.0], [2.0], [3.0]])
+    values = torch.tensor([[0.5], [1.0], [2.0]])
+    dones = torch.tensor([[1.0], [0.0], [1.0]])
+    timeouts = torch.tensor([[0.0], [0.0], [1.0]])
+    next_value = torch.tensor([4.0])
+    adv, ret = train_llc.gae(rewards, values, dones, timeouts, next_value, g, lam)
+    # t=2: time-out, reward bootstrapped with gamma * V(s_2): r = 3 + 0.9 * 2 = 4.8; no next value.
+    d2 = 4.8 - 2.0
+    # t=1: delta = 2 + 0.9 * 2.0 - 1.0 = 2.8; advantage = 2.8 + 0.9 * 0.5 * d2.
+    d1 = 2.0 + 0.9 * 2.0 - 1.0
+    a1 = d1 + g * lam * d2
+    # t=0: a fall: no bootstrap at all.
+    a0 = 1.0 - 0.5
+    assert torch.allclose(adv.flatten(), torch.tensor([a0, a1, d2]))
+    assert torch.allclose(ret, adv + values)
+
+
+def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    r = _run(*FAST, "--iterations", "3", "--run-dir", str(a))
+    assert r.returncode == 0, r.stderr
+    r = _run(*FAST, "--iterations", "2", "--run-dir", str(b))
+    assert r.returncode == 0, r.stderr
+    assert "2/2" in r.stdout
+    policy = checkpoint.load(b / "policy.pt", train_llc.POLICY_FORMAT)
+    assert (b / "policy.pt").stat().st_size < 16 * 2**20 and policy["num_actions"] == 156
+    assert checkpoint.load(b / "checkpoint.pt", train_llc.TRAIN_FORMAT)["iteration"] == 2
+    r = _run(*FAST, "--iterations", "3", "--run-dir", str(b), "--resume", str(b / "checkpoint.pt"))
+    assert r.returncode == 0, r.stderr
+    ca = checkpoint.load(a / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    cb = checkpoint.load(b / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    assert ca["iteration"] == cb["iteration"] == 3 and ca["global_step"] == cb["global_step"]
+    for k, v in ca["agent"].items():
+        assert torch.equal(v, cb["agent"][k]), k  # resumed run = uninterrupted run, to the bit (CPU)
+    assert list((b / "tb").iterdir())
+
+
+def test_checkpoint_of_another_model_is_a_clear_error(tmp_path):
+    r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    wider = [a if a != "64" else "32" for a in FAST]
+    r = _run(*wider, "--iterations", "2", "--run-dir", str(tmp_path), "--resume", str(tmp_path / "checkpoint.pt"))
+    assert r.returncode != 0
+    last = r.stderr.strip().splitlines()[-1]
+    assert "checkpoint.pt: made for hidden=(64, 64), this model has hidden=(32, 32)" in last
+    r = _run(*FAST, "--iterations", "2", "--resume", str(tmp_path / "policy.pt"))
+    assert r.returncode != 0 and "expected a 'skillmimic-llc-train/1'" in r.stderr
+
+
+@pytest.mark.parametrize("payload", [b"not a checkpoint", None])
+def test_unreadable_checkpoint(tmp_path, payload):
+    path = tmp_path / "c.pt"
+    if payload is None:
+        torch.save({"weights": torch.zeros(2)}, path)
+    else:
+        path.write_bytes(payload)
+    with pytest.raises(checkpoint.CheckpointError, match=str(path)):
+        checkpoint.load(path, train_llc.TRAIN_FORMAT)

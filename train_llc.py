@@ -1,0 +1,299 @@
+"""Train the skill policy (low-level controller) with PPO on the HOI imitation reward. One file, CleanRL style.
+
+    python train_llc.py --motion-dir data/BallPlay-M/layup
+    python train_llc.py --config configs/llc/layup.yaml
+    python train_llc.py --resume runs/llc/checkpoint.pt
+
+One Gaussian policy, conditioned on a skill one-hot, with a fixed log-std; separate actor and critic MLPs;
+observation and value normalisation as modules with buffers; GAE with time-outs bootstrapped; the clipped
+surrogate, a bounds loss on the action means and gradient clipping. Checkpoints (run_dir/checkpoint.pt) are
+written atomically every `checkpoint_every` iterations and on exit, Ctrl-C included; `--resume` continues one
+exactly. At the end (or exit) the policy alone goes to run_dir/policy.pt, for play.py and the evaluation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+
+from skillmimic import checkpoint
+from skillmimic.cli import parse
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.motion import MotionSet
+from skillmimic.normalizer import EmpiricalNormalization
+from skillmimic.sim import resolve_device
+
+TRAIN_FORMAT = "skillmimic-llc-train/1"
+POLICY_FORMAT = "skillmimic-llc-policy/1"
+
+
+@dataclasses.dataclass
+class Args:
+    motion_dir: str = "data/BallPlay-M/layup"
+    """Clips to imitate: a folder (searched recursively) or a file."""
+    run_dir: str = "runs/llc"
+    """Where checkpoints, the exported policy and tensorboard logs go."""
+    seed: int = 1
+    """Seed of torch and of the environment's reference-state init."""
+    device: str = "auto"
+    """'cuda', 'cpu' or 'auto'."""
+    num_envs: int | None = None
+    """Parallel environments (default: 4096 on a GPU, 8 on the CPU)."""
+    num_steps: int = 32
+    """Control steps per environment per rollout."""
+    iterations: int = 10_000
+    """Rollout-and-update iterations to run in all (counting those of a resumed run)."""
+    learning_rate: float = 2e-5
+    """Adam's step size."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE's lambda."""
+    num_minibatches: int = 4
+    """Minibatches per epoch."""
+    update_epochs: int = 5
+    """Passes over each rollout."""
+    clip_coef: float = 0.2
+    """Surrogate clipping."""
+    vf_coef: float = 5.0
+    """Weight of the value loss."""
+    bounds_coef: float = 10.0
+    """Weight of the loss that keeps action means within [-1, 1]."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping."""
+    log_std: float = -2.9
+    """The policy's fixed log standard deviation (SkillMimic's)."""
+    hidden: tuple[int, ...] = (1024, 512, 512)
+    """Hidden layer widths of the actor and of the critic."""
+    checkpoint_every: int = 50
+    """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
+    resume: str | None = None
+    """A training checkpoint to continue."""
+    env: EnvConfig = dataclasses.field(default_factory=lambda: EnvConfig(num_envs=0))
+    """The environment (its num_envs and device come from the fields above)."""
+
+
+def layer_init(layer: nn.Linear, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Linear:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def mlp(n_in: int, hidden: tuple[int, ...], n_out: int, out_std: float) -> nn.Sequential:
+    layers, last = [], n_in
+    for h in hidden:
+        layers += [layer_init(nn.Linear(last, h)), nn.ELU()]
+        last = h
+    layers.append(layer_init(nn.Linear(last, n_out), std=out_std))
+    return nn.Sequential(*layers)
+
+
+class Agent(nn.Module):
+    """Actor (Gaussian, fixed std) and critic on normalised observations; the critic predicts normalised values."""
+
+    def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], log_std: float):
+        super().__init__()
+        self.obs_norm = EmpiricalNormalization(num_obs)
+        self.value_norm = EmpiricalNormalization(())
+        self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
+        self.critic = mlp(num_obs, hidden, 1, out_std=1.0)
+        self.register_buffer("log_std", torch.full((num_actions,), float(log_std)))
+
+    def value(self, obs_n: torch.Tensor) -> torch.Tensor:
+        """Normalised value. obs_n (B, num_obs) -> (B,)."""
+        return self.critic(obs_n).squeeze(-1)
+
+    def dist(self, obs_n: torch.Tensor) -> torch.distributions.Normal:
+        mean = self.actor(obs_n)
+        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, timeouts: torch.Tensor,
+        next_value: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Advantages and returns. rewards, values, dones, timeouts (T, N); next_value (N,) -> two (T, N).
+
+    dones marks the last step of an episode (a fall or a time-out); a time-out is not a failure, so its reward
+    is bootstrapped with gamma * V(s_t), the value of the state it cut short (rsl_rl's choice), before
+    delta_t = r_t + gamma * V(s_{t+1}) * (1 - done_t) - V(s_t) is summed backwards with gamma * lambda.
+    """
+    rewards = rewards + gamma * values * timeouts
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(next_value)
+    for t in reversed(range(rewards.shape[0])):
+        nv = next_value if t == rewards.shape[0] - 1 else values[t + 1]
+        nonterminal = 1.0 - dones[t]
+        delta = rewards[t] + gamma * nv * nonterminal - values[t]
+        last = delta + gamma * lam * nonterminal * last
+        advantages[t] = last
+    return advantages, advantages + values
+
+
+def policy_export(agent: Agent, args: Args, env: ImitationEnv) -> dict:
+    """What play.py and the evaluation need: the actor, the observation normaliser, sizes and action scaling."""
+    return {"format": POLICY_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
+            "hidden": list(args.hidden), "action_scale": env.cfg.action_scale, "action_clip": env.cfg.action_clip,
+            "actor": agent.actor.state_dict(), "obs_norm": agent.obs_norm.state_dict(),
+            "skill_labels": env.skill_labels.tolist(), "motion_dir": args.motion_dir}
+
+
+def main(args: Args) -> None:
+    device = resolve_device(args.device)
+    num_envs = args.num_envs or (4096 if device.type == "cuda" else 8)
+    torch.manual_seed(args.seed)
+    resume = None
+    if args.resume:  # checked before anything is built: a checkpoint of another model is a one-line error
+        expect = {"num_obs": ImitationEnv.num_obs, "num_actions": ImitationEnv.num_actions,
+                  "hidden": tuple(args.hidden), "num_envs": num_envs}
+        try:
+            resume = checkpoint.load(args.resume, TRAIN_FORMAT, expect=expect)
+        except checkpoint.CheckpointError as e:
+            raise SystemExit(str(e)) from None
+    run_dir = Path(args.run_dir)
+    motions = MotionSet(args.motion_dir, device=device)
+    env_cfg = dataclasses.replace(args.env, num_envs=num_envs, device=str(device))
+    env = ImitationEnv(env_cfg, motions, seed=args.seed)
+    agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std).to(device)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    batch_size = num_envs * args.num_steps
+    minibatch_size = batch_size // args.num_minibatches
+    start_iteration, global_step = 0, 0
+    obs = env.reset()
+    if resume is not None:
+        agent.load_state_dict(resume["agent"])
+        optimizer.load_state_dict(resume["optimizer"])
+        env.load_state_dict(resume["env"])
+        obs = resume["obs"].to(device)
+        start_iteration, global_step = resume["iteration"], resume["global_step"]
+        torch.set_rng_state(resume["torch_rng"])
+        if device.type == "cuda" and resume.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(resume["cuda_rng"], device)
+
+    writer = SummaryWriter(str(run_dir / "tb"))
+    if resume is None:
+        table = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
+        writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+
+    # Rollout storage, allocated once: (num_steps, num_envs, ...).
+    obs_buf = torch.zeros(args.num_steps, num_envs, env.num_obs, device=device)
+    act_buf = torch.zeros(args.num_steps, num_envs, env.num_actions, device=device)
+    logp_buf = torch.zeros(args.num_steps, num_envs, device=device)
+    rew_buf = torch.zeros(args.num_steps, num_envs, device=device)
+    done_buf = torch.zeros(args.num_steps, num_envs, device=device)
+    timeout_buf = torch.zeros(args.num_steps, num_envs, device=device)
+    val_buf = torch.zeros(args.num_steps, num_envs, device=device)
+
+    def save(iteration: int) -> None:
+        checkpoint.save_atomic({
+            "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step,
+            "num_obs": env.num_obs, "num_actions": env.num_actions, "hidden": list(args.hidden),
+            "num_envs": num_envs, "args": dataclasses.asdict(args), "agent": agent.state_dict(),
+            "optimizer": optimizer.state_dict(), "env": env.state_dict(), "obs": obs.cpu(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        }, run_dir / "checkpoint.pt")
+        checkpoint.save_atomic(policy_export(agent, args, env), run_dir / "policy.pt")
+
+    iteration = start_iteration
+    t_start, steps_at_start = time.time(), global_step
+    try:
+        for iteration in range(start_iteration + 1, args.iterations + 1):
+            term_sums: dict[str, torch.Tensor] = {}
+            ended_len, ended_n = torch.zeros((), device=device), torch.zeros((), device=device)
+            agent.train()  # the observation normaliser learns from the rollout
+            for step in range(args.num_steps):
+                with torch.no_grad():
+                    obs_n = agent.obs_norm(obs)
+                    dist = agent.dist(obs_n)
+                    action = dist.sample()
+                    value = agent.value_norm.denormalize(agent.value(obs_n))
+                obs_buf[step], act_buf[step] = obs_n, action
+                logp_buf[step], val_buf[step] = dist.log_prob(action).sum(-1), value
+                obs, reward, terminated, truncated, info = env.step(action)
+                rew_buf[step] = reward
+                done_buf[step] = (terminated | truncated).float()
+                timeout_buf[step] = truncated.float()
+                global_step += num_envs
+                for k, v in info["terms"].items():
+                    term_sums[k] = term_sums.get(k, 0.0) + v.mean()
+                ended = terminated | truncated
+                ended_len += (info["episode_steps"] * ended).sum()
+                ended_n += ended.sum()
+
+            with torch.no_grad():
+                next_value = agent.value_norm.denormalize(agent.value(agent.obs_norm.normalize(obs)))
+                advantages, returns = gae(rew_buf, val_buf, done_buf, timeout_buf, next_value, args.gamma,
+                                          args.gae_lambda)
+                agent.value_norm.update(returns.flatten())
+
+            b_obs = obs_buf.reshape(batch_size, -1)
+            b_act = act_buf.reshape(batch_size, -1)
+            b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
+            b_ret_n = agent.value_norm.normalize(returns.flatten())
+            stats = torch.zeros(5, device=device)  # policy loss, value loss, bounds loss, approx kl, clip fraction
+            for _ in range(args.update_epochs):
+                perm = torch.randperm(batch_size, device=device)
+                for start in range(0, batch_size, minibatch_size):
+                    mb = perm[start : start + minibatch_size]
+                    dist = agent.dist(b_obs[mb])
+                    logratio = dist.log_prob(b_act[mb]).sum(-1) - b_logp[mb]
+                    ratio = logratio.exp()
+                    adv = b_adv[mb]
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
+                    v_loss = 0.5 * (agent.value(b_obs[mb]) - b_ret_n[mb]).square().mean()
+                    mu = dist.mean
+                    bounds = ((mu - 1.0).clamp(min=0).square() + (-1.0 - mu).clamp(min=0).square()).sum(-1).mean()
+                    loss = pg_loss + args.vf_coef * v_loss + args.bounds_coef * bounds
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    with torch.no_grad():
+                        kl = ((ratio - 1) - logratio).mean()
+                        clipfrac = ((ratio - 1.0).abs() > args.clip_coef).float().mean()
+                        stats += torch.stack((pg_loss, v_loss, bounds, kl, clipfrac)).detach()
+            stats /= args.update_epochs * args.num_minibatches
+
+            # Logging: one device sync per iteration.
+            sps = (global_step - steps_at_start) / max(time.time() - t_start, 1e-9)
+            s = stats.tolist()
+            mean_reward = float(rew_buf.mean())
+            ep_len = float(ended_len / ended_n.clamp(min=1))
+            for name, v in zip(("policy_loss", "value_loss", "bounds_loss", "approx_kl", "clipfrac"), s):
+                writer.add_scalar(f"losses/{name}", v, global_step)
+            for k, v in term_sums.items():
+                writer.add_scalar(f"reward_terms/{k}", float(v) / args.num_steps, global_step)
+            writer.add_scalar("charts/reward", mean_reward, global_step)
+            writer.add_scalar("charts/episode_length", ep_len, global_step)
+            writer.add_scalar("charts/SPS", sps, global_step)
+            _progress(iteration, args.iterations, global_step, mean_reward, ep_len, sps)
+            if iteration % args.checkpoint_every == 0:
+                save(iteration)
+    except KeyboardInterrupt:
+        print("\ninterrupted: saving", file=sys.stderr)
+        iteration -= 1  # the interrupted iteration did not finish
+    finally:
+        if iteration > start_iteration or resume is None:
+            save(max(iteration, start_iteration))
+        writer.close()
+    print(f"\ncheckpoint: {run_dir / 'checkpoint.pt'}   policy: {run_dir / 'policy.pt'}")
+
+
+def _progress(it: int, total: int, steps: int, reward: float, ep_len: float, sps: float) -> None:
+    width = 30
+    done = int(width * it / max(total, 1))
+    bar = "#" * done + "-" * (width - done)
+    end = "\n" if not sys.stdout.isatty() else ""
+    print(f"\r[{bar}] {it}/{total}  steps {steps:,}  reward {reward:.3f}  episode {ep_len:.1f}  SPS {sps:,.0f}",
+          end=end, flush=True)
+
+
+if __name__ == "__main__":
+    main(parse(Args, description=__doc__))
