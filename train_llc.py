@@ -14,7 +14,6 @@ exactly. At the end (or exit) the policy alone goes to run_dir/policy.pt, for pl
 from __future__ import annotations
 
 import dataclasses
-import math
 import sys
 import time
 from pathlib import Path
@@ -28,10 +27,10 @@ from skillmimic.cli import parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
+from skillmimic.policy import POLICY_FORMAT, mlp
 from skillmimic.sim import resolve_device
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
-POLICY_FORMAT = "skillmimic-llc-policy/1"
 
 
 @dataclasses.dataclass
@@ -78,21 +77,6 @@ class Args:
     """A training checkpoint to continue."""
     env: EnvConfig = dataclasses.field(default_factory=lambda: EnvConfig(num_envs=0))
     """The environment (its num_envs and device come from the fields above)."""
-
-
-def layer_init(layer: nn.Linear, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Linear:
-    nn.init.orthogonal_(layer.weight, std)
-    nn.init.constant_(layer.bias, bias)
-    return layer
-
-
-def mlp(n_in: int, hidden: tuple[int, ...], n_out: int, out_std: float) -> nn.Sequential:
-    layers, last = [], n_in
-    for h in hidden:
-        layers += [layer_init(nn.Linear(last, h)), nn.ELU()]
-        last = h
-    layers.append(layer_init(nn.Linear(last, n_out), std=out_std))
-    return nn.Sequential(*layers)
 
 
 class Agent(nn.Module):

@@ -45,6 +45,10 @@ class EnvConfig:
     """End an episode when the mean body-position error to the reference exceeds this (m)."""
     max_episode_steps: int = 600
     """Longest episode (control steps at 60 Hz), whatever the clip's length."""
+    end_at_clip_end: bool = True
+    """Truncate an episode at its clip's last frame (off for evaluation, where the policy plays on alone)."""
+    auto_reset: bool = True
+    """Restart finished episodes inside step() (off for evaluation, which keeps each episode's end)."""
     self_collision: bool = False
     """Let the humanoid's bodies collide with each other."""
     reward: R.RewardConfig = dataclasses.field(default_factory=R.RewardConfig)
@@ -146,13 +150,15 @@ class ImitationEnv:
         fell = (s.body_floor_contact & ~self.floor_allowed).any(-1) | (drift > self.cfg.fall_distance)
         terminated = fell | s.unstable
         reward = torch.where(s.unstable, torch.zeros_like(reward), reward)
-        last = self.motions.lengths[self.motion_ids] - 1
-        truncated = ~terminated & ((self.frame_ids >= last) | (self.episode_steps >= self.cfg.max_episode_steps))
+        timeout = self.episode_steps >= self.cfg.max_episode_steps
+        if self.cfg.end_at_clip_end:
+            timeout |= self.frame_ids >= self.motions.lengths[self.motion_ids] - 1
+        truncated = ~terminated & timeout
         episode_steps = self.episode_steps.clone()
-        done = terminated | truncated
-        ids = done.nonzero().flatten()
-        if ids.numel():
-            self.reset_envs(ids)
+        if self.cfg.auto_reset:
+            ids = (terminated | truncated).nonzero().flatten()
+            if ids.numel():
+                self.reset_envs(ids)
         info = {"terms": terms, "episode_steps": episode_steps, "drift": drift}
         return self.observe(), reward, terminated, truncated, info
 

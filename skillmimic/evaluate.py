@@ -1,0 +1,174 @@
+"""Evaluate a skill policy: success rate and imitation accuracy per skill, as a table and JSON.
+
+    python -m skillmimic.evaluate --checkpoint runs/llc_layup/policy.pt --motion-dir data/BallPlay-M/layup
+
+For each skill label among the clips, `episodes` episodes start at the first frame of one of its clips (taken in
+turn), with the hinge angles perturbed by Gaussian noise of `init_noise` rad so that episodes differ, and the
+policy (its mean action) plays for `horizon` control steps (60 Hz) or until it falls: a body other than the feet
+and hands touches the floor. The reference is not followed after its last frame; the skill condition alone
+drives the humanoid.
+
+Success, as SkillMimic-V2's evaluation defines it:
+    pickup (001)              root above 0.5 m with the ball within 0.5 m of the root for more than 60 frames
+    layup (031, 034)          the ball above 1.8 m before step 300, and the humanoid still standing at the end
+    shot (005, 006, 007)      the ball's peak height within 0.2 m of the reference clip's peak
+    dribble (011, 012, 013)   from step 100 to the end: the ball within 1.5 m of the root, and bouncing (it touches
+                              the floor in every 60-step window); the humanoid still standing
+    other skills              no success test: accuracy only
+Imitation accuracy, as SkillMimic defines it, over the reference's frames: the share of frames where the root
+and the key bodies (head, wrists, ankles) are within 0.1 m of the reference on average, the ball within 0.2 m,
+and the hand-ball contact matches the label (frames after a fall count as misses); plus the mean body-position
+error (53 bodies) and ball-position error in mm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from skillmimic import model as M
+from skillmimic import skills
+from skillmimic.cli import parse
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.motion import MotionSet
+from skillmimic.policy import load_policy
+from skillmimic.sim import resolve_device
+
+KEY_BODIES = (0,) + tuple(M.BODY_NAMES.index(n) for n in ("Head", "L_Wrist", "R_Wrist", "L_Ankle", "R_Ankle"))
+PICKUP, LAYUPS, SHOTS, DRIBBLES = {1}, {31, 34}, {5, 6, 7}, {11, 12, 13}
+
+
+@dataclasses.dataclass
+class Args:
+    checkpoint: str = "runs/llc/policy.pt"
+    """An exported skill policy (policy.pt)."""
+    motion_dir: str = "data/BallPlay-M/layup"
+    """Clips whose skills to evaluate (each clip's first frame is a start)."""
+    episodes: int = 32
+    """Episodes per skill."""
+    horizon: int = 300
+    """Control steps per episode."""
+    init_noise: float = 0.02
+    """Std of the Gaussian noise on the starting hinge angles (rad)."""
+    device: str = "auto"
+    """'cuda', 'cpu' or 'auto'."""
+    backend: str = "auto"
+    """Simulator backend (see SimConfig)."""
+    seed: int = 0
+    """Seed of the starting noise."""
+    json_out: str | None = None
+    """Also write the results to this JSON file."""
+
+
+def success(label: int, t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> torch.Tensor | None:
+    """Per-episode success of skill `label` from the trajectories t (each (T, E, ...)); None: no test."""
+    T = t["root"].shape[0]
+    alive = t["alive"]  # (T, E): not yet fallen at step k
+    standing_at_end = alive[-1]
+    ball_root = (t["ball"] - t["root"]).norm(dim=-1)  # (T, E)
+    if label in PICKUP:
+        held = (t["root"][..., 2] > 0.5) & (ball_root < 0.5) & alive
+        return held.sum(0) > 60
+    if label in LAYUPS:
+        high = ((t["ball"][: min(T, 300), :, 2] > 1.8) & alive[: min(T, 300)]).any(0)
+        return high & standing_at_end
+    if label in SHOTS:
+        peak = torch.where(alive, t["ball"][..., 2], torch.zeros_like(ball_root)).amax(0)
+        return (peak - ref_peak).abs() < 0.2
+    if label in DRIBBLES:
+        n = (T - 100) // 60  # whole 60-step windows after step 100; with none, nothing shows a dribble
+        if n <= 0:
+            return torch.zeros_like(standing_at_end)
+        near = (ball_root[100:] < 1.5).all(0)
+        bouncing = t["ball_floor"][100 : 100 + 60 * n].reshape(n, 60, -1).any(1).all(0)
+        return near & bouncing & standing_at_end
+    return None
+
+
+def accuracy(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: torch.Tensor) -> dict[str, float]:
+    """Imitation accuracy over the reference frames. t as in success(); ref (T, E, ...); n_ref (E,) frames."""
+    T = t["root"].shape[0]
+    in_ref = torch.arange(T, device=n_ref.device)[:, None] < n_ref[None, :]  # (T, E)
+    err = (t["body"] - ref["body"]).norm(dim=-1)  # (T, E, 53)
+    ball_err = (t["ball"] - ref["ball"]).norm(dim=-1)
+    ok = (err[..., list(KEY_BODIES)].mean(-1) < 0.1) & (ball_err < 0.2) & (t["hand"] == (ref["contact"] > 0.5))
+    ok &= t["alive"]
+    m = in_ref.float()
+    alive_ref = (in_ref & t["alive"]).float()
+    return {
+        "accuracy": float((ok.float() * m).sum() / m.sum()),
+        "body_error_mm": float(1000 * (err.mean(-1) * alive_ref).sum() / alive_ref.sum().clamp(min=1)),
+        "ball_error_mm": float(1000 * (ball_err * alive_ref).sum() / alive_ref.sum().clamp(min=1)),
+    }
+
+
+@torch.no_grad()
+def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: torch.device) -> dict:
+    clips = torch.nonzero(motions.labels == label).flatten()
+    E = args.episodes
+    cfg = EnvConfig(num_envs=E, backend=args.backend, device=str(device), fall_distance=math.inf,
+                    max_episode_steps=args.horizon, end_at_clip_end=False, auto_reset=False,
+                    action_scale=policy.action_scale, action_clip=policy.action_clip)
+    env = ImitationEnv(cfg, motions, seed=args.seed)
+    gen = torch.Generator(device=device).manual_seed(args.seed)
+    motion_ids = clips[torch.arange(E, device=device) % len(clips)]
+    frame_ids = torch.zeros(E, dtype=torch.long, device=device)
+    qpos, qvel = motions.state(motion_ids, frame_ids)
+    qpos[:, M.DOF_QPOS] += args.init_noise * torch.randn(E, M.NUM_DOFS, device=device, generator=gen)
+    env.reset_envs(torch.arange(E, device=device), motion_ids, frame_ids)
+    env.sim.reset(torch.arange(E, device=device), qpos, qvel)
+    obs = env.observe()
+    keys = ("root", "ball", "body", "hand", "ball_floor", "alive")
+    traj: dict[str, list] = {k: [] for k in keys}
+    ref: dict[str, list] = {"body": [], "ball": [], "contact": []}
+    alive = torch.ones(E, dtype=torch.bool, device=device)
+    for _ in range(args.horizon):
+        obs, _, terminated, _, _ = env.step(policy(obs))
+        alive &= ~terminated
+        s = env.sim
+        traj["root"].append(s.body_pos_w[:, 0].clone())
+        traj["ball"].append(s.ball_pos_w.clone())
+        traj["body"].append(s.body_pos_w.clone())
+        traj["hand"].append(s.hand_ball_contact.any(-1))
+        traj["ball_floor"].append(s.ball_floor_contact.clone())
+        traj["alive"].append(alive.clone())
+        rows = motions.rows(env.motion_ids, env.frame_ids)
+        ref["body"].append(motions.table.body_pos[rows])
+        ref["ball"].append(motions.table.ball_pos[rows])
+        ref["contact"].append(motions.table.contact[rows])
+    t = {k: torch.stack(v) for k, v in traj.items()}
+    r = {k: torch.stack(v) for k, v in ref.items()}
+    ref_peak = torch.stack([motions.table.ball_pos[motions.starts[m] : motions.starts[m] + motions.lengths[m], 2]
+                            .max() for m in motion_ids.tolist()])
+    # The reference exists for the clip's frames after the start: steps 0 .. length - 2.
+    n_ref = motions.lengths[motion_ids] - 1
+    ok = success(label, t, ref_peak)
+    out = {"label": f"{label:03d}", "skill": skills.skill_name(label), "episodes": E,
+           "success": None if ok is None else float(ok.float().mean()),
+           "fell": float((~t["alive"][-1]).float().mean())}
+    out.update(accuracy(t, r, n_ref))
+    return out
+
+
+def main(args: Args) -> list[dict]:
+    device = resolve_device(args.device)
+    motions = MotionSet(args.motion_dir, device=device)
+    policy = load_policy(args.checkpoint, device, num_obs=ImitationEnv.num_obs)
+    results = [evaluate_skill(policy, motions, int(label), args, device) for label in torch.unique(motions.labels)]
+    print(f"{'skill':<32} {'success':>8} {'accuracy':>9} {'body mm':>8} {'ball mm':>8} {'fell':>6}")
+    for r in results:
+        succ = "n/a" if r["success"] is None else f"{100 * r['success']:.1f}%"
+        print(f"{r['label'] + ' ' + r['skill']:<32} {succ:>8} {100 * r['accuracy']:>8.1f}% {r['body_error_mm']:>8.0f} "
+              f"{r['ball_error_mm']:>8.0f} {100 * r['fell']:>5.0f}%")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"checkpoint": args.checkpoint, "args": dataclasses.asdict(args),
+                                                   "skills": results}, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main(parse(Args, description=__doc__))

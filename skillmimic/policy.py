@@ -1,0 +1,62 @@
+"""The skill policy's network, and loading an exported policy (runs/.../policy.pt) to act with it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from skillmimic import checkpoint
+from skillmimic.normalizer import EmpiricalNormalization
+
+POLICY_FORMAT = "skillmimic-llc-policy/1"
+
+
+def layer_init(layer: nn.Linear, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Linear:
+    nn.init.orthogonal_(layer.weight, std)
+    nn.init.constant_(layer.bias, bias)
+    return layer
+
+
+def mlp(n_in: int, hidden: tuple[int, ...], n_out: int, out_std: float) -> nn.Sequential:
+    """Linear-ELU layers of the given widths, orthogonally initialised; the last layer's scale is out_std."""
+    layers: list[nn.Module] = []
+    last = n_in
+    for h in hidden:
+        layers += [layer_init(nn.Linear(last, h)), nn.ELU()]
+        last = h
+    layers.append(layer_init(nn.Linear(last, n_out), std=out_std))
+    return nn.Sequential(*layers)
+
+
+class SkillPolicy(nn.Module):
+    """A trained skill policy: observation (B, num_obs) -> PD-target actions (B, num_actions), the Gaussian's
+    mean (deterministic), with the observation normaliser it was trained with."""
+
+    def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], action_scale: float,
+                 action_clip: float):
+        super().__init__()
+        self.obs_norm = EmpiricalNormalization(num_obs)
+        self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
+        self.num_obs, self.num_actions = num_obs, num_actions
+        self.action_scale, self.action_clip = action_scale, action_clip
+
+    @torch.no_grad()
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.obs_norm.normalize(obs))
+
+
+def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: int | None = None) -> SkillPolicy:
+    """Read an exported policy; with num_obs, check that it fits the environment it will drive."""
+    expect = {"num_obs": num_obs} if num_obs is not None else None
+    ckpt = checkpoint.load(path, POLICY_FORMAT, expect=expect, map_location=device)
+    policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
+                         ckpt["action_clip"])
+    try:
+        policy.actor.load_state_dict(ckpt["actor"])
+        policy.obs_norm.load_state_dict(ckpt["obs_norm"])
+    except RuntimeError as e:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit: {str(e).splitlines()[0][:160]}") from None
+    return policy.to(device).eval()

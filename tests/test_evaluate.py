@@ -1,0 +1,93 @@
+import json
+import subprocess
+import sys
+
+import torch
+
+from paths import ROOT
+from skillmimic import checkpoint
+from skillmimic.envs.imitation import ImitationEnv
+from skillmimic.evaluate import accuracy, success
+from skillmimic.policy import POLICY_FORMAT, SkillPolicy, load_policy
+
+T, E = 300, 2
+
+
+def _traj(ball_z=0.12, root_z=0.9, ball_xy=(0.3, 0.0)):
+    root = torch.zeros(T, E, 3)
+    root[..., 2] = root_z
+    ball = torch.zeros(T, E, 3)
+    ball[..., 0], ball[..., 1], ball[..., 2] = ball_xy[0], ball_xy[1], ball_z
+    return {"root": root, "ball": ball, "body": torch.zeros(T, E, 53, 3), "hand": torch.zeros(T, E, dtype=torch.bool),
+            "ball_floor": torch.zeros(T, E, dtype=torch.bool), "alive": torch.ones(T, E, dtype=torch.bool)}
+
+
+def test_pickup_success():
+    t = _traj(ball_z=1.0)
+    t["ball"][:, 1, 0] = 2.0  # episode 1: the ball stays far away
+    assert success(1, t, torch.zeros(E)).tolist() == [True, False]
+
+
+def test_layup_success_needs_height_early_and_standing():
+    t = _traj()
+    t["ball"][250, :, 2] = 2.0  # high before step 300 in both
+    t["alive"][280:, 1] = False  # episode 1 falls afterwards
+    assert success(31, t, torch.zeros(E)).tolist() == [True, False]
+    t = _traj()
+    t["ball"][299:, :, 2] = 2.0  # only at step 299: still before 300
+    assert success(34, t, torch.zeros(E)).all()
+
+
+def test_shot_success_compares_peaks():
+    t = _traj()
+    t["ball"][100, 0, 2] = 3.1
+    t["ball"][100, 1, 2] = 2.5
+    assert success(5, t, torch.tensor([3.0, 3.0])).tolist() == [True, False]
+
+
+def test_dribble_success_needs_bounces_in_every_window():
+    t = _traj()
+    t["ball_floor"][100::30] = True  # a bounce every half second from step 100
+    t["ball_floor"][220:280, 1] = False  # episode 1 holds the ball for a whole window
+    assert success(13, t, torch.zeros(E)).tolist() == [True, False]
+    t["ball"][150, 0, 0] = 3.0  # episode 0 loses the ball once
+    assert not success(13, t, torch.zeros(E))[0]
+    assert success(41, t, torch.zeros(E)) is None  # no test for this skill
+
+
+def test_accuracy_perfect_and_off():
+    t = _traj()
+    ref = {"body": t["body"].clone(), "ball": t["ball"].clone(), "contact": torch.zeros(T, E)}
+    a = accuracy(t, ref, torch.tensor([T, T]))
+    assert a["accuracy"] == 1.0 and a["body_error_mm"] == 0.0 and a["ball_error_mm"] == 0.0
+    ref["contact"][:, 0] = 1.0  # episode 0 never touches the ball the label says it holds
+    assert abs(accuracy(t, ref, torch.tensor([T, T]))["accuracy"] - 0.5) < 1e-6
+
+
+def test_evaluate_command_runs_on_a_policy(tmp_path):
+    policy = SkillPolicy(ImitationEnv.num_obs, ImitationEnv.num_actions, (32,), 1.5, 2.0)
+    path = tmp_path / "policy.pt"
+    checkpoint.save_atomic({"format": POLICY_FORMAT, "num_obs": policy.num_obs, "num_actions": policy.num_actions,
+                            "hidden": [32], "action_scale": 1.5, "action_clip": 2.0,
+                            "actor": policy.actor.state_dict(), "obs_norm": policy.obs_norm.state_dict()}, path)
+    assert load_policy(path, num_obs=ImitationEnv.num_obs)(torch.zeros(1, ImitationEnv.num_obs)).shape == (1, 156)
+    out = tmp_path / "eval.json"
+    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(path), "--motion-dir",
+                        "data/BallPlay-M/layup", "--episodes", "2", "--horizon", "10", "--device", "cpu",
+                        "--json-out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "031 layup" in r.stdout
+    (res,) = json.loads(out.read_text())["skills"]
+    assert res["label"] == "031" and res["episodes"] == 2 and 0.0 <= res["accuracy"] <= 1.0
+
+
+def test_policy_for_another_environment_is_a_clear_error(tmp_path):
+    policy = SkillPolicy(10, 156, (8,), 1.5, 2.0)
+    path = tmp_path / "small.pt"
+    checkpoint.save_atomic({"format": POLICY_FORMAT, "num_obs": 10, "num_actions": 156, "hidden": [8],
+                            "action_scale": 1.5, "action_clip": 2.0, "actor": policy.actor.state_dict(),
+                            "obs_norm": policy.obs_norm.state_dict()}, path)
+    import pytest
+
+    with pytest.raises(checkpoint.CheckpointError, match=f"made for num_obs=10, this model has num_obs={ImitationEnv.num_obs}"):
+        load_policy(path, num_obs=ImitationEnv.num_obs)
