@@ -94,7 +94,8 @@ def make_model(reference_path: str) -> str:
             'integrator="Euler"/>',
             '  <size memory="16M"/>',
             "  <statistic center=\"0 0 1\" extent=\"3\"/>",
-            '  <visual><global offwidth="1280" offheight="720"/><quality shadowsize="4096"/></visual>',
+            '  <visual><global offwidth="1280" offheight="720"/><quality shadowsize="4096"/>'
+            '<headlight ambient="0.35 0.35 0.35" diffuse="0.5 0.5 0.5"/></visual>',
             "  <default>",
             '    <default class="humanoid">',
             # Humanoid geoms: contype 2 / conaffinity 1 collide with the floor and the ball but not with each

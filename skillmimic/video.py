@@ -1,0 +1,77 @@
+"""Frames to video: H.264 mp4 through imageio's ffmpeg plugin (imageio-ffmpeg ships the ffmpeg binary).
+
+    python -m skillmimic.video FRAMES_DIR OUT.mp4 --fps 30
+
+FRAMES_DIR holds PNG (or JPEG) images, taken in file-name order; all must have one size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Iterable
+
+import imageio.v2 as imageio
+import numpy as np
+from tyro.conf import Positional
+
+from skillmimic.cli import parse
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 30.0) -> int:
+    """Write (H, W, 3) uint8 frames to an mp4; returns the number written. H and W are best even (H.264)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    # macro_block_size=1 keeps odd sizes as they are rather than resizing them.
+    with imageio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=1) as writer:
+        for frame in frames:
+            writer.append_data(np.asarray(frame))
+            n += 1
+    return n
+
+
+def frames_in(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SystemExit(f"{folder}: no such folder of frames")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise SystemExit(f"{folder}: no .png or .jpg frames in it")
+    return files
+
+
+def folder_to_video(folder: str | Path, path: str | Path, fps: float = 30.0) -> int:
+    """Every image of `folder`, in name order, into the mp4 `path`. Returns the frame count."""
+    files = frames_in(folder)
+    first = imageio.imread(files[0]).shape
+
+    def frames():
+        for f in files:
+            img = imageio.imread(f)
+            if img.shape != first:
+                raise SystemExit(f"{f}: size {img.shape[:2]} differs from the first frame's {first[:2]}")
+            yield img[..., :3]
+
+    return write_video(frames(), path, fps)
+
+
+@dataclasses.dataclass
+class Args:
+    frames: Positional[str]
+    """Folder of frames (PNG or JPEG), in file-name order."""
+    out: Positional[str]
+    """The mp4 to write."""
+    fps: float = 30.0
+    """Frames per second."""
+
+
+def main(args: Args) -> None:
+    n = folder_to_video(args.frames, args.out, args.fps)
+    print(f"wrote {args.out}: {n} frames at {args.fps:g} fps")
+
+
+if __name__ == "__main__":
+    main(parse(Args, description=__doc__))

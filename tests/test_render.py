@@ -1,0 +1,63 @@
+"""Offscreen pictures (EGL on this CPU machine) and frames-to-video."""
+
+import subprocess
+import sys
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+import torch
+
+from paths import ROOT
+from skillmimic.render import SceneRenderer, write_text
+from skillmimic.video import write_video
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    r = SceneRenderer(width=320, height=240)
+    yield r
+    r.close()
+
+
+def _green(img):
+    return int(((img[..., 1] > 150) & (img[..., 0] < 100) & (img[..., 2] < 100)).sum())
+
+
+def test_renders_worlds_side_by_side(renderer, layup_motions):
+    qpos, _ = layup_motions.state(torch.zeros(2, dtype=torch.long), torch.tensor([0, 60]))
+    one = renderer.render(qpos[:1])
+    two = renderer.render(qpos, touched=torch.tensor([True, True]))
+    assert one.shape == two.shape == (240, 320, 3) and one.dtype == np.uint8
+    assert one.std() > 10  # not blank
+    assert not np.array_equal(one, two)
+    assert _green(two) > 20 and _green(one) == 0  # the touched balls turn green
+
+
+def test_text_overlay():
+    img = np.full((60, 200, 3), 128, np.uint8)
+    out = write_text(img, "W shot")
+    assert out.shape == img.shape and not np.array_equal(out[:30, :80], img[:30, :80])
+    assert np.array_equal(out[40:], img[40:])
+
+
+def test_video_reads_back_with_its_frame_count(tmp_path):
+    frames = [np.full((48, 64, 3), 10 * i, np.uint8) for i in range(12)]
+    assert write_video(frames, tmp_path / "a.mp4", fps=12) == 12
+    assert len(imageio.mimread(tmp_path / "a.mp4", memtest=False)) == 12
+
+
+def test_video_command_from_a_folder(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(7):
+        imageio.imwrite(folder / f"{i:04d}.png", np.full((32, 32, 3), 30 * i, np.uint8))
+    r = subprocess.run([sys.executable, "-m", "skillmimic.video", str(folder), str(tmp_path / "v.mp4"), "--fps", "7"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert len(imageio.mimread(tmp_path / "v.mp4", memtest=False)) == 7
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = subprocess.run([sys.executable, "-m", "skillmimic.video", str(empty), str(tmp_path / "w.mp4")], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "no .png or .jpg frames" in r.stderr
