@@ -23,11 +23,12 @@ class SceneRenderer:
     """Draws worlds of the humanoid + ball into RGB images of shape (height, width, 3), uint8."""
 
     def __init__(self, mjm: mujoco.MjModel | None = None, width: int = 640, height: int = 480,
-                 spacing: float = 2.5):
+                 spacing: float = 2.5, offscreen: bool = True):
+        """With offscreen=False no offscreen context is made: fill_scene() serves a window's own context."""
         self.model = mjm if mjm is not None else M.load_model()
         self.model.vis.global_.offwidth = max(self.model.vis.global_.offwidth, width)
         self.model.vis.global_.offheight = max(self.model.vis.global_.offheight, height)
-        self.renderer = mujoco.Renderer(self.model, height, width)
+        self.renderer = mujoco.Renderer(self.model, height, width) if offscreen else None
         self.data = mujoco.MjData(self.model)
         self.spacing = spacing
         self.camera = mujoco.MjvCamera()
@@ -43,8 +44,19 @@ class SceneRenderer:
         return np.stack((np.zeros(num_worlds), y), axis=1)
 
     def render(self, qpos: torch.Tensor | np.ndarray, touched: torch.Tensor | np.ndarray | None = None,
-               text: str | None = None, follow: bool = True) -> np.ndarray:
-        """qpos (W, 170) of W worlds; touched (W,) bool colours the ball; text is written in the top-left corner."""
+               text: str | None = None, follow: bool = True, marker: np.ndarray | None = None) -> np.ndarray:
+        """qpos (W, 170) of W worlds; touched (W,) bool colours the ball; text is written in the top-left corner;
+        marker (3,) draws a target on the floor."""
+        self.fill_scene(self.renderer.scene, qpos, touched, follow, marker)
+        image = self.renderer.render()
+        if text:
+            image = write_text(image, text)
+        return image
+
+    def fill_scene(self, scene: mujoco.MjvScene, qpos: torch.Tensor | np.ndarray,
+                   touched: torch.Tensor | np.ndarray | None = None, follow: bool = True,
+                   marker: np.ndarray | None = None) -> None:
+        """Put the worlds (and the marker) into `scene`, for this renderer or for a window's own context."""
         q = qpos.detach().cpu().numpy() if isinstance(qpos, torch.Tensor) else np.asarray(qpos)
         q = np.atleast_2d(q).astype(np.float64)
         touched = np.zeros(len(q), bool) if touched is None else np.asarray(
@@ -60,17 +72,21 @@ class SceneRenderer:
             mujoco.mj_kinematics(self.model, self.data)
             self.model.geom_rgba[self._ball_geom] = BALL_TOUCHED_RGBA if touched[i] else BALL_RGBA
             if i == 0:
-                self.renderer.update_scene(self.data, self.camera)
+                mujoco.mjv_updateScene(self.model, self.data, self.option, self.perturb, self.camera,
+                                       mujoco.mjtCatBit.mjCAT_ALL, scene)
             else:  # further worlds add their moving geoms to the scene of the first
                 mujoco.mjv_addGeoms(self.model, self.data, self.option, self.perturb,
-                                    mujoco.mjtCatBit.mjCAT_DYNAMIC, self.renderer.scene)
-        image = self.renderer.render()
-        if text:
-            image = write_text(image, text)
-        return image
+                                    mujoco.mjtCatBit.mjCAT_DYNAMIC, scene)
+        if marker is not None and scene.ngeom < scene.maxgeom:
+            g = scene.geoms[scene.ngeom]
+            mujoco.mjv_initGeom(g, mujoco.mjtGeom.mjGEOM_CYLINDER, np.array([0.25, 0.25, 0.01]),
+                                np.asarray(marker, dtype=np.float64), np.eye(3).flatten(),
+                                np.array([0.1, 0.4, 1.0, 0.8], dtype=np.float32))
+            scene.ngeom += 1
 
     def close(self) -> None:
-        self.renderer.close()
+        if self.renderer is not None:
+            self.renderer.close()
 
 
 def write_text(image: np.ndarray, text: str) -> np.ndarray:

@@ -1,0 +1,207 @@
+"""Watch a skill policy play, steer it with the keyboard, replay the dataset, and record pictures and video.
+
+    python play.py                                       # the shipped skill policy, in a window, on the CPU
+    python play.py --checkpoint runs/llc/policy.pt --num-envs 3
+    python play.py --play-dataset --motion-dir data/BallPlay-M/layup
+    python play.py --headless --video layup.mp4 --steps 300
+
+Keys (configs/play/keys.yaml): Q pick up, W shot, Left / Up / Right dribble left / forward / right, E layup,
+R turnaround layup; Backspace restarts, Space pauses, Escape quits. A left click on the floor sets the target
+that tasks read (shown as a blue disc); right-drag turns the camera, the wheel zooms.
+
+Everything runs on plain MuJoCo on the CPU. `--headless` renders offscreen (EGL) with no window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import torch
+
+from skillmimic import skills
+from skillmimic.checkpoint import CheckpointError
+from skillmimic.cli import parse
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.motion import MotionSet
+from skillmimic.policy import load_policy
+from skillmimic.render import SceneRenderer
+from skillmimic.video import write_video
+from skillmimic.viewer import SkillKeys, Window
+
+SHIPPED_POLICY = Path(__file__).parent / "skillmimic" / "assets" / "llc_policy.pt"
+
+
+@dataclasses.dataclass
+class Args:
+    checkpoint: str = str(SHIPPED_POLICY)
+    """Skill policy to run (policy.pt from train_llc.py); default: the one shipped with the package."""
+    motion_dir: str = "data/BallPlay-M"
+    """Clips to start from (and to replay with --play-dataset)."""
+    num_envs: int = 1
+    """Humanoids side by side."""
+    state_init: int | None = None
+    """Start at this frame of the clip (default: a random frame)."""
+    play_dataset: bool = False
+    """Replay the clips kinematically instead of running a policy (the ball turns green on contact labels)."""
+    save_images: str | None = None
+    """Write every shown frame as a PNG into this folder."""
+    video: str | None = None
+    """Write the shown frames into this mp4."""
+    fps: float = 30.0
+    """Frame rate of the video and of the saved images (the simulation runs at 60 Hz)."""
+    headless: bool = False
+    """Render offscreen (EGL) with no window."""
+    steps: int = 600
+    """Control steps to run headless (a window runs until it is closed)."""
+    width: int = 960
+    """Picture width."""
+    height: int = 540
+    """Picture height."""
+    keys: str = "configs/play/keys.yaml"
+    """Key-to-skill map."""
+    seed: int = 0
+    """Seed of the random clip and frame."""
+
+
+class Player:
+    """The state of a session: a policy driving the imitation environment, or a replay of the clips."""
+
+    def __init__(self, args: Args):
+        self.args = args
+        self.motions = MotionSet(args.motion_dir)
+        self.gen = torch.Generator().manual_seed(args.seed)
+        self.paused = False
+        self.target: np.ndarray | None = None  # the floor point last clicked; tasks read it
+        n = args.num_envs
+        self.motion_ids = torch.randint(0, self.motions.num_motions, (n,), generator=self.gen)
+        last = self.motions.lengths[self.motion_ids] - 2
+        if args.state_init is None:
+            self.start_frames = (torch.rand(n, generator=self.gen) * last).long()
+        else:
+            self.start_frames = torch.minimum(torch.full((n,), max(args.state_init, 0)), last)
+        self.label = int(self.motions.labels[self.motion_ids[0]])
+        if args.play_dataset:
+            self.frames = self.start_frames.clone()
+            return
+        try:
+            self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs)
+        except CheckpointError as e:
+            hint = " (train one with train_llc.py, or use --play-dataset)" if "no such" in str(e) else ""
+            raise SystemExit(f"{e}{hint}") from None
+        cfg = EnvConfig(num_envs=n, backend="mujoco", device="cpu", fall_distance=math.inf,
+                        end_at_clip_end=False, auto_reset=False, max_episode_steps=2**62,
+                        action_scale=self.policy.action_scale, action_clip=self.policy.action_clip)
+        self.env = ImitationEnv(cfg, self.motions, seed=args.seed)
+        self.restart()
+        self.set_skill(self.label)
+
+    def restart(self, env_ids: torch.Tensor | None = None) -> None:
+        if self.args.play_dataset:
+            self.frames = self.start_frames.clone()
+            return
+        ids = torch.arange(self.args.num_envs) if env_ids is None else env_ids
+        self.env.reset_envs(ids, self.motion_ids[ids], self.start_frames[ids])
+        self.env.skill[:] = skills.one_hot(torch.tensor([self.label]))  # the restart keeps the chosen skill
+
+    def set_skill(self, label: int) -> None:
+        self.label = label
+        if not self.args.play_dataset:
+            self.env.skill[:] = skills.one_hot(torch.tensor([label]))
+        print(f"skill: {label:03d} {skills.skill_name(label)}", flush=True)
+
+    def tick(self) -> None:
+        """One control step (1/60 s)."""
+        if self.paused:
+            return
+        if self.args.play_dataset:
+            self.frames += 1
+            over = self.frames >= self.motions.lengths[self.motion_ids] - 1
+            # A clip that ends makes way for the next clip of the set, from its first frame.
+            self.motion_ids = torch.where(over, (self.motion_ids + 1) % self.motions.num_motions, self.motion_ids)
+            self.frames = torch.where(over, torch.zeros_like(self.frames), self.frames)
+            return
+        _, _, terminated, _, _ = self.env.step(self.policy(self.env.observe()))
+        fallen = terminated.nonzero().flatten()
+        if fallen.numel():
+            self.restart(fallen)
+
+    def view(self) -> tuple[torch.Tensor, torch.Tensor, str]:
+        """What to draw: qpos (W, 170), ball touched (W,), and the caption."""
+        if self.args.play_dataset:
+            qpos, _ = self.motions.state(self.motion_ids, self.frames)
+            rows = self.motions.rows(self.motion_ids, self.frames)
+            touched = self.motions.table.contact[rows] > 0.5
+            name = self.motions.files[int(self.motion_ids[0])].name
+            return qpos, touched, f"dataset: {name}  frame {int(self.frames[0])}"
+        s = self.env.sim
+        caption = f"skill {self.label:03d} {skills.skill_name(self.label)}" + ("  (paused)" if self.paused else "")
+        return s.qpos, s.hand_ball_contact.any(-1), caption
+
+
+def main(args: Args) -> None:
+    keys = SkillKeys.from_file(args.keys)
+    player = Player(args)
+    scenes = SceneRenderer(width=args.width, height=args.height, offscreen=args.headless)
+    every = max(1, round(60 / args.fps))  # control steps per recorded frame
+    frames: list[np.ndarray] = []
+    image_dir = Path(args.save_images) if args.save_images else None
+    if image_dir:
+        image_dir.mkdir(parents=True, exist_ok=True)
+
+    def record(image: np.ndarray) -> None:
+        if image_dir:
+            imageio.imwrite(image_dir / f"{len(frames):05d}.png", image)
+        frames.append(image if args.video else np.empty(0))
+
+    def on_key(name: str) -> None:
+        if name == "ESCAPE":
+            quit_now.append(True)
+        elif name == "BACKSPACE":
+            player.restart()
+        elif name == "SPACE":
+            player.paused = not player.paused
+        elif (label := keys.label(name)) is not None:
+            player.set_skill(label)
+
+    def on_click(point: np.ndarray) -> None:
+        player.target = point
+        print(f"target: {point[0]:.2f} {point[1]:.2f}", flush=True)
+
+    quit_now: list[bool] = []
+    help_line = keys.help()
+    if args.headless:
+        for step in range(args.steps):
+            player.tick()
+            if step % every == 0:
+                qpos, touched, caption = player.view()
+                record(scenes.render(qpos, touched, text=caption, marker=player.target))
+    else:
+        window = Window(scenes, args.width, args.height, "SkillMimic", on_key, on_click)
+        step, next_time = 0, time.perf_counter()
+        try:
+            while not window.closed() and not quit_now:
+                player.tick()
+                qpos, touched, caption = player.view()
+                window.draw(qpos, touched, f"{caption}\n{help_line}", marker=player.target)
+                if (image_dir or args.video) and step % every == 0:
+                    record(window.pixels())
+                step += 1
+                next_time += 1 / 60  # real time: 60 control steps a second
+                time.sleep(max(0.0, next_time - time.perf_counter()))
+        finally:
+            window.close()
+    scenes.close()
+    if args.video:
+        n = write_video(frames, args.video, args.fps)
+        print(f"wrote {args.video}: {n} frames at {args.fps:g} fps")
+    if image_dir:
+        print(f"wrote {len(frames)} images to {image_dir}")
+
+
+if __name__ == "__main__":
+    main(parse(Args, description=__doc__))

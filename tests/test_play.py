@@ -1,0 +1,104 @@
+"""play.py: the key map, headless runs (dataset replay and a policy) and a real window under Xvfb."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import imageio.v2 as imageio
+import pytest
+
+from paths import ROOT
+from skillmimic import checkpoint
+from skillmimic.envs.imitation import ImitationEnv
+from skillmimic.policy import POLICY_FORMAT, SkillPolicy
+from skillmimic.viewer import SkillKeys
+
+
+@pytest.fixture(scope="module")
+def tiny_policy(tmp_path_factory):
+    policy = SkillPolicy(ImitationEnv.num_obs, ImitationEnv.num_actions, (32,), 1.5, 2.0)
+    path = tmp_path_factory.mktemp("policy") / "policy.pt"
+    checkpoint.save_atomic({"format": POLICY_FORMAT, "num_obs": policy.num_obs, "num_actions": policy.num_actions,
+                            "hidden": [32], "action_scale": 1.5, "action_clip": 2.0,
+                            "actor": policy.actor.state_dict(), "obs_norm": policy.obs_norm.state_dict()}, path)
+    return path
+
+
+def _play(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "play.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def test_key_map_from_config():
+    keys = SkillKeys.from_file(ROOT / "configs" / "play" / "keys.yaml")
+    assert [keys.label(k) for k in ("Q", "W", "LEFT", "UP", "RIGHT", "E", "R")] == [1, 5, 11, 13, 12, 31, 34]
+    assert keys.label("q") == 1 and keys.label("Z") is None and keys.label("ESCAPE") is None
+    with pytest.raises(ValueError, match="outside the 64 slots"):
+        SkillKeys({"Q": 99})
+
+
+def test_headless_dataset_replay_writes_images_and_video(tmp_path):
+    r = _play("--headless", "--play-dataset", "--motion-dir", "data/BallPlay-M/layup", "--steps", "40",
+              "--fps", "30", "--width", "320", "--height", "180", "--save-images", str(tmp_path / "img"),
+              "--video", str(tmp_path / "v.mp4"))
+    assert r.returncode == 0, r.stderr
+    images = sorted((tmp_path / "img").glob("*.png"))
+    assert len(images) == 20  # 40 control steps at 60 Hz, recorded at 30 fps
+    first = imageio.imread(images[0])
+    assert first.shape == (180, 320, 3) and first.std() > 10
+    assert len(imageio.mimread(tmp_path / "v.mp4", memtest=False)) == 20
+
+
+def test_headless_policy_from_a_chosen_frame(tiny_policy, tmp_path):
+    r = _play("--headless", "--checkpoint", str(tiny_policy), "--num-envs", "2", "--state-init", "0", "--steps", "6",
+              "--width", "320", "--height", "180", "--video", str(tmp_path / "p.mp4"), "--motion-dir",
+              "data/BallPlay-M/layup")
+    assert r.returncode == 0, r.stderr
+    assert "skill: 031 layup" in r.stdout
+    assert len(imageio.mimread(tmp_path / "p.mp4", memtest=False)) == 3
+
+
+def test_missing_policy_is_a_clear_error(tmp_path):
+    r = _play("--headless", "--checkpoint", str(tmp_path / "none.pt"), "--steps", "1")
+    assert r.returncode != 0 and "none.pt: no such checkpoint file" in r.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="needs Xvfb and xdotool")
+def test_real_window_switches_skills_on_keys(tiny_policy):
+    display = ":97"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x800x24"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    env = {k: v for k, v in os.environ.items() if k != "MUJOCO_GL"}
+    env["DISPLAY"] = display
+    play = None
+    try:
+        time.sleep(1.0)
+        play = subprocess.Popen([sys.executable, "play.py", "--checkpoint", str(tiny_policy), "--motion-dir",
+                                 "data/BallPlay-M/layup", "--width", "640", "--height", "360"], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        window = ""
+        for _ in range(120):  # wait for the window (loading and compiling take a few seconds)
+            r = subprocess.run(["xdotool", "search", "--name", "SkillMimic"], env=env, capture_output=True, text=True)
+            window = r.stdout.split()[0] if r.stdout.split() else ""
+            if window or play.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert window, play.stderr.read() if play.poll() is not None else "no window appeared"
+        for key in ("w", "Left", "q"):
+            subprocess.run(["xdotool", "key", "--window", window, key], env=env, check=True)
+            time.sleep(0.5)
+        subprocess.run(["xdotool", "mousemove", "--window", window, "320", "300", "click", "1"], env=env, check=True)
+        time.sleep(0.5)
+        subprocess.run(["xdotool", "key", "--window", window, "Escape"], env=env, check=True)
+        out, err = play.communicate(timeout=60)
+        assert play.returncode == 0, err
+        lines = out.splitlines()
+        assert lines[:4] == ["skill: 031 layup", "skill: 005 shot (style 1)", "skill: 011 dribble left",
+                             "skill: 001 pickup"], out
+        assert any(line.startswith("target: ") for line in lines)
+    finally:
+        if play is not None and play.poll() is None:
+            play.kill()
+        xvfb.kill()
