@@ -27,7 +27,7 @@ from skillmimic.cli import parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import POLICY_FORMAT, mlp
+from skillmimic.policy import mlp, policy_file
 from skillmimic.sim import resolve_device
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
@@ -121,10 +121,9 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, timeou
 
 def policy_export(agent: Agent, args: Args, env: ImitationEnv) -> dict:
     """What play.py and the evaluation need: the actor, the observation normaliser, sizes and action scaling."""
-    return {"format": POLICY_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
-            "hidden": list(args.hidden), "action_scale": env.cfg.action_scale, "action_clip": env.cfg.action_clip,
-            "actor": agent.actor.state_dict(), "obs_norm": agent.obs_norm.state_dict(),
-            "skill_labels": env.skill_labels.tolist(), "motion_dir": args.motion_dir}
+    return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
+                       env.cfg.action_scale, env.cfg.action_clip, skill_labels=env.skill_labels.tolist(),
+                       motion_dir=args.motion_dir)
 
 
 def main(args: Args) -> None:

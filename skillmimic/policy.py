@@ -48,6 +48,21 @@ class SkillPolicy(nn.Module):
         return self.actor(self.obs_norm.normalize(obs))
 
 
+def policy_file(actor: nn.Module, obs_norm: EmpiricalNormalization, num_obs: int, num_actions: int,
+                hidden: tuple[int, ...], action_scale: float, action_clip: float, **extra) -> dict:
+    """The contents of an exported policy file (what load_policy reads), with any extra plain entries."""
+    return {"format": POLICY_FORMAT, "num_obs": num_obs, "num_actions": num_actions, "hidden": list(hidden),
+            "action_scale": action_scale, "action_clip": action_clip, "actor": actor.state_dict(),
+            "obs_norm": obs_norm.state_dict(), **extra}
+
+
+def save_policy(policy: SkillPolicy, path: str | Path) -> None:
+    """Write a SkillPolicy as an exported policy file."""
+    hidden = tuple(m.out_features for m in policy.actor if isinstance(m, nn.Linear))[:-1]
+    checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, policy.num_obs, policy.num_actions, hidden,
+                                       policy.action_scale, policy.action_clip), path)
+
+
 def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: int | None = None) -> SkillPolicy:
     """Read an exported policy; with num_obs, check that it fits the environment it will drive."""
     expect = {"num_obs": num_obs} if num_obs is not None else None

@@ -2,13 +2,14 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from paths import ROOT
 from skillmimic import checkpoint
 from skillmimic.envs.imitation import ImitationEnv
 from skillmimic.evaluate import accuracy, success
-from skillmimic.policy import POLICY_FORMAT, SkillPolicy, load_policy
+from skillmimic.policy import SkillPolicy, load_policy, save_policy
 
 T, E = 300, 2
 
@@ -65,11 +66,8 @@ def test_accuracy_perfect_and_off():
 
 
 def test_evaluate_command_runs_on_a_policy(tmp_path):
-    policy = SkillPolicy(ImitationEnv.num_obs, ImitationEnv.num_actions, (32,), 1.5, 2.0)
     path = tmp_path / "policy.pt"
-    checkpoint.save_atomic({"format": POLICY_FORMAT, "num_obs": policy.num_obs, "num_actions": policy.num_actions,
-                            "hidden": [32], "action_scale": 1.5, "action_clip": 2.0,
-                            "actor": policy.actor.state_dict(), "obs_norm": policy.obs_norm.state_dict()}, path)
+    save_policy(SkillPolicy(ImitationEnv.num_obs, ImitationEnv.num_actions, (32,), 1.5, 2.0), path)
     assert load_policy(path, num_obs=ImitationEnv.num_obs)(torch.zeros(1, ImitationEnv.num_obs)).shape == (1, 156)
     out = tmp_path / "eval.json"
     r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(path), "--motion-dir",
@@ -82,12 +80,8 @@ def test_evaluate_command_runs_on_a_policy(tmp_path):
 
 
 def test_policy_for_another_environment_is_a_clear_error(tmp_path):
-    policy = SkillPolicy(10, 156, (8,), 1.5, 2.0)
     path = tmp_path / "small.pt"
-    checkpoint.save_atomic({"format": POLICY_FORMAT, "num_obs": 10, "num_actions": 156, "hidden": [8],
-                            "action_scale": 1.5, "action_clip": 2.0, "actor": policy.actor.state_dict(),
-                            "obs_norm": policy.obs_norm.state_dict()}, path)
-    import pytest
-
-    with pytest.raises(checkpoint.CheckpointError, match=f"made for num_obs=10, this model has num_obs={ImitationEnv.num_obs}"):
+    save_policy(SkillPolicy(10, 156, (8,), 1.5, 2.0), path)
+    message = f"made for num_obs=10, this model has num_obs={ImitationEnv.num_obs}"
+    with pytest.raises(checkpoint.CheckpointError, match=message):
         load_policy(path, num_obs=ImitationEnv.num_obs)

@@ -10,19 +10,15 @@ import imageio.v2 as imageio
 import pytest
 
 from paths import ROOT
-from skillmimic import checkpoint
 from skillmimic.envs.imitation import ImitationEnv
-from skillmimic.policy import POLICY_FORMAT, SkillPolicy
+from skillmimic.policy import SkillPolicy, save_policy
 from skillmimic.viewer import SkillKeys
 
 
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory):
-    policy = SkillPolicy(ImitationEnv.num_obs, ImitationEnv.num_actions, (32,), 1.5, 2.0)
     path = tmp_path_factory.mktemp("policy") / "policy.pt"
-    checkpoint.save_atomic({"format": POLICY_FORMAT, "num_obs": policy.num_obs, "num_actions": policy.num_actions,
-                            "hidden": [32], "action_scale": 1.5, "action_clip": 2.0,
-                            "actor": policy.actor.state_dict(), "obs_norm": policy.obs_norm.state_dict()}, path)
+    save_policy(SkillPolicy(ImitationEnv.num_obs, ImitationEnv.num_actions, (32,), 1.5, 2.0), path)
     return path
 
 

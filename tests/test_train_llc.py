@@ -11,6 +11,7 @@ from paths import ROOT
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
 from skillmimic import checkpoint  # noqa: E402
+from skillmimic.policy import POLICY_FORMAT  # noqa: E402
 
 FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
         "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64"]
@@ -49,7 +50,7 @@ def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path)
     r = _run(*FAST, "--iterations", "2", "--run-dir", str(b))
     assert r.returncode == 0, r.stderr
     assert "2/2" in r.stdout
-    policy = checkpoint.load(b / "policy.pt", train_llc.POLICY_FORMAT)
+    policy = checkpoint.load(b / "policy.pt", POLICY_FORMAT)
     assert (b / "policy.pt").stat().st_size < 16 * 2**20 and policy["num_actions"] == 156
     assert checkpoint.load(b / "checkpoint.pt", train_llc.TRAIN_FORMAT)["iteration"] == 2
     r = _run(*FAST, "--iterations", "3", "--run-dir", str(b), "--resume", str(b / "checkpoint.pt"))
