@@ -1,10 +1,8 @@
-import math
 
 import pytest
 import torch
 
 from paths import DATA
-from skillmimic import model as M
 from skillmimic import rotations, skills
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs

@@ -28,8 +28,9 @@ def _state(seed=0):
 
 
 def _reward(sim, ref, contact=None, w=None):
-    contact = contact or dict(hand_ball=torch.tensor([[False, True]] * N), body_ball=torch.zeros(N, B, dtype=torch.bool),
-                              body_floor=FEET.expand(N, B).clone(), ref_contact=torch.ones(N))
+    contact = contact or dict(hand_ball=torch.tensor([[False, True]] * N),
+                              body_ball=torch.zeros(N, B, dtype=torch.bool), body_floor=FEET.expand(N, B).clone(),
+                              ref_contact=torch.ones(N))
     return R.hoi_reward(sim["body_pos"], sim["body_quat"], sim["dof_vel"], sim["ball_pos"], sim["ball_vel"],
                         contact["hand_ball"], contact["body_ball"], contact["body_floor"], ref["body_pos"],
                         ref["body_quat"], ref["dof_vel"], ref["ball_pos"], ref["ball_vel"], contact["ref_contact"],

@@ -1,7 +1,6 @@
 """The simulator interface on both backends (plain MuJoCo, and MuJoCo Warp on its CPU device)."""
 
 import mujoco
-import numpy as np
 import pytest
 import torch
 
