@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from skillmimic import checkpoint
-from skillmimic.cli import parse
+from skillmimic.cli import merge, parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
@@ -74,7 +74,8 @@ class Args:
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     resume: str | None = None
-    """A training checkpoint to continue."""
+    """A training checkpoint to continue. The run goes on with the settings it was started with; only
+    iterations, checkpoint_every, run_dir and device are taken from this command line."""
     env: EnvConfig = dataclasses.field(default_factory=lambda: EnvConfig(num_envs=0))
     """The environment (its num_envs and device come from the fields above)."""
 
@@ -126,18 +127,26 @@ def policy_export(agent: Agent, args: Args, env: ImitationEnv) -> dict:
                        motion_dir=args.motion_dir)
 
 
+# What a resumed run may change; everything else comes from the checkpoint.
+RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "device", "resume")
+
+
 def main(args: Args) -> None:
-    device = resolve_device(args.device)
-    num_envs = args.num_envs or (4096 if device.type == "cuda" else 8)
-    torch.manual_seed(args.seed)
     resume = None
     if args.resume:  # checked before anything is built: a checkpoint of another model is a one-line error
-        expect = {"num_obs": ImitationEnv.num_obs, "num_actions": ImitationEnv.num_actions,
-                  "hidden": tuple(args.hidden), "num_envs": num_envs}
+        expect = {"num_obs": ImitationEnv.num_obs, "num_actions": ImitationEnv.num_actions}
         try:
             resume = checkpoint.load(args.resume, TRAIN_FORMAT, expect=expect)
         except checkpoint.CheckpointError as e:
             raise SystemExit(str(e)) from None
+        saved = {k: v for k, v in resume["args"].items() if k not in RESUME_OVERRIDES}
+        args = merge(args, saved, args.resume)
+    device = resolve_device(args.device)
+    num_envs = args.num_envs or (4096 if device.type == "cuda" else 8)
+    if resume is not None and resume["num_envs"] != num_envs:
+        raise SystemExit(f"{args.resume}: made with {resume['num_envs']} environments; on {device} the run has "
+                         f"{num_envs}: pass --num-envs {resume['num_envs']} when starting the run elsewhere")
+    torch.manual_seed(args.seed)
     run_dir = Path(args.run_dir)
     motions = MotionSet(args.motion_dir, device=device)
     env_cfg = dataclasses.replace(args.env, num_envs=num_envs, device=str(device))

@@ -29,21 +29,22 @@ def load_config(cls: type[T], path: str | Path) -> T:
         raise SystemExit(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(values, dict):
         raise SystemExit(f"{path}: expected a mapping of argument names to values")
-    return _build(cls(), values, path, "")
+    return merge(cls(), values, path)
 
 
-def _build(base, values: dict, path: Path, prefix: str):
-    """base (a dataclass instance) with `values` over it, recursing into dataclass-valued fields."""
+def merge(base: T, values: dict, source: str | Path, prefix: str = "") -> T:
+    """base (a dataclass instance) with `values` over it, recursing into dataclass-valued fields; `source`
+    names where the values came from in the error for an unknown key."""
     fields = {f.name for f in dataclasses.fields(base)}
     values = {str(k).replace("-", "_"): v for k, v in values.items()}
     unknown = sorted(set(values) - fields)
     if unknown:
-        raise SystemExit(f"{path}: unknown key(s) {', '.join(prefix + u for u in unknown)}; "
+        raise SystemExit(f"{source}: unknown key(s) {', '.join(prefix + u for u in unknown)}; "
                          f"known: {', '.join(sorted(prefix + f for f in fields))}")
     for k, v in values.items():
         current = getattr(base, k)
         if dataclasses.is_dataclass(current) and isinstance(v, dict):
-            values[k] = _build(current, v, path, f"{prefix}{k}.")
+            values[k] = merge(current, v, source, f"{prefix}{k}.")
         elif isinstance(v, list):  # YAML lists become the tuples that tuple-typed fields expect
             values[k] = tuple(v)
     return dataclasses.replace(base, **values)

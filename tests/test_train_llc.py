@@ -11,6 +11,7 @@ from paths import ROOT
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
 from skillmimic import checkpoint  # noqa: E402
+from skillmimic.envs.imitation import ImitationEnv  # noqa: E402
 from skillmimic.policy import POLICY_FORMAT  # noqa: E402
 
 FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
@@ -63,14 +64,22 @@ def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path)
     assert list((b / "tb").iterdir())
 
 
-def test_checkpoint_of_another_model_is_a_clear_error(tmp_path):
+def test_resume_keeps_the_run_settings_and_refuses_another_model(tmp_path):
     r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
+    # Resumed with other network flags: the run keeps its own (64, 64) network and continues.
     wider = [a if a != "64" else "32" for a in FAST]
     r = _run(*wider, "--iterations", "2", "--run-dir", str(tmp_path), "--resume", str(tmp_path / "checkpoint.pt"))
+    assert r.returncode == 0, r.stderr
+    ckpt = checkpoint.load(tmp_path / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    assert ckpt["iteration"] == 2 and ckpt["hidden"] == [64, 64]
+    # A checkpoint of a model with another observation: one clear line.
+    ckpt["num_obs"] = 10
+    checkpoint.save_atomic(ckpt, tmp_path / "other.pt")
+    r = _run(*FAST, "--iterations", "3", "--resume", str(tmp_path / "other.pt"))
     assert r.returncode != 0
-    last = r.stderr.strip().splitlines()[-1]
-    assert "checkpoint.pt: made for hidden=(64, 64), this model has hidden=(32, 32)" in last
+    assert f"other.pt: made for num_obs=10, this model has num_obs={ImitationEnv.num_obs}" in \
+        r.stderr.strip().splitlines()[-1]
     r = _run(*FAST, "--iterations", "2", "--resume", str(tmp_path / "policy.pt"))
     assert r.returncode != 0 and "expected a 'skillmimic-llc-train/1'" in r.stderr
 
