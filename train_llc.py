@@ -77,7 +77,7 @@ class Args:
     """A training checkpoint to continue. The run goes on with the settings it was started with; only
     iterations, checkpoint_every, run_dir and device are taken from this command line."""
     env: EnvConfig = dataclasses.field(default_factory=lambda: EnvConfig(num_envs=0))
-    """The environment (its num_envs and device come from the fields above)."""
+    """The environment; its num_envs and device are set by --num-envs and --device above."""
 
 
 class Agent(nn.Module):
@@ -141,6 +141,9 @@ def main(args: Args) -> None:
             raise SystemExit(str(e)) from None
         saved = {k: v for k, v in resume["args"].items() if k not in RESUME_OVERRIDES}
         args = merge(args, saved, args.resume)
+    if args.env.num_envs != 0 or args.env.device != "auto":
+        raise SystemExit("set the number of environments and the device with --num-envs and --device, "
+                         "not --env.num-envs / --env.device")
     device = resolve_device(args.device)
     num_envs = args.num_envs or (4096 if device.type == "cuda" else 8)
     if resume is not None and resume["num_envs"] != num_envs:

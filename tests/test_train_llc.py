@@ -93,3 +93,8 @@ def test_unreadable_checkpoint(tmp_path, payload):
         path.write_bytes(payload)
     with pytest.raises(checkpoint.CheckpointError, match=str(path)):
         checkpoint.load(path, train_llc.TRAIN_FORMAT)
+
+
+def test_environment_count_and_device_have_one_flag_each():
+    r = _run("--env.num-envs", "5", "--iterations", "1")
+    assert r.returncode != 0 and "--num-envs and --device" in r.stderr
