@@ -26,7 +26,7 @@ from skillmimic import rewards as R
 from skillmimic import skills
 from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs
 from skillmimic.motion import MotionSet
-from skillmimic.sim import SimConfig, make_sim
+from skillmimic.sim import SimConfig, make_sim, resolve_device
 
 
 @dataclasses.dataclass
@@ -66,13 +66,15 @@ class ImitationEnv:
 
     def __init__(self, cfg: EnvConfig, motions: MotionSet, seed: int = 0):
         self.cfg = cfg
+        # Checked before the simulator is built (on a GPU that compiles kernels for a while).
+        device = resolve_device(cfg.device)
+        if motions.table.root_pos.device != device:
+            raise ValueError(f"motions are on {motions.table.root_pos.device}, the environment on {device}")
+        skills.check_labels(motions.labels)
         self.sim = make_sim(SimConfig(num_worlds=cfg.num_envs, backend=cfg.backend, device=cfg.device,
                                       self_collision=cfg.self_collision))
         self.device = self.sim.device
         self.num_envs = cfg.num_envs
-        if motions.table.root_pos.device != self.device:
-            raise ValueError(f"motions are on {motions.table.root_pos.device}, the environment on {self.device}")
-        skills.check_labels(motions.labels)
         self.motions = motions
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self._w = R.weights(cfg.reward)
