@@ -78,7 +78,19 @@ class Player:
         self.paused = False
         self.target: np.ndarray | None = None  # the floor point last clicked; tasks read it
         n = args.num_envs
-        self.motion_ids = torch.randint(0, self.motions.num_motions, (n,), generator=self.gen)
+        self.policy = None
+        clips = torch.arange(self.motions.num_motions)
+        if not args.play_dataset:
+            try:
+                self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs)
+            except CheckpointError as e:
+                hint = " (train one with train_llc.py, or use --play-dataset)" if "no such" in str(e) else ""
+                raise SystemExit(f"{e}{hint}") from None
+            # Start from clips of the skills the policy learned, where the motion set has any.
+            known = torch.isin(self.motions.labels.cpu(), torch.tensor(self.policy.info.get("skill_labels", [])))
+            if known.any():
+                clips = known.nonzero().flatten()
+        self.motion_ids = clips[torch.randint(0, len(clips), (n,), generator=self.gen)]
         last = self.motions.lengths[self.motion_ids] - 2
         if args.state_init is None:
             self.start_frames = (torch.rand(n, generator=self.gen) * last).long()
@@ -88,11 +100,6 @@ class Player:
         if args.play_dataset:
             self.frames = self.start_frames.clone()
             return
-        try:
-            self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs)
-        except CheckpointError as e:
-            hint = " (train one with train_llc.py, or use --play-dataset)" if "no such" in str(e) else ""
-            raise SystemExit(f"{e}{hint}") from None
         cfg = EnvConfig(num_envs=n, backend="mujoco", device="cpu", fall_distance=math.inf,
                         end_at_clip_end=False, auto_reset=False, max_episode_steps=2**62,
                         action_scale=self.policy.action_scale, action_clip=self.policy.action_clip)

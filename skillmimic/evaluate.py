@@ -1,6 +1,10 @@
 """Evaluate a skill policy: success rate and imitation accuracy per skill, as a table and JSON.
 
     python -m skillmimic.evaluate --checkpoint runs/llc_layup/policy.pt --motion-dir data/BallPlay-M/layup
+    python -m skillmimic.evaluate --checkpoint runs/llc_layup/policies --json-out curve.json   # a learning curve
+
+Given a folder (train_llc.py --keep-policies writes one), every policy in it is evaluated in the order of
+training, and the JSON holds the curve: each policy's iteration, samples and per-skill results.
 
 For each skill label among the clips, `episodes` episodes start at the first frame of one of its clips (taken in
 turn), with the hinge angles perturbed by Gaussian noise of `init_noise` rad so that episodes differ, and the
@@ -45,7 +49,7 @@ PICKUP, LAYUPS, SHOTS, DRIBBLES = {1}, {31, 34}, {5, 6, 7}, {11, 12, 13}
 @dataclasses.dataclass
 class Args:
     checkpoint: str = "runs/llc/policy.pt"
-    """An exported skill policy (policy.pt)."""
+    """An exported skill policy (policy.pt), or a folder of them (a learning curve)."""
     motion_dir: str = "data/BallPlay-M/layup"
     """Clips whose skills to evaluate (each clip's first frame is a start)."""
     episodes: int = 32
@@ -154,19 +158,40 @@ def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: t
     return out
 
 
-def main(args: Args) -> list[dict]:
-    device = resolve_device(args.device)
-    motions = MotionSet(args.motion_dir, device=device)
-    policy = load_policy(args.checkpoint, device, num_obs=ImitationEnv.num_obs)
+def evaluate_policy(path: Path, motions: MotionSet, args: Args, device: torch.device) -> tuple[list[dict], dict]:
+    """Per-skill results of one exported policy, and the policy file's info; prints a table."""
+    policy = load_policy(path, device, num_obs=ImitationEnv.num_obs)
+    if "iteration" in policy.info:
+        print(f"{path}: iteration {policy.info['iteration']}, {policy.info.get('samples', 0):,} samples")
     results = [evaluate_skill(policy, motions, int(label), args, device) for label in torch.unique(motions.labels)]
     print(f"{'skill':<32} {'success':>8} {'accuracy':>9} {'body mm':>8} {'ball mm':>8} {'fell':>6}")
     for r in results:
         succ = "n/a" if r["success"] is None else f"{100 * r['success']:.1f}%"
         print(f"{r['label'] + ' ' + r['skill']:<32} {succ:>8} {100 * r['accuracy']:>8.1f}% {r['body_error_mm']:>8.0f} "
               f"{r['ball_error_mm']:>8.0f} {100 * r['fell']:>5.0f}%")
+    return results, policy.info
+
+
+def main(args: Args) -> list[dict]:
+    """Results of the policy, or of each policy in the folder (a list of {iteration, samples, skills})."""
+    device = resolve_device(args.device)
+    motions = MotionSet(args.motion_dir, device=device)
+    path = Path(args.checkpoint)
+    if not path.is_dir():
+        results, _ = evaluate_policy(path, motions, args, device)
+        out = {"checkpoint": args.checkpoint, "args": dataclasses.asdict(args), "skills": results}
+    else:
+        files = sorted(path.glob("*.pt"))
+        if not files:
+            raise SystemExit(f"{path}: no policy files (*.pt) in this folder")
+        results = []
+        for f in files:
+            per_skill, info = evaluate_policy(f, motions, args, device)
+            results.append({"policy": f.name, "iteration": info.get("iteration"), "samples": info.get("samples"),
+                            "skills": per_skill})
+        out = {"checkpoint": args.checkpoint, "args": dataclasses.asdict(args), "curve": results}
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"checkpoint": args.checkpoint, "args": dataclasses.asdict(args),
-                                                   "skills": results}, indent=2))
+        Path(args.json_out).write_text(json.dumps(out, indent=2))
     return results
 
 

@@ -42,6 +42,7 @@ class SkillPolicy(nn.Module):
         self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
         self.num_obs, self.num_actions = num_obs, num_actions
         self.action_scale, self.action_clip = action_scale, action_clip
+        self.info: dict = {}  # the file's other plain entries (skill_labels, iteration, samples, ...)
 
     @torch.no_grad()
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -74,4 +75,5 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: i
         policy.obs_norm.load_state_dict(ckpt["obs_norm"])
     except RuntimeError as e:
         raise checkpoint.CheckpointError(f"{path}: weights do not fit: {str(e).splitlines()[0][:160]}") from None
+    policy.info = {k: v for k, v in ckpt.items() if k not in ("actor", "obs_norm")}
     return policy.to(device).eval()

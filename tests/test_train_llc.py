@@ -1,5 +1,6 @@
 """train_llc.py: GAE by hand, and the script run as a user runs it (a subprocess, a few environments, CPU)."""
 
+import json
 import subprocess
 import sys
 
@@ -98,3 +99,28 @@ def test_unreadable_checkpoint(tmp_path, payload):
 def test_environment_count_and_device_have_one_flag_each():
     r = _run("--env.num-envs", "5", "--iterations", "1")
     assert r.returncode != 0 and "--num-envs and --device" in r.stderr
+
+
+def test_kept_policies_make_a_learning_curve(tmp_path):
+    r = _run(*FAST, "--iterations", "2", "--run-dir", str(tmp_path), "--keep-policies")
+    assert r.returncode == 0, r.stderr
+    kept = sorted(p.name for p in (tmp_path / "policies").iterdir())
+    assert kept == ["iter_000001.pt", "iter_000002.pt"]
+    lines = (tmp_path / "progress.csv").read_text().splitlines()
+    assert lines[0].startswith("iteration,samples,") and [r.split(",")[:2] for r in lines[1:]] == [["1", "32"],
+                                                                                                   ["2", "64"]]
+    out = tmp_path / "curve.json"
+    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(tmp_path / "policies"),
+                        "--episodes", "2", "--horizon", "5", "--device", "cpu", "--json-out", str(out)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    curve = json.loads(out.read_text())["curve"]
+    assert [c["iteration"] for c in curve] == [1, 2]
+    assert [c["samples"] for c in curve] == [4 * 8, 2 * 4 * 8]
+    assert curve[0]["skills"][0]["label"] == "031"
+
+
+def test_evaluating_an_empty_folder_is_a_clear_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(tmp_path), "--device",
+                        "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and "no policy files" in r.stderr
