@@ -4,10 +4,12 @@
     python play.py --checkpoint runs/llc/policy.pt --num-envs 3
     python play.py --play-dataset --motion-dir data/BallPlay-M/layup
     python play.py --headless --video layup.mp4 --steps 300
+    python play.py --task scoring --checkpoint runs/hlc_scoring/policy.pt   # a high-level policy on a task
 
 Keys (configs/play/keys.yaml): Q pick up, W shot, Left / Up / Right dribble left / forward / right, E layup,
 R turnaround layup; Backspace restarts, Space pauses, Escape quits. A left click on the floor sets the target
-that tasks read (shown as a blue disc); right-drag turns the camera, the wheel zooms.
+that tasks read (shown as a blue disc): with --task it moves the goal (the hoop, the heading goal, the circle's
+centre); right-drag turns the camera, the wheel zooms. With --task the high-level policy picks the skills.
 
 Everything runs on plain MuJoCo on the CPU. `--headless` renders offscreen (EGL) with no window.
 """
@@ -18,6 +20,7 @@ import dataclasses
 import math
 import time
 from pathlib import Path
+from typing import Literal
 
 import imageio.v2 as imageio
 import numpy as np
@@ -27,8 +30,10 @@ from skillmimic import skills
 from skillmimic.checkpoint import CheckpointError
 from skillmimic.cli import parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
-from skillmimic.policy import load_policy
+from skillmimic.policy import load_policy, load_task_policy
+from skillmimic.tasks import TASKS
 from skillmimic.render import SceneRenderer
 from skillmimic.video import write_video
 from skillmimic.viewer import SkillKeys, Window
@@ -39,7 +44,12 @@ SHIPPED_POLICY = Path(__file__).parent / "skillmimic" / "assets" / "llc_policy.p
 @dataclasses.dataclass
 class Args:
     checkpoint: str = str(SHIPPED_POLICY)
-    """Skill policy to run (policy.pt from train_llc.py); default: the one shipped with the package."""
+    """Skill policy to run (policy.pt from train_llc.py); default: the one shipped with the package. With --task:
+    the high-level policy (policy.pt from train_hlc.py)."""
+    task: Literal["heading", "circling", "throwing", "scoring"] | None = None
+    """Run a high-level policy on this task (it picks the skills; the mouse moves the goal)."""
+    llc: str | None = None
+    """With --task: the skill policy it drives (default: the one it was trained with)."""
     motion_dir: str = "data/BallPlay-M"
     """Clips to start from (and to replay with --play-dataset)."""
     num_envs: int = 1
@@ -79,6 +89,11 @@ class Player:
         self.target: np.ndarray | None = None  # the floor point last clicked; tasks read it
         n = args.num_envs
         self.policy = None
+        self.task_env: TaskEnv | None = None
+        self.ticks = 0
+        if args.task is not None:
+            self._start_task(args)
+            return
         clips = torch.arange(self.motions.num_motions)
         if not args.play_dataset:
             try:
@@ -107,7 +122,33 @@ class Player:
         self.restart()
         self.set_skill(self.label)
 
+    def _start_task(self, args: Args) -> None:
+        """--task: a high-level policy picks the skills of a skill policy; episodes start at the task's clips."""
+        if Path(args.checkpoint) == SHIPPED_POLICY:
+            raise SystemExit(f"--task {args.task} needs a high-level policy: --checkpoint runs/hlc_{args.task}/policy.pt "
+                             "(train one with train_hlc.py)")
+        try:
+            self.hlc = load_task_policy(args.checkpoint, "cpu", task=args.task)
+            llc = load_policy(args.llc or self.hlc.info["llc"], "cpu", num_obs=ImitationEnv.num_obs)
+        except CheckpointError as e:
+            raise SystemExit(str(e)) from None
+        task_cls, cfg_cls = TASKS[args.task]
+        cfg = TaskEnvConfig(num_envs=args.num_envs, backend="mujoco", device="cpu", auto_reset=False,
+                            llc_steps=self.hlc.info.get("llc_steps", 3))
+        self.task_env = TaskEnv(cfg, task_cls, cfg_cls(**self.hlc.info.get("task_config", {})), llc, self.motions,
+                                seed=args.seed)
+        self.skill_idx = torch.zeros(args.num_envs, dtype=torch.long)
+        self.restart()
+        self.label = self.task_env.task.skills[0]
+
     def restart(self, env_ids: torch.Tensor | None = None) -> None:
+        if self.task_env is not None:
+            ids = torch.arange(self.args.num_envs) if env_ids is None else env_ids
+            self.task_env.reset_envs(ids)
+            if self.target is not None:  # the goal stays where the mouse put it
+                self.task_env.task.set_goal(self.target)
+            self.ticks = 0
+            return
         if self.args.play_dataset:
             self.frames = self.start_frames.clone()
             return
@@ -115,7 +156,15 @@ class Player:
         self.env.reset_envs(ids, self.motion_ids[ids], self.start_frames[ids])
         self.env.skill[:] = skills.one_hot(torch.tensor([self.label]))  # the restart keeps the chosen skill
 
+    def set_target(self, point: np.ndarray) -> None:
+        self.target = point
+        if self.task_env is not None:
+            self.task_env.task.set_goal(point)
+
     def set_skill(self, label: int) -> None:
+        if self.task_env is not None:
+            print("with --task the high-level policy picks the skills", flush=True)
+            return
         self.label = label
         if not self.args.play_dataset:
             self.env.skill[:] = skills.one_hot(torch.tensor([label]))
@@ -124,6 +173,19 @@ class Player:
     def tick(self) -> None:
         """One control step (1/60 s)."""
         if self.paused:
+            return
+        if self.task_env is not None:
+            env = self.task_env
+            if self.ticks % env.cfg.llc_steps == 0:  # a high-level decision every llc_steps control steps
+                self.skill_idx = self.hlc(env.observe())
+                self.label = env.task.skills[int(self.skill_idx[0])]
+            self.ticks += 1
+            _, success, fell = env.control_step(self.skill_idx)
+            for i in (success | fell).nonzero().flatten().tolist():
+                print(f"world {i}: {'goal reached' if success[i] else 'fell'}", flush=True)
+            ended = (success | fell).nonzero().flatten()
+            if ended.numel():
+                self.restart(ended)
             return
         if self.args.play_dataset:
             self.frames += 1
@@ -145,9 +207,15 @@ class Player:
             touched = self.motions.table.contact[rows] > 0.5
             name = self.motions.files[int(self.motion_ids[0])].name
             return qpos, touched, f"dataset: {name}  frame {int(self.frames[0])}"
-        s = self.env.sim
+        s = self.task_env.sim if self.task_env is not None else self.env.sim
         caption = f"skill {self.label:03d} {skills.skill_name(self.label)}" + ("  (paused)" if self.paused else "")
+        if self.task_env is not None:
+            caption = f"task {self.args.task}: {caption}"
         return s.qpos, s.hand_ball_contact.any(-1), caption
+
+    def marker(self) -> np.ndarray | None:
+        """Where to draw the goal: the task's (world 0) with --task, else the last clicked point."""
+        return self.task_env.task.marker(0) if self.task_env is not None else self.target
 
 
 def main(args: Args) -> None:
@@ -176,7 +244,7 @@ def main(args: Args) -> None:
             player.set_skill(label)
 
     def on_click(point: np.ndarray) -> None:
-        player.target = point
+        player.set_target(point)
         print(f"target: {point[0]:.2f} {point[1]:.2f}", flush=True)
 
     quit_now: list[bool] = []
@@ -186,7 +254,7 @@ def main(args: Args) -> None:
             player.tick()
             if step % every == 0:
                 qpos, touched, caption = player.view()
-                record(scenes.render(qpos, touched, text=caption, marker=player.target))
+                record(scenes.render(qpos, touched, text=caption, marker=player.marker()))
     else:
         window = Window(scenes, args.width, args.height, "SkillMimic", on_key, on_click)
         step, next_time = 0, time.perf_counter()
@@ -194,7 +262,7 @@ def main(args: Args) -> None:
             while not window.closed() and not quit_now:
                 player.tick()
                 qpos, touched, caption = player.view()
-                window.draw(qpos, touched, f"{caption}\n{help_line}", marker=player.target)
+                window.draw(qpos, touched, f"{caption}\n{help_line}", marker=player.marker())
                 if (image_dir or args.video) and step % every == 0:
                     record(window.pixels())
                 step += 1

@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 from skillmimic import checkpoint
+from skillmimic.advantage import gae
 from skillmimic.cli import merge, parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
@@ -102,26 +103,6 @@ class Agent(nn.Module):
     def dist(self, obs_n: torch.Tensor) -> torch.distributions.Normal:
         mean = self.actor(obs_n)
         return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
-
-
-def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, timeouts: torch.Tensor,
-        next_value: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Advantages and returns. rewards, values, dones, timeouts (T, N); next_value (N,) -> two (T, N).
-
-    dones marks the last step of an episode (a fall or a time-out); a time-out is not a failure, so its reward
-    is bootstrapped with gamma * V(s_t), the value of the state it cut short (rsl_rl's choice), before
-    delta_t = r_t + gamma * V(s_{t+1}) * (1 - done_t) - V(s_t) is summed backwards with gamma * lambda.
-    """
-    rewards = rewards + gamma * values * timeouts
-    advantages = torch.zeros_like(rewards)
-    last = torch.zeros_like(next_value)
-    for t in reversed(range(rewards.shape[0])):
-        nv = next_value if t == rewards.shape[0] - 1 else values[t + 1]
-        nonterminal = 1.0 - dones[t]
-        delta = rewards[t] + gamma * nv * nonterminal - values[t]
-        last = delta + gamma * lam * nonterminal * last
-        advantages[t] = last
-    return advantages, advantages + values
 
 
 def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, global_step: int) -> dict:

@@ -77,3 +77,37 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: i
         raise checkpoint.CheckpointError(f"{path}: weights do not fit: {str(e).splitlines()[0][:160]}") from None
     policy.info = {k: v for k, v in ckpt.items() if k not in ("actor", "obs_norm")}
     return policy.to(device).eval()
+
+
+TASK_POLICY_FORMAT = "skillmimic-hlc-policy/1"
+
+
+class TaskPolicy(nn.Module):
+    """A trained high-level policy: observation (B, num_obs) -> the index of the skill to play (B,), the most
+    likely one, with the observation normaliser it was trained with."""
+
+    def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.obs_norm = EmpiricalNormalization(num_obs)
+        self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
+        self.num_obs, self.num_actions = num_obs, num_actions
+        self.info: dict = {}  # the file's other plain entries (task, skills, llc, iteration, samples)
+
+    @torch.no_grad()
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.actor(self.obs_norm.normalize(obs)).argmax(-1)
+
+
+def load_task_policy(path: str | Path, device: str | torch.device = "cpu", task: str | None = None,
+                     num_obs: int | None = None) -> TaskPolicy:
+    """Read an exported high-level policy; with task / num_obs, check it was made for that task and model."""
+    expect = {k: v for k, v in (("task", task), ("num_obs", num_obs)) if v is not None}
+    ckpt = checkpoint.load(path, TASK_POLICY_FORMAT, expect=expect or None, map_location=device)
+    policy = TaskPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]))
+    try:
+        policy.actor.load_state_dict(ckpt["actor"])
+        policy.obs_norm.load_state_dict(ckpt["obs_norm"])
+    except RuntimeError as e:
+        raise checkpoint.CheckpointError(f"{path}: weights do not fit: {str(e).splitlines()[0][:160]}") from None
+    policy.info = {k: v for k, v in ckpt.items() if k not in ("actor", "obs_norm")}
+    return policy.to(device).eval()

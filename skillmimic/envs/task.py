@@ -1,0 +1,163 @@
+"""The high-level task environment: a frozen skill policy plays the skill that the high-level action picks.
+
+Each of N worlds holds the humanoid, the ball and a task's goal (`skillmimic.tasks`). A high-level action is an
+index into the task's skills; the skill policy (low-level controller) then runs `llc_steps` control steps at
+60 Hz with that skill's condition (SkillMimic's setting: 3). The observation is the humanoid's own state and the
+ball (as the skill policy sees them, `envs/observations.py`) followed by the task's goal observation.
+
+Episodes start at random frames of the clips of the task's `init_labels` (all clips if the motion set has none
+of them). An episode ends
+- terminated: on success (the task's test, rewarded with its bonus) or on a fall (a body other than the feet and
+  hands touches the floor, or the simulator flags the world as unstable);
+- truncated: after `max_episode_steps` control steps.
+Within a decision, steps after a world's end are simulated but neither rewarded nor counted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from skillmimic import model as M
+from skillmimic import skills
+from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs
+from skillmimic.motion import MotionSet
+from skillmimic.policy import SkillPolicy
+from skillmimic.sim import SimConfig, make_sim, resolve_device
+from skillmimic.tasks.state import TaskState
+
+
+@dataclasses.dataclass
+class TaskEnvConfig:
+    num_envs: int = 4096
+    """Parallel environments (simulator worlds)."""
+    backend: str = "auto"
+    """Simulator backend: 'mujoco_warp', 'mujoco' or 'auto' (see SimConfig)."""
+    device: str = "auto"
+    """'cuda', 'cpu' or 'auto'."""
+    llc_steps: int = 3
+    """Control steps (60 Hz) the skill policy runs per high-level decision."""
+    max_episode_steps: int = 600
+    """Longest episode, in control steps (600: 10 s)."""
+    auto_reset: bool = True
+    """Restart finished episodes inside step() (off for evaluation and viewing)."""
+    self_collision: bool = False
+    """Let the humanoid's bodies collide with each other."""
+
+
+class TaskEnv:
+    """Batched task environment. obs (N, OBS_DIM + task.obs_dim); actions (N,) long in [0, len(task.skills))."""
+
+    def __init__(self, cfg: TaskEnvConfig, task_cls, task_cfg, llc: SkillPolicy, motions: MotionSet, seed: int = 0):
+        device = resolve_device(cfg.device)
+        if motions.table.root_pos.device != device:
+            raise ValueError(f"motions are on {motions.table.root_pos.device}, the environment on {device}")
+        if llc.num_obs != OBS_DIM + skills.NUM_SLOTS or llc.num_actions != M.NUM_DOFS:
+            raise ValueError(f"the skill policy takes {llc.num_obs} observations and gives {llc.num_actions} "
+                             f"actions; this model needs {OBS_DIM + skills.NUM_SLOTS} and {M.NUM_DOFS}")
+        self.cfg = cfg
+        self.sim = make_sim(SimConfig(num_worlds=cfg.num_envs, backend=cfg.backend, device=cfg.device,
+                                      self_collision=cfg.self_collision))
+        self.device = dev = self.sim.device
+        self.num_envs = n = cfg.num_envs
+        self.motions = motions
+        self.llc = llc.to(dev)
+        self.gen = torch.Generator(device=dev).manual_seed(seed)
+        self.task = task_cls(task_cfg, n, dev, self.gen)
+        self.num_obs = OBS_DIM + self.task.obs_dim
+        self.num_actions = len(self.task.skills)
+        self.skill_table = skills.one_hot(torch.tensor(self.task.skills, device=dev))  # (A, 64)
+        starts = torch.isin(motions.labels, torch.tensor(self.task.init_labels, device=dev))
+        self.init_clips = starts.nonzero().flatten() if starts.any() else torch.arange(motions.num_motions,
+                                                                                        device=dev)
+        allowed = torch.zeros(M.NUM_BODIES, dtype=torch.bool, device=dev)
+        allowed[list(M.LEFT_HAND) + list(M.RIGHT_HAND) + list(M.FEET)] = True
+        self.floor_allowed = allowed
+        self.episode_steps = torch.zeros(n, dtype=torch.long, device=dev)
+        self.skill_ids = torch.zeros(n, dtype=torch.long, device=dev)  # the skill each world plays now
+
+    # --- what the worlds look like ----------------------------------------------------------------------------
+    def fallen(self) -> torch.Tensor:
+        """(N,) bool: a body other than the feet and hands on the floor, or an unstable world."""
+        return (self.sim.body_floor_contact & ~self.floor_allowed).any(-1) | self.sim.unstable
+
+    def state(self) -> TaskState:
+        s = self.sim
+        return TaskState(root_pos=s.body_pos_w[:, 0], root_quat=s.body_quat_w[:, 0], root_vel=s.body_lin_vel_w[:, 0],
+                         ball_pos=s.ball_pos_w, ball_vel=s.ball_lin_vel_w, hand_ball=s.hand_ball_contact.any(-1),
+                         standing=~self.fallen())
+
+    def own_obs(self) -> torch.Tensor:
+        s = self.sim
+        return humanoid_ball_obs(s.body_pos_w, s.body_quat_w, s.body_lin_vel_w, s.body_ang_vel_w, s.ball_pos_w,
+                                 s.ball_lin_vel_w, s.ball_ang_vel_w, s.hand_ball_contact)
+
+    def observe(self) -> torch.Tensor:
+        return torch.cat((self.own_obs(), self.task.observe(self.state())), dim=-1)
+
+    # --- episodes ---------------------------------------------------------------------------------------------
+    def reset_envs(self, env_ids: torch.Tensor) -> None:
+        """Start env_ids at random frames of the task's clips, with new goals."""
+        k = env_ids.shape[0]
+        clips = self.init_clips[torch.randint(0, len(self.init_clips), (k,), device=self.device,
+                                              generator=self.gen)]
+        frames = (torch.rand(k, device=self.device, generator=self.gen) * (self.motions.lengths[clips] - 1)).long()
+        self.sim.reset(env_ids, *self.motions.state(clips, frames))
+        self.episode_steps[env_ids] = 0
+        self.task.reset(env_ids, self.state())
+
+    def reset(self) -> torch.Tensor:
+        self.reset_envs(torch.arange(self.num_envs, device=self.device))
+        return self.observe()
+
+    def control_step(self, skill_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One 60 Hz step of the skill policy playing skill_ids (N,) (indices into task.skills).
+        -> task reward (N,), success (N,) bool, fell (N,) bool."""
+        self.skill_ids = skill_ids
+        with torch.no_grad():
+            actions = self.llc(torch.cat((self.own_obs(), self.skill_table[skill_ids]), dim=-1))
+        self.sim.ctrl.copy_(self.llc.action_scale * actions.clamp(-self.llc.action_clip, self.llc.action_clip))
+        self.sim.step()
+        self.episode_steps += 1
+        state = self.state()
+        reward, success = self.task.step(state)
+        return reward, success, ~state.standing
+
+    def step(self, actions: torch.Tensor):
+        """One high-level decision: actions (N,) long -> obs, reward (N,), terminated (N,), truncated (N,), info
+        with "success" (N,) bool and "episode_steps" (N,) (control steps of the episodes that just ended)."""
+        n = self.num_envs
+        reward = torch.zeros(n, device=self.device)
+        success = torch.zeros(n, dtype=torch.bool, device=self.device)
+        fell = torch.zeros(n, dtype=torch.bool, device=self.device)
+        steps = self.episode_steps.clone()
+        for _ in range(self.cfg.llc_steps):
+            live = ~(success | fell)
+            r, s, f = self.control_step(actions)
+            reward += torch.where(live, r, torch.zeros_like(r))
+            steps = torch.where(live, self.episode_steps, steps)
+            success |= live & s
+            fell |= live & f & ~s
+        terminated = success | fell
+        truncated = ~terminated & (steps >= self.cfg.max_episode_steps)
+        if self.cfg.auto_reset:
+            ids = (terminated | truncated).nonzero().flatten()
+            if ids.numel():
+                self.reset_envs(ids)
+        info = {"success": success, "fell": fell, "episode_steps": steps}
+        return self.observe(), reward, terminated, truncated, info
+
+    # --- checkpoints ------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything needed to continue these episodes exactly: simulator, goals and task memory, random stream."""
+        task = {k: v.cpu() for k, v in vars(self.task).items() if isinstance(v, torch.Tensor)}
+        return {"sim": self.sim.state_dict(), "episode_steps": self.episode_steps.cpu(), "task": task,
+                "generator": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.sim.load_state_dict(state["sim"])
+        self.episode_steps.copy_(state["episode_steps"])
+        for k, v in state["task"].items():
+            getattr(self.task, k).copy_(v)
+        self.gen.set_state(state["generator"])

@@ -1,0 +1,102 @@
+"""Evaluate a high-level policy: its task's success rate over M episodes, as a table and JSON.
+
+    python -m skillmimic.evaluate_task --checkpoint runs/hlc_scoring/policy.pt --episodes 256
+
+The task, its settings and the skill policy come from the policy file (`--llc` picks another skill policy).
+Each episode starts at a random frame of the task's starting clips with a new goal; the high-level policy takes
+its most likely skill every 3 control steps, and the episode ends at its first success, fall or time-out
+(`max_episode_steps`). The skill evaluation of the same family is `python -m skillmimic.evaluate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import torch
+
+from skillmimic.checkpoint import CheckpointError
+from skillmimic.cli import parse
+from skillmimic.envs.observations import OBS_DIM
+from skillmimic.envs.task import TaskEnv, TaskEnvConfig
+from skillmimic.motion import MotionSet
+from skillmimic.policy import load_policy, load_task_policy
+from skillmimic.sim import resolve_device
+from skillmimic.tasks import TASKS
+
+
+@dataclasses.dataclass
+class Args:
+    checkpoint: str = "runs/hlc/policy.pt"
+    """An exported high-level policy (train_hlc.py's policy.pt)."""
+    llc: str | None = None
+    """The skill policy it drives (default: the one it was trained with)."""
+    motion_dir: str = "data/BallPlay-M"
+    """Clips whose frames start the episodes."""
+    episodes: int = 256
+    """Episodes (run in parallel)."""
+    max_episode_steps: int = 600
+    """Longest episode, in control steps (60 Hz)."""
+    device: str = "auto"
+    """'cuda', 'cpu' or 'auto'."""
+    backend: str = "auto"
+    """Simulator backend (see SimConfig)."""
+    seed: int = 0
+    """Seed of the starts and goals."""
+    json_out: str | None = None
+    """Also write the results to this JSON file."""
+
+
+@torch.no_grad()
+def run_episodes(env: TaskEnv, policy) -> dict[str, torch.Tensor]:
+    """Play every world's episode to its first end. -> success, fell (bool) and steps (long), each (E,)."""
+    E = env.num_envs
+    obs = env.reset()
+    done = torch.zeros(E, dtype=torch.bool, device=env.device)
+    out = {"success": torch.zeros(E, dtype=torch.bool, device=env.device),
+           "fell": torch.zeros(E, dtype=torch.bool, device=env.device),
+           "steps": torch.zeros(E, dtype=torch.long, device=env.device)}
+    while not bool(done.all()):
+        obs, _, terminated, truncated, info = env.step(policy(obs))
+        now = (terminated | truncated) & ~done
+        out["success"] |= now & info["success"]
+        out["fell"] |= now & info["fell"]
+        out["steps"] = torch.where(now, info["episode_steps"], out["steps"])
+        done |= now
+    return out
+
+
+def main(args: Args) -> dict:
+    device = resolve_device(args.device)
+    try:
+        policy = load_task_policy(args.checkpoint, device)
+        task = policy.info["task"]
+        llc_path = args.llc or policy.info["llc"]
+        llc = load_policy(llc_path, device, num_obs=OBS_DIM + 64)
+    except CheckpointError as e:
+        raise SystemExit(str(e)) from None
+    task_cls, cfg_cls = TASKS[task]
+    env_cfg = TaskEnvConfig(num_envs=args.episodes, backend=args.backend, device=str(device),
+                            llc_steps=policy.info.get("llc_steps", 3), max_episode_steps=args.max_episode_steps,
+                            auto_reset=False)
+    env = TaskEnv(env_cfg, task_cls, cfg_cls(**policy.info.get("task_config", {})), llc,
+                  MotionSet(args.motion_dir, device=device), seed=args.seed)
+    if policy.num_obs != env.num_obs:
+        raise SystemExit(f"{args.checkpoint}: made for num_obs={policy.num_obs}, the {task} task has {env.num_obs}")
+    out = run_episodes(env, policy)
+    result = {"task": task, "episodes": args.episodes, "success": float(out["success"].float().mean()),
+              "fell": float(out["fell"].float().mean()),
+              "timed_out": float((~out["success"] & ~out["fell"]).float().mean()),
+              "mean_episode_steps": float(out["steps"].float().mean()), "llc": str(llc_path)}
+    print(f"{'task':<10} {'success':>8} {'fell':>6} {'timed out':>10} {'steps':>6}")
+    print(f"{task:<10} {100 * result['success']:>7.1f}% {100 * result['fell']:>5.1f}% "
+          f"{100 * result['timed_out']:>9.1f}% {result['mean_episode_steps']:>6.0f}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({"checkpoint": args.checkpoint, "args": dataclasses.asdict(args),
+                                                   **result}, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main(parse(Args, description=__doc__))

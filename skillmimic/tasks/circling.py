@@ -1,0 +1,91 @@
+"""Circling: dribble around a centre on a circle of radius 2-5 m.
+
+An episode starts on the circle: the centre is drawn at the radius from the pelvis, at a random angle.
+Reward per control step: exp(-2 e) * (0.5 + 0.5 min(|v_t| / 1 m/s, 1)) * (1 if the ball is within 1.5 m of the
+pelvis, else 0.2), with e = | |pelvis - centre| - radius | (m) and v_t the pelvis's speed along the circle; plus
+`success_bonus` on success.
+Success: half a lap (pi rad) around the centre, counted only over steps on the circle (e < 0.5 m) with the ball
+within 1.5 m, the humanoid standing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from skillmimic.tasks.heading import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
+from skillmimic.tasks.state import TaskState, random_points_around, to_heading_frame
+
+
+@dataclasses.dataclass
+class CirclingConfig:
+    min_radius: float = 2.0
+    """Smallest circle (m)."""
+    max_radius: float = 5.0
+    """Largest circle (m)."""
+    tolerance: float = 0.5
+    """On the circle: within this distance of it (m)."""
+    success_angle: float = float(np.pi)
+    """Angle to sweep around the centre, on the circle with the ball (rad)."""
+    success_bonus: float = 10.0
+    """Reward added on the step of success."""
+
+
+class Circling:
+    skills = (DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP)
+    init_labels = (DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT)
+    obs_dim = 4
+
+    def __init__(self, cfg: CirclingConfig, num_envs: int, device: torch.device, gen: torch.Generator):
+        self.cfg, self.gen = cfg, gen
+        self.centre = torch.zeros(num_envs, 2, device=device)
+        self.radius = torch.full((num_envs,), cfg.min_radius, device=device)
+        self.swept = torch.zeros(num_envs, device=device)  # signed angle swept on the circle (rad)
+        self.last_angle = torch.zeros(num_envs, device=device)
+
+    def _angle(self, state: TaskState) -> torch.Tensor:
+        d = state.root_pos[:, :2] - self.centre
+        return torch.atan2(d[:, 1], d[:, 0])
+
+    def reset(self, env_ids: torch.Tensor, state: TaskState) -> None:
+        n = env_ids.shape[0]
+        r = self.cfg.min_radius + (self.cfg.max_radius - self.cfg.min_radius) * torch.rand(
+            n, device=self.radius.device, generator=self.gen)
+        self.radius[env_ids] = r
+        root = state.root_pos[env_ids, :2]
+        unit = random_points_around(torch.zeros_like(root), 1.0, 1.0, self.gen)
+        self.centre[env_ids] = root + r[:, None] * unit
+        self.swept[env_ids] = 0.0
+        self.last_angle[env_ids] = self._angle(state)[env_ids]
+
+    def set_goal(self, point: np.ndarray | torch.Tensor) -> None:
+        self.centre[:] = torch.as_tensor(point, dtype=torch.float32, device=self.centre.device)[:2]
+
+    def observe(self, state: TaskState) -> torch.Tensor:
+        """The centre in the heading frame (x, y), the radius, and the signed distance to the circle. (N, 4)"""
+        n = self.centre.shape[0]
+        c3 = torch.cat((self.centre, torch.zeros(n, 1, device=self.centre.device)), dim=-1)
+        local = to_heading_frame(state.root_pos, state.root_quat, c3)[:, :2]
+        err = (state.root_pos[:, :2] - self.centre).norm(dim=-1) - self.radius
+        return torch.cat((local, self.radius[:, None], err[:, None]), dim=-1)
+
+    def step(self, state: TaskState) -> tuple[torch.Tensor, torch.Tensor]:
+        rel = state.root_pos[:, :2] - self.centre
+        dist = rel.norm(dim=-1).clamp(min=1e-6)
+        err = (dist - self.radius).abs()
+        tangent = torch.stack((-rel[:, 1], rel[:, 0]), dim=-1) / dist[:, None]
+        v_t = (state.root_vel[:, :2] * tangent).sum(-1)
+        near = (state.ball_pos - state.root_pos)[:, :2].norm(dim=-1) < 1.5
+        reward = torch.exp(-2 * err) * (0.5 + 0.5 * (v_t.abs() / 1.0).clamp(max=1.0)) * torch.where(near, 1.0, 0.2)
+        angle = self._angle(state)
+        delta = torch.remainder(angle - self.last_angle + torch.pi, 2 * torch.pi) - torch.pi
+        self.last_angle = angle
+        counts = (err < self.cfg.tolerance) & near & state.standing
+        self.swept += torch.where(counts, delta, torch.zeros_like(delta))
+        success = (self.swept.abs() >= self.cfg.success_angle) & state.standing
+        return reward + self.cfg.success_bonus * success, success
+
+    def marker(self, i: int) -> np.ndarray:
+        return np.array([*self.centre[i].tolist(), 0.0])

@@ -1,0 +1,59 @@
+"""Heading: dribble the ball to a floor goal 2-8 m away.
+
+Reward per control step: exp(-0.5 d) with d the ball's floor distance to the goal (m), times 0.5 when the ball
+is more than 1.5 m from the pelvis (dribbling, not kicking it there); plus `success_bonus` on success.
+Success: the ball within 0.5 m of the goal (on the floor plane), the humanoid standing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from skillmimic.tasks.state import TaskState, goal_obs, random_points_around
+
+DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP = 13, 11, 12, 1
+
+
+@dataclasses.dataclass
+class HeadingConfig:
+    min_distance: float = 2.0
+    """Nearest goal (m from the pelvis at the start)."""
+    max_distance: float = 8.0
+    """Farthest goal."""
+    success_radius: float = 0.5
+    """The ball within this floor distance of the goal is a success."""
+    success_bonus: float = 10.0
+    """Reward added on the step of success."""
+
+
+class Heading:
+    skills = (DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP)
+    init_labels = (DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT)
+    obs_dim = 4
+
+    def __init__(self, cfg: HeadingConfig, num_envs: int, device: torch.device, gen: torch.Generator):
+        self.cfg, self.gen = cfg, gen
+        self.goal = torch.zeros(num_envs, 2, device=device)  # (N, 2) floor point
+
+    def reset(self, env_ids: torch.Tensor, state: TaskState) -> None:
+        self.goal[env_ids] = random_points_around(state.root_pos[env_ids, :2], self.cfg.min_distance,
+                                                  self.cfg.max_distance, self.gen)
+
+    def set_goal(self, point: np.ndarray | torch.Tensor) -> None:
+        self.goal[:] = torch.as_tensor(point, dtype=torch.float32, device=self.goal.device)[:2]
+
+    def observe(self, state: TaskState) -> torch.Tensor:
+        return goal_obs(state, self.goal)
+
+    def step(self, state: TaskState) -> tuple[torch.Tensor, torch.Tensor]:
+        d = (state.ball_pos[:, :2] - self.goal).norm(dim=-1)
+        near = (state.ball_pos - state.root_pos)[:, :2].norm(dim=-1) < 1.5
+        reward = torch.exp(-0.5 * d) * torch.where(near, 1.0, 0.5)
+        success = (d < self.cfg.success_radius) & state.standing
+        return reward + self.cfg.success_bonus * success, success
+
+    def marker(self, i: int) -> np.ndarray:
+        return np.array([*self.goal[i].tolist(), 0.0])

@@ -1,0 +1,63 @@
+"""Throwing: throw the ball high, to a target height of 2.5 m.
+
+Reward per control step: exp(-2 |z - H|) with z the ball's height and H the target height, a tenth of it while
+a hand holds the ball (so that holding it up does not pay like throwing it); plus `success_bonus` on success.
+Success: the ball, out of the hands, peaks (its vertical velocity turns from up to down) within 0.3 m of H, the
+humanoid standing. The goal is a height, not a floor point: the viewer's mouse target moves only its marker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from skillmimic.tasks.heading import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
+from skillmimic.tasks.state import TaskState
+
+SHOT, LAYUP = 5, 31
+
+
+@dataclasses.dataclass
+class ThrowingConfig:
+    height: float = 2.5
+    """Target height of the ball (m)."""
+    tolerance: float = 0.3
+    """A free ball's peak within this of the target height is a success (m)."""
+    success_bonus: float = 10.0
+    """Reward added on the step of success."""
+
+
+class Throwing:
+    skills = (PICKUP, SHOT, LAYUP, DRIBBLE_FORWARD)
+    init_labels = (DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP)
+    obs_dim = 3
+
+    def __init__(self, cfg: ThrowingConfig, num_envs: int, device: torch.device, gen: torch.Generator):
+        self.cfg, self.gen = cfg, gen
+        self.last_vz = torch.zeros(num_envs, device=device)
+        self.spot = torch.zeros(num_envs, 2, device=device)  # where the marker is drawn
+
+    def reset(self, env_ids: torch.Tensor, state: TaskState) -> None:
+        self.last_vz[env_ids] = state.ball_vel[env_ids, 2]
+        self.spot[env_ids] = state.root_pos[env_ids, :2]
+
+    def set_goal(self, point: np.ndarray | torch.Tensor) -> None:
+        self.spot[:] = torch.as_tensor(point, dtype=torch.float32, device=self.spot.device)[:2]
+
+    def observe(self, state: TaskState) -> torch.Tensor:
+        """The ball's height below the target, its vertical velocity, and whether a hand holds it. (N, 3)"""
+        return torch.stack((self.cfg.height - state.ball_pos[:, 2], state.ball_vel[:, 2], state.hand_ball.float()),
+                           dim=-1)
+
+    def step(self, state: TaskState) -> tuple[torch.Tensor, torch.Tensor]:
+        z, vz = state.ball_pos[:, 2], state.ball_vel[:, 2]
+        reward = torch.exp(-2 * (z - self.cfg.height).abs()) * torch.where(state.hand_ball, 0.1, 1.0)
+        peak = (self.last_vz > 0) & (vz <= 0) & ~state.hand_ball
+        self.last_vz = vz.clone()
+        success = peak & ((z - self.cfg.height).abs() < self.cfg.tolerance) & state.standing
+        return reward + self.cfg.success_bonus * success, success
+
+    def marker(self, i: int) -> np.ndarray:
+        return np.array([*self.spot[i].tolist(), self.cfg.height])

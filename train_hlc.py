@@ -1,0 +1,297 @@
+"""Train a high-level controller with PPO over skills: one file, CleanRL style, discrete actions.
+
+    python train_hlc.py --task scoring --llc ckpt.pth
+    python train_hlc.py --config configs/hlc/heading.yaml
+    python train_hlc.py --resume runs/hlc_heading/checkpoint.pt
+
+The policy picks, every 3 control steps, which skill the frozen skill policy (--llc, an exported policy.pt; by
+default the one shipped in skillmimic/assets) plays: its action is an index into the task's skills
+(`skillmimic.tasks`). A categorical actor and a critic on normalised observations (humanoid, ball, goal); value
+normalisation; GAE with time-outs bootstrapped; the clipped surrogate with an entropy bonus; gradient clipping;
+tensorboard and run_dir/progress.csv (reward, success rate, episode length, samples/s); atomic checkpoints every
+`checkpoint_every` iterations and on exit, Ctrl-C included; `--resume`; the policy alone in run_dir/policy.pt for
+`python -m skillmimic.evaluate_task` and `play.py --task`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+
+from skillmimic import checkpoint
+from skillmimic.advantage import gae
+from skillmimic.checkpoint import CheckpointError
+from skillmimic.cli import merge, parse
+from skillmimic.envs.observations import OBS_DIM
+from skillmimic.envs.task import TaskEnv, TaskEnvConfig
+from skillmimic.motion import MotionSet
+from skillmimic.normalizer import EmpiricalNormalization
+from skillmimic.policy import TASK_POLICY_FORMAT, load_policy, mlp
+from skillmimic.sim import resolve_device
+from skillmimic.tasks import TASKS, CirclingConfig, HeadingConfig, ScoringConfig, ThrowingConfig
+
+TRAIN_FORMAT = "skillmimic-hlc-train/1"
+SHIPPED_LLC = Path(__file__).parent / "skillmimic" / "assets" / "llc_policy.pt"
+
+
+@dataclasses.dataclass
+class Args:
+    task: Literal["heading", "circling", "throwing", "scoring"] = "heading"
+    """The task to learn."""
+    llc: str = str(SHIPPED_LLC)
+    """The frozen skill policy (an exported policy.pt of train_llc.py)."""
+    motion_dir: str = "data/BallPlay-M"
+    """Clips whose frames start the episodes (those of the task's starting skills)."""
+    run_dir: str = "runs/hlc"
+    """Where checkpoints, the exported policy and logs go."""
+    seed: int = 1
+    """Seed of torch and of the environment (starts and goals)."""
+    device: str = "auto"
+    """'cuda', 'cpu' or 'auto'."""
+    num_envs: int | None = None
+    """Parallel environments (default: 4096 on a GPU, 8 on the CPU)."""
+    num_steps: int = 32
+    """High-level decisions per environment per rollout."""
+    iterations: int = 2000
+    """Rollout-and-update iterations to run in all (counting those of a resumed run)."""
+    learning_rate: float = 2e-4
+    """Adam's step size."""
+    gamma: float = 0.99
+    """Discount factor per decision."""
+    gae_lambda: float = 0.95
+    """GAE's lambda."""
+    num_minibatches: int = 4
+    """Minibatches per epoch."""
+    update_epochs: int = 4
+    """Passes over each rollout."""
+    clip_coef: float = 0.2
+    """Surrogate clipping."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    vf_coef: float = 1.0
+    """Weight of the value loss."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping."""
+    hidden: tuple[int, ...] = (512, 256)
+    """Hidden layer widths of the actor and of the critic."""
+    checkpoint_every: int = 50
+    """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
+    resume: str | None = None
+    """A training checkpoint to continue. The run goes on with the settings it was started with; only
+    iterations, checkpoint_every, run_dir and device are taken from this command line."""
+    env: TaskEnvConfig = dataclasses.field(default_factory=lambda: TaskEnvConfig(num_envs=0))
+    """The environment; its num_envs and device are set by --num-envs and --device above."""
+    heading: HeadingConfig = dataclasses.field(default_factory=HeadingConfig)
+    """Settings of the heading task."""
+    circling: CirclingConfig = dataclasses.field(default_factory=CirclingConfig)
+    """Settings of the circling task."""
+    throwing: ThrowingConfig = dataclasses.field(default_factory=ThrowingConfig)
+    """Settings of the throwing task."""
+    scoring: ScoringConfig = dataclasses.field(default_factory=ScoringConfig)
+    """Settings of the scoring task."""
+
+
+class Agent(nn.Module):
+    """Categorical actor and critic on normalised observations; the critic predicts normalised values."""
+
+    def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.obs_norm = EmpiricalNormalization(num_obs)
+        self.value_norm = EmpiricalNormalization(())
+        self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
+        self.critic = mlp(num_obs, hidden, 1, out_std=1.0)
+
+    def value(self, obs_n: torch.Tensor) -> torch.Tensor:
+        return self.critic(obs_n).squeeze(-1)
+
+    def dist(self, obs_n: torch.Tensor) -> torch.distributions.Categorical:
+        return torch.distributions.Categorical(logits=self.actor(obs_n))
+
+
+def make_env(args: Args, num_envs: int, device: torch.device, auto_reset: bool = True) -> TaskEnv:
+    """The task environment of these settings, with its frozen skill policy."""
+    try:
+        llc = load_policy(args.llc, device, num_obs=OBS_DIM + 64)
+    except CheckpointError as e:
+        raise SystemExit(f"--llc: {e}") from None
+    motions = MotionSet(args.motion_dir, device=device)
+    env_cfg = dataclasses.replace(args.env, num_envs=num_envs, device=str(device), auto_reset=auto_reset)
+    task_cls, _ = TASKS[args.task]
+    return TaskEnv(env_cfg, task_cls, getattr(args, args.task), llc, motions, seed=args.seed)
+
+
+def policy_export(agent: Agent, args: Args, env: TaskEnv, iteration: int, global_step: int) -> dict:
+    """What play.py and the evaluation need: the actor, the observation normaliser, and the task it serves."""
+    return {"format": TASK_POLICY_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
+            "hidden": list(args.hidden), "actor": agent.actor.state_dict(), "obs_norm": agent.obs_norm.state_dict(),
+            "task": args.task, "skills": list(env.task.skills), "llc": args.llc,
+            "task_config": dataclasses.asdict(getattr(args, args.task)), "llc_steps": env.cfg.llc_steps,
+            "iteration": iteration, "samples": global_step}
+
+
+RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "device", "resume")
+
+
+def main(args: Args) -> None:
+    resume = None
+    if args.resume:
+        try:
+            resume = checkpoint.load(args.resume, TRAIN_FORMAT)
+        except CheckpointError as e:
+            raise SystemExit(str(e)) from None
+        saved = {k: v for k, v in resume["args"].items() if k not in RESUME_OVERRIDES}
+        args = merge(args, saved, args.resume)
+    if args.env.num_envs != 0 or args.env.device != "auto":
+        raise SystemExit("set the number of environments and the device with --num-envs and --device, "
+                         "not --env.num-envs / --env.device")
+    device = resolve_device(args.device)
+    num_envs = args.num_envs or (4096 if device.type == "cuda" else 8)
+    if resume is not None and resume["num_envs"] != num_envs:
+        raise SystemExit(f"{args.resume}: made with {resume['num_envs']} environments; on {device} the run has "
+                         f"{num_envs}: pass --num-envs {resume['num_envs']} when starting the run elsewhere")
+    torch.manual_seed(args.seed)
+    run_dir = Path(args.run_dir)
+    env = make_env(args, num_envs, device)
+    agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden)).to(device)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    batch_size = num_envs * args.num_steps
+    minibatch_size = batch_size // args.num_minibatches
+    start_iteration, global_step = 0, 0
+    obs = env.reset()
+    if resume is not None:
+        agent.load_state_dict(resume["agent"])
+        optimizer.load_state_dict(resume["optimizer"])
+        env.load_state_dict(resume["env"])
+        obs = resume["obs"].to(device)
+        start_iteration, global_step = resume["iteration"], resume["global_step"]
+        torch.set_rng_state(resume["torch_rng"])
+        if device.type == "cuda" and resume.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(resume["cuda_rng"], device)
+
+    writer = SummaryWriter(str(run_dir / "tb"))
+    progress_csv = run_dir / "progress.csv"
+    if not progress_csv.exists():
+        progress_csv.write_text("iteration,samples,mean_reward,success_rate,episode_length,samples_per_s\n")
+    if resume is None:
+        table = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
+        writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+
+    # Rollout storage: (num_steps, num_envs, ...).
+    obs_buf = torch.zeros(args.num_steps, num_envs, env.num_obs, device=device)
+    act_buf = torch.zeros(args.num_steps, num_envs, dtype=torch.long, device=device)
+    logp_buf = torch.zeros(args.num_steps, num_envs, device=device)
+    rew_buf = torch.zeros(args.num_steps, num_envs, device=device)
+    done_buf = torch.zeros(args.num_steps, num_envs, device=device)
+    timeout_buf = torch.zeros(args.num_steps, num_envs, device=device)
+    val_buf = torch.zeros(args.num_steps, num_envs, device=device)
+
+    def save(iteration: int) -> None:
+        checkpoint.save_atomic({
+            "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step, "num_envs": num_envs,
+            "args": dataclasses.asdict(args), "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
+            "env": env.state_dict(), "obs": obs.cpu(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        }, run_dir / "checkpoint.pt")
+        checkpoint.save_atomic(policy_export(agent, args, env, iteration, global_step), run_dir / "policy.pt")
+
+    iteration = start_iteration
+    t_start, steps_at_start = time.time(), global_step
+    try:
+        for iteration in range(start_iteration + 1, args.iterations + 1):
+            ended = torch.zeros((), device=device)
+            succeeded = torch.zeros((), device=device)
+            ended_len = torch.zeros((), device=device)
+            agent.train()
+            for step in range(args.num_steps):
+                with torch.no_grad():
+                    obs_n = agent.obs_norm(obs)
+                    dist = agent.dist(obs_n)
+                    action = dist.sample()
+                    value = agent.value_norm.denormalize(agent.value(obs_n))
+                obs_buf[step], act_buf[step] = obs_n, action
+                logp_buf[step], val_buf[step] = dist.log_prob(action), value
+                obs, reward, terminated, truncated, info = env.step(action)
+                rew_buf[step] = reward
+                done = terminated | truncated
+                done_buf[step], timeout_buf[step] = done.float(), truncated.float()
+                global_step += num_envs * env.cfg.llc_steps  # control steps (simulator samples)
+                ended += done.sum()
+                succeeded += info["success"].sum()
+                ended_len += (info["episode_steps"] * done).sum()
+
+            with torch.no_grad():
+                next_value = agent.value_norm.denormalize(agent.value(agent.obs_norm.normalize(obs)))
+                advantages, returns = gae(rew_buf, val_buf, done_buf, timeout_buf, next_value, args.gamma,
+                                          args.gae_lambda)
+                agent.value_norm.update(returns.flatten())
+
+            b_obs, b_act = obs_buf.reshape(batch_size, -1), act_buf.flatten()
+            b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
+            b_ret_n = agent.value_norm.normalize(returns.flatten())
+            stats = torch.zeros(5, device=device)  # policy loss, value loss, entropy, approx kl, clip fraction
+            for _ in range(args.update_epochs):
+                perm = torch.randperm(batch_size, device=device)
+                for start in range(0, batch_size, minibatch_size):
+                    mb = perm[start : start + minibatch_size]
+                    dist = agent.dist(b_obs[mb])
+                    logratio = dist.log_prob(b_act[mb]) - b_logp[mb]
+                    ratio = logratio.exp()
+                    adv = b_adv[mb]
+                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
+                    v_loss = 0.5 * (agent.value(b_obs[mb]) - b_ret_n[mb]).square().mean()
+                    entropy = dist.entropy().mean()
+                    loss = pg_loss + args.vf_coef * v_loss - args.ent_coef * entropy
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                    optimizer.step()
+                    with torch.no_grad():
+                        kl = ((ratio - 1) - logratio).mean()
+                        clipfrac = ((ratio - 1.0).abs() > args.clip_coef).float().mean()
+                        stats += torch.stack((pg_loss, v_loss, entropy, kl, clipfrac)).detach()
+            stats /= args.update_epochs * args.num_minibatches
+
+            sps = (global_step - steps_at_start) / max(time.time() - t_start, 1e-9)
+            mean_reward = float(rew_buf.mean())
+            success_rate = float(succeeded / ended.clamp(min=1))
+            ep_len = float(ended_len / ended.clamp(min=1))
+            for name, v in zip(("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"), stats.tolist()):
+                writer.add_scalar(f"losses/{name}", v, global_step)
+            writer.add_scalar("charts/reward", mean_reward, global_step)
+            writer.add_scalar("charts/success_rate", success_rate, global_step)
+            writer.add_scalar("charts/episode_length", ep_len, global_step)
+            writer.add_scalar("charts/SPS", sps, global_step)
+            with progress_csv.open("a") as f:
+                f.write(f"{iteration},{global_step},{mean_reward:.6g},{success_rate:.4g},{ep_len:.4g},{sps:.0f}\n")
+            _progress(iteration, args.iterations, global_step, mean_reward, success_rate, sps)
+            if iteration % args.checkpoint_every == 0:
+                save(iteration)
+    except KeyboardInterrupt:
+        print("\ninterrupted: saving", file=sys.stderr)
+        iteration -= 1
+    finally:
+        if iteration > start_iteration or resume is None:
+            save(max(iteration, start_iteration))
+        writer.close()
+    print(f"\ncheckpoint: {run_dir / 'checkpoint.pt'}   policy: {run_dir / 'policy.pt'}")
+
+
+def _progress(it: int, total: int, steps: int, reward: float, success: float, sps: float) -> None:
+    width = 30
+    done = int(width * it / max(total, 1))
+    bar = "#" * done + "-" * (width - done)
+    end = "\n" if not sys.stdout.isatty() else ""
+    print(f"\r[{bar}] {it}/{total}  steps {steps:,}  reward {reward:.3f}  success {100 * success:.1f}%  "
+          f"SPS {sps:,.0f}", end=end, flush=True)
+
+
+if __name__ == "__main__":
+    main(parse(Args, description=__doc__))
