@@ -125,8 +125,8 @@ class Player:
     def _start_task(self, args: Args) -> None:
         """--task: a high-level policy picks the skills of a skill policy; episodes start at the task's clips."""
         if Path(args.checkpoint) == SHIPPED_POLICY:
-            raise SystemExit(f"--task {args.task} needs a high-level policy: --checkpoint runs/hlc_{args.task}/policy.pt "
-                             "(train one with train_hlc.py)")
+            raise SystemExit(f"--task {args.task} needs a high-level policy: --checkpoint "
+                             f"runs/hlc_{args.task}/policy.pt (train one with train_hlc.py)")
         try:
             self.hlc = load_task_policy(args.checkpoint, "cpu", task=args.task)
             llc = load_policy(args.llc or self.hlc.info["llc"], "cpu", num_obs=ImitationEnv.num_obs)

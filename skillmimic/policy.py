@@ -70,6 +70,11 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: i
     ckpt = checkpoint.load(path, POLICY_FORMAT, expect=expect, map_location=device)
     policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
                          ckpt["action_clip"])
+    return _fill(policy, ckpt, path, device)
+
+
+def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):
+    """Load an exported file's actor and normaliser into policy; keep its other entries as policy.info."""
     try:
         policy.actor.load_state_dict(ckpt["actor"])
         policy.obs_norm.load_state_dict(ckpt["obs_norm"])
@@ -103,11 +108,4 @@ def load_task_policy(path: str | Path, device: str | torch.device = "cpu", task:
     """Read an exported high-level policy; with task / num_obs, check it was made for that task and model."""
     expect = {k: v for k, v in (("task", task), ("num_obs", num_obs)) if v is not None}
     ckpt = checkpoint.load(path, TASK_POLICY_FORMAT, expect=expect or None, map_location=device)
-    policy = TaskPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]))
-    try:
-        policy.actor.load_state_dict(ckpt["actor"])
-        policy.obs_norm.load_state_dict(ckpt["obs_norm"])
-    except RuntimeError as e:
-        raise checkpoint.CheckpointError(f"{path}: weights do not fit: {str(e).splitlines()[0][:160]}") from None
-    policy.info = {k: v for k, v in ckpt.items() if k not in ("actor", "obs_norm")}
-    return policy.to(device).eval()
+    return _fill(TaskPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"])), ckpt, path, device)

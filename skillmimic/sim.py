@@ -195,10 +195,15 @@ class Simulator:
         self._forward(collide=True)
         self._derive()
 
+    _FLAGS = ("body_ball_contact", "body_floor_contact", "ball_floor_contact", "hand_ball_contact", "unstable")
+
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """Everything that decides the next steps (state, targets, solver warm start), as CPU tensors."""
-        return {"qpos": self.qpos.cpu().clone(), "qvel": self.qvel.cpu().clone(), "ctrl": self.ctrl.cpu().clone(),
-                "qacc_warmstart": self._qacc_warmstart.cpu().clone()}
+        """Everything that decides the next steps (state, targets, solver warm start) and the flags read before
+        the next step (contacts, which a reset leaves False until then; unstable), as CPU tensors."""
+        state = {"qpos": self.qpos.cpu().clone(), "qvel": self.qvel.cpu().clone(), "ctrl": self.ctrl.cpu().clone(),
+                 "qacc_warmstart": self._qacc_warmstart.cpu().clone()}
+        state.update({name: getattr(self, name).cpu().clone() for name in self._FLAGS})
+        return state
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         """Restore a state_dict() of a simulator with the same number of worlds."""
@@ -211,6 +216,9 @@ class Simulator:
         self._qacc_warmstart.copy_(state["qacc_warmstart"])
         self.unstable.zero_()
         self.forward()
+        for name in self._FLAGS:  # as they were, where the state holds them
+            if name in state:
+                getattr(self, name).copy_(state[name])
 
     def _after_physics(self) -> None:
         self._check_and_update()
@@ -417,6 +425,10 @@ class MujocoSim(Simulator):
             before = sum(d.warning[w].number for w in self._warn)
             for _ in range(substeps):
                 mujoco.mj_step(m, d)
+            # Poses and velocities follow from the state as stored (float32), so that a state restored from a
+            # checkpoint gives them to the bit.
+            d.qpos[:] = d.qpos.astype(np.float32)
+            d.qvel[:] = d.qvel.astype(np.float32)
             mujoco.mj_kinematics(m, d)
             mujoco.mj_comPos(m, d)
             mujoco.mj_comVel(m, d)

@@ -167,8 +167,9 @@ class ImitationEnv:
     # --- checkpoints ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Everything needed to continue these episodes exactly: simulator, clip positions, random stream."""
-        return {"sim": self.sim.state_dict(), "motion_ids": self.motion_ids.cpu(), "frame_ids": self.frame_ids.cpu(),
-                "episode_steps": self.episode_steps.cpu(), "skill": self.skill.cpu(),
+        return {"sim": self.sim.state_dict(), "motion_ids": self.motion_ids.cpu().clone(),
+                "frame_ids": self.frame_ids.cpu().clone(), "episode_steps": self.episode_steps.cpu().clone(),
+                "skill": self.skill.cpu().clone(),
                 "generator": self.gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:

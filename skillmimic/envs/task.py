@@ -151,8 +151,8 @@ class TaskEnv:
     # --- checkpoints ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Everything needed to continue these episodes exactly: simulator, goals and task memory, random stream."""
-        task = {k: v.cpu() for k, v in vars(self.task).items() if isinstance(v, torch.Tensor)}
-        return {"sim": self.sim.state_dict(), "episode_steps": self.episode_steps.cpu(), "task": task,
+        task = {k: v.cpu().clone() for k, v in vars(self.task).items() if isinstance(v, torch.Tensor)}
+        return {"sim": self.sim.state_dict(), "episode_steps": self.episode_steps.cpu().clone(), "task": task,
                 "generator": self.gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:

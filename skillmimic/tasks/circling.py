@@ -44,6 +44,7 @@ class Circling:
         self.radius = torch.full((num_envs,), cfg.min_radius, device=device)
         self.swept = torch.zeros(num_envs, device=device)  # signed angle swept on the circle (rad)
         self.last_angle = torch.zeros(num_envs, device=device)
+        self.moved = torch.zeros(num_envs, dtype=torch.bool, device=device)  # centre moved since the last step
 
     def _angle(self, state: TaskState) -> torch.Tensor:
         d = state.root_pos[:, :2] - self.centre
@@ -61,7 +62,10 @@ class Circling:
         self.last_angle[env_ids] = self._angle(state)[env_ids]
 
     def set_goal(self, point: np.ndarray | torch.Tensor) -> None:
+        """Move every world's centre (the lap starts again from where the humanoid is)."""
         self.centre[:] = torch.as_tensor(point, dtype=torch.float32, device=self.centre.device)[:2]
+        self.swept[:] = 0.0
+        self.moved[:] = True
 
     def observe(self, state: TaskState) -> torch.Tensor:
         """The centre in the heading frame (x, y), the radius, and the signed distance to the circle. (N, 4)"""
@@ -81,7 +85,8 @@ class Circling:
         reward = torch.exp(-2 * err) * (0.5 + 0.5 * (v_t.abs() / 1.0).clamp(max=1.0)) * torch.where(near, 1.0, 0.2)
         angle = self._angle(state)
         delta = torch.remainder(angle - self.last_angle + torch.pi, 2 * torch.pi) - torch.pi
-        self.last_angle = angle
+        delta = torch.where(self.moved, torch.zeros_like(delta), delta)
+        self.last_angle, self.moved = angle, torch.zeros_like(self.moved)
         counts = (err < self.cfg.tolerance) & near & state.standing
         self.swept += torch.where(counts, delta, torch.zeros_like(delta))
         success = (self.swept.abs() >= self.cfg.success_angle) & state.standing

@@ -1,0 +1,86 @@
+"""train_hlc.py, the task evaluation and play.py --task, run as a user runs them (subprocesses, CPU), against a
+small skill policy made here."""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from paths import ROOT
+
+sys.path.insert(0, str(ROOT))
+import train_hlc  # noqa: E402
+from skillmimic import checkpoint  # noqa: E402
+from skillmimic.policy import TASK_POLICY_FORMAT, SkillPolicy, save_policy  # noqa: E402
+
+FAST = ["--num-envs", "3", "--num-steps", "4", "--num-minibatches", "2", "--update-epochs", "2", "--device", "cpu",
+        "--checkpoint-every", "1", "--hidden", "32", "32"]
+
+
+def _run(*args, script="train_hlc.py"):
+    return subprocess.run([sys.executable, *(["-m"] if script.startswith("skillmimic.") else []), script, *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def llc(tmp_path_factory):
+    path = tmp_path_factory.mktemp("llc") / "llc.pt"
+    save_policy(SkillPolicy(868, 156, (32,), math.pi / 2, 2.0), path)
+    return path
+
+
+@pytest.mark.parametrize("task", ["scoring", "circling"])
+def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path, llc, task):
+    a, b = tmp_path / "a", tmp_path / "b"
+    r = _run(*FAST, "--task", task, "--llc", str(llc), "--iterations", "3", "--run-dir", str(a))
+    assert r.returncode == 0, r.stderr
+    r = _run(*FAST, "--task", task, "--llc", str(llc), "--iterations", "2", "--run-dir", str(b))
+    assert r.returncode == 0, r.stderr
+    policy = checkpoint.load(b / "policy.pt", TASK_POLICY_FORMAT)
+    assert policy["task"] == task and policy["num_actions"] == len(policy["skills"])
+    r = _run("--iterations", "3", "--run-dir", str(b), "--device", "cpu", "--resume", str(b / "checkpoint.pt"))
+    assert r.returncode == 0, r.stderr
+    ca = checkpoint.load(a / "checkpoint.pt", train_hlc.TRAIN_FORMAT)
+    cb = checkpoint.load(b / "checkpoint.pt", train_hlc.TRAIN_FORMAT)
+    assert ca["iteration"] == cb["iteration"] == 3 and ca["global_step"] == cb["global_step"] == 3 * 3 * 4 * 3
+    for k, v in ca["agent"].items():
+        assert torch.equal(v, cb["agent"][k]), k  # resumed run = uninterrupted run, to the bit (CPU)
+    rows = (b / "progress.csv").read_text().splitlines()
+    assert rows[0].startswith("iteration,samples,mean_reward,success_rate") and len(rows) == 4
+
+
+def test_config_file_and_clear_errors(tmp_path, llc):
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text(f"task: throwing\nllc: {llc}\nthrowing:\n  height: 2.0\n")
+    r = _run(*FAST, "--config", str(cfg), "--iterations", "1", "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 0, r.stderr
+    policy = checkpoint.load(tmp_path / "r" / "policy.pt", TASK_POLICY_FORMAT)
+    assert policy["task"] == "throwing" and policy["task_config"]["height"] == 2.0
+    # A skill policy where the high-level checkpoint belongs, and a high-level policy where the skill policy does.
+    r = _run("--resume", str(llc), "--device", "cpu")
+    assert r.returncode != 0 and "expected a 'skillmimic-hlc-train/1'" in r.stderr
+    r = _run(*FAST, "--llc", str(tmp_path / "r" / "policy.pt"), "--iterations", "1", "--run-dir", str(tmp_path / "x"))
+    assert r.returncode != 0 and "--llc:" in r.stderr and "skillmimic-llc-policy/1" in r.stderr
+
+
+def test_task_evaluation_and_play(tmp_path, llc):
+    r = _run(*FAST, "--task", "heading", "--llc", str(llc), "--iterations", "1", "--run-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "eval.json"
+    r = _run("--checkpoint", str(tmp_path / "policy.pt"), "--episodes", "3", "--max-episode-steps", "9", "--device",
+             "cpu", "--json-out", str(out), script="skillmimic.evaluate_task")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert res["task"] == "heading" and res["episodes"] == 3
+    assert abs(res["success"] + res["fell"] + res["timed_out"] - 1.0) < 1e-6 and res["mean_episode_steps"] <= 9
+    video = tmp_path / "task.mp4"
+    r = _run("--task", "heading", "--checkpoint", str(tmp_path / "policy.pt"), "--headless", "--steps", "12",
+             "--fps", "30", "--video", str(video), "--width", "160", "--height", "120", script="play.py")
+    assert r.returncode == 0, r.stderr
+    assert video.stat().st_size > 0 and "wrote" in r.stdout
+    r = _run("--task", "scoring", "--checkpoint", str(tmp_path / "policy.pt"), "--headless", "--steps", "1",
+             script="play.py")
+    assert r.returncode != 0 and "made for task=heading" in r.stderr
