@@ -80,7 +80,7 @@ class Args:
     `python -m skillmimic.evaluate --checkpoint run_dir/policies`)."""
     resume: str | None = None
     """A training checkpoint to continue. The run goes on with the settings it was started with; only
-    iterations, checkpoint_every, run_dir and device are taken from this command line."""
+    iterations, checkpoint_every, keep_policies, run_dir and device are taken from this command line."""
     env: EnvConfig = dataclasses.field(default_factory=lambda: EnvConfig(num_envs=0))
     """The environment; its num_envs and device are set by --num-envs and --device above."""
 

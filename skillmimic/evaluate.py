@@ -36,6 +36,7 @@ import torch
 
 from skillmimic import model as M
 from skillmimic import skills
+from skillmimic.checkpoint import CheckpointError
 from skillmimic.cli import parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
@@ -160,7 +161,10 @@ def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: t
 
 def evaluate_policy(path: Path, motions: MotionSet, args: Args, device: torch.device) -> tuple[list[dict], dict]:
     """Per-skill results of one exported policy, and the policy file's info; prints a table."""
-    policy = load_policy(path, device, num_obs=ImitationEnv.num_obs)
+    try:
+        policy = load_policy(path, device, num_obs=ImitationEnv.num_obs)
+    except CheckpointError as e:
+        raise SystemExit(str(e)) from None
     if "iteration" in policy.info:
         print(f"{path}: iteration {policy.info['iteration']}, {policy.info.get('samples', 0):,} samples")
     results = [evaluate_skill(policy, motions, int(label), args, device) for label in torch.unique(motions.labels)]
