@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from skillmimic import checkpoint
+from skillmimic import checkpoint, skills
 from skillmimic.advantage import gae
 from skillmimic.checkpoint import CheckpointError
 from skillmimic.cli import merge, parse
@@ -118,7 +118,7 @@ class Agent(nn.Module):
 def make_env(args: Args, num_envs: int, device: torch.device, auto_reset: bool = True) -> TaskEnv:
     """The task environment of these settings, with its frozen skill policy."""
     try:
-        llc = load_policy(args.llc, device, num_obs=OBS_DIM + 64)
+        llc = load_policy(args.llc, device, num_obs=OBS_DIM + skills.NUM_SLOTS)
     except CheckpointError as e:
         raise SystemExit(f"--llc: {e}") from None
     motions = MotionSet(args.motion_dir, device=device)

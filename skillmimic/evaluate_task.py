@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from skillmimic import skills
 from skillmimic.checkpoint import CheckpointError
 from skillmimic.cli import parse
 from skillmimic.envs.observations import OBS_DIM
@@ -73,7 +74,7 @@ def main(args: Args) -> dict:
         policy = load_task_policy(args.checkpoint, device)
         task = policy.info["task"]
         llc_path = args.llc or policy.info["llc"]
-        llc = load_policy(llc_path, device, num_obs=OBS_DIM + 64)
+        llc = load_policy(llc_path, device, num_obs=OBS_DIM + skills.NUM_SLOTS)
     except CheckpointError as e:
         raise SystemExit(str(e)) from None
     task_cls, cfg_cls = TASKS[task]

@@ -50,6 +50,15 @@ BODY_NAMES = (
 LEFT_HAND = tuple(range(BODY_NAMES.index("L_Wrist"), BODY_NAMES.index("L_Thumb3") + 1))
 RIGHT_HAND = tuple(range(BODY_NAMES.index("R_Wrist"), BODY_NAMES.index("R_Thumb3") + 1))
 FEET = tuple(BODY_NAMES.index(n) for n in ("L_Ankle", "L_Toe", "R_Ankle", "R_Toe"))
+# The bodies the data lets touch the floor; any other body on the floor is a fall.
+FLOOR_BODIES = LEFT_HAND + RIGHT_HAND + FEET
+
+
+def body_mask(indices: tuple[int, ...], device: torch.device | str = "cpu") -> torch.Tensor:
+    """(NUM_BODIES,) bool, True at the given body indices."""
+    mask = torch.zeros(NUM_BODIES, dtype=torch.bool, device=device)
+    mask[list(indices)] = True
+    return mask
 
 
 def load_model(self_collision: bool = False, path: Path | str = MODEL_PATH) -> mujoco.MjModel:

@@ -79,11 +79,8 @@ class ImitationEnv:
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self._w = R.weights(cfg.reward)
         dev = self.device
-        hand = torch.zeros(M.NUM_BODIES, dtype=torch.bool, device=dev)
-        hand[list(M.LEFT_HAND) + list(M.RIGHT_HAND)] = True
-        self.hand_mask = hand
-        self.floor_allowed = hand.clone()
-        self.floor_allowed[list(M.FEET)] = True
+        self.hand_mask = M.body_mask(M.LEFT_HAND + M.RIGHT_HAND, dev)
+        self.floor_allowed = M.body_mask(M.FLOOR_BODIES, dev)
         # Class-balanced sampling: a label, then one of its clips. clips_of[l, :count[l]] are label l's clips.
         self.skill_labels = torch.unique(motions.labels)  # (L,)
         per = [torch.nonzero(motions.labels == lab).flatten() for lab in self.skill_labels]

@@ -71,11 +71,8 @@ class TaskEnv:
         starts = torch.isin(motions.labels, torch.tensor(self.task.init_labels, device=dev))
         self.init_clips = starts.nonzero().flatten() if starts.any() else torch.arange(motions.num_motions,
                                                                                         device=dev)
-        allowed = torch.zeros(M.NUM_BODIES, dtype=torch.bool, device=dev)
-        allowed[list(M.LEFT_HAND) + list(M.RIGHT_HAND) + list(M.FEET)] = True
-        self.floor_allowed = allowed
+        self.floor_allowed = M.body_mask(M.FLOOR_BODIES, dev)
         self.episode_steps = torch.zeros(n, dtype=torch.long, device=dev)
-        self.skill_ids = torch.zeros(n, dtype=torch.long, device=dev)  # the skill each world plays now
 
     # --- what the worlds look like ----------------------------------------------------------------------------
     def fallen(self) -> torch.Tensor:
@@ -114,7 +111,6 @@ class TaskEnv:
     def control_step(self, skill_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One 60 Hz step of the skill policy playing skill_ids (N,) (indices into task.skills).
         -> task reward (N,), success (N,) bool, fell (N,) bool."""
-        self.skill_ids = skill_ids
         with torch.no_grad():
             actions = self.llc(torch.cat((self.own_obs(), self.skill_table[skill_ids]), dim=-1))
         self.sim.ctrl.copy_(self.llc.action_scale * actions.clamp(-self.llc.action_clip, self.llc.action_clip))

@@ -43,10 +43,10 @@ def goal_obs(state: TaskState, goal: torch.Tensor) -> torch.Tensor:
     """A floor goal (N, 2) in the heading frame: its x, y and, from the ball, its x, y. -> (N, 4)."""
     n = goal.shape[0]
     g3 = torch.cat((goal, torch.zeros(n, 1, device=goal.device)), dim=-1)
-    from_root = to_heading_frame(state.root_pos, state.root_quat, g3)[:, :2]
     ball_floor = torch.cat((state.ball_pos[:, :2], torch.zeros(n, 1, device=goal.device)), dim=-1)
-    from_ball = rotations.quat_rotate(heading_inverse(state.root_quat), g3 - ball_floor)[:, :2]
-    return torch.cat((from_root, from_ball), dim=-1)
+    offsets = torch.stack((g3 - state.root_pos, g3 - ball_floor), dim=1)  # (N, 2, 3)
+    inv = heading_inverse(state.root_quat)[:, None].expand(n, 2, 4)
+    return rotations.quat_rotate(inv, offsets)[..., :2].reshape(n, 4)
 
 
 def random_points_around(centre: torch.Tensor, low: float, high: float, gen: torch.Generator) -> torch.Tensor:
