@@ -3,14 +3,16 @@
     python train_hlc.py --task scoring --llc ckpt.pth
     python train_hlc.py --config configs/hlc/heading.yaml
     python train_hlc.py --resume runs/hlc_heading/checkpoint.pt
+    torchrun --standalone --nproc_per_node=2 train_hlc.py --task scoring --num-envs 8192    # two GPUs
 
 The policy picks, every 3 control steps, which skill the frozen skill policy (--llc, an exported policy.pt; by
 default the one shipped in skillmimic/assets) plays: its action is an index into the task's skills
 (`skillmimic.tasks`). A categorical actor and a critic on normalised observations (humanoid, ball, goal); value
 normalisation; GAE with time-outs bootstrapped; the clipped surrogate with an entropy bonus; gradient clipping;
 tensorboard and run_dir/progress.csv (reward, success rate, episode length, samples/s); atomic checkpoints every
-`checkpoint_every` iterations and on exit, Ctrl-C included; `--resume`; the policy alone in run_dir/policy.pt for
-`python -m skillmimic.evaluate_task` and `play.py --task`.
+`checkpoint_every` iterations and on exit (Ctrl-C or SIGTERM stops at the end of the iteration); `--resume`; the
+policy alone in run_dir/policy.pt for `python -m skillmimic.evaluate_task` and `play.py --task`. Under torchrun
+each rank runs num_envs / ranks environments on its own GPU (skillmimic.distributed), as train_llc.py does.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from skillmimic import checkpoint, skills
+from skillmimic import checkpoint, distributed, skills
 from skillmimic.advantage import gae
 from skillmimic.checkpoint import CheckpointError
 from skillmimic.cli import merge, parse
@@ -34,7 +36,6 @@ from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import TASK_POLICY_FORMAT, load_policy, mlp
-from skillmimic.sim import resolve_device
 from skillmimic.tasks import TASKS, CirclingConfig, HeadingConfig, ScoringConfig, ThrowingConfig
 
 TRAIN_FORMAT = "skillmimic-hlc-train/1"
@@ -52,11 +53,12 @@ class Args:
     run_dir: str = "runs/hlc"
     """Where checkpoints, the exported policy and logs go."""
     seed: int = 1
-    """Seed of torch and of the environment (starts and goals)."""
+    """Seed of torch and of the environment (starts and goals); rank r of a torchrun run uses seed + r."""
     device: str = "auto"
     """'cuda', 'cpu' or 'auto'."""
     num_envs: int | None = None
-    """Parallel environments (default: 4096 on a GPU, 8 on the CPU)."""
+    """Parallel environments in all, shared evenly by the torchrun ranks (default: 4096 per GPU, 8 per CPU
+    process)."""
     num_steps: int = 32
     """High-level decisions per environment per rollout."""
     iterations: int = 2000
@@ -115,16 +117,16 @@ class Agent(nn.Module):
         return torch.distributions.Categorical(logits=self.actor(obs_n))
 
 
-def make_env(args: Args, num_envs: int, device: torch.device, auto_reset: bool = True) -> TaskEnv:
+def make_env(args: Args, num_envs: int, device: torch.device, seed: int) -> TaskEnv:
     """The task environment of these settings, with its frozen skill policy."""
     try:
         llc = load_policy(args.llc, device, num_obs=OBS_DIM + skills.NUM_SLOTS)
     except CheckpointError as e:
         raise SystemExit(f"--llc: {e}") from None
     motions = MotionSet(args.motion_dir, device=device)
-    env_cfg = dataclasses.replace(args.env, num_envs=num_envs, device=str(device), auto_reset=auto_reset)
+    env_cfg = dataclasses.replace(args.env, num_envs=num_envs, device=str(device))
     task_cls, _ = TASKS[args.task]
-    return TaskEnv(env_cfg, task_cls, getattr(args, args.task), llc, motions, seed=args.seed)
+    return TaskEnv(env_cfg, task_cls, getattr(args, args.task), llc, motions, seed=seed)
 
 
 def policy_export(agent: Agent, args: Args, env: TaskEnv, iteration: int, global_step: int) -> dict:
@@ -151,58 +153,63 @@ def main(args: Args) -> None:
     if args.env.num_envs != 0 or args.env.device != "auto":
         raise SystemExit("set the number of environments and the device with --num-envs and --device, "
                          "not --env.num-envs / --env.device")
-    device = resolve_device(args.device)
-    num_envs = args.num_envs or (4096 if device.type == "cuda" else 8)
-    if resume is not None and resume["num_envs"] != num_envs:
-        raise SystemExit(f"{args.resume}: made with {resume['num_envs']} environments; on {device} the run has "
-                         f"{num_envs}: pass --num-envs {resume['num_envs']} when starting the run elsewhere")
+    ranks, device = distributed.init(args.device)
+    default = 4096 if device.type == "cuda" else 8
+    num_envs, local_envs = distributed.split_envs(args.num_envs or default * ranks.world_size, ranks, resume,
+                                                  args.resume)
     torch.manual_seed(args.seed)
     run_dir = Path(args.run_dir)
-    env = make_env(args, num_envs, device)
+    env = make_env(args, local_envs, device, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden)).to(device)
+    distributed.broadcast_module_(agent)
+    if ranks.multi:
+        torch.manual_seed(args.seed + ranks.rank)  # each rank samples its own actions and minibatches
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
-    batch_size = num_envs * args.num_steps
+    batch_size = local_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
     start_iteration, global_step = 0, 0
     obs = env.reset()
     if resume is not None:
         agent.load_state_dict(resume["agent"])
         optimizer.load_state_dict(resume["optimizer"])
-        env.load_state_dict(resume["env"])
-        obs = resume["obs"].to(device)
+        obs = distributed.restore_rank_state(resume, ranks, env, device)
         start_iteration, global_step = resume["iteration"], resume["global_step"]
-        torch.set_rng_state(resume["torch_rng"])
-        if device.type == "cuda" and resume.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(resume["cuda_rng"], device)
 
-    writer = SummaryWriter(str(run_dir / "tb"))
+    writer = None
     progress_csv = run_dir / "progress.csv"
-    if not progress_csv.exists():
-        progress_csv.write_text("iteration,samples,mean_reward,success_rate,episode_length,samples_per_s\n")
-    if resume is None:
-        table = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
-        writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+    if ranks.main:
+        writer = SummaryWriter(str(run_dir / "tb"))
+        if not progress_csv.exists():
+            progress_csv.write_text("iteration,samples,mean_reward,success_rate,episode_length,samples_per_s\n")
+        if resume is None:
+            table = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
+            writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
 
-    # Rollout storage: (num_steps, num_envs, ...).
-    obs_buf = torch.zeros(args.num_steps, num_envs, env.num_obs, device=device)
-    act_buf = torch.zeros(args.num_steps, num_envs, dtype=torch.long, device=device)
-    logp_buf = torch.zeros(args.num_steps, num_envs, device=device)
-    rew_buf = torch.zeros(args.num_steps, num_envs, device=device)
-    done_buf = torch.zeros(args.num_steps, num_envs, device=device)
-    timeout_buf = torch.zeros(args.num_steps, num_envs, device=device)
-    val_buf = torch.zeros(args.num_steps, num_envs, device=device)
+    # Rollout storage: (num_steps, local_envs, ...).
+    obs_buf = torch.zeros(args.num_steps, local_envs, env.num_obs, device=device)
+    act_buf = torch.zeros(args.num_steps, local_envs, dtype=torch.long, device=device)
+    logp_buf = torch.zeros(args.num_steps, local_envs, device=device)
+    rew_buf = torch.zeros(args.num_steps, local_envs, device=device)
+    done_buf = torch.zeros(args.num_steps, local_envs, device=device)
+    timeout_buf = torch.zeros(args.num_steps, local_envs, device=device)
+    val_buf = torch.zeros(args.num_steps, local_envs, device=device)
 
     def save(iteration: int) -> None:
+        """Every rank takes part (its environments go into the file); rank 0 writes."""
+        per_rank = distributed.gather_to_main(distributed.rank_state(env, obs, device, agent))
+        if not ranks.main:
+            return
+        distributed.check_same_model(per_rank)
         checkpoint.save_atomic({
             "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step, "num_envs": num_envs,
-            "args": dataclasses.asdict(args), "agent": agent.state_dict(), "optimizer": optimizer.state_dict(),
-            "env": env.state_dict(), "obs": obs.cpu(), "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "world_size": ranks.world_size, "args": dataclasses.asdict(args), "agent": agent.state_dict(),
+            "optimizer": optimizer.state_dict(), "ranks": per_rank,
         }, run_dir / "checkpoint.pt")
         checkpoint.save_atomic(policy_export(agent, args, env, iteration, global_step), run_dir / "policy.pt")
 
-    iteration = start_iteration
+    iteration, finished = start_iteration, False
     t_start, steps_at_start = time.time(), global_step
+    stop = distributed.StopRequest(ranks)  # Ctrl-C / SIGTERM: finish the iteration, save, stop
     try:
         for iteration in range(start_iteration + 1, args.iterations + 1):
             ended = torch.zeros((), device=device)
@@ -251,6 +258,7 @@ def main(args: Args) -> None:
                     loss = pg_loss + args.vf_coef * v_loss - args.ent_coef * entropy
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    distributed.average_gradients_(list(agent.parameters()))
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                     optimizer.step()
                     with torch.no_grad():
@@ -259,29 +267,46 @@ def main(args: Args) -> None:
                         stats += torch.stack((pg_loss, v_loss, entropy, kl, clipfrac)).detach()
             stats /= args.update_epochs * args.num_minibatches
 
-            sps = (global_step - steps_at_start) / max(time.time() - t_start, 1e-9)
-            mean_reward = float(rew_buf.mean())
-            success_rate = float(succeeded / ended.clamp(min=1))
-            ep_len = float(ended_len / ended.clamp(min=1))
-            for name, v in zip(("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"), stats.tolist()):
-                writer.add_scalar(f"losses/{name}", v, global_step)
-            writer.add_scalar("charts/reward", mean_reward, global_step)
-            writer.add_scalar("charts/success_rate", success_rate, global_step)
-            writer.add_scalar("charts/episode_length", ep_len, global_step)
-            writer.add_scalar("charts/SPS", sps, global_step)
-            with progress_csv.open("a") as f:
-                f.write(f"{iteration},{global_step},{mean_reward:.6g},{success_rate:.4g},{ep_len:.4g},{sps:.0f}\n")
-            _progress(iteration, args.iterations, global_step, mean_reward, success_rate, sps)
+            # Logging: one device sync (and one all-reduce over the ranks) per iteration.
+            summed = torch.cat((torch.stack((rew_buf.mean(), succeeded, ended, ended_len)), stats,
+                                torch.tensor([float(stop.requested)], device=device)))
+            summed = distributed.all_reduce_sum_(summed).tolist()
+            w = ranks.world_size
+            mean_reward = summed[0] / w
+            success_rate, ep_len = summed[1] / max(summed[2], 1), summed[3] / max(summed[2], 1)
+            if ranks.main:
+                sps = (global_step - steps_at_start) / max(time.time() - t_start, 1e-9)
+                for name, v in zip(("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"), summed[4:9]):
+                    writer.add_scalar(f"losses/{name}", v / w, global_step)
+                writer.add_scalar("charts/reward", mean_reward, global_step)
+                writer.add_scalar("charts/success_rate", success_rate, global_step)
+                writer.add_scalar("charts/episode_length", ep_len, global_step)
+                writer.add_scalar("charts/SPS", sps, global_step)
+                with progress_csv.open("a") as f:
+                    f.write(f"{iteration},{global_step},{mean_reward:.6g},{success_rate:.4g},{ep_len:.4g},"
+                            f"{sps:.0f}\n")
+                _progress(iteration, args.iterations, global_step, mean_reward, success_rate, sps)
             if iteration % args.checkpoint_every == 0:
                 save(iteration)
-    except KeyboardInterrupt:
+            if summed[-1] > 0:
+                if ranks.main:
+                    print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
+                break
+        finished = True
+    except KeyboardInterrupt:  # a second Ctrl-C on a single process
         print("\ninterrupted: saving", file=sys.stderr)
         iteration -= 1
+        finished = True
     finally:
-        if iteration > start_iteration or resume is None:
+        stop.restore()
+        # Several ranks save only together, after a clean stop: a rank that failed cannot take part.
+        if (finished or not ranks.multi) and (iteration > start_iteration or resume is None):
             save(max(iteration, start_iteration))
-        writer.close()
-    print(f"\ncheckpoint: {run_dir / 'checkpoint.pt'}   policy: {run_dir / 'policy.pt'}")
+        if writer is not None:
+            writer.close()
+        distributed.close(ranks, clean=finished)
+    if ranks.main:
+        print(f"\ncheckpoint: {run_dir / 'checkpoint.pt'}   policy: {run_dir / 'policy.pt'}")
 
 
 def _progress(it: int, total: int, steps: int, reward: float, success: float, sps: float) -> None:

@@ -3,13 +3,16 @@
     python train_llc.py --motion-dir data/BallPlay-M/layup
     python train_llc.py --config configs/llc/layup.yaml
     python train_llc.py --resume runs/llc/checkpoint.pt
+    torchrun --standalone --nproc_per_node=2 train_llc.py --num-envs 8192    # two GPUs (skillmimic.distributed)
 
 One Gaussian policy, conditioned on a skill one-hot, with a fixed log-std; separate actor and critic MLPs;
 observation and value normalisation as modules with buffers; GAE with time-outs bootstrapped; the clipped
 surrogate, a bounds loss on the action means and gradient clipping. Checkpoints (run_dir/checkpoint.pt) are
-written atomically every `checkpoint_every` iterations and on exit, Ctrl-C included; `--resume` continues one
-exactly. At the end (or exit) the policy alone goes to run_dir/policy.pt, for play.py and the evaluation;
-run_dir/progress.csv holds one row per iteration (samples, mean reward, episode length, samples/s).
+written atomically every `checkpoint_every` iterations and on exit; Ctrl-C (or SIGTERM) stops at the end of the
+iteration and saves; `--resume` continues one exactly. At the end (or exit) the policy alone goes to
+run_dir/policy.pt, for play.py and the evaluation; run_dir/progress.csv holds one row per iteration (samples,
+mean reward, episode length, samples/s). Under torchrun each rank simulates num_envs / ranks environments on its
+own GPU, gradients and normaliser statistics are shared, and rank 0 alone logs and writes files.
 """
 
 from __future__ import annotations
@@ -23,14 +26,13 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from skillmimic import checkpoint
+from skillmimic import checkpoint, distributed
 from skillmimic.advantage import gae
 from skillmimic.cli import merge, parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import mlp, policy_file
-from skillmimic.sim import resolve_device
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
 
@@ -42,11 +44,12 @@ class Args:
     run_dir: str = "runs/llc"
     """Where checkpoints, the exported policy and tensorboard logs go."""
     seed: int = 1
-    """Seed of torch and of the environment's reference-state init."""
+    """Seed of torch and of the environment's reference-state init (rank r of a torchrun run uses seed + r)."""
     device: str = "auto"
     """'cuda', 'cpu' or 'auto'."""
     num_envs: int | None = None
-    """Parallel environments (default: 4096 on a GPU, 8 on the CPU)."""
+    """Parallel environments in all, shared evenly by the torchrun ranks (default: 4096 per GPU, 8 per CPU
+    process)."""
     num_steps: int = 32
     """Control steps per environment per rollout."""
     iterations: int = 10_000
@@ -130,66 +133,70 @@ def main(args: Args) -> None:
     if args.env.num_envs != 0 or args.env.device != "auto":
         raise SystemExit("set the number of environments and the device with --num-envs and --device, "
                          "not --env.num-envs / --env.device")
-    device = resolve_device(args.device)
-    num_envs = args.num_envs or (4096 if device.type == "cuda" else 8)
-    if resume is not None and resume["num_envs"] != num_envs:
-        raise SystemExit(f"{args.resume}: made with {resume['num_envs']} environments; on {device} the run has "
-                         f"{num_envs}: pass --num-envs {resume['num_envs']} when starting the run elsewhere")
+    ranks, device = distributed.init(args.device)
+    default = 4096 if device.type == "cuda" else 8
+    num_envs, local_envs = distributed.split_envs(args.num_envs or default * ranks.world_size, ranks, resume,
+                                                  args.resume)
     torch.manual_seed(args.seed)
     run_dir = Path(args.run_dir)
     motions = MotionSet(args.motion_dir, device=device)
-    env_cfg = dataclasses.replace(args.env, num_envs=num_envs, device=str(device))
-    env = ImitationEnv(env_cfg, motions, seed=args.seed)
+    env_cfg = dataclasses.replace(args.env, num_envs=local_envs, device=str(device))
+    env = ImitationEnv(env_cfg, motions, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std).to(device)
+    distributed.broadcast_module_(agent)
+    if ranks.multi:
+        torch.manual_seed(args.seed + ranks.rank)  # each rank samples its own actions and minibatches
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
-    batch_size = num_envs * args.num_steps
+    batch_size = local_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
     start_iteration, global_step = 0, 0
     obs = env.reset()
     if resume is not None:
         agent.load_state_dict(resume["agent"])
         optimizer.load_state_dict(resume["optimizer"])
-        env.load_state_dict(resume["env"])
-        obs = resume["obs"].to(device)
+        obs = distributed.restore_rank_state(resume, ranks, env, device)
         start_iteration, global_step = resume["iteration"], resume["global_step"]
-        torch.set_rng_state(resume["torch_rng"])
-        if device.type == "cuda" and resume.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(resume["cuda_rng"], device)
 
-    writer = SummaryWriter(str(run_dir / "tb"))
-    # The headline numbers also go to a small CSV, one row per iteration (easy to plot and to copy around).
+    writer = None
     progress_csv = run_dir / "progress.csv"
-    if not progress_csv.exists():
-        progress_csv.write_text("iteration,samples,mean_reward,episode_length,samples_per_s\n")
-    if resume is None:
-        table = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
-        writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+    if ranks.main:
+        writer = SummaryWriter(str(run_dir / "tb"))
+        # The headline numbers also go to a small CSV, one row per iteration (easy to plot and to copy around).
+        if not progress_csv.exists():
+            progress_csv.write_text("iteration,samples,mean_reward,episode_length,samples_per_s\n")
+        if resume is None:
+            table = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
+            writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
 
-    # Rollout storage, allocated once: (num_steps, num_envs, ...).
-    obs_buf = torch.zeros(args.num_steps, num_envs, env.num_obs, device=device)
-    act_buf = torch.zeros(args.num_steps, num_envs, env.num_actions, device=device)
-    logp_buf = torch.zeros(args.num_steps, num_envs, device=device)
-    rew_buf = torch.zeros(args.num_steps, num_envs, device=device)
-    done_buf = torch.zeros(args.num_steps, num_envs, device=device)
-    timeout_buf = torch.zeros(args.num_steps, num_envs, device=device)
-    val_buf = torch.zeros(args.num_steps, num_envs, device=device)
+    # Rollout storage, allocated once: (num_steps, local_envs, ...).
+    obs_buf = torch.zeros(args.num_steps, local_envs, env.num_obs, device=device)
+    act_buf = torch.zeros(args.num_steps, local_envs, env.num_actions, device=device)
+    logp_buf = torch.zeros(args.num_steps, local_envs, device=device)
+    rew_buf = torch.zeros(args.num_steps, local_envs, device=device)
+    done_buf = torch.zeros(args.num_steps, local_envs, device=device)
+    timeout_buf = torch.zeros(args.num_steps, local_envs, device=device)
+    val_buf = torch.zeros(args.num_steps, local_envs, device=device)
 
     def save(iteration: int) -> None:
+        """Every rank takes part (its environments go into the file); rank 0 writes."""
+        per_rank = distributed.gather_to_main(distributed.rank_state(env, obs, device, agent))
+        if not ranks.main:
+            return
+        distributed.check_same_model(per_rank)
         checkpoint.save_atomic({
             "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step,
             "num_obs": env.num_obs, "num_actions": env.num_actions, "hidden": list(args.hidden),
-            "num_envs": num_envs, "args": dataclasses.asdict(args), "agent": agent.state_dict(),
-            "optimizer": optimizer.state_dict(), "env": env.state_dict(), "obs": obs.cpu(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "num_envs": num_envs, "world_size": ranks.world_size, "args": dataclasses.asdict(args),
+            "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "ranks": per_rank,
         }, run_dir / "checkpoint.pt")
         exported = policy_export(agent, args, env, iteration, global_step)
         checkpoint.save_atomic(exported, run_dir / "policy.pt")
         if args.keep_policies:
             checkpoint.save_atomic(exported, run_dir / "policies" / f"iter_{iteration:06d}.pt")
 
-    iteration = start_iteration
+    iteration, finished = start_iteration, False
     t_start, steps_at_start = time.time(), global_step
+    stop = distributed.StopRequest(ranks)  # Ctrl-C / SIGTERM: finish the iteration, save, stop
     try:
         for iteration in range(start_iteration + 1, args.iterations + 1):
             term_sums: dict[str, torch.Tensor] = {}
@@ -241,6 +248,7 @@ def main(args: Args) -> None:
                     loss = pg_loss + args.vf_coef * v_loss + args.bounds_coef * bounds
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    distributed.average_gradients_(list(agent.parameters()))
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                     optimizer.step()
                     with torch.no_grad():
@@ -249,31 +257,48 @@ def main(args: Args) -> None:
                         stats += torch.stack((pg_loss, v_loss, bounds, kl, clipfrac)).detach()
             stats /= args.update_epochs * args.num_minibatches
 
-            # Logging: one device sync per iteration.
-            sps = (global_step - steps_at_start) / max(time.time() - t_start, 1e-9)
-            s = stats.tolist()
-            mean_reward = float(rew_buf.mean())
-            ep_len = float(ended_len / ended_n.clamp(min=1))
-            for name, v in zip(("policy_loss", "value_loss", "bounds_loss", "approx_kl", "clipfrac"), s):
-                writer.add_scalar(f"losses/{name}", v, global_step)
-            for k, v in term_sums.items():
-                writer.add_scalar(f"reward_terms/{k}", float(v) / args.num_steps, global_step)
-            writer.add_scalar("charts/reward", mean_reward, global_step)
-            writer.add_scalar("charts/episode_length", ep_len, global_step)
-            writer.add_scalar("charts/SPS", sps, global_step)
-            with progress_csv.open("a") as f:
-                f.write(f"{iteration},{global_step},{mean_reward:.6g},{ep_len:.4g},{sps:.0f}\n")
-            _progress(iteration, args.iterations, global_step, mean_reward, ep_len, sps)
+            # Logging: one device sync (and one all-reduce over the ranks) per iteration.
+            terms = list(term_sums)
+            summed = torch.cat((torch.stack((rew_buf.mean(), ended_len, ended_n)), stats,
+                                torch.stack([term_sums[k] for k in terms]),
+                                torch.tensor([float(stop.requested)], device=device)))
+            summed = distributed.all_reduce_sum_(summed).tolist()
+            w = ranks.world_size
+            mean_reward, ep_len = summed[0] / w, summed[1] / max(summed[2], 1)
+            s, term_means, stop_now = [v / w for v in summed[3:8]], [v / w for v in summed[8:-1]], summed[-1] > 0
+            if ranks.main:
+                sps = (global_step - steps_at_start) / max(time.time() - t_start, 1e-9)
+                for name, v in zip(("policy_loss", "value_loss", "bounds_loss", "approx_kl", "clipfrac"), s):
+                    writer.add_scalar(f"losses/{name}", v, global_step)
+                for k, v in zip(terms, term_means):
+                    writer.add_scalar(f"reward_terms/{k}", v / args.num_steps, global_step)
+                writer.add_scalar("charts/reward", mean_reward, global_step)
+                writer.add_scalar("charts/episode_length", ep_len, global_step)
+                writer.add_scalar("charts/SPS", sps, global_step)
+                with progress_csv.open("a") as f:
+                    f.write(f"{iteration},{global_step},{mean_reward:.6g},{ep_len:.4g},{sps:.0f}\n")
+                _progress(iteration, args.iterations, global_step, mean_reward, ep_len, sps)
             if iteration % args.checkpoint_every == 0:
                 save(iteration)
-    except KeyboardInterrupt:
+            if stop_now:
+                if ranks.main:
+                    print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
+                break
+        finished = True
+    except KeyboardInterrupt:  # a second Ctrl-C on a single process
         print("\ninterrupted: saving", file=sys.stderr)
         iteration -= 1  # the interrupted iteration did not finish
+        finished = True
     finally:
-        if iteration > start_iteration or resume is None:
+        stop.restore()
+        # Several ranks save only together, after a clean stop: a rank that failed cannot take part.
+        if (finished or not ranks.multi) and (iteration > start_iteration or resume is None):
             save(max(iteration, start_iteration))
-        writer.close()
-    print(f"\ncheckpoint: {run_dir / 'checkpoint.pt'}   policy: {run_dir / 'policy.pt'}")
+        if writer is not None:
+            writer.close()
+        distributed.close(ranks, clean=finished)
+    if ranks.main:
+        print(f"\ncheckpoint: {run_dir / 'checkpoint.pt'}   policy: {run_dir / 'policy.pt'}")
 
 
 def _progress(it: int, total: int, steps: int, reward: float, ep_len: float, sps: float) -> None:

@@ -20,12 +20,26 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used here; the message names the file and the problem."""
 
 
+def to_cpu(obj: Any) -> Any:
+    """A copy of a nest of dicts, lists and tensors with every tensor on the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
 def save_atomic(obj: dict, path: str | Path) -> None:
-    """torch.save to a temporary file beside `path`, then rename over it: a crash never leaves half a file."""
+    """torch.save to a temporary file beside `path`, then rename over it: a crash never leaves half a file.
+    Tensors are written from the CPU, so the file loads on any machine, even with a plain torch.load."""
+    obj = to_cpu(obj)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # the permissions of a file made by open(), not mkstemp's 0600
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -34,6 +48,12 @@ def save_atomic(obj: dict, path: str | Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: str | Path, fmt: str, expect: dict[str, Any] | None = None,

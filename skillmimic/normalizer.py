@@ -5,11 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from skillmimic import distributed
+
 
 class EmpiricalNormalization(nn.Module):
     """Normalises inputs of shape (..., *shape) by running statistics gathered in training mode only.
 
-    Shape: input (B, *shape) -> output (B, *shape). In eval mode the statistics are frozen.
+    Shape: input (B, *shape) -> output (B, *shape). In eval mode the statistics are frozen. Under torchrun each
+    update merges the batches of all ranks, so all ranks keep the same statistics.
     """
 
     def __init__(self, shape: int | tuple[int, ...], eps: float = 1e-5, clip: float = 5.0):
@@ -39,11 +42,14 @@ class EmpiricalNormalization(nn.Module):
     def update(self, x: torch.Tensor) -> None:
         """Merge the batch's statistics (Chan et al.'s parallel algorithm). x (B, *shape)."""
         x = x.reshape(-1, *self.mean.shape).float()
-        n = x.shape[0]
+        if distributed.active():
+            n, batch_mean, batch_var = _global_moments(x)
+        else:
+            n = x.shape[0]
+            batch_mean = x.mean(0)
+            batch_var = x.var(0, unbiased=False)
         if n == 0:
             return
-        batch_mean = x.mean(0)
-        batch_var = x.var(0, unbiased=False)
         total = self.count + n
         delta = batch_mean - self.mean
         w = n / total
@@ -51,3 +57,16 @@ class EmpiricalNormalization(nn.Module):
         m2 = self.var * self.count + batch_var * n + delta.square() * self.count * w
         self.var.copy_((m2 / total).to(self.var.dtype))
         self.count.copy_(total)
+
+
+def _global_moments(x: torch.Tensor) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """Count, mean and variance of the rows of x (B, *shape) on all ranks together: sums in float64, one
+    all-reduce. The variance is the population one, as in the single-process update."""
+    shape = x.shape[1:]
+    x = x.double().reshape(x.shape[0], -1)
+    sums = torch.cat((x.new_tensor([x.shape[0]]), x.sum(0), x.square().sum(0)))
+    distributed.all_reduce_sum_(sums)
+    n, k = int(sums[0]), x.shape[1]
+    mean = sums[1 : 1 + k] / max(n, 1)
+    var = (sums[1 + k :] / max(n, 1) - mean.square()).clamp(min=0)
+    return n, mean.reshape(shape).float(), var.reshape(shape).float()

@@ -1,7 +1,9 @@
 """Plot a learning curve: reward against samples (a run's progress.csv) and success / accuracy against samples
-(the JSON of `python -m skillmimic.evaluate --checkpoint RUN/policies --json-out curve.json`).
+(the JSON of `python -m skillmimic.evaluate --checkpoint RUN/policies --json-out curve.json`); or, for a
+high-level run, reward and the training success rate from its progress.csv alone.
 
     python tools/plot_curve.py runs/llc_layup/progress.csv curve.json docs/llc_layup_curve.png
+    python tools/plot_curve.py runs/hlc_throwing/progress.csv docs/hlc_throwing_curve.png
 
 Needs matplotlib (a development tool, not a dependency of the package: `pip install matplotlib`).
 """
@@ -13,7 +15,7 @@ import json
 import sys
 
 
-def main(progress_csv: str, curve_json: str, out_png: str) -> None:
+def main(progress_csv: str, curve_json: str | None, out_png: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -25,10 +27,16 @@ def main(progress_csv: str, curve_json: str, out_png: str) -> None:
             rows[int(r["iteration"])] = r  # a resumed run may repeat iterations: the last one counts
     its = sorted(rows)
     samples = [int(rows[i]["samples"]) / 1e6 for i in its]
-    curve = json.load(open(curve_json))["curve"]
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4))
     ax0.plot(samples, [float(rows[i]["mean_reward"]) for i in its])
     ax0.set(xlabel="samples (millions)", ylabel="mean reward per step", title="training reward")
+    if curve_json is None:  # a high-level run: its training success rate
+        ax1.plot(samples, [100 * float(rows[i]["success_rate"]) for i in its])
+        ax1.set(xlabel="control steps (millions)", ylabel="% of finished episodes", title="training success rate")
+        ax0.set(xlabel="control steps (millions)", ylabel="mean reward per decision")
+        _save(fig, (ax0, ax1), out_png)
+        return
+    curve = json.load(open(curve_json))["curve"]
     labels = [s["label"] + " " + s["skill"] for s in curve[0]["skills"]]
     x = [c["samples"] / 1e6 for c in curve]
     for k, name in enumerate(labels):
@@ -38,7 +46,11 @@ def main(progress_csv: str, curve_json: str, out_png: str) -> None:
         ax1.plot(x, [100 * c["skills"][k]["accuracy"] for c in curve], "s--", label=f"{name}: accuracy")
     ax1.set(xlabel="samples (millions)", ylabel="%", ylim=(-2, 102), title="evaluation (policy mean action)")
     ax1.legend()
-    for ax in (ax0, ax1):
+    _save(fig, (ax0, ax1), out_png)
+
+
+def _save(fig, axes, out_png: str) -> None:
+    for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
@@ -46,6 +58,9 @@ def main(progress_csv: str, curve_json: str, out_png: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) == 3:
+        main(sys.argv[1], None, sys.argv[2])
+    elif len(sys.argv) == 4:
+        main(*sys.argv[1:])
+    else:
         raise SystemExit(__doc__)
-    main(*sys.argv[1:])
