@@ -5,9 +5,12 @@
     python train_llc.py --resume runs/llc/checkpoint.pt
     torchrun --standalone --nproc_per_node=2 train_llc.py --num-envs 8192    # two GPUs (skillmimic.distributed)
 
-One Gaussian policy, conditioned on a skill one-hot, with a fixed log-std; separate actor and critic MLPs;
-observation and value normalisation as modules with buffers; GAE with time-outs bootstrapped; the clipped
-surrogate, a bounds loss on the action means and gradient clipping. Checkpoints (run_dir/checkpoint.pt) are
+One Gaussian policy, conditioned on a skill one-hot, with a fixed or learned state-independent log-std;
+separate actor and critic MLPs; observation and value normalisation as modules with buffers; GAE with time-outs
+bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient clipping; optionally a
+KL-adaptive learning rate (rsl_rl's rule). A new run can start with a warm start: the actor fitted by regression
+to the data's next-frame PD targets from reference states (and the observation normaliser to those states), or
+from an exported policy (`--init-from`); then the critic alone learns for `critic_warmup_iterations`. Checkpoints (run_dir/checkpoint.pt) are
 written atomically every `checkpoint_every` iterations and on exit; Ctrl-C (or SIGTERM) stops at the end of the
 iteration and saves; `--resume` continues one exactly. At the end (or exit) the policy alone goes to
 run_dir/policy.pt, for play.py and the evaluation; run_dir/progress.csv holds one row per iteration (samples,
@@ -32,7 +35,7 @@ from skillmimic.cli import merge, parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import mlp, policy_file
+from skillmimic.policy import POLICY_FORMAT, mlp, policy_file
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
 
@@ -73,7 +76,24 @@ class Args:
     max_grad_norm: float = 1.0
     """Gradient clipping."""
     log_std: float = -2.9
-    """The policy's fixed log standard deviation (SkillMimic's)."""
+    """The policy's log standard deviation (SkillMimic's, fixed); with learn_std its initial value."""
+    learn_std: bool = False
+    """Learn the log standard deviation (one per action, state-independent) with the policy."""
+    desired_kl: float | None = None
+    """KL-adaptive learning rate: after each minibatch the step size is divided by 1.5 when the KL from the
+    rollout's policy exceeds 2x this, and multiplied by 1.5 when it is under half of it (None: fixed)."""
+    warm_start_steps: int = 0
+    """Adam steps fitting the actor to the data's next-frame PD targets from reference states before PPO
+    (a new run only; 0: off)."""
+    warm_start_lr: float = 1e-3
+    """Step size of the warm start's regression."""
+    warm_start_batch: int = 4096
+    """Frames per step of the warm start's regression."""
+    init_from: str | None = None
+    """Start a new run from an exported policy (policy.pt): its actor and observation normaliser; the critic
+    starts fresh (use critic_warmup_iterations)."""
+    critic_warmup_iterations: int = 0
+    """First iterations of a new run in which only the critic learns (the actor acts but does not move)."""
     hidden: tuple[int, ...] = (1024, 512, 512)
     """Hidden layer widths of the actor and of the critic."""
     checkpoint_every: int = 50
@@ -91,13 +111,18 @@ class Args:
 class Agent(nn.Module):
     """Actor (Gaussian, fixed std) and critic on normalised observations; the critic predicts normalised values."""
 
-    def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], log_std: float):
+    def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], log_std: float,
+                 learn_std: bool = False):
         super().__init__()
         self.obs_norm = EmpiricalNormalization(num_obs)
         self.value_norm = EmpiricalNormalization(())
         self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
         self.critic = mlp(num_obs, hidden, 1, out_std=1.0)
-        self.register_buffer("log_std", torch.full((num_actions,), float(log_std)))
+        init = torch.full((num_actions,), float(log_std))
+        if learn_std:  # a parameter or a buffer, under the same name: checkpoints of either kind load alike
+            self.log_std = nn.Parameter(init)
+        else:
+            self.register_buffer("log_std", init)
 
     def value(self, obs_n: torch.Tensor) -> torch.Tensor:
         """Normalised value. obs_n (B, num_obs) -> (B,)."""
@@ -105,7 +130,8 @@ class Agent(nn.Module):
 
     def dist(self, obs_n: torch.Tensor) -> torch.distributions.Normal:
         mean = self.actor(obs_n)
-        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+        # A learned log-std is kept within [-5, 1] (std 0.007 .. 2.7): outside, the surrogate's ratios blow up.
+        return torch.distributions.Normal(mean, self.log_std.clamp(-5.0, 1.0).exp().expand_as(mean))
 
 
 def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, global_step: int) -> dict:
@@ -113,11 +139,53 @@ def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, g
     and where in training it was taken."""
     return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
                        env.cfg.action_scale, env.cfg.action_clip, skill_labels=env.skill_labels.tolist(),
-                       motion_dir=args.motion_dir, iteration=iteration, samples=global_step)
+                       motion_dir=args.motion_dir, iteration=iteration, samples=global_step,
+                       log_std=float(agent.log_std.detach().mean()))
+
+
+def warm_start(agent: Agent, env: ImitationEnv, args: Args) -> float:
+    """Fit the actor's mean to the data's next-frame PD targets from reference states (and the observation
+    normaliser to those states) by Adam on the squared error. Returns the last regression loss."""
+    obs, target = env.demonstration()  # (F, num_obs), (F, num_actions)
+    agent.obs_norm.update(obs)
+    # What never varies in the data (the ball's spin, absent from it; the skill slots) keeps a unit scale, so
+    # that the first rollouts, where it does vary, do not reach the actor 300 times enlarged.
+    flat = agent.obs_norm.var < 1e-6
+    agent.obs_norm.var[flat] = 1.0
+    obs_n = agent.obs_norm.normalize(obs)
+    opt = torch.optim.Adam(agent.actor.parameters(), lr=args.warm_start_lr)
+    gen = torch.Generator(device=obs.device).manual_seed(args.seed)
+    loss = torch.zeros((), device=obs.device)
+    for _ in range(args.warm_start_steps):
+        mb = torch.randint(0, obs.shape[0], (min(args.warm_start_batch, obs.shape[0]),), device=obs.device,
+                           generator=gen)
+        loss = (agent.actor(obs_n[mb]) - target[mb]).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        distributed.average_gradients_(list(agent.actor.parameters()))
+        opt.step()
+    return float(loss.detach())
+
+
+def init_from_policy(agent: Agent, path: str, num_obs: int, num_actions: int, hidden: tuple[int, ...],
+                     device: torch.device) -> dict:
+    """Copy an exported policy's actor and observation normaliser into agent. One-line error if it does not
+    fit (another model, another network)."""
+    try:
+        ckpt = checkpoint.load(path, POLICY_FORMAT, expect={"num_obs": num_obs, "num_actions": num_actions},
+                               map_location=device)
+    except checkpoint.CheckpointError as e:
+        raise SystemExit(str(e)) from None
+    if tuple(ckpt["hidden"]) != tuple(hidden):
+        raise SystemExit(f"{path}: the policy's hidden layers are {tuple(ckpt['hidden'])}, this run's "
+                         f"{tuple(hidden)}; pass --hidden {' '.join(map(str, ckpt['hidden']))}")
+    agent.actor.load_state_dict(ckpt["actor"])
+    agent.obs_norm.load_state_dict(ckpt["obs_norm"])
+    return ckpt
 
 
 # What a resumed run may change; everything else comes from the checkpoint.
-RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir", "device", "resume")
+RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir", "device", "resume", "init_from")
 
 
 def main(args: Args) -> None:
@@ -142,7 +210,16 @@ def main(args: Args) -> None:
     motions = MotionSet(args.motion_dir, device=device)
     env_cfg = dataclasses.replace(args.env, num_envs=local_envs, device=str(device))
     env = ImitationEnv(env_cfg, motions, seed=args.seed + ranks.rank)
-    agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std).to(device)
+    agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
+    if resume is None and args.init_from:
+        init_from_policy(agent, args.init_from, env.num_obs, env.num_actions, tuple(args.hidden), device)
+        if ranks.main:
+            print(f"init from {args.init_from}")
+    if resume is None and args.warm_start_steps > 0:
+        t0 = time.time()
+        loss = warm_start(agent, env, args)
+        if ranks.main:
+            print(f"warm start: {args.warm_start_steps} steps, regression loss {loss:.4g}, {time.time() - t0:.1f} s")
     distributed.broadcast_module_(agent)
     if ranks.multi:
         torch.manual_seed(args.seed + ranks.rank)  # each rank samples its own actions and minibatches
@@ -163,7 +240,8 @@ def main(args: Args) -> None:
         writer = SummaryWriter(str(run_dir / "tb"))
         # The headline numbers also go to a small CSV, one row per iteration (easy to plot and to copy around).
         if not progress_csv.exists():
-            progress_csv.write_text("iteration,samples,mean_reward,episode_length,samples_per_s\n")
+            progress_csv.write_text("iteration,samples,mean_reward,episode_length,samples_per_s,kl,clipfrac,"
+                                    "learning_rate,log_std\n")
         if resume is None:
             table = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
             writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
@@ -172,6 +250,7 @@ def main(args: Args) -> None:
     obs_buf = torch.zeros(args.num_steps, local_envs, env.num_obs, device=device)
     act_buf = torch.zeros(args.num_steps, local_envs, env.num_actions, device=device)
     logp_buf = torch.zeros(args.num_steps, local_envs, device=device)
+    mu_buf = torch.zeros(args.num_steps, local_envs, env.num_actions, device=device)  # the rollout's means
     rew_buf = torch.zeros(args.num_steps, local_envs, device=device)
     done_buf = torch.zeros(args.num_steps, local_envs, device=device)
     timeout_buf = torch.zeros(args.num_steps, local_envs, device=device)
@@ -208,7 +287,7 @@ def main(args: Args) -> None:
                     dist = agent.dist(obs_n)
                     action = dist.sample()
                     value = agent.value_norm.denormalize(agent.value(obs_n))
-                obs_buf[step], act_buf[step] = obs_n, action
+                obs_buf[step], act_buf[step], mu_buf[step] = obs_n, action, dist.mean
                 logp_buf[step], val_buf[step] = dist.log_prob(action).sum(-1), value
                 obs, reward, terminated, truncated, info = env.step(action)
                 rew_buf[step] = reward
@@ -229,9 +308,12 @@ def main(args: Args) -> None:
 
             b_obs = obs_buf.reshape(batch_size, -1)
             b_act = act_buf.reshape(batch_size, -1)
+            b_mu = mu_buf.reshape(batch_size, -1)
+            old_log_std = agent.log_std.detach().clamp(-5.0, 1.0).clone()  # the rollout's (num_actions,)
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
-            stats = torch.zeros(5, device=device)  # policy loss, value loss, bounds loss, approx kl, clip fraction
+            stats = torch.zeros(5, device=device)  # policy loss, value loss, bounds loss, kl, clip fraction
+            actor_on = 0.0 if iteration <= args.critic_warmup_iterations else 1.0
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
                 for start in range(0, batch_size, minibatch_size):
@@ -245,14 +327,26 @@ def main(args: Args) -> None:
                     v_loss = 0.5 * (agent.value(b_obs[mb]) - b_ret_n[mb]).square().mean()
                     mu = dist.mean
                     bounds = ((mu - 1.0).clamp(min=0).square() + (-1.0 - mu).clamp(min=0).square()).sum(-1).mean()
-                    loss = pg_loss + args.vf_coef * v_loss + args.bounds_coef * bounds
+                    loss = actor_on * (pg_loss + args.bounds_coef * bounds) + args.vf_coef * v_loss
+                    with torch.no_grad():  # KL(rollout policy || current), exact for the two Gaussians
+                        new_log_std = dist.scale.log()
+                        kl = (new_log_std - old_log_std + (torch.exp(2 * old_log_std) + (b_mu[mb] - mu).square())
+                              / (2 * torch.exp(2 * new_log_std)) - 0.5).sum(-1).mean()
+                    if args.desired_kl is not None and actor_on:  # rsl_rl's rule, on this minibatch's KL
+                        mb_kl = float(distributed.all_reduce_sum_(kl.reshape(1).clone())) / ranks.world_size
+                        lr = optimizer.param_groups[0]["lr"]
+                        if mb_kl > 2.0 * args.desired_kl:
+                            lr = max(lr / 1.5, 1e-6)
+                        elif mb_kl < 0.5 * args.desired_kl:
+                            lr = min(lr * 1.5, 1e-2)
+                        for g in optimizer.param_groups:
+                            g["lr"] = lr
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     distributed.average_gradients_(list(agent.parameters()))
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                     optimizer.step()
                     with torch.no_grad():
-                        kl = ((ratio - 1) - logratio).mean()
                         clipfrac = ((ratio - 1.0).abs() > args.clip_coef).float().mean()
                         stats += torch.stack((pg_loss, v_loss, bounds, kl, clipfrac)).detach()
             stats /= args.update_epochs * args.num_minibatches
@@ -268,15 +362,19 @@ def main(args: Args) -> None:
             s, term_means, stop_now = [v / w for v in summed[3:8]], [v / w for v in summed[8:-1]], summed[-1] > 0
             if ranks.main:
                 sps = (global_step - steps_at_start) / max(time.time() - t_start, 1e-9)
-                for name, v in zip(("policy_loss", "value_loss", "bounds_loss", "approx_kl", "clipfrac"), s):
+                for name, v in zip(("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac"), s):
                     writer.add_scalar(f"losses/{name}", v, global_step)
+                writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
+                writer.add_scalar("charts/log_std", float(agent.log_std.detach().mean()), global_step)
                 for k, v in zip(terms, term_means):
                     writer.add_scalar(f"reward_terms/{k}", v / args.num_steps, global_step)
                 writer.add_scalar("charts/reward", mean_reward, global_step)
                 writer.add_scalar("charts/episode_length", ep_len, global_step)
                 writer.add_scalar("charts/SPS", sps, global_step)
                 with progress_csv.open("a") as f:
-                    f.write(f"{iteration},{global_step},{mean_reward:.6g},{ep_len:.4g},{sps:.0f}\n")
+                    f.write(f"{iteration},{global_step},{mean_reward:.6g},{ep_len:.4g},{sps:.0f},{s[3]:.4g},"
+                            f"{s[4]:.4g},{optimizer.param_groups[0]['lr']:.4g},"
+                            f"{float(agent.log_std.detach().mean()):.4g}\n")
                 _progress(iteration, args.iterations, global_step, mean_reward, ep_len, sps)
             if iteration % args.checkpoint_every == 0:
                 save(iteration)

@@ -11,7 +11,17 @@ An episode ends
 - early (terminated), when the humanoid falls: a body other than the feet and the hands touches the floor
   (the data never puts any other body there), or its bodies drift from the demonstration by more than
   `fall_distance` on average; also when the simulator flags the world as unstable;
-- on time (truncated), at the clip's last frame or after `max_episode_steps`.
+- on time (truncated), at the clip's last frame (or `steps_after_clip` steps after it) or after
+  `max_episode_steps`.
+
+After the clip's last frame (with `steps_after_clip` > 0) the reference stays at that frame and only the body
+terms score: the evaluation plays 300 steps from a clip's start and asks the humanoid to be standing at the end,
+long after the layup's 161 frames, so training has to reach past the clip.
+
+Starts are uniform over a label's frames, or (`adaptive_starts`) weighted towards the segments of the clips
+whose episodes fall, after SkillMimic-V2's adaptive sampling: per segment of `adaptive_segment` frames a decayed
+count of episodes started there and of those that fell; a label's start is drawn with probability
+`adaptive_floor / frames` uniform plus `(1 - adaptive_floor)` in proportion to each frame's segment fall rate.
 """
 
 from __future__ import annotations
@@ -49,6 +59,17 @@ class EnvConfig:
     """Truncate an episode at its clip's last frame (off for evaluation, where the policy plays on alone)."""
     auto_reset: bool = True
     """Restart finished episodes inside step() (off for evaluation, which keeps each episode's end)."""
+    steps_after_clip: int = 0
+    """Control steps an episode goes on after its clip's last frame, the reference held at that frame and only
+    the body terms (position, rotation, joint velocity) scored; 0 ends it at the clip's end."""
+    adaptive_starts: bool = False
+    """Start episodes more often in the clip segments whose episodes fall (see the module docstring)."""
+    adaptive_floor: float = 0.2
+    """Share of the start probability spread uniformly over a label's frames when `adaptive_starts` is on."""
+    adaptive_segment: int = 10
+    """Frames per clip segment of the adaptive start statistics."""
+    adaptive_decay: float = 0.999
+    """Per control step decay of the segment statistics (half-life about 700 steps)."""
     self_collision: bool = False
     """Let the humanoid's bodies collide with each other."""
     reward: R.RewardConfig = dataclasses.field(default_factory=R.RewardConfig)
@@ -93,11 +114,54 @@ class ImitationEnv:
         self.frame_ids = torch.zeros(n, dtype=torch.long, device=dev)
         self.episode_steps = torch.zeros(n, dtype=torch.long, device=dev)
         self.skill = torch.zeros(n, skills.NUM_SLOTS, device=dev)
+        self._init_segments()
+
+    def _init_segments(self) -> None:
+        """Tables of the adaptive start sampling: every frame's segment, and each label's start frames."""
+        dev, mo = self.device, self.motions
+        seg_len = max(1, self.cfg.adaptive_segment)
+        row_motion = torch.repeat_interleave(torch.arange(mo.num_motions, device=dev), mo.lengths)  # (F,)
+        row_frame = torch.arange(mo.num_frames, device=dev) - mo.starts[row_motion]  # (F,)
+        per_clip = (mo.lengths + seg_len - 1) // seg_len  # segments of each clip
+        seg_start = torch.cumsum(per_clip, 0) - per_clip
+        self.row_motion, self.row_frame = row_motion, row_frame
+        self.seg_of_row = seg_start[row_motion] + row_frame // seg_len  # (F,)
+        num_segments = int(per_clip.sum())
+        # Decayed counts of the episodes started in each segment, and of those that fell.
+        self.seg_started = torch.zeros(num_segments, device=dev)
+        self.seg_fell = torch.zeros(num_segments, device=dev)
+        self.start_seg = torch.zeros(self.num_envs, dtype=torch.long, device=dev)
+        # Each label's start rows (every frame but its clip's last), padded with -1: (L, max rows).
+        valid = row_frame < mo.lengths[row_motion] - 1
+        rows_of = [torch.nonzero(valid & (mo.labels[row_motion] == lab)).flatten() for lab in self.skill_labels]
+        self.label_rows = torch.full((len(rows_of), max(len(r) for r in rows_of)), -1, dtype=torch.long, device=dev)
+        for i, r in enumerate(rows_of):
+            self.label_rows[i, : len(r)] = r
+        self.label_num_rows = torch.tensor([len(r) for r in rows_of], device=dev)
+
+    def start_probabilities(self) -> torch.Tensor:
+        """Per label, the probability of starting at each of its start rows (label_rows). (L, max rows), rows
+        sum to 1, padding 0. A segment with no episodes yet counts as failing half the time."""
+        fall_rate = (self.seg_fell + 0.5) / (self.seg_started + 1.0)  # (segments,)
+        pad = self.label_rows < 0
+        w = fall_rate[self.seg_of_row[self.label_rows.clamp(min=0)]].masked_fill(pad, 0.0)
+        w = w / w.sum(-1, keepdim=True)
+        uniform = (~pad).float() / self.label_num_rows[:, None]
+        floor = self.cfg.adaptive_floor
+        return floor * uniform + (1.0 - floor) * w
 
     # --- reference-state init -------------------------------------------------------------------------------
     def sample_starts(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """n (motion id, frame id) pairs: label uniform, clip uniform within it, frame uniform but the last."""
+        """n (motion id, frame id) pairs: label uniform, then clip uniform within it and frame uniform but the
+        last, or (adaptive_starts) a start row of the label drawn by start_probabilities()."""
         lab = torch.randint(0, len(self.skill_labels), (n,), device=self.device, generator=self.gen)
+        if self.cfg.adaptive_starts:
+            cdf = self.start_probabilities().cumsum(-1)[lab]  # (n, max rows)
+            u = torch.rand(n, 1, device=self.device, generator=self.gen) * cdf[:, -1:]
+            k = torch.searchsorted(cdf, u).squeeze(1)
+            k = torch.minimum(k, self.label_num_rows[lab] - 1)
+            rows = self.label_rows[lab, k]
+            return self.row_motion[rows], self.row_frame[rows]
         k = (torch.rand(n, device=self.device, generator=self.gen) * self.clip_count[lab]).long()
         motion_ids = self.clips_of[lab, k]
         frames = (torch.rand(n, device=self.device, generator=self.gen) * (self.motions.lengths[motion_ids] - 1))
@@ -111,12 +175,32 @@ class ImitationEnv:
         self.motion_ids[env_ids] = motion_ids
         self.frame_ids[env_ids] = frame_ids
         self.episode_steps[env_ids] = 0
+        self.start_seg[env_ids] = self.seg_of_row[self.motions.rows(motion_ids, frame_ids)]
         self.skill[env_ids] = skills.one_hot(self.motions.labels[motion_ids])
         self.sim.reset(env_ids, *self.motions.state(motion_ids, frame_ids))
 
     def reset(self) -> torch.Tensor:
         self.reset_envs(torch.arange(self.num_envs, device=self.device))
         return self.observe()
+
+    @torch.no_grad()
+    def demonstration(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the data would do, for a warm start by regression: the observation at every frame that has a next
+        frame (the simulator put in the frame's state, contacts included) and the action whose PD targets are
+        the next frame's hinge angles. -> obs (F', num_obs), actions (F', num_actions).
+
+        Moves the simulator's worlds (in chunks of num_envs): call it before reset()."""
+        mo = self.motions
+        rows = torch.nonzero(self.row_frame < mo.lengths[self.row_motion] - 1).flatten()
+        obs, act = [], []
+        for chunk in rows.split(self.num_envs):
+            ids = torch.arange(chunk.numel(), device=self.device)
+            motion_ids, frame_ids = self.row_motion[chunk], self.row_frame[chunk]
+            self.reset_envs(ids, motion_ids, frame_ids)
+            self.sim.forward()
+            obs.append(self.observe()[: chunk.numel()])
+            act.append(mo.table.dof_pos[chunk + 1] / self.cfg.action_scale)
+        return torch.cat(obs), torch.cat(act)
 
     # --- the loop -------------------------------------------------------------------------------------------
     def observe(self) -> torch.Tensor:
@@ -145,15 +229,21 @@ class ImitationEnv:
             ref_body_pos, t.body_quat[rows], t.dof_vel[rows], t.ball_pos[rows], t.ball_vel[rows], t.contact[rows],
             self.hand_mask, self.floor_allowed, self._w,
         )
+        last = self.motions.lengths[self.motion_ids] - 1
+        if self.cfg.steps_after_clip > 0:  # past the clip: hold its last frame, score the body alone
+            body_only = terms["p"] * terms["r"] * terms["jv"]
+            reward = torch.where(self.frame_ids > last, body_only, reward)
         drift = (s.body_pos_w - ref_body_pos).norm(dim=-1).mean(-1)
         fell = (s.body_floor_contact & ~self.floor_allowed).any(-1) | (drift > self.cfg.fall_distance)
         terminated = fell | s.unstable
         reward = torch.where(s.unstable, torch.zeros_like(reward), reward)
         timeout = self.episode_steps >= self.cfg.max_episode_steps
         if self.cfg.end_at_clip_end:
-            timeout |= self.frame_ids >= self.motions.lengths[self.motion_ids] - 1
+            timeout |= self.frame_ids >= last + self.cfg.steps_after_clip
         truncated = ~terminated & timeout
         episode_steps = self.episode_steps.clone()
+        if self.cfg.adaptive_starts:
+            self._count_starts(terminated, truncated)
         if self.cfg.auto_reset:
             ids = (terminated | truncated).nonzero().flatten()
             if ids.numel():
@@ -161,16 +251,28 @@ class ImitationEnv:
         info = {"terms": terms, "episode_steps": episode_steps, "drift": drift}
         return self.observe(), reward, terminated, truncated, info
 
+    def _count_starts(self, terminated: torch.Tensor, truncated: torch.Tensor) -> None:
+        """Decay the segment statistics and add the episodes that ended this step to their start segments."""
+        self.seg_started.mul_(self.cfg.adaptive_decay)
+        self.seg_fell.mul_(self.cfg.adaptive_decay)
+        ended = (terminated | truncated).float()
+        self.seg_started.index_add_(0, self.start_seg, ended)
+        self.seg_fell.index_add_(0, self.start_seg, terminated.float())
+
     # --- checkpoints ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Everything needed to continue these episodes exactly: simulator, clip positions, random stream."""
         return {"sim": self.sim.state_dict(), "motion_ids": self.motion_ids.cpu().clone(),
                 "frame_ids": self.frame_ids.cpu().clone(), "episode_steps": self.episode_steps.cpu().clone(),
-                "skill": self.skill.cpu().clone(),
+                "skill": self.skill.cpu().clone(), "start_seg": self.start_seg.cpu().clone(),
+                "seg_started": self.seg_started.cpu().clone(), "seg_fell": self.seg_fell.cpu().clone(),
                 "generator": self.gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.sim.load_state_dict(state["sim"])
         for name in ("motion_ids", "frame_ids", "episode_steps", "skill"):
             getattr(self, name).copy_(state[name])
+        for name in ("start_seg", "seg_started", "seg_fell"):  # absent from checkpoints of earlier versions
+            if name in state:
+                getattr(self, name).copy_(state[name])
         self.gen.set_state(state["generator"])

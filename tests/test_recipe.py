@@ -1,0 +1,139 @@
+"""The skill-policy training recipe: warm start, adaptive starts, play past the clip, --init-from, and exact
+resume with all of them (CPU, a few environments)."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from paths import ROOT
+
+sys.path.insert(0, str(ROOT))
+import train_llc  # noqa: E402
+from skillmimic import checkpoint  # noqa: E402
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv  # noqa: E402
+
+FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
+        "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64"]
+RECIPE = ["--warm-start-steps", "30", "--learn-std", "--log-std", "-1.6", "--desired-kl", "0.02",
+          "--critic-warmup-iterations", "1", "--env.adaptive-starts", "--env.steps-after-clip", "20"]
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "train_llc.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+def _env(motions, n=4, **kw):
+    return ImitationEnv(EnvConfig(num_envs=n, backend="mujoco", device="cpu", **kw), motions, seed=1)
+
+
+def _body_error_from_clip_start(env, act, steps=12):
+    """Mean body-position error to the reference over the first steps from the clip's first frame."""
+    ids = torch.arange(env.num_envs)
+    zero = torch.zeros(env.num_envs, dtype=torch.long)
+    env.reset_envs(ids, zero, zero)
+    env.sim.forward()
+    obs, err = env.observe(), []
+    for _ in range(steps):
+        obs, _, _, _, info = env.step(act(obs))
+        err.append(float(info["drift"].mean()))
+    return sum(err) / len(err)
+
+
+def test_warm_start_fits_the_data_and_its_first_actions_track_the_clip(layup_motions):
+    env = _env(layup_motions, n=8)
+    args = train_llc.Args(warm_start_steps=300, warm_start_batch=64, hidden=(64, 64))
+    torch.manual_seed(0)
+    agent = train_llc.Agent(env.num_obs, env.num_actions, args.hidden, args.log_std)
+    obs, target = env.demonstration()
+    assert obs.shape == (160, env.num_obs) and target.shape == (160, env.num_actions)  # every frame but the last
+    with torch.no_grad():
+        before = float((agent.actor(agent.obs_norm.normalize(obs)) - target).square().mean())
+    after = train_llc.warm_start(agent, env, args)
+    assert after < before / 20, (before, after)
+    with torch.no_grad():
+        warm = _body_error_from_clip_start(env, lambda o: agent.actor(agent.obs_norm.normalize(o)))
+        torch.manual_seed(0)
+        cold = train_llc.Agent(env.num_obs, env.num_actions, args.hidden, args.log_std)
+        untrained = _body_error_from_clip_start(env, lambda o: cold.actor(cold.obs_norm.normalize(o)))
+    assert warm < 0.1 < untrained, (warm, untrained)  # metres, mean over bodies and steps
+
+
+def test_adaptive_starts_favour_failing_segments_and_keep_the_floor(layup_motions):
+    env = _env(layup_motions, adaptive_starts=True, adaptive_floor=0.2, adaptive_segment=10)
+    n_seg = env.seg_started.numel()
+    assert n_seg == 17  # 161 frames in segments of 10
+    env.seg_started.fill_(100.0)
+    env.seg_fell.zero_()
+    env.seg_fell[3] = 100.0  # episodes started in frames 30-39 always fall, the others never
+    p = env.start_probabilities()[0]  # the one label's start rows: frames 0..159
+    assert torch.allclose(p.sum(), torch.tensor(1.0))
+    floor = 0.2 / 160
+    assert (p >= floor - 1e-7).all()  # every frame keeps its share of the uniform floor
+    # 0.2 * 10/160 uniform + 0.8 * 10 * 100.5/101 / (10 * 100.5/101 + 150 * 0.5/101): the prior of 0.5 falls in
+    # 101 starts keeps the other segments a little of the weighted share too.
+    assert abs(float(p[30:40].sum()) - 0.757) < 0.002
+    motion_ids, frame_ids = env.sample_starts(4000)
+    share = float(((frame_ids >= 30) & (frame_ids < 40)).float().mean())
+    assert 0.72 < share < 0.79, share
+    assert int(frame_ids.max()) <= 159 and int(motion_ids.max()) == 0
+    # Episodes that end add to the statistics of the segment they started in.
+    env.seg_started.zero_()
+    env.seg_fell.zero_()
+    env.reset_envs(torch.arange(4), torch.zeros(4, dtype=torch.long), torch.tensor([5, 15, 15, 25]))
+    env._count_starts(torch.tensor([True, False, True, False]), torch.tensor([False, True, False, False]))
+    assert env.seg_started[:3].tolist() == [1.0, 2.0, 0.0] and env.seg_fell[:3].tolist() == [1.0, 1.0, 0.0]
+
+
+def test_play_past_the_clip_holds_its_last_frame_and_scores_the_body(layup_motions):
+    env = _env(layup_motions, n=2, steps_after_clip=5, auto_reset=False)
+    ids = torch.arange(2)
+    env.reset_envs(ids, torch.zeros(2, dtype=torch.long), torch.tensor([158, 158]))
+    hold = env.motions.table.dof_pos[-1] / env.cfg.action_scale
+    truncated_at = None
+    for k in range(8):
+        _, reward, terminated, truncated, info = env.step(hold.expand(2, -1))
+        assert not terminated.any()
+        t = info["terms"]
+        if env.frame_ids[0] > 160:  # past the last frame (160): the body terms alone
+            assert torch.allclose(reward, t["p"] * t["r"] * t["jv"])
+        if truncated.all() and truncated_at is None:
+            truncated_at = k
+    assert truncated_at == 1 + 5  # frame 160 reached after 2 steps, then 5 more
+
+
+def test_init_from_a_policy_and_refuse_one_of_another_model(tmp_path):
+    r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path / "a"))
+    assert r.returncode == 0, r.stderr
+    r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path / "b"), "--init-from",
+             str(tmp_path / "a" / "policy.pt"), "--critic-warmup-iterations", "1")
+    assert r.returncode == 0, r.stderr
+    a = checkpoint.load(tmp_path / "a" / "policy.pt", "skillmimic-llc-policy/1")
+    b = checkpoint.load(tmp_path / "b" / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    for k, v in a["actor"].items():  # the critic alone learned in b's one iteration
+        assert torch.equal(v, b["agent"][f"actor.{k}"]), k
+    a["num_actions"] = 7
+    checkpoint.save_atomic(a, tmp_path / "other.pt")
+    r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path / "c"), "--init-from", str(tmp_path / "other.pt"))
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert "other.pt: made for num_actions=7" in r.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("recipe", [RECIPE])
+def test_resume_with_the_recipe_is_exact(tmp_path, recipe):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert _run(*FAST, *recipe, "--iterations", "3", "--run-dir", str(a)).returncode == 0
+    r = _run(*FAST, *recipe, "--iterations", "2", "--run-dir", str(b))
+    assert r.returncode == 0 and "warm start: 30 steps" in r.stdout, r.stderr
+    r = _run(*FAST, "--iterations", "3", "--run-dir", str(b), "--resume", str(b / "checkpoint.pt"))
+    assert r.returncode == 0, r.stderr
+    ca = checkpoint.load(a / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    cb = checkpoint.load(b / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    for k, v in ca["agent"].items():
+        assert torch.equal(v, cb["agent"][k]), k
+    assert ca["optimizer"]["param_groups"][0]["lr"] == cb["optimizer"]["param_groups"][0]["lr"]
+    assert not torch.equal(ca["agent"]["log_std"], torch.full_like(ca["agent"]["log_std"], -1.6))  # it learned
+    for k in ("seg_started", "seg_fell", "start_seg"):
+        assert torch.equal(ca["ranks"][0]["env"][k], cb["ranks"][0]["env"][k]), k
