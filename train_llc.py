@@ -82,9 +82,9 @@ class Args:
     desired_kl: float | None = None
     """KL-adaptive learning rate: after each minibatch the step size is divided by 1.5 when the KL from the
     rollout's policy exceeds 2x this, and multiplied by 1.5 when it is under half of it (None: fixed)."""
-    warm_start_steps: int = 0
+    warm_start_steps: int = 1500
     """Adam steps fitting the actor to the data's next-frame PD targets from reference states before PPO
-    (a new run only; 0: off)."""
+    (a new run not started --init-from; 0: off). On the layup it raised the accuracy at 10.6M samples from 2.6% to 9.3%."""
     warm_start_lr: float = 1e-3
     """Step size of the warm start's regression."""
     warm_start_batch: int = 4096
@@ -92,7 +92,7 @@ class Args:
     init_from: str | None = None
     """Start a new run from an exported policy (policy.pt): its actor and observation normaliser; the critic
     starts fresh (use critic_warmup_iterations)."""
-    critic_warmup_iterations: int = 0
+    critic_warmup_iterations: int = 3
     """First iterations of a new run in which only the critic learns (the actor acts but does not move)."""
     hidden: tuple[int, ...] = (1024, 512, 512)
     """Hidden layer widths of the actor and of the critic."""
@@ -104,8 +104,10 @@ class Args:
     resume: str | None = None
     """A training checkpoint to continue. The run goes on with the settings it was started with; only
     iterations, checkpoint_every, keep_policies, run_dir and device are taken from this command line."""
-    env: EnvConfig = dataclasses.field(default_factory=lambda: EnvConfig(num_envs=0))
-    """The environment; its num_envs and device are set by --num-envs and --device above."""
+    env: EnvConfig = dataclasses.field(
+        default_factory=lambda: EnvConfig(num_envs=0, steps_after_clip=150, max_episode_steps=300))
+    """The environment; its num_envs and device are set by --num-envs and --device above. Episodes go on 150
+    steps past their clip (the evaluation plays 300 steps from a clip's start; docs/llc_recipe.md)."""
 
 
 class Agent(nn.Module):
@@ -215,7 +217,7 @@ def main(args: Args) -> None:
         init_from_policy(agent, args.init_from, env.num_obs, env.num_actions, tuple(args.hidden), device)
         if ranks.main:
             print(f"init from {args.init_from}")
-    if resume is None and args.warm_start_steps > 0:
+    if resume is None and args.warm_start_steps > 0 and not args.init_from:
         t0 = time.time()
         loss = warm_start(agent, env, args)
         if ranks.main:

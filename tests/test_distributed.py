@@ -20,7 +20,7 @@ from skillmimic.normalizer import EmpiricalNormalization  # noqa: E402
 from skillmimic.policy import SkillPolicy, save_policy  # noqa: E402
 
 LLC_FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
-            "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64"]
+            "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64", "--warm-start-steps", "20"]
 
 
 def _torchrun(script, *args, nproc=2):

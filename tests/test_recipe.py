@@ -15,8 +15,8 @@ from skillmimic import checkpoint  # noqa: E402
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv  # noqa: E402
 
 FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
-        "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64"]
-RECIPE = ["--warm-start-steps", "30", "--learn-std", "--log-std", "-1.6", "--desired-kl", "0.02",
+        "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64", "--warm-start-steps", "20"]
+RECIPE = ["--learn-std", "--log-std", "-1.6", "--desired-kl", "0.02",
           "--critic-warmup-iterations", "1", "--env.adaptive-starts", "--env.steps-after-clip", "20"]
 
 
@@ -126,7 +126,7 @@ def test_resume_with_the_recipe_is_exact(tmp_path, recipe):
     a, b = tmp_path / "a", tmp_path / "b"
     assert _run(*FAST, *recipe, "--iterations", "3", "--run-dir", str(a)).returncode == 0
     r = _run(*FAST, *recipe, "--iterations", "2", "--run-dir", str(b))
-    assert r.returncode == 0 and "warm start: 30 steps" in r.stdout, r.stderr
+    assert r.returncode == 0 and "warm start: 20 steps" in r.stdout, r.stderr
     r = _run(*FAST, "--iterations", "3", "--run-dir", str(b), "--resume", str(b / "checkpoint.pt"))
     assert r.returncode == 0, r.stderr
     ca = checkpoint.load(a / "checkpoint.pt", train_llc.TRAIN_FORMAT)

@@ -16,7 +16,7 @@ from skillmimic.envs.imitation import ImitationEnv  # noqa: E402
 from skillmimic.policy import POLICY_FORMAT  # noqa: E402
 
 FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
-        "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64"]
+        "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64", "--warm-start-steps", "20"]
 
 
 def _run(*args):

@@ -4,6 +4,7 @@ high-level run, reward and the training success rate from its progress.csv alone
 
     python tools/plot_curve.py runs/llc_layup/progress.csv curve.json docs/llc_layup_curve.png
     python tools/plot_curve.py runs/hlc_throwing/progress.csv docs/hlc_throwing_curve.png
+    python tools/plot_curve.py --compare A=runs/a/progress.csv B=runs/b/progress.csv arms.png   # A/B arms
 
 Needs matplotlib (a development tool, not a dependency of the package: `pip install matplotlib`).
 """
@@ -49,6 +50,28 @@ def main(progress_csv: str, curve_json: str | None, out_png: str) -> None:
     _save(fig, (ax0, ax1), out_png)
 
 
+def compare(arms: list[str], out_png: str) -> None:
+    """Training reward and episode length against samples of several runs, NAME=progress.csv each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4))
+    for arm in arms:
+        name, _, path = arm.rpartition("=")
+        with open(path) as f:
+            rows = {int(r["iteration"]): r for r in csv.DictReader(f)}
+        its = sorted(rows)
+        x = [int(rows[i]["samples"]) / 1e6 for i in its]
+        ax0.plot(x, [float(rows[i]["mean_reward"]) for i in its], label=name or path)
+        ax1.plot(x, [float(rows[i]["episode_length"]) for i in its], label=name or path)
+    ax0.set(xlabel="samples (millions)", ylabel="mean reward per step", title="training reward")
+    ax1.set(xlabel="samples (millions)", ylabel="control steps", title="length of finished episodes")
+    ax0.legend(fontsize=8)
+    _save(fig, (ax0, ax1), out_png)
+
+
 def _save(fig, axes, out_png: str) -> None:
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -58,7 +81,9 @@ def _save(fig, axes, out_png: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3:
+    if len(sys.argv) >= 4 and sys.argv[1] == "--compare":
+        compare(sys.argv[2:-1], sys.argv[-1])
+    elif len(sys.argv) == 3:
         main(sys.argv[1], None, sys.argv[2])
     elif len(sys.argv) == 4:
         main(*sys.argv[1:])
