@@ -54,9 +54,9 @@ class Args:
     """Override the solver's line-search iteration limit."""
     tolerance: float | None = None
     """Override the solver's tolerance."""
-    njmax: int = 256
+    njmax: int = SimConfig.njmax
     """MuJoCo Warp: constraint rows per world (see SimConfig)."""
-    nconmax: int = 48
+    nconmax: int = SimConfig.nconmax
     """MuJoCo Warp: contact slots per world (see SimConfig)."""
     profile: bool = False
     """Also time each phase of a step separately, and on MuJoCo Warp each stage of its physics step."""

@@ -13,9 +13,9 @@ physics step). The rest of MuJoCo's forward pass (mass matrix, constraints) is l
 recomputes it anyway. On a GPU the whole control step is one captured CUDA graph.
 
 Contact flags come from MuJoCo's contact list, which names the two geoms of every contact: exact pairs, not
-force thresholds. A world whose state turns non-finite or whose speed explodes is flagged in `unstable`, put in
-a safe default state so that it cannot disturb later steps, and waits for the caller to `reset` it; the other
-worlds are untouched.
+force thresholds. A world whose state turns non-finite or whose speed explodes, or whose constraints did not fit
+its buffer (MuJoCo Warp dropped some of its contact rows), is flagged in `unstable`, put in a safe default state
+so that it cannot disturb later steps, and waits for the caller to `reset` it; the other worlds are untouched.
 
 To add an engine, subclass `Simulator` and fill the raw tensors listed in its docstring.
 """
@@ -48,9 +48,14 @@ class SimConfig:
     self_collision: bool = False
     """Let the humanoid's bodies collide with each other (slower; off in the paper's setting)."""
     nconmax: int = 48
-    """MuJoCo Warp: contact slots per world, pooled over all worlds (about 14 are used on average)."""
-    njmax: int = 256
-    """MuJoCo Warp: constraint rows per world (about 57 on average; the benchmark overflows 160 in some worlds)."""
+    """MuJoCo Warp: contact slots per world, pooled over all worlds (about 14 are used on average, 25 in the
+    dataset's own poses; a humanoid lying on the floor uses about 20, one sunk into it up to 94). Contacts beyond
+    the pool are dropped with a warning ("narrowphase overflow") from any world."""
+    njmax: int = 384
+    """MuJoCo Warp: constraint rows per world (each contact with the floor or the ball takes 4). About 57 on
+    average; with plain MuJoCo, a third of the dataset's own poses need up to 176 and random skill choices in the
+    high-level tasks up to 220 (every third of 57,600 world-steps); 256 overflowed in high-level training. A world
+    that needs more is flagged unstable."""
     iterations: int | None = None
     """Override the constraint solver's iteration limit (the model's: 8, as good as converged; 5 is about 5%
     faster on the GPU but drifts centimetres from the converged motion)."""
@@ -309,6 +314,11 @@ class WarpSim(Simulator):
         self._qacc_warmstart = wp.to_torch(d.qacc_warmstart)
         self._con_geom, self._con_world = wp.to_torch(d.contact.geom), wp.to_torch(d.contact.worldid)
         self._nacon = wp.to_torch(d.nacon)
+        # Per-world overflow bits, which MuJoCo Warp ORs in during a step and never clears by itself. Constraint rows
+        # beyond njmax are dropped from that world alone: it is flagged unstable. A full contact pool sets its bit
+        # in every world and drops contacts of any of them, so it stays a warning (size nconmax instead).
+        self._overflow = wp.to_torch(d.overflow)
+        self._overflow_mask = int(mjw.OverflowType.NEFC | mjw.OverflowType.NJMAX_NNZ)
         self._slots = torch.arange(self._con_geom.shape[0], device=device)
         self._bind_views()
         self._step_graph = self._post_graph = None
@@ -332,6 +342,11 @@ class WarpSim(Simulator):
         self.reset(torch.arange(self.num_worlds, device=device), self._safe_qpos.expand(self.num_worlds, -1),
                    torch.zeros_like(self.qvel))
         self.forward()
+
+    def _backend_bad(self) -> torch.Tensor:
+        bad = (self._overflow & self._overflow_mask) != 0
+        self._overflow.zero_()
+        return bad
 
     def _physics_kernels(self) -> None:
         for _ in range(self.cfg.substeps):
@@ -403,7 +418,8 @@ class MujocoSim(Simulator):
         self._cvel, self._subtree_com = z(mjm.nbody, 6), z(mjm.nbody, 3)
         self._qacc_warmstart = z(mjm.nv)
         self._warn = [mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
-                      mujoco.mjtWarning.mjWARN_BADQACC]
+                      mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_CONTACTFULL,
+                      mujoco.mjtWarning.mjWARN_CNSTRFULL]
         self._bad = torch.zeros(N, dtype=torch.bool)
         self._bind_views()
         self.forward()
@@ -440,7 +456,8 @@ class MujocoSim(Simulator):
             mujoco.mj_comVel(m, d)
             if collide:
                 mujoco.mj_collision(m, d)
-            # MuJoCo resets a world whose state went bad and counts a warning; report it as unstable.
+            # MuJoCo resets a world whose state went bad, or drops what does not fit its arena, and counts a
+            # warning; report it as unstable.
             self._bad[i] = sum(d.warning[w].number for w in self._warn) > before
             self._sync_out(i, d)
             pairs.append(d.contact.geom[: d.ncon])

@@ -66,6 +66,24 @@ def test_each_hand_steps_alike_on_both_engines(hand):
     assert float(diff.max()) < AGREEMENT_TOL_M
 
 
+def test_constraint_overflow_flags_the_world(layup_motions):
+    """A world whose constraint rows do not fit njmax loses some (MuJoCo Warp drops them): it is flagged."""
+    sim = _sim("mujoco_warp", n=2, njmax=8)
+    qpos, qvel = layup_motions.state(torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
+    qpos[1, 2] += 3.0  # world 1 in the air with its ball far away: no contact at all
+    qpos[1, sim.spec.ball_qpos.start : sim.spec.ball_qpos.start + 3] = torch.tensor([9.0, 9.0, 5.0])
+    sim.reset(torch.arange(2), qpos, qvel)
+    sim.ctrl[:] = qpos[:, sim.spec.dof_qpos]
+    sim.step()  # world 0 stands: its feet alone need more than 8 rows
+    assert sim.unstable.tolist() == [True, False]
+    sim.reset(torch.arange(2), qpos, qvel)
+    sim.step()  # the flag is this step's, not a memory of the last one
+    assert sim.unstable.tolist() == [True, False]
+    sim.reset(torch.tensor([0]), qpos[1:], qvel[1:])
+    sim.step()
+    assert not sim.unstable.any()
+
+
 @pytest.mark.parametrize("backend, device", BACKENDS)
 def test_reset_puts_worlds_in_the_reference_pose(backend, device, layup_motions):
     sim = _sim(backend, device=device)
