@@ -11,7 +11,8 @@ R turnaround layup; Backspace restarts, Space pauses, Escape quits. A left click
 that tasks read (shown as a blue disc): with --task it moves the goal (the hoop, the heading goal, the circle's
 centre); right-drag turns the camera, the wheel zooms. With --task the high-level policy picks the skills.
 
-Everything runs on plain MuJoCo on the CPU. `--headless` renders offscreen (EGL) with no window.
+Everything runs on plain MuJoCo on the CPU. `--headless` renders offscreen (EGL) with no window. A policy runs on
+the hand it was trained on (its file records it); `--hand` picks the hand of a dataset replay.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import torch
 
 from skillmimic import skills
 from skillmimic.checkpoint import CheckpointError
+from skillmimic.model import Hand, load_model
 from skillmimic.cli import parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
@@ -58,6 +60,9 @@ class Args:
     """Start at this frame of the clip (default: a random frame)."""
     play_dataset: bool = False
     """Replay the clips kinematically instead of running a policy (the ball turns green on contact labels)."""
+    hand: Hand | None = None
+    """The hand of a --play-dataset replay (default: full). A policy runs on the hand it was trained on; given,
+    the policy must have been trained on this one."""
     save_images: str | None = None
     """Write every shown frame as a PNG into this folder."""
     video: str | None = None
@@ -83,7 +88,6 @@ class Player:
 
     def __init__(self, args: Args):
         self.args = args
-        self.motions = MotionSet(args.motion_dir)
         self.gen = torch.Generator().manual_seed(args.seed)
         self.paused = False
         self.target: np.ndarray | None = None  # the floor point last clicked; tasks read it
@@ -94,13 +98,16 @@ class Player:
         if args.task is not None:
             self._start_task(args)
             return
-        clips = torch.arange(self.motions.num_motions)
         if not args.play_dataset:
             try:
-                self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs)
+                self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs, hand=args.hand)
             except CheckpointError as e:
                 hint = " (train one with train_llc.py, or use --play-dataset)" if "no such" in str(e) else ""
                 raise SystemExit(f"{e}{hint}") from None
+        self.hand = self.policy.hand if self.policy is not None else (args.hand or "full")
+        self.motions = MotionSet(args.motion_dir, hand=self.hand)
+        clips = torch.arange(self.motions.num_motions)
+        if self.policy is not None:
             # Start from clips of the skills the policy learned, where the motion set has any.
             known = torch.isin(self.motions.labels.cpu(), torch.tensor(self.policy.info.get("skill_labels", [])))
             if known.any():
@@ -117,7 +124,7 @@ class Player:
             return
         cfg = EnvConfig(num_envs=n, backend="mujoco", device="cpu", fall_distance=math.inf,
                         end_at_clip_end=False, auto_reset=False, max_episode_steps=2**62,
-                        action_scale=self.policy.action_scale, action_clip=self.policy.action_clip)
+                        action_scale=self.policy.action_scale, action_clip=self.policy.action_clip, hand=self.hand)
         self.env = ImitationEnv(cfg, self.motions, seed=args.seed)
         self.restart()
         self.set_skill(self.label)
@@ -129,9 +136,12 @@ class Player:
                              f"runs/hlc_{args.task}/policy.pt (train one with train_hlc.py)")
         try:
             self.hlc = load_task_policy(args.checkpoint, "cpu", task=args.task)
-            llc = load_policy(args.llc or self.hlc.info["llc"], "cpu", num_obs=ImitationEnv.num_obs)
+            llc = load_policy(args.llc or self.hlc.info["llc"], "cpu", num_obs=ImitationEnv.num_obs,
+                              hand=args.hand or self.hlc.info.get("hand"))
         except CheckpointError as e:
             raise SystemExit(str(e)) from None
+        self.hand = llc.hand
+        self.motions = MotionSet(args.motion_dir, hand=self.hand)
         task_cls, cfg_cls = TASKS[args.task]
         cfg = TaskEnvConfig(num_envs=args.num_envs, backend="mujoco", device="cpu", auto_reset=False,
                             llc_steps=self.hlc.info.get("llc_steps", 3))
@@ -200,7 +210,7 @@ class Player:
             self.restart(fallen)
 
     def view(self) -> tuple[torch.Tensor, torch.Tensor, str]:
-        """What to draw: qpos (W, 170), ball touched (W,), and the caption."""
+        """What to draw: qpos (W, nq) of the hand's model, ball touched (W,), and the caption."""
         if self.args.play_dataset:
             qpos, _ = self.motions.state(self.motion_ids, self.frames)
             rows = self.motions.rows(self.motion_ids, self.frames)
@@ -221,7 +231,7 @@ class Player:
 def main(args: Args) -> None:
     keys = SkillKeys.from_file(args.keys)
     player = Player(args)
-    scenes = SceneRenderer(width=args.width, height=args.height, offscreen=args.headless)
+    scenes = SceneRenderer(load_model(player.hand), width=args.width, height=args.height, offscreen=args.headless)
     every = max(1, round(60 / args.fps))  # control steps per recorded frame
     frames: list[np.ndarray] = []
     image_dir = Path(args.save_images) if args.save_images else None

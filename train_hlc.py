@@ -120,10 +120,10 @@ class Agent(nn.Module):
 def make_env(args: Args, num_envs: int, device: torch.device, seed: int) -> TaskEnv:
     """The task environment of these settings, with its frozen skill policy."""
     try:
-        llc = load_policy(args.llc, device, num_obs=OBS_DIM + skills.NUM_SLOTS)
+        llc = load_policy(args.llc, device, num_obs=OBS_DIM + skills.NUM_SLOTS, hand=args.env.hand)
     except CheckpointError as e:
         raise SystemExit(f"--llc: {e}") from None
-    motions = MotionSet(args.motion_dir, device=device)
+    motions = MotionSet(args.motion_dir, device=device, hand=llc.hand)
     env_cfg = dataclasses.replace(args.env, num_envs=num_envs, device=str(device))
     task_cls, _ = TASKS[args.task]
     return TaskEnv(env_cfg, task_cls, getattr(args, args.task), llc, motions, seed=seed)
@@ -133,7 +133,8 @@ def policy_export(agent: Agent, args: Args, env: TaskEnv, iteration: int, global
     """What play.py and the evaluation need: the actor, the observation normaliser, and the task it serves."""
     return {"format": TASK_POLICY_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
             "hidden": list(args.hidden), "actor": agent.actor.state_dict(), "obs_norm": agent.obs_norm.state_dict(),
-            "task": args.task, "skills": list(env.task.skills), "llc": args.llc,
+            "task": args.task, "skills": list(env.task.skills), "llc": args.llc, "hand": env.sim.spec.hand,
+            "model_sha256": env.sim.spec.sha256,
             "task_config": dataclasses.asdict(getattr(args, args.task)), "llc_steps": env.cfg.llc_steps,
             "iteration": iteration, "samples": global_step}
 

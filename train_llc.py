@@ -35,7 +35,7 @@ from skillmimic.cli import merge, parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import POLICY_FORMAT, mlp, policy_file
+from skillmimic.policy import POLICY_FORMAT, check_model, mlp, policy_file
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
 
@@ -140,7 +140,8 @@ def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, g
     """What play.py and the evaluation need: the actor, the observation normaliser, sizes and action scaling;
     and where in training it was taken."""
     return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
-                       env.cfg.action_scale, env.cfg.action_clip, skill_labels=env.skill_labels.tolist(),
+                       env.cfg.action_scale, env.cfg.action_clip, hand=env.spec.hand, model_sha256=env.spec.sha256,
+                       skill_labels=env.skill_labels.tolist(),
                        motion_dir=args.motion_dir, iteration=iteration, samples=global_step,
                        log_std=float(agent.log_std.detach().mean()))
 
@@ -169,13 +170,13 @@ def warm_start(agent: Agent, env: ImitationEnv, args: Args) -> float:
     return float(loss.detach())
 
 
-def init_from_policy(agent: Agent, path: str, num_obs: int, num_actions: int, hidden: tuple[int, ...],
+def init_from_policy(agent: Agent, path: str, env: ImitationEnv, hidden: tuple[int, ...],
                      device: torch.device) -> dict:
     """Copy an exported policy's actor and observation normaliser into agent. One-line error if it does not
-    fit (another model, another network)."""
+    fit (another hand or model, another network)."""
     try:
-        ckpt = checkpoint.load(path, POLICY_FORMAT, expect={"num_obs": num_obs, "num_actions": num_actions},
-                               map_location=device)
+        ckpt = checkpoint.load(path, POLICY_FORMAT, expect={"num_obs": env.num_obs}, map_location=device)
+        check_model(path, ckpt.get("hand", "full"), ckpt.get("model_sha256"), ckpt["num_actions"], env.spec.hand)
     except checkpoint.CheckpointError as e:
         raise SystemExit(str(e)) from None
     if tuple(ckpt["hidden"]) != tuple(hidden):
@@ -193,13 +194,17 @@ RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir"
 def main(args: Args) -> None:
     resume = None
     if args.resume:  # checked before anything is built: a checkpoint of another model is a one-line error
-        expect = {"num_obs": ImitationEnv.num_obs, "num_actions": ImitationEnv.num_actions}
+        expect = {"num_obs": ImitationEnv.num_obs}
         try:
             resume = checkpoint.load(args.resume, TRAIN_FORMAT, expect=expect)
         except checkpoint.CheckpointError as e:
             raise SystemExit(str(e)) from None
         saved = {k: v for k, v in resume["args"].items() if k not in RESUME_OVERRIDES}
         args = merge(args, saved, args.resume)
+        try:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
+            check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
+        except checkpoint.CheckpointError as e:
+            raise SystemExit(str(e)) from None
     if args.env.num_envs != 0 or args.env.device != "auto":
         raise SystemExit("set the number of environments and the device with --num-envs and --device, "
                          "not --env.num-envs / --env.device")
@@ -209,12 +214,12 @@ def main(args: Args) -> None:
                                                   args.resume)
     torch.manual_seed(args.seed)
     run_dir = Path(args.run_dir)
-    motions = MotionSet(args.motion_dir, device=device)
+    motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
     env_cfg = dataclasses.replace(args.env, num_envs=local_envs, device=str(device))
     env = ImitationEnv(env_cfg, motions, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
     if resume is None and args.init_from:
-        init_from_policy(agent, args.init_from, env.num_obs, env.num_actions, tuple(args.hidden), device)
+        init_from_policy(agent, args.init_from, env, tuple(args.hidden), device)
         if ranks.main:
             print(f"init from {args.init_from}")
     if resume is None and args.warm_start_steps > 0 and not args.init_from:
@@ -267,6 +272,7 @@ def main(args: Args) -> None:
         checkpoint.save_atomic({
             "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step,
             "num_obs": env.num_obs, "num_actions": env.num_actions, "hidden": list(args.hidden),
+            "hand": env.spec.hand, "model_sha256": env.spec.sha256,
             "num_envs": num_envs, "world_size": ranks.world_size, "args": dataclasses.asdict(args),
             "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "ranks": per_rank,
         }, run_dir / "checkpoint.pt")

@@ -2,6 +2,7 @@
 
     python -m skillmimic.bench                              # 4,096 and 16,384 worlds, MuJoCo Warp on a GPU
     python -m skillmimic.bench --config configs/bench/cpu.yaml   # plain MuJoCo, one world, one CPU core
+    python -m skillmimic.bench --hand rigid                 # another hand (skillmimic.model.HANDS)
 
 Each control step: PD targets from the reference (a gather from the motion table, like a policy's action),
 one control step (`substeps` physics steps), and re-initialisation of 1/`reinit_every` of the worlds from
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 from skillmimic.cli import parse
+from skillmimic.model import Hand
 from skillmimic.motion import MotionSet
 from skillmimic.sim import SimConfig, make_sim, resolve_device
 
@@ -36,6 +38,8 @@ class Args:
     """Each world is re-initialised from a random dataset frame every this many control steps."""
     motion_dir: str = "data/BallPlay-M"
     """Clips to initialise from."""
+    hand: Hand = "full"
+    """The hand's articulation: 'full', 'anatomical', 'hinge1' or 'rigid' (see skillmimic.model)."""
     backend: str = "auto"
     """'mujoco_warp', 'mujoco' or 'auto' (see SimConfig)."""
     device: str = "auto"
@@ -50,9 +54,9 @@ class Args:
     """Override the solver's line-search iteration limit."""
     tolerance: float | None = None
     """Override the solver's tolerance."""
-    njmax: int = 256
+    njmax: int = SimConfig.njmax
     """MuJoCo Warp: constraint rows per world (see SimConfig)."""
-    nconmax: int = 48
+    nconmax: int = SimConfig.nconmax
     """MuJoCo Warp: contact slots per world (see SimConfig)."""
     profile: bool = False
     """Also time each phase of a step separately, and on MuJoCo Warp each stage of its physics step."""
@@ -92,8 +96,8 @@ def _sync(device: torch.device) -> None:
 
 def run(args: Args, num_worlds: int, motions: MotionSet) -> dict:
     device = resolve_device(args.device)
-    cfg = SimConfig(num_worlds=num_worlds, backend=args.backend, device=args.device, substeps=args.substeps,
-                    self_collision=args.self_collision, iterations=args.iterations,
+    cfg = SimConfig(num_worlds=num_worlds, hand=args.hand, backend=args.backend, device=args.device,
+                    substeps=args.substeps, self_collision=args.self_collision, iterations=args.iterations,
                     ls_iterations=args.ls_iterations, tolerance=args.tolerance, njmax=args.njmax,
                     nconmax=args.nconmax)
     t0 = time.perf_counter()
@@ -143,6 +147,8 @@ def run(args: Args, num_worlds: int, motions: MotionSet) -> dict:
         "backend": sim.backend,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "num_worlds": num_worlds,
+        "hand": args.hand,
+        "nv": sim.spec.nv,
         "substeps": args.substeps,
         "env_steps_per_s": num_worlds * args.steps / elapsed,
         "physics_steps_per_s": num_worlds * args.steps * args.substeps / elapsed,
@@ -185,13 +191,14 @@ def _warp_stages(sim, steps: int) -> dict:
 
 def main(args: Args) -> list[dict]:
     device = resolve_device(args.device)
-    motions = MotionSet(args.motion_dir, device=device)
+    motions = MotionSet(args.motion_dir, device=device, hand=args.hand)
     results = []
     counts = args.num_worlds or ((4096, 16384) if device.type == "cuda" else (1,))
     for n in counts:
         r = run(args, n, motions)
         results.append(r)
-        line = (f"{r['backend']:>11} {r['device']}: {n:>6} worlds  {r['env_steps_per_s']:>10,.0f} env steps/s  "
+        line = (f"{r['backend']:>11} {r['device']}, {args.hand} hand: {n:>6} worlds  "
+                f"{r['env_steps_per_s']:>10,.0f} env steps/s  "
                 f"({r['physics_steps_per_s']:,.0f} physics steps/s, {r['ms_per_step']:.2f} ms/step, "
                 f"setup {r['setup_s']:.1f} s, unstable {r['unstable_worlds']})")
         print(line, flush=True)

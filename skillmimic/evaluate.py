@@ -10,7 +10,7 @@ For each skill label among the clips, `episodes` episodes start at the first fra
 turn), with the hinge angles perturbed by Gaussian noise of `init_noise` rad so that episodes differ, and the
 policy (its mean action) plays for `horizon` control steps (60 Hz) or until it falls: a body other than the feet
 and hands touches the floor. The reference is not followed after its last frame; the skill condition alone
-drives the humanoid.
+drives the humanoid. Each policy runs on the hand it was trained on (its file records it).
 
 Success, as SkillMimic-V2's evaluation defines it:
     pickup (001)              root above 0.5 m with the ball within 0.5 m of the root for more than 60 frames
@@ -117,13 +117,13 @@ def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: t
     E = args.episodes
     cfg = EnvConfig(num_envs=E, backend=args.backend, device=str(device), fall_distance=math.inf,
                     max_episode_steps=args.horizon, end_at_clip_end=False, auto_reset=False,
-                    action_scale=policy.action_scale, action_clip=policy.action_clip)
+                    action_scale=policy.action_scale, action_clip=policy.action_clip, hand=policy.hand)
     env = ImitationEnv(cfg, motions, seed=args.seed)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     motion_ids = clips[torch.arange(E, device=device) % len(clips)]
     frame_ids = torch.zeros(E, dtype=torch.long, device=device)
     qpos, qvel = motions.state(motion_ids, frame_ids)
-    qpos[:, M.DOF_QPOS] += args.init_noise * torch.randn(E, M.NUM_DOFS, device=device, generator=gen)
+    qpos[:, env.spec.dof_qpos] += args.init_noise * torch.randn(E, env.spec.num_dofs, device=device, generator=gen)
     env.reset_envs(torch.arange(E, device=device), motion_ids, frame_ids)
     env.sim.reset(torch.arange(E, device=device), qpos, qvel)
     obs = env.observe()
@@ -159,12 +159,17 @@ def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: t
     return out
 
 
-def evaluate_policy(path: Path, motions: MotionSet, args: Args, device: torch.device) -> tuple[list[dict], dict]:
-    """Per-skill results of one exported policy, and the policy file's info; prints a table."""
+def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
+                    device: torch.device) -> tuple[list[dict], dict]:
+    """Per-skill results of one exported policy, and the policy file's info; prints a table. motion_sets holds the
+    clips loaded so far, by hand; those of the policy's hand are loaded when missing."""
     try:
         policy = load_policy(path, device, num_obs=ImitationEnv.num_obs)
     except CheckpointError as e:
         raise SystemExit(str(e)) from None
+    if policy.hand not in motion_sets:
+        motion_sets[policy.hand] = MotionSet(args.motion_dir, device=device, hand=policy.hand)
+    motions = motion_sets[policy.hand]
     if "iteration" in policy.info:
         print(f"{path}: iteration {policy.info['iteration']}, {policy.info.get('samples', 0):,} samples")
     results = [evaluate_skill(policy, motions, int(label), args, device) for label in torch.unique(motions.labels)]
@@ -179,10 +184,10 @@ def evaluate_policy(path: Path, motions: MotionSet, args: Args, device: torch.de
 def main(args: Args) -> list[dict]:
     """Results of the policy, or of each policy in the folder (a list of {iteration, samples, skills})."""
     device = resolve_device(args.device)
-    motions = MotionSet(args.motion_dir, device=device)
+    motion_sets: dict[str, MotionSet] = {}
     path = Path(args.checkpoint)
     if not path.is_dir():
-        results, _ = evaluate_policy(path, motions, args, device)
+        results, _ = evaluate_policy(path, motion_sets, args, device)
         out = {"checkpoint": args.checkpoint, "args": dataclasses.asdict(args), "skills": results}
     else:
         files = sorted(path.glob("*.pt"))
@@ -190,7 +195,7 @@ def main(args: Args) -> list[dict]:
             raise SystemExit(f"{path}: no policy files (*.pt) in this folder")
         results = []
         for f in files:
-            per_skill, info = evaluate_policy(f, motions, args, device)
+            per_skill, info = evaluate_policy(f, motion_sets, args, device)
             results.append({"policy": f.name, "iteration": info.get("iteration"), "samples": info.get("samples"),
                             "skills": per_skill})
         out = {"checkpoint": args.checkpoint, "args": dataclasses.asdict(args), "curve": results}

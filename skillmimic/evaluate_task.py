@@ -2,7 +2,8 @@
 
     python -m skillmimic.evaluate_task --checkpoint runs/hlc_scoring/policy.pt --episodes 256
 
-The task, its settings and the skill policy come from the policy file (`--llc` picks another skill policy).
+The task, its settings and the skill policy come from the policy file (`--llc` picks another skill policy, of
+the same hand), and the hand from the skill policy.
 Each episode starts at a random frame of the task's starting clips with a new goal; the high-level policy takes
 its most likely skill every 3 control steps, and the episode ends at its first success, fall or time-out
 (`max_episode_steps`). The skill evaluation of the same family is `python -m skillmimic.evaluate`.
@@ -74,7 +75,7 @@ def main(args: Args) -> dict:
         policy = load_task_policy(args.checkpoint, device)
         task = policy.info["task"]
         llc_path = args.llc or policy.info["llc"]
-        llc = load_policy(llc_path, device, num_obs=OBS_DIM + skills.NUM_SLOTS)
+        llc = load_policy(llc_path, device, num_obs=OBS_DIM + skills.NUM_SLOTS, hand=policy.info.get("hand"))
     except CheckpointError as e:
         raise SystemExit(str(e)) from None
     task_cls, cfg_cls = TASKS[task]
@@ -82,7 +83,7 @@ def main(args: Args) -> dict:
                             llc_steps=policy.info.get("llc_steps", 3), max_episode_steps=args.max_episode_steps,
                             auto_reset=False)
     env = TaskEnv(env_cfg, task_cls, cfg_cls(**policy.info.get("task_config", {})), llc,
-                  MotionSet(args.motion_dir, device=device), seed=args.seed)
+                  MotionSet(args.motion_dir, device=device, hand=llc.hand), seed=args.seed)
     if policy.num_obs != env.num_obs:
         raise SystemExit(f"{args.checkpoint}: made for num_obs={policy.num_obs}, the {task} task has {env.num_obs}")
     out = run_episodes(env, policy)

@@ -1,39 +1,52 @@
-"""The humanoid + ball model: where its MJCF lives, its state layout, and the map between dataset frames and qpos.
+"""The humanoid + ball model: its MJCF files (one per hand), their state layouts, and the map from dataset frames
+to qpos.
 
-State layout (MuJoCo's, fixed by the MJCF's body order, which is the dataset's):
-    qpos (170,) = root position (3) | root quaternion wxyz (4) | 156 hinge angles | ball position (3) | ball quat (4)
-    qvel (168,) = root linear velocity, world (3) | root angular velocity, root frame (3) | 156 hinge velocities
-                  | ball linear velocity, world (3) | ball angular velocity, ball frame (3)
+Hands (`HANDS`; tools/make_model.py writes them): every file has the same 53 humanoid bodies in the same order,
+the same geoms and the ball; they differ only in which finger hinges they keep.
+    full        every joint three hinges x, y, z: 156 hinges (qpos 170, qvel 168)
+    anatomical  knuckles y and z, the other finger joints z, the thumb's base x, y, z and its other joints x:
+                108 hinges (qpos 122, qvel 120)
+    hinge1      one hinge per finger joint (z; the thumb's outer joints x), the thumb's base three: 100 hinges
+    rigid       no finger hinges, the fingers fixed flat on the palm (the data's median pose): 66 hinges (qpos 80)
+`load_spec(hand)` describes one file (`ModelSpec`): its hinges, its state layout and its hash. Nothing else in
+the package assumes a number of hinges.
+
+State layout (MuJoCo's, fixed by the MJCF's body order, which is the dataset's), D = spec.num_dofs:
+    qpos (14 + D,) = root position (3) | root quaternion wxyz (4) | D hinge angles | ball position (3) | ball quat (4)
+    qvel (12 + D,) = root linear velocity, world (3) | root angular velocity, root frame (3) | D hinge velocities
+                     | ball linear velocity, world (3) | ball angular velocity, ball frame (3)
     bodies: 0 world, 1..53 the humanoid in the dataset's order (Pelvis first, R_Thumb3 last), 54 the ball.
 
 Dataset joint triplets <-> hinges: joint j's triplet v (columns 9+3j : 12+3j) is an exponential map, the
-joint's local rotation R = exp(v). The model has hinges j_x, j_y, j_z (qpos 7+3j, 8+3j, 9+3j) which MuJoCo
-applies in that order about the already-turned axes, so R = Rx(a) Ry(b) Rz(c). `expmap_to_dof` takes the
-triplets to (a, b, c) through the quaternion of exp(v); `dof_to_expmap` goes back. Both are exact (up to float
-rounding) away from b = +-90 degrees, where (a, c) is not unique but R still is.
+joint's local rotation R = exp(v). The full model has hinges j_x, j_y, j_z which MuJoCo applies in that order
+about the already-turned axes, so R = Rx(a) Ry(b) Rz(c). `expmap_to_dof` takes the triplets to (a, b, c) for
+all 52 joints (the full layout, 156 angles) through the quaternion of exp(v); `dof_to_expmap` goes back. Both
+are exact (up to float rounding) away from b = +-90 degrees, where (a, c) is not unique but R still is. Another
+hand keeps some of these angles, picked by hinge name (`ModelSpec.dof_index`); the angles of the hinges it drops
+are set to zero (a finger joint with no hinge left is the MJCF's fixed rotation).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import hashlib
 from pathlib import Path
+from typing import Literal, get_args
 
 import mujoco
 import torch
 
 from skillmimic import rotations
 
-MODEL_PATH = Path(__file__).parent / "assets" / "humanoid_ball.xml"
+Hand = Literal["full", "anatomical", "hinge1", "rigid"]
+HANDS: tuple[str, ...] = get_args(Hand)
+ASSETS = Path(__file__).parent / "assets"
 
 NUM_BODIES = 53  # humanoid bodies, Pelvis first (the dataset's order)
-NUM_JOINTS = 52  # three-hinge joints (every body but the Pelvis)
-NUM_DOFS = 3 * NUM_JOINTS  # 156 actuated hinges
+NUM_JOINTS = 52  # the dataset's joints (every body but the Pelvis), each a rotation
+FULL_DOFS = 3 * NUM_JOINTS  # 156: the full layout, x, y, z of each joint (expmap_to_dof's output)
 ROOT_QPOS = slice(0, 7)
-DOF_QPOS = slice(7, 7 + NUM_DOFS)
-BALL_QPOS = slice(7 + NUM_DOFS, 14 + NUM_DOFS)
-DOF_QVEL = slice(6, 6 + NUM_DOFS)
-BALL_QVEL = slice(6 + NUM_DOFS, 12 + NUM_DOFS)
-NQ = 14 + NUM_DOFS
-NV = 12 + NUM_DOFS
 BALL_BODY = NUM_BODIES + 1  # MuJoCo body id of the ball
 
 BODY_NAMES = (
@@ -61,15 +74,23 @@ def body_mask(indices: tuple[int, ...], device: torch.device | str = "cpu") -> t
     return mask
 
 
-def load_model(self_collision: bool = False, path: Path | str = MODEL_PATH) -> mujoco.MjModel:
-    """Compile the MJCF. With `self_collision` the humanoid's geoms also collide with each other (not with their
-    parent's); without it (the default, faster) they touch only the floor and the ball."""
+def model_path(hand: str) -> Path:
+    """The MJCF of a hand: assets/humanoid_ball.xml for the full hand, assets/humanoid_ball_<hand>.xml otherwise."""
+    if hand not in HANDS:
+        raise ValueError(f"unknown hand {hand!r}; choose one of {', '.join(HANDS)}")
+    return ASSETS / ("humanoid_ball.xml" if hand == "full" else f"humanoid_ball_{hand}.xml")
+
+
+def load_model(hand: str = "full", self_collision: bool = False) -> mujoco.MjModel:
+    """Compile a hand's MJCF. With `self_collision` the humanoid's geoms also collide with each other (not with
+    their parent's); without it (the default, faster) they touch only the floor and the ball."""
+    path = model_path(hand)
     try:
         m = mujoco.MjModel.from_xml_path(str(path))
     except Exception as e:  # mujoco raises ValueError with a multi-line message
         raise ValueError(f"{path}: cannot compile the model: {str(e).splitlines()[0]}") from None
-    if m.nq != NQ or m.nv != NV or m.nbody != NUM_BODIES + 2:
-        raise ValueError(f"{path}: expected nq={NQ}, nv={NV}, {NUM_BODIES + 2} bodies; got {m.nq}, {m.nv}, {m.nbody}")
+    if m.nbody != NUM_BODIES + 2 or m.body(BALL_BODY).name != "ball":
+        raise ValueError(f"{path}: expected {NUM_BODIES} humanoid bodies and the ball; got {m.nbody - 1} bodies")
     for i, name in enumerate(BODY_NAMES):
         if m.body(i + 1).name != name:
             raise ValueError(f"{path}: body {i + 1} is {m.body(i + 1).name!r}, expected {name!r}")
@@ -79,6 +100,82 @@ def load_model(self_collision: bool = False, path: Path | str = MODEL_PATH) -> m
     return m
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """What the package needs to know of one hand's model: its hinges, its state layout, and its file's hash.
+
+    hand: the variant (one of HANDS). path: its MJCF; sha256: of the file's bytes (policy files record it).
+    hinges: the actuated hinges in qpos order, named <body>_<axis> ('L_Index1_z'); actuator i drives hinge i.
+    dof_index: (num_dofs,) long: each hinge's column in the full layout of expmap_to_dof, 3 * joint + axis.
+    """
+
+    hand: str
+    path: Path
+    sha256: str
+    hinges: tuple[str, ...]
+    dof_index: torch.Tensor
+
+    @property
+    def num_dofs(self) -> int:
+        """Actuated hinges (the policy's actions)."""
+        return len(self.hinges)
+
+    @property
+    def nq(self) -> int:
+        return 14 + self.num_dofs
+
+    @property
+    def nv(self) -> int:
+        return 12 + self.num_dofs
+
+    @property
+    def dof_qpos(self) -> slice:
+        return slice(7, 7 + self.num_dofs)
+
+    @property
+    def ball_qpos(self) -> slice:
+        return slice(7 + self.num_dofs, 14 + self.num_dofs)
+
+    @property
+    def dof_qvel(self) -> slice:
+        return slice(6, 6 + self.num_dofs)
+
+    @property
+    def ball_qvel(self) -> slice:
+        return slice(6 + self.num_dofs, 12 + self.num_dofs)
+
+    def dof_from_expmap(self, joint_expmap: torch.Tensor) -> torch.Tensor:
+        """Dataset joint triplets -> this model's hinge angles (the kept ones of the exact x-y-z decomposition).
+        (..., 52, 3) -> (..., num_dofs)."""
+        return expmap_to_dof(joint_expmap)[..., self.dof_index.to(joint_expmap.device)]
+
+
+@functools.lru_cache(maxsize=None)
+def load_spec(hand: str = "full") -> ModelSpec:
+    """Describe a hand's model from its MJCF: the free joints of the root (first) and the ball (last) around
+    hinges named <body>_<x|y|z> about that axis, in body order. Read once per process."""
+    m = load_model(hand)
+    path = model_path(hand)
+    free = mujoco.mjtJoint.mjJNT_FREE
+    if m.njnt < 2 or m.jnt_type[0] != free or m.jnt_type[m.njnt - 1] != free or m.joint(m.njnt - 1).name != "ball":
+        raise ValueError(f"{path}: expected the root's free joint first and the ball's last")
+    hinges, index = [], []
+    for j in range(1, m.njnt - 1):
+        name, body = m.joint(j).name, m.body(m.jnt_bodyid[j]).name
+        axis = "xyz".find(name[-1])
+        if (m.jnt_type[j] != mujoco.mjtJoint.mjJNT_HINGE or name != f"{body}_{name[-1]}" or axis < 0
+                or list(m.jnt_axis[j]) != [float(axis == k) for k in range(3)] or m.jnt_qposadr[j] != 6 + j):
+            raise ValueError(f"{path}: joint {j} ({name!r}) is not a hinge <body>_<x|y|z> of its body, in order")
+        if m.actuator_trnid[j - 1, 0] != j:
+            raise ValueError(f"{path}: actuator {j - 1} does not drive hinge {name!r}")
+        hinges.append(name)
+        index.append(3 * (BODY_NAMES.index(body) - 1) + axis)
+    if m.nu != len(hinges):
+        raise ValueError(f"{path}: {m.nu} actuators for {len(hinges)} hinges")
+    return ModelSpec(hand=hand, path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                     hinges=tuple(hinges), dof_index=torch.tensor(index, dtype=torch.long))
+
+
 def geom_body_table(m: mujoco.MjModel) -> torch.Tensor:
     """Per geom: 0..52 the humanoid body (dataset order), 53 the ball, -1 the floor or anything else. (ngeom,)"""
     body = torch.as_tensor(m.geom_bodyid, dtype=torch.long) - 1
@@ -86,19 +183,19 @@ def geom_body_table(m: mujoco.MjModel) -> torch.Tensor:
 
 
 def expmap_to_dof(joint_expmap: torch.Tensor) -> torch.Tensor:
-    """Dataset joint triplets -> hinge angles. (..., 52, 3) -> (..., 156)."""
+    """Dataset joint triplets -> the full layout's hinge angles. (..., 52, 3) -> (..., 156)."""
     return rotations.expmap_to_euler_xyz(joint_expmap).flatten(-2)
 
 
 def dof_to_expmap(dof: torch.Tensor) -> torch.Tensor:
-    """Hinge angles -> dataset joint triplets. (..., 156) -> (..., 52, 3)."""
+    """The full layout's hinge angles -> dataset joint triplets. (..., 156) -> (..., 52, 3)."""
     return rotations.euler_xyz_to_expmap(dof.unflatten(-1, (NUM_JOINTS, 3)))
 
 
 def forward_kinematics(m: mujoco.MjModel, qpos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """World positions and orientations of the 53 humanoid bodies for each row of qpos, on the CPU with MuJoCo.
 
-    qpos (F, 170) -> body_pos (F, 53, 3), body_quat (F, 53, 4) wxyz, float64. About 30 us a frame.
+    qpos (F, m.nq) -> body_pos (F, 53, 3), body_quat (F, 53, 4) wxyz, float64. About 30 us a frame.
     """
     data = mujoco.MjData(m)
     q = qpos.detach().to("cpu", torch.float64).numpy()

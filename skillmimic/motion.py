@@ -5,7 +5,8 @@ label is the first three characters of its file name. Loading never runs code (`
 tensors saved on a GPU to the CPU. Any bad input raises `MotionError` with one line naming the file and the problem.
 
 `MotionSet` concatenates every clip's frames into flat tables of shape `(num_frames, ...)` on one device, so the
-reference frames of thousands of environments are one gather: `motion_set.frames(motion_ids, frame_ids)`.
+reference frames of thousands of environments are one gather: `motion_set.frames(motion_ids, frame_ids)`. Its
+hinge angles, velocities and states are in the layout of one hand's model (`hand`, see skillmimic.model).
 """
 
 from __future__ import annotations
@@ -106,8 +107,8 @@ class MotionFrames:
     root_quat: torch.Tensor  # (B, 4) wxyz, world
     root_lin_vel: torch.Tensor  # (B, 3) world
     root_ang_vel: torch.Tensor  # (B, 3) world
-    dof_pos: torch.Tensor  # (B, 156) hinge angles
-    dof_vel: torch.Tensor  # (B, 156)
+    dof_pos: torch.Tensor  # (B, D) hinge angles of the model's D hinges
+    dof_vel: torch.Tensor  # (B, D)
     body_pos: torch.Tensor  # (B, 53, 3) the model's forward kinematics of this frame, world
     body_quat: torch.Tensor  # (B, 53, 4) wxyz, world
     body_vel: torch.Tensor  # (B, 53, 3) world
@@ -135,16 +136,19 @@ def _quat_rate(q: torch.Tensor, fps: float) -> torch.Tensor:
 
 
 class MotionSet:
-    """All frames of a set of clips as flat tables on one device.
+    """All frames of a set of clips as flat tables on one device, in the layout of one hand's model.
 
     Attributes:
+        spec: the model (skillmimic.model.ModelSpec of `hand`) whose hinges, states and kinematics the tables hold.
         files: the clip files, in load order (motion id = index).
         labels: (num_motions,) skill label of each clip (31 for '031...').
         lengths: (num_motions,) frames per clip; starts: (num_motions,) row of each clip's first frame.
         table: MotionFrames whose fields have leading shape (num_frames,).
     """
 
-    def __init__(self, source: Union[PathLike, Iterable[PathLike]], device: Union[str, torch.device] = "cpu"):
+    def __init__(self, source: Union[PathLike, Iterable[PathLike]], device: Union[str, torch.device] = "cpu",
+                 hand: str = "full"):
+        self.spec = M.load_spec(hand)
         self.files = find_clips(source)
         clips = [load_clip(f) for f in self.files]
         self.device = torch.device(device)
@@ -152,24 +156,24 @@ class MotionSet:
         lengths = torch.tensor([c.shape[0] for c in clips], dtype=torch.long)
         self.lengths = lengths.to(self.device)
         self.starts = (torch.cumsum(lengths, 0) - lengths).to(self.device)
-        mjm = M.load_model()
-        parts = [self._derive(c.double(), mjm) for c in clips]
+        mjm = M.load_model(hand)
+        parts = [self._derive(c.double(), mjm, self.spec) for c in clips]
         fields = {f.name: torch.cat([getattr(p, f.name) for p in parts]).float().to(self.device)
                   for f in dataclasses.fields(MotionFrames)}
         self.table = MotionFrames(**fields)
 
     @staticmethod
-    def _derive(x: torch.Tensor, mjm) -> MotionFrames:
-        """Derived quantities of one clip x (T, 337), float64 on the CPU."""
+    def _derive(x: torch.Tensor, mjm, spec: M.ModelSpec) -> MotionFrames:
+        """Derived quantities of one clip x (T, 337), float64 on the CPU, for the model mjm described by spec."""
         T = x.shape[0]
         root_quat = rotations.quat_from_expmap(x[:, ROOT_ROT])
         # Keep consecutive root quaternions in one hemisphere so that interpolation and differences are smooth.
         root_quat = _continuous(root_quat)
-        dof_pos = M.expmap_to_dof(x[:, JOINT_ROT].reshape(T, M.NUM_JOINTS, 3))
-        qpos = torch.zeros(T, M.NQ, dtype=torch.float64)
+        dof_pos = spec.dof_from_expmap(x[:, JOINT_ROT].reshape(T, M.NUM_JOINTS, 3))  # dropped hinges: gone
+        qpos = torch.zeros(T, spec.nq, dtype=torch.float64)
         qpos[:, 0:3] = x[:, ROOT_POS]
         qpos[:, 3:7] = root_quat
-        qpos[:, M.DOF_QPOS] = dof_pos
+        qpos[:, spec.dof_qpos] = dof_pos
         body_pos, body_quat = M.forward_kinematics(mjm, qpos)
         dof_step = rotations.wrap_angle(dof_pos[1:] - dof_pos[:-1]) * FPS  # hinge angles wrap at +-pi
         return MotionFrames(
@@ -209,7 +213,8 @@ class MotionSet:
         return MotionFrames(**{f.name: getattr(self.table, f.name)[rows] for f in dataclasses.fields(MotionFrames)})
 
     def state(self, motion_ids: torch.Tensor, frame_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Simulator state of reference frames (for reference-state init). -> qpos (B, 170), qvel (B, 168)."""
+        """Simulator state of reference frames (for reference-state init). -> qpos (B, nq), qvel (B, nv) of the
+        set's model (170 and 168 for the full hand)."""
         rows = self.rows(motion_ids, frame_ids)
         return frames_to_state(*(getattr(self.table, name)[rows] for name in _STATE_FIELDS))
 
@@ -235,9 +240,9 @@ def frames_to_state(
     ball_pos: torch.Tensor,
     ball_vel: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """qpos (B, 170) and qvel (B, 168) of reference frames (arguments as in MotionFrames). MuJoCo's free joint
-    takes its angular velocity in the body frame, so the world angular velocity is rotated into the root frame;
-    the ball is not spinning (the data has no ball rotation)."""
+    """qpos (B, 14 + D) and qvel (B, 12 + D) of reference frames (arguments as in MotionFrames, D hinges).
+    MuJoCo's free joint takes its angular velocity in the body frame, so the world angular velocity is rotated
+    into the root frame; the ball is not spinning (the data has no ball rotation)."""
     zero_ball_rot = torch.zeros_like(ball_pos)
     one = torch.ones_like(ball_pos[:, :1])
     qpos = torch.cat((root_pos, root_quat, dof_pos, ball_pos, one, zero_ball_rot), dim=1)

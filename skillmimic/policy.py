@@ -1,4 +1,8 @@
-"""The skill policy's network, and loading an exported policy (runs/.../policy.pt) to act with it."""
+"""The skill policy's network, and loading an exported policy (runs/.../policy.pt) to act with it.
+
+A skill policy file records the model it was trained on: the hand ("hand") and the sha256 of its MJCF
+("model_sha256"). Loading checks them against this checkout's file of that hand, so a policy never drives a model
+it was not trained on; files from before hands were recorded are full-hand policies (no hash to check)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import torch
 from torch import nn
 
 from skillmimic import checkpoint
+from skillmimic import model as M
 from skillmimic.normalizer import EmpiricalNormalization
 
 POLICY_FORMAT = "skillmimic-llc-policy/1"
@@ -33,15 +38,17 @@ def mlp(n_in: int, hidden: tuple[int, ...], n_out: int, out_std: float) -> nn.Se
 
 class SkillPolicy(nn.Module):
     """A trained skill policy: observation (B, num_obs) -> PD-target actions (B, num_actions), the Gaussian's
-    mean (deterministic), with the observation normaliser it was trained with."""
+    mean (deterministic), with the observation normaliser it was trained with, for the model of `hand` whose MJCF
+    has the sha256 `model_sha256` (None: not recorded)."""
 
     def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], action_scale: float,
-                 action_clip: float):
+                 action_clip: float, hand: str = "full", model_sha256: str | None = None):
         super().__init__()
         self.obs_norm = EmpiricalNormalization(num_obs)
         self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
         self.num_obs, self.num_actions = num_obs, num_actions
         self.action_scale, self.action_clip = action_scale, action_clip
+        self.hand, self.model_sha256 = hand, model_sha256
         self.info: dict = {}  # the file's other plain entries (skill_labels, iteration, samples, ...)
 
     @torch.no_grad()
@@ -50,26 +57,51 @@ class SkillPolicy(nn.Module):
 
 
 def policy_file(actor: nn.Module, obs_norm: EmpiricalNormalization, num_obs: int, num_actions: int,
-                hidden: tuple[int, ...], action_scale: float, action_clip: float, **extra) -> dict:
-    """The contents of an exported policy file (what load_policy reads), with any extra plain entries."""
+                hidden: tuple[int, ...], action_scale: float, action_clip: float, *, hand: str,
+                model_sha256: str | None, **extra) -> dict:
+    """The contents of an exported policy file (what load_policy reads), with any extra plain entries; hand and
+    model_sha256 name the model it was trained on (skillmimic.model.ModelSpec's hand and sha256)."""
     return {"format": POLICY_FORMAT, "num_obs": num_obs, "num_actions": num_actions, "hidden": list(hidden),
-            "action_scale": action_scale, "action_clip": action_clip, "actor": actor.state_dict(),
-            "obs_norm": obs_norm.state_dict(), **extra}
+            "action_scale": action_scale, "action_clip": action_clip, "hand": hand, "model_sha256": model_sha256,
+            "actor": actor.state_dict(), "obs_norm": obs_norm.state_dict(), **extra}
 
 
 def save_policy(policy: SkillPolicy, path: str | Path) -> None:
     """Write a SkillPolicy as an exported policy file."""
     hidden = tuple(m.out_features for m in policy.actor if isinstance(m, nn.Linear))[:-1]
     checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, policy.num_obs, policy.num_actions, hidden,
-                                       policy.action_scale, policy.action_clip), path)
+                                       policy.action_scale, policy.action_clip, hand=policy.hand,
+                                       model_sha256=policy.model_sha256), path)
 
 
-def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: int | None = None) -> SkillPolicy:
-    """Read an exported policy; with num_obs, check that it fits the environment it will drive."""
+def check_model(path: str | Path, hand: str, model_sha256: str | None, num_actions: int,
+                want_hand: str | None = None) -> M.ModelSpec:
+    """The model that a file (a policy or a checkpoint) trained on the hand `hand` needs, as this checkout has it:
+    want_hand's (default: the file's own). A file of another hand, of another MJCF of its hand (the sha256
+    differs; None skips this check) or of another action count is a one-line CheckpointError naming both."""
+    if hand not in M.HANDS:
+        raise checkpoint.CheckpointError(f"{path}: trained on an unknown hand {hand!r} "
+                                         f"(known: {', '.join(M.HANDS)})")
+    spec = M.load_spec(want_hand or hand)
+    if hand != spec.hand or model_sha256 not in (None, spec.sha256) or num_actions != spec.num_dofs:
+        recorded = model_sha256[:12] if model_sha256 else "not recorded"
+        raise checkpoint.CheckpointError(
+            f"{path}: trained on the {hand} hand ({num_actions} actions, MJCF sha256 {recorded}); this model is the "
+            f"{spec.hand} hand ({spec.num_dofs} actions, {spec.path.name} sha256 {spec.sha256[:12]})")
+    return spec
+
+
+def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: int | None = None,
+                hand: str | None = None) -> SkillPolicy:
+    """Read an exported policy; with num_obs, check that it fits the environment it will drive. The policy runs on
+    the model it was trained on (its `hand`; a file without one is a full-hand policy), which must be this
+    checkout's file of that hand; with `hand`, it must also be that hand."""
     expect = {"num_obs": num_obs} if num_obs is not None else None
     ckpt = checkpoint.load(path, POLICY_FORMAT, expect=expect, map_location=device)
+    policy_hand, sha = ckpt.get("hand", "full"), ckpt.get("model_sha256")
+    check_model(path, policy_hand, sha, ckpt["num_actions"], hand)
     policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
-                         ckpt["action_clip"])
+                         ckpt["action_clip"], policy_hand, sha)
     return _fill(policy, ckpt, path, device)
 
 

@@ -24,7 +24,8 @@ class SceneRenderer:
 
     def __init__(self, mjm: mujoco.MjModel | None = None, width: int = 640, height: int = 480,
                  spacing: float = 2.5, offscreen: bool = True):
-        """With offscreen=False no offscreen context is made: fill_scene() serves a window's own context."""
+        """mjm: the model whose qpos rows will be drawn (default: the full hand's). With offscreen=False no
+        offscreen context is made: fill_scene() serves a window's own context."""
         self.model = mjm if mjm is not None else M.load_model()
         self.model.vis.global_.offwidth = max(self.model.vis.global_.offwidth, width)
         self.model.vis.global_.offheight = max(self.model.vis.global_.offheight, height)
@@ -37,6 +38,8 @@ class SceneRenderer:
         self.option = mujoco.MjvOption()
         self.perturb = mujoco.MjvPerturb()
         self._ball_geom = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_GEOM, "ball")
+        ball_joint = mujoco.mj_name2id(self.model, mujoco.mjtObj.mjOBJ_JOINT, "ball")
+        self._ball_qpos = int(self.model.jnt_qposadr[ball_joint])
 
     def offsets(self, num_worlds: int) -> np.ndarray:
         """Where each world is drawn: (num_worlds, 2) xy shifts, centred on the origin."""
@@ -45,8 +48,8 @@ class SceneRenderer:
 
     def render(self, qpos: torch.Tensor | np.ndarray, touched: torch.Tensor | np.ndarray | None = None,
                text: str | None = None, follow: bool = True, marker: np.ndarray | None = None) -> np.ndarray:
-        """qpos (W, 170) of W worlds; touched (W,) bool colours the ball; text is written in the top-left corner;
-        marker (3,) draws a target on the floor."""
+        """qpos (W, nq) of W worlds of the renderer's model; touched (W,) bool colours the ball; text is written in
+        the top-left corner; marker (3,) draws a target on the floor."""
         self.fill_scene(self.renderer.scene, qpos, touched, follow, marker)
         image = self.renderer.render()
         if text:
@@ -68,7 +71,7 @@ class SceneRenderer:
         for i, row in enumerate(q):
             self.data.qpos[:] = row
             self.data.qpos[0:2] += shifts[i]
-            self.data.qpos[M.BALL_QPOS.start : M.BALL_QPOS.start + 2] += shifts[i]
+            self.data.qpos[self._ball_qpos : self._ball_qpos + 2] += shifts[i]
             mujoco.mj_kinematics(self.model, self.data)
             self.model.geom_rgba[self._ball_geom] = BALL_TOUCHED_RGBA if touched[i] else BALL_RGBA
             if i == 0:

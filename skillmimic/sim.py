@@ -1,20 +1,21 @@
 """One simulator interface over two engines: MuJoCo Warp (GPU, or Warp's CPU device) and plain MuJoCo (CPU).
 
-`make_sim(SimConfig(...))` returns a `Simulator`: N independent worlds of the humanoid + ball, whose state and
+`make_sim(SimConfig(...))` returns a `Simulator`: N independent worlds of the humanoid + ball (with the hand that
+`SimConfig.hand` names; `sim.spec` describes its model, skillmimic.model.ModelSpec), whose state and
 derived quantities are torch tensors with the world as the first dimension. On MuJoCo Warp they are zero-copy
 views of Warp's arrays, so writing into them (in place: `sim.ctrl[:] = ...`, `sim.qpos[ids] = ...`) changes the
 simulation; plain MuJoCo keeps the same tensors and copies them to and from its MjData each step.
 
-One `step()` is one control step: `substeps` physics steps with the current `ctrl` (PD targets of the 156
+One `step()` is one control step: `substeps` physics steps with the current `ctrl` (PD targets of the model's
 hinges), then MuJoCo's kinematics, centre-of-mass velocities and collision detection once more, so that body
 poses, velocities and contacts describe the state after the step (after `mj_step` alone they would lag one
 physics step). The rest of MuJoCo's forward pass (mass matrix, constraints) is left to the next `mj_step`, which
 recomputes it anyway. On a GPU the whole control step is one captured CUDA graph.
 
 Contact flags come from MuJoCo's contact list, which names the two geoms of every contact: exact pairs, not
-force thresholds. A world whose state turns non-finite or whose speed explodes is flagged in `unstable`, put in
-a safe default state so that it cannot disturb later steps, and waits for the caller to `reset` it; the other
-worlds are untouched.
+force thresholds. A world whose state turns non-finite or whose speed explodes, or whose constraints did not fit
+its buffer (MuJoCo Warp dropped some of its contact rows), is flagged in `unstable`, put in a safe default state
+so that it cannot disturb later steps, and waits for the caller to `reset` it; the other worlds are untouched.
 
 To add an engine, subclass `Simulator` and fill the raw tensors listed in its docstring.
 """
@@ -35,6 +36,9 @@ from skillmimic import rotations
 class SimConfig:
     num_worlds: int = 1
     """Number of independent worlds (environments)."""
+    hand: M.Hand = "full"
+    """The hand's articulation (skillmimic.model): 'full' (3 hinges per finger joint, 156 hinges in all),
+    'anatomical' (108), 'hinge1' (100) or 'rigid' (fingers fixed on the palm, 66)."""
     backend: str = "auto"
     """'mujoco_warp', 'mujoco' (CPU), or 'auto': MuJoCo Warp on a GPU, plain MuJoCo on the CPU."""
     device: str = "auto"
@@ -44,9 +48,14 @@ class SimConfig:
     self_collision: bool = False
     """Let the humanoid's bodies collide with each other (slower; off in the paper's setting)."""
     nconmax: int = 48
-    """MuJoCo Warp: contact slots per world, pooled over all worlds (about 14 are used on average)."""
-    njmax: int = 256
-    """MuJoCo Warp: constraint rows per world (about 57 on average; the benchmark overflows 160 in some worlds)."""
+    """MuJoCo Warp: contact slots per world, pooled over all worlds (about 14 are used on average, 25 in the
+    dataset's own poses; a humanoid lying on the floor uses about 20, one sunk into it up to 94). Contacts beyond
+    the pool are dropped with a warning ("narrowphase overflow") from any world."""
+    njmax: int = 384
+    """MuJoCo Warp: constraint rows per world (each contact with the floor or the ball takes 4). About 57 on
+    average; with plain MuJoCo, a third of the dataset's own poses need up to 176 and random skill choices in the
+    high-level tasks up to 220 (every third of 57,600 world-steps); 256 overflowed in high-level training. A world
+    that needs more is flagged unstable."""
     iterations: int | None = None
     """Override the constraint solver's iteration limit (the model's: 8, as good as converged; 5 is about 5%
     faster on the GPU but drifts centimetres from the converged motion)."""
@@ -96,8 +105,8 @@ def contact_flags(
 
 
 def load_configured_model(cfg: SimConfig) -> mujoco.MjModel:
-    """The model with cfg's collision and solver settings applied."""
-    mjm = M.load_model(cfg.self_collision)
+    """The model of cfg's hand with cfg's collision and solver settings applied."""
+    mjm = M.load_model(cfg.hand, cfg.self_collision)
     if cfg.iterations is not None:
         mjm.opt.iterations = cfg.iterations
     if cfg.ls_iterations is not None:
@@ -110,7 +119,8 @@ def load_configured_model(cfg: SimConfig) -> mujoco.MjModel:
 class Simulator:
     """N worlds of the humanoid + ball. Every tensor below has the world as its first dimension.
 
-    State (write in place to change it): qpos (N, 170), qvel (N, 168), ctrl (N, 156). Layout: skillmimic.model.
+    State (write in place to change it): qpos (N, nq), qvel (N, nv), ctrl (N, num_dofs) of `spec`, the model
+    (170, 168 and 156 for the full hand). Layout: skillmimic.model.
     Humanoid bodies, in the dataset's order (Pelvis first), world frame:
         body_pos_w (N, 53, 3), body_quat_w (N, 53, 4) wxyz, body_lin_vel_w (N, 53, 3) at the body origin,
         body_ang_vel_w (N, 53, 3).
@@ -120,7 +130,7 @@ class Simulator:
     unstable (N,) bool: the world blew up in the last step (see the module docstring).
 
     A backend provides raw tensors qpos, qvel, ctrl, _xpos (N, 55, 3), _xquat (N, 55, 4), _cvel (N, 55, 6),
-    _subtree_com (N, 55, 3), _qacc_warmstart (N, 168), and implements _physics_step(), _forward(collide) and
+    _subtree_com (N, 55, 3), _qacc_warmstart (N, nv), and implements _physics_step(), _forward(collide) and
     _contacts() -> (geom_pair (K, 2), valid (K,), world (K,)); it may replay _check_and_update and
     _update_derived from graphs by overriding _after_physics and _derive.
     """
@@ -132,6 +142,7 @@ class Simulator:
         self.num_worlds = cfg.num_worlds
         self.device = device
         self.model = mjm
+        self.spec = M.load_spec(cfg.hand)
         self.dt = cfg.substeps * float(mjm.opt.timestep)  # control step, s
         gb = M.geom_body_table(mjm)  # -1 floor/other, 0..52 humanoid, 53 ball
         floor = int(mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_GEOM, "floor"))
@@ -164,7 +175,7 @@ class Simulator:
         self.body_quat_w = self._xquat[:, b]
         self.ball_pos_w = self._xpos[:, M.BALL_BODY]
         self.ball_quat_w = self._xquat[:, M.BALL_BODY]
-        self.ball_lin_vel_w = self.qvel[:, M.BALL_QVEL.start : M.BALL_QVEL.start + 3]
+        self.ball_lin_vel_w = self.qvel[:, self.spec.ball_qvel.start : self.spec.ball_qvel.start + 3]
 
     # --- the interface -------------------------------------------------------------------------------------
     def step(self) -> None:
@@ -173,7 +184,7 @@ class Simulator:
         self._after_physics()
 
     def reset(self, env_ids: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
-        """Set worlds env_ids (B,) to states qpos (B, 170), qvel (B, 168), with no Python loop over worlds.
+        """Set worlds env_ids (B,) to states qpos (B, nq), qvel (B, nv), with no Python loop over worlds.
 
         Clears their `unstable` flag and solver warm start and recomputes poses and velocities. Collision
         detection is left to their next step (it is the costly part, and training needs contacts only after a
@@ -252,7 +263,7 @@ class Simulator:
         com = self._subtree_com[:, 1:2]
         self.body_ang_vel_w.copy_(ang)
         self.body_lin_vel_w.copy_(lin + torch.cross(ang, self._xpos[:, b] - com, dim=-1))
-        ball_w_local = self.qvel[:, M.BALL_QVEL.start + 3 : M.BALL_QVEL.stop]
+        ball_w_local = self.qvel[:, self.spec.ball_qvel.start + 3 : self.spec.ball_qvel.stop]
         self.ball_ang_vel_w.copy_(rotations.quat_rotate(self.ball_quat_w, ball_w_local))
         if contacts:
             self._update_contact_flags()
@@ -303,6 +314,11 @@ class WarpSim(Simulator):
         self._qacc_warmstart = wp.to_torch(d.qacc_warmstart)
         self._con_geom, self._con_world = wp.to_torch(d.contact.geom), wp.to_torch(d.contact.worldid)
         self._nacon = wp.to_torch(d.nacon)
+        # Per-world overflow bits, which MuJoCo Warp ORs in during a step and never clears by itself. Constraint rows
+        # beyond njmax are dropped from that world alone: it is flagged unstable. A full contact pool sets its bit
+        # in every world and drops contacts of any of them, so it stays a warning (size nconmax instead).
+        self._overflow = wp.to_torch(d.overflow)
+        self._overflow_mask = int(mjw.OverflowType.NEFC | mjw.OverflowType.NJMAX_NNZ)
         self._slots = torch.arange(self._con_geom.shape[0], device=device)
         self._bind_views()
         self._step_graph = self._post_graph = None
@@ -326,6 +342,11 @@ class WarpSim(Simulator):
         self.reset(torch.arange(self.num_worlds, device=device), self._safe_qpos.expand(self.num_worlds, -1),
                    torch.zeros_like(self.qvel))
         self.forward()
+
+    def _backend_bad(self) -> torch.Tensor:
+        bad = (self._overflow & self._overflow_mask) != 0
+        self._overflow.zero_()
+        return bad
 
     def _physics_kernels(self) -> None:
         for _ in range(self.cfg.substeps):
@@ -397,7 +418,8 @@ class MujocoSim(Simulator):
         self._cvel, self._subtree_com = z(mjm.nbody, 6), z(mjm.nbody, 3)
         self._qacc_warmstart = z(mjm.nv)
         self._warn = [mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
-                      mujoco.mjtWarning.mjWARN_BADQACC]
+                      mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_CONTACTFULL,
+                      mujoco.mjtWarning.mjWARN_CNSTRFULL]
         self._bad = torch.zeros(N, dtype=torch.bool)
         self._bind_views()
         self.forward()
@@ -434,7 +456,8 @@ class MujocoSim(Simulator):
             mujoco.mj_comVel(m, d)
             if collide:
                 mujoco.mj_collision(m, d)
-            # MuJoCo resets a world whose state went bad and counts a warning; report it as unstable.
+            # MuJoCo resets a world whose state went bad, or drops what does not fit its arena, and counts a
+            # warning; report it as unstable.
             self._bad[i] = sum(d.warning[w].number for w in self._warn) > before
             self._sync_out(i, d)
             pairs.append(d.contact.geom[: d.ncon])

@@ -14,8 +14,8 @@ def two_skills():
     return MotionSet([DATA / "layup", DATA / "run"])  # label 31 (1 clip) and 13 (3 clips)
 
 
-def _env(motions, n=4, backend="mujoco"):
-    return ImitationEnv(EnvConfig(num_envs=n, backend=backend, device="cpu"), motions, seed=1)
+def _env(motions, n=4, backend="mujoco", hand="full"):
+    return ImitationEnv(EnvConfig(num_envs=n, backend=backend, device="cpu", hand=hand), motions, seed=1)
 
 
 def _ref_actions(env):
@@ -76,6 +76,23 @@ def test_step_rewards_following_the_reference(two_skills):
     # One step of PD tracking from the reference pose stays close to the reference.
     assert float(info["terms"]["p"].min()) > 0.8 and float(info["terms"]["r"].min()) > 0.5
     assert not terminated.any()
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "mujoco_warp"])
+def test_sizes_come_from_the_hand(two_skills, backend):
+    """The same environment on the rigid hand: 66 actions, the same observation, the reward of its own hinges."""
+    rigid = MotionSet([DATA / "layup", DATA / "run"], hand="rigid")
+    env, full = _env(rigid, n=3, backend=backend, hand="rigid"), _env(two_skills, n=3)
+    assert (env.num_actions, full.num_actions) == (66, 156) and env.num_obs == full.num_obs
+    assert env.sim.qpos.shape == (3, 80) and env.sim.ctrl.shape == (3, 66)
+    obs = env.reset()
+    assert obs.shape == (3, env.num_obs)
+    obs, reward, terminated, truncated, info = env.step(_ref_actions(env))
+    assert obs.shape == (3, env.num_obs) and env.sim.ctrl.shape == (3, env.num_actions)
+    assert float(info["terms"]["p"].min()) > 0.8 and not terminated.any()
+    with pytest.raises(ValueError, match="motions are laid out for the full hand, the environment simulates the "
+                                         "rigid hand"):
+        _env(two_skills, hand="rigid")
 
 
 def test_fall_terminates_and_restarts(two_skills):

@@ -7,9 +7,10 @@ import torch
 
 from paths import ROOT
 from skillmimic import checkpoint
+from skillmimic import model as M
 from skillmimic.envs.imitation import ImitationEnv
 from skillmimic.evaluate import accuracy, success
-from skillmimic.policy import SkillPolicy, load_policy, save_policy
+from skillmimic.policy import POLICY_FORMAT, SkillPolicy, load_policy, save_policy
 
 T, E = 300, 2
 
@@ -65,10 +66,16 @@ def test_accuracy_perfect_and_off():
     assert abs(accuracy(t, ref, torch.tensor([T, T]))["accuracy"] - 0.5) < 1e-6
 
 
-def test_evaluate_command_runs_on_a_policy(tmp_path):
+def _policy(hand: str, hidden=(32,)) -> SkillPolicy:
+    spec = M.load_spec(hand)
+    return SkillPolicy(ImitationEnv.num_obs, spec.num_dofs, hidden, 1.5, 2.0, hand=hand, model_sha256=spec.sha256)
+
+
+def test_evaluate_command_runs_on_a_policy_of_its_hand(tmp_path):
     path = tmp_path / "policy.pt"
-    save_policy(SkillPolicy(ImitationEnv.num_obs, ImitationEnv.num_actions, (32,), 1.5, 2.0), path)
-    assert load_policy(path, num_obs=ImitationEnv.num_obs)(torch.zeros(1, ImitationEnv.num_obs)).shape == (1, 156)
+    save_policy(_policy("rigid"), path)
+    policy = load_policy(path, num_obs=ImitationEnv.num_obs)
+    assert policy.hand == "rigid" and policy(torch.zeros(1, ImitationEnv.num_obs)).shape == (1, 66)
     out = tmp_path / "eval.json"
     r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(path), "--motion-dir",
                         "data/BallPlay-M/layup", "--episodes", "2", "--horizon", "10", "--device", "cpu",
@@ -77,6 +84,28 @@ def test_evaluate_command_runs_on_a_policy(tmp_path):
     assert "031 layup" in r.stdout
     (res,) = json.loads(out.read_text())["skills"]
     assert res["label"] == "031" and res["episodes"] == 2 and 0.0 <= res["accuracy"] <= 1.0
+
+
+def test_policy_of_another_hand_or_model_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "rigid.pt"
+    save_policy(_policy("rigid"), path)
+    sha = M.load_spec("rigid").sha256[:12]
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        load_policy(path, hand="full")
+    assert str(e.value) == (f"{path}: trained on the rigid hand (66 actions, MJCF sha256 {sha}); this model is the "
+                            f"full hand (156 actions, humanoid_ball.xml sha256 {M.load_spec('full').sha256[:12]})")
+    # The same hand from another MJCF (a changed model file) is refused too.
+    ckpt = checkpoint.load(path, POLICY_FORMAT)
+    ckpt["model_sha256"] = "0" * 64
+    checkpoint.save_atomic(ckpt, path)
+    with pytest.raises(checkpoint.CheckpointError, match="trained on the rigid hand .* sha256 000000000000\\); "
+                                                         "this model is the rigid hand"):
+        load_policy(path)
+    # A file from before hands were recorded is a full-hand policy: the shipped one.
+    shipped = load_policy(ROOT / "skillmimic" / "assets" / "llc_policy.pt")
+    assert shipped.hand == "full" and shipped.model_sha256 is None and shipped.num_actions == 156
+    with pytest.raises(checkpoint.CheckpointError, match="trained on the full hand"):
+        load_policy(ROOT / "skillmimic" / "assets" / "llc_policy.pt", hand="hinge1")
 
 
 def test_policy_for_another_environment_is_a_clear_error(tmp_path):

@@ -5,24 +5,68 @@ import numpy as np
 import pytest
 import torch
 
-from paths import REFERENCE, ROOT
+from paths import DATA, REFERENCE, ROOT
 from skillmimic import model as M
 from skillmimic import rotations
-from skillmimic.motion import JOINT_ROT, load_clip
+from skillmimic.motion import JOINT_ROT, MotionSet, load_clip
 from skillmimic.sim import SimConfig, make_sim
 
+_spec = importlib.util.spec_from_file_location("make_model", ROOT / "tools" / "make_model.py")
+make_model = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(make_model)
 
-def test_committed_model_is_what_the_generator_writes():
+# (nq, nv, nu) of each hand.
+SIZES = {"full": (170, 168, 156), "anatomical": (122, 120, 108), "hinge1": (114, 112, 100), "rigid": (80, 78, 66)}
+FINGER_TIPS = [M.BODY_NAMES.index(f"{side}_{finger}3") for side in "LR"
+               for finger in ("Index", "Middle", "Pinky", "Ring", "Thumb")]
+
+
+@pytest.mark.parametrize("hand", M.HANDS)
+def test_committed_model_is_what_the_generator_writes(hand):
     if not REFERENCE.exists():
         pytest.skip(f"{REFERENCE} not here")
-    spec = importlib.util.spec_from_file_location("make_model", ROOT / "tools" / "make_model.py")
-    make_model = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make_model)
-    assert make_model.make_model(str(REFERENCE)) == M.MODEL_PATH.read_text()
+    assert make_model.file_name(hand) == M.model_path(hand).name
+    assert make_model.make_model(str(REFERENCE), hand) == M.model_path(hand).read_text()
+
+
+def test_every_hand_keeps_the_bodies_and_geoms_and_drops_only_finger_hinges():
+    full, spec_full = M.load_model("full"), M.load_spec("full")
+    assert spec_full.hinges == tuple(f"{b}_{a}" for b in M.BODY_NAMES[1:] for a in "xyz")
+    assert torch.equal(spec_full.dof_index, torch.arange(156))
+    for hand in M.HANDS:
+        m, spec = M.load_model(hand), M.load_spec(hand)
+        assert (m.nq, m.nv, m.nu) == SIZES[hand] == (spec.nq, spec.nv, spec.num_dofs)
+        assert [m.body(i).name for i in range(m.nbody)] == [full.body(i).name for i in range(full.nbody)]
+        assert np.array_equal(m.geom_size, full.geom_size) and np.array_equal(m.geom_bodyid, full.geom_bodyid)
+        assert np.allclose(m.body_mass, full.body_mass) and m.opt.timestep == full.opt.timestep
+        # Each kept hinge is the full model's hinge of that name, and picks that column of the full layout.
+        assert [spec_full.hinges[i] for i in spec.dof_index] == list(spec.hinges)
+        assert len(spec.sha256) == 64 and spec.path == M.model_path(hand)
+        dropped = set(spec_full.hinges) - set(spec.hinges)
+        fingers = {n for n in dropped if n[2:-3] in ("Index", "Middle", "Pinky", "Ring", "Thumb")}
+        assert dropped == fingers
+        for body in M.BODY_NAMES[1:]:
+            assert "".join(h[-1] for h in spec.hinges if h[:-2] == body) == make_model.kept_hinges(body, hand)
+    assert make_model.kept_hinges("R_Index1", "anatomical") == "yz"
+    assert make_model.kept_hinges("L_Ring3", "hinge1") == "z" and make_model.kept_hinges("R_Thumb1", "hinge1") == "xyz"
+    assert M.load_spec("full") is M.load_spec("full")  # read once
+    with pytest.raises(ValueError, match="unknown hand 'claw'"):
+        M.load_spec("claw")
+
+
+def test_rigid_finger_pose_is_the_data_median(all_motions):
+    """The rigid hand's fingers are flat: more than half of the frames hold every finger joint exactly there."""
+    angles = all_motions.table.dof_pos.reshape(-1, 52, 3)  # zero exactly where the exp map is zero
+    fingers = [i - 1 for i, n in enumerate(M.BODY_NAMES) if n[2:-1] in ("Index", "Middle", "Pinky", "Ring", "Thumb")]
+    flat = (angles[:, fingers] == 0).all(-1).float().mean(0)  # (30,) share of frames with that joint at zero
+    assert len(fingers) == 30 and float(flat.min()) > 0.7
+    assert make_model.RIGID_FINGER_QUAT == (1.0, 0.0, 0.0, 0.0)
+    m = M.load_model("rigid")
+    assert all(np.array_equal(m.body(n).quat, [1, 0, 0, 0]) for n in np.array(M.BODY_NAMES)[[f + 1 for f in fingers]])
 
 
 def test_model_layout_and_ball():
-    m = M.load_model()
+    m = M.load_model("full")
     assert (m.nq, m.nv, m.nu) == (170, 168, 156)
     assert m.body(M.BALL_BODY).name == "ball"
     assert abs(m.body_mass[M.BALL_BODY] - 0.6) < 1e-9  # FIBA: 567-650 g
@@ -39,7 +83,7 @@ def test_model_layout_and_ball():
     hum = np.flatnonzero((m.geom_bodyid >= 1) & (m.geom_bodyid <= 53))
     ct, ca = m.geom_contype[hum], m.geom_conaffinity[hum]
     assert not np.any((ct[:, None] & ca[None, :]) != 0)
-    m2 = M.load_model(self_collision=True)
+    m2 = M.load_model("full", self_collision=True)
     assert np.all((m2.geom_contype[hum] & m2.geom_conaffinity[hum]) != 0)
 
 
@@ -67,13 +111,62 @@ def test_kinematic_fidelity_over_all_clips(all_motions):
     assert mean <= 0.035
 
 
+@pytest.fixture(scope="module")
+def full_fk(all_motions):
+    """Every frame's full-layout qpos and the full model's body positions."""
+    t = all_motions.table
+    qpos = torch.cat((t.root_pos, t.root_quat, t.dof_pos), dim=1).double()  # (F, 163): the full layout, no ball
+    return qpos, M.forward_kinematics(M.load_model("full"), torch.cat((qpos, torch.zeros(len(qpos), 7)), 1))[0]
+
+
+# Bounds on what each hand loses (cm), mean over all frames: all bodies and the ten fingertip bodies (X3)
+# against the recorded positions, and the fingertips against the full hand's forward kinematics.
+FIDELITY_BOUNDS = {"full": (3.35, 4.8, 0.0), "anatomical": (3.35, 4.8, 0.1), "hinge1": (3.35, 4.8, 0.4),
+                   "rigid": (3.35, 5.0, 1.1)}
+
+
+@pytest.mark.parametrize("hand", M.HANDS)
+def test_kinematic_fidelity_of_each_hand(hand, all_motions, full_fk):
+    """The data mapped onto a hand by hinge name (dropped angles zero, rigid fingers in the MJCF's pose)."""
+    qpos_full, body_full = full_fk
+    spec = M.load_spec(hand)
+    qpos = torch.zeros(len(qpos_full), spec.nq, dtype=torch.float64)
+    qpos[:, :7] = qpos_full[:, :7]
+    qpos[:, spec.dof_qpos] = qpos_full[:, 7:][:, spec.dof_index]
+    body = M.forward_kinematics(M.load_model(hand), qpos)[0]
+    err = 100 * (body - all_motions.table.body_pos_recorded.double()).norm(dim=-1)  # cm, (F, 53)
+    lost = 100 * (body - body_full).norm(dim=-1)
+    tips = lost[:, FINGER_TIPS]
+    print(f"\n{hand} hand ({spec.num_dofs} hinges): against the recording, all bodies {err.mean():.2f} cm, fingertips "
+          f"{err[:, FINGER_TIPS].mean():.2f} cm; against the full hand, all bodies {lost.mean():.3f} cm, fingertips "
+          f"{tips.mean():.2f} cm (99th percentile {tips.flatten().quantile(0.99):.2f}, max {tips.max():.2f})")
+    bound_all, bound_tips, bound_lost = FIDELITY_BOUNDS[hand]
+    assert err.mean() <= bound_all and err[:, FINGER_TIPS].mean() <= bound_tips and tips.mean() <= bound_lost + 1e-6
+    # Only the fingers move: the other 23 bodies are where the full hand puts them.
+    assert float(lost[:, [i for i in range(53) if i not in M.LEFT_HAND[1:] + M.RIGHT_HAND[1:]]].max()) < 1e-6
+
+
+@pytest.mark.parametrize("hand", M.HANDS)
+def test_hand_ball_contact_agrees_with_the_labels_on_the_layup(hand):
+    """In the layup's own poses a hand touches the ball (within the contact margin) where the label says so."""
+    motions = MotionSet(DATA / "layup", hand=hand)
+    T = int(motions.lengths[0])
+    sim = make_sim(SimConfig(num_worlds=T, backend="mujoco", device="cpu", hand=hand))
+    frames = torch.arange(T)
+    sim.reset(frames, *motions.state(torch.zeros(T, dtype=torch.long), frames))
+    sim.forward()
+    agree = int((sim.hand_ball_contact.any(-1) == (motions.table.contact > 0.5)).sum())
+    print(f"\n{hand} hand: hand-ball contact agrees with the label in {agree} of the layup's {T} frames")
+    assert agree >= 150
+
+
 @pytest.mark.parametrize("backend", ["mujoco", "mujoco_warp"])
 def test_ball_rebound_meets_fiba(backend):
     """Dropped from 1.8 m (bottom of the ball) it rebounds to 1.2-1.4 m (top of the ball)."""
     sim = make_sim(SimConfig(num_worlds=2, backend=backend, device="cpu"))
     qpos = sim.qpos.clone()
     qpos[:, 0:3] = torch.tensor([5.0, 5.0, 1.0])  # the humanoid out of the way
-    qpos[:, M.BALL_QPOS.start : M.BALL_QPOS.start + 3] = torch.tensor([0.0, 0.0, 1.8 + 0.12])
+    qpos[:, sim.spec.ball_qpos.start : sim.spec.ball_qpos.start + 3] = torch.tensor([0.0, 0.0, 1.8 + 0.12])
     sim.reset(torch.arange(2), qpos, torch.zeros_like(sim.qvel))
     heights, touched = [], False
     for _ in range(150):  # 2.5 s

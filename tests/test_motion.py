@@ -153,11 +153,25 @@ def test_state_reproduces_the_reference_pose(layup_motions):
     ids = torch.tensor([0, 0, 0])
     frames = torch.tensor([0, 50, 120])
     qpos, qvel = ms.state(ids, frames)
-    assert qpos.shape == (3, 170) and qvel.shape == (3, 168)
+    assert qpos.shape == (3, 170) and qvel.shape == (3, 168) and ms.spec.hand == "full"
     pos, quat = M.forward_kinematics(M.load_model(), qpos)
     f = ms.frames(ids, frames)
     assert torch.allclose(pos.float(), f.body_pos, atol=1e-5)
-    assert torch.allclose(qpos[:, M.BALL_QPOS][:, :3], f.ball_pos)
+    assert torch.allclose(qpos[:, ms.spec.ball_qpos][:, :3], f.ball_pos)
+
+
+def test_another_hand_keeps_its_hinges_of_the_same_decomposition(layup_motions):
+    rigid = MotionSet(DATA / "layup", hand="hinge1")
+    spec = rigid.spec
+    assert rigid.table.dof_pos.shape == (layup_motions.num_frames, 100) == rigid.table.dof_vel.shape
+    assert torch.equal(rigid.table.dof_pos, layup_motions.table.dof_pos[:, spec.dof_index])
+    assert torch.allclose(rigid.table.dof_vel, layup_motions.table.dof_vel[:, spec.dof_index])
+    qpos, qvel = rigid.state(torch.zeros(2, dtype=torch.long), torch.tensor([0, 80]))
+    assert qpos.shape == (2, 114) and qvel.shape == (2, 112)
+    pos, _ = M.forward_kinematics(M.load_model("hinge1"), qpos)
+    assert torch.allclose(pos.float(), rigid.table.body_pos[[0, 80]], atol=1e-5)
+    # The data's fingers are flat in the layup: every body is where the full hand puts it.
+    assert torch.allclose(rigid.table.body_pos, layup_motions.table.body_pos, atol=1e-5)
 
 
 def test_motion_set_on_a_device(layup_motions):

@@ -10,6 +10,7 @@ import imageio.v2 as imageio
 import pytest
 
 from paths import ROOT
+from skillmimic import model as M
 from skillmimic.envs.imitation import ImitationEnv
 from skillmimic.policy import SkillPolicy, save_policy
 from skillmimic.viewer import SkillKeys
@@ -18,7 +19,7 @@ from skillmimic.viewer import SkillKeys
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory):
     path = tmp_path_factory.mktemp("policy") / "policy.pt"
-    save_policy(SkillPolicy(ImitationEnv.num_obs, ImitationEnv.num_actions, (32,), 1.5, 2.0), path)
+    save_policy(SkillPolicy(ImitationEnv.num_obs, M.load_spec("full").num_dofs, (32,), 1.5, 2.0), path)
     return path
 
 
@@ -36,8 +37,8 @@ def test_key_map_from_config():
 
 
 def test_headless_dataset_replay_writes_images_and_video(tmp_path):
-    r = _play("--headless", "--play-dataset", "--motion-dir", "data/BallPlay-M/layup", "--steps", "40",
-              "--fps", "30", "--width", "320", "--height", "180", "--save-images", str(tmp_path / "img"),
+    r = _play("--headless", "--play-dataset", "--hand", "rigid", "--motion-dir", "data/BallPlay-M/layup", "--steps",
+              "40", "--fps", "30", "--width", "320", "--height", "180", "--save-images", str(tmp_path / "img"),
               "--video", str(tmp_path / "v.mp4"))
     assert r.returncode == 0, r.stderr
     images = sorted((tmp_path / "img").glob("*.png"))
@@ -45,6 +46,17 @@ def test_headless_dataset_replay_writes_images_and_video(tmp_path):
     first = imageio.imread(images[0])
     assert first.shape == (180, 320, 3) and first.std() > 10
     assert len(imageio.mimread(tmp_path / "v.mp4", memtest=False)) == 20
+
+
+def test_headless_policy_of_another_hand(tmp_path):
+    """A policy runs on the hand its file names."""
+    spec = M.load_spec("hinge1")
+    path = tmp_path / "hinge1.pt"
+    save_policy(SkillPolicy(ImitationEnv.num_obs, spec.num_dofs, (32,), 1.5, 2.0, "hinge1", spec.sha256), path)
+    r = _play("--headless", "--checkpoint", str(path), "--state-init", "0", "--steps", "2", "--width", "160",
+              "--height", "90", "--save-images", str(tmp_path / "img"), "--motion-dir", "data/BallPlay-M/layup")
+    assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "img").glob("*.png"))) == 1
 
 
 def test_headless_policy_from_a_chosen_frame(tiny_policy, tmp_path):

@@ -4,8 +4,10 @@ import mujoco
 import pytest
 import torch
 
+from paths import DATA
 from skillmimic import model as M
 from skillmimic import rotations
+from skillmimic.motion import MotionSet
 from skillmimic.sim import SimConfig, make_sim
 
 # (backend, device); MuJoCo Warp on a GPU joins when there is one (run by hand on the GPU machine).
@@ -47,6 +49,39 @@ def test_backends_agree_over_60_control_steps(backend, device, layup_motions):
     print(f"\nbackend agreement, {backend} on {device} against mujoco: max body-position difference "
           f"{1000 * float(diff.max()):.3f} mm after 60 steps (mean {1000 * float(diff.mean()):.4f} mm)")
     assert float(diff.max()) < AGREEMENT_TOL_M
+
+
+@pytest.mark.parametrize("hand", [h for h in M.HANDS if h != "full"])
+def test_each_hand_steps_alike_on_both_engines(hand):
+    """Every other hand loads a clip in its own layout and steps the same on plain MuJoCo and MuJoCo Warp. Half a
+    second: then world 0 falls hard (fingers centimetres into the floor), an impact whose outcome differs by up to
+    centimetres between the engines for some hands (float rounding; 0.3 mm for the full hand)."""
+    motions = MotionSet(DATA / "layup", hand=hand)
+    mid, fid = _start(motions, 4)
+    a = _rollout(_sim("mujoco", hand=hand), motions, mid, fid, 30)
+    b = _rollout(_sim("mujoco_warp", hand=hand), motions, mid, fid, 30)
+    assert a.shape == (30, 4, 53, 3) and motions.state(mid, fid)[0].shape == (4, M.load_spec(hand).nq)
+    diff = (a - b).norm(dim=-1)
+    print(f"\n{hand} hand: max body-position difference {1000 * float(diff.max()):.3f} mm after 30 steps")
+    assert float(diff.max()) < AGREEMENT_TOL_M
+
+
+def test_constraint_overflow_flags_the_world(layup_motions):
+    """A world whose constraint rows do not fit njmax loses some (MuJoCo Warp drops them): it is flagged."""
+    sim = _sim("mujoco_warp", n=2, njmax=8)
+    qpos, qvel = layup_motions.state(torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.long))
+    qpos[1, 2] += 3.0  # world 1 in the air with its ball far away: no contact at all
+    qpos[1, sim.spec.ball_qpos.start : sim.spec.ball_qpos.start + 3] = torch.tensor([9.0, 9.0, 5.0])
+    sim.reset(torch.arange(2), qpos, qvel)
+    sim.ctrl[:] = qpos[:, sim.spec.dof_qpos]
+    sim.step()  # world 0 stands: its feet alone need more than 8 rows
+    assert sim.unstable.tolist() == [True, False]
+    sim.reset(torch.arange(2), qpos, qvel)
+    sim.step()  # the flag is this step's, not a memory of the last one
+    assert sim.unstable.tolist() == [True, False]
+    sim.reset(torch.tensor([0]), qpos[1:], qvel[1:])
+    sim.step()
+    assert not sim.unstable.any()
 
 
 @pytest.mark.parametrize("backend, device", BACKENDS)
@@ -122,9 +157,10 @@ def test_contact_flags_name_exact_pairs(backend, device, layup_motions):
     # World 0: the ball inside the right hand's middle finger; world 1: resting on the floor far away;
     # world 2: in the air, touching nothing.
     finger = M.BODY_NAMES.index("R_Middle2")
-    qpos[0, M.BALL_QPOS.start : M.BALL_QPOS.start + 3] = sim.body_pos_w[0, finger].cpu() + torch.tensor([0.0, 0.0, 0.1])
-    qpos[1, M.BALL_QPOS.start : M.BALL_QPOS.start + 3] = torch.tensor([4.0, 4.0, 0.1187])  # about where it rests
-    qpos[2, M.BALL_QPOS.start : M.BALL_QPOS.start + 3] = torch.tensor([4.0, 4.0, 2.0])
+    ball = slice(sim.spec.ball_qpos.start, sim.spec.ball_qpos.start + 3)
+    qpos[0, ball] = sim.body_pos_w[0, finger].cpu() + torch.tensor([0.0, 0.0, 0.1])
+    qpos[1, ball] = torch.tensor([4.0, 4.0, 0.1187])  # about where it rests
+    qpos[2, ball] = torch.tensor([4.0, 4.0, 2.0])
     sim.reset(torch.arange(3), qpos, qvel)
     assert not sim.body_floor_contact.any()  # reset leaves collision detection to the next step ...
     sim.forward()  # ... or to forward()
@@ -138,7 +174,7 @@ def test_contact_flags_name_exact_pairs(backend, device, layup_motions):
     assert sim.body_floor_contact[:, feet].any(1).all()
     assert not sim.body_floor_contact[:, M.BODY_NAMES.index("Head")].any()
     # A step keeps them: the ball still rests on the floor in world 1, the feet still stand.
-    sim.ctrl[:] = qpos[:, M.DOF_QPOS].to(device)
+    sim.ctrl[:] = qpos[:, sim.spec.dof_qpos].to(device)
     sim.step()
     assert bool(sim.ball_floor_contact[1]) and sim.body_floor_contact[:, feet].any(1).all()
 

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
@@ -99,6 +100,14 @@ def test_scoring_through_the_rim_from_above_only():
     r, ok = task.step(_state(root=((3.5, 0.0, 0.9),) * N, ball=((4.0, 0.05, 2.45),) * N, standing=(True, False)))
     assert ok.tolist() == [True, False] and r[0] > 10.0
     assert task.observe(_state()).shape == (N, 5) and task.marker(0).tolist() == [4.0, 0.0, HOOP_HEIGHT]
+
+
+def test_task_env_refuses_a_skill_policy_of_another_hand(all_motions):
+    llc = SkillPolicy(868, 156, (32,), math.pi / 2, 2.0)  # a full-hand policy
+    cls, cfg_cls = TASKS["heading"]
+    cfg = TaskEnvConfig(num_envs=1, backend="mujoco", device="cpu", hand="rigid")
+    with pytest.raises(ValueError, match=r"skill policy \(full hand\) .* this model \(rigid hand\) needs 868 and 66"):
+        TaskEnv(cfg, cls, cfg_cls(), llc, all_motions)
 
 
 def test_task_env_steps_and_ends_episodes(all_motions):

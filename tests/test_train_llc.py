@@ -83,6 +83,14 @@ def test_resume_keeps_the_run_settings_and_refuses_another_model(tmp_path):
         r.stderr.strip().splitlines()[-1]
     r = _run(*FAST, "--iterations", "2", "--resume", str(tmp_path / "policy.pt"))
     assert r.returncode != 0 and "expected a 'skillmimic-llc-train/1'" in r.stderr
+    # A checkpoint of another MJCF of its hand (the model file changed since): one clear line.
+    ckpt["num_obs"] = ImitationEnv.num_obs
+    ckpt["model_sha256"] = "0" * 64
+    checkpoint.save_atomic(ckpt, tmp_path / "other.pt")
+    r = _run(*FAST, "--iterations", "3", "--resume", str(tmp_path / "other.pt"))
+    assert r.returncode != 0
+    assert "other.pt: trained on the full hand (156 actions, MJCF sha256 000000000000); this model is the full hand" \
+        in r.stderr.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("payload", [b"not a checkpoint", None])
@@ -102,10 +110,13 @@ def test_environment_count_and_device_have_one_flag_each():
 
 
 def test_kept_policies_make_a_learning_curve(tmp_path):
-    r = _run(*FAST, "--iterations", "2", "--run-dir", str(tmp_path), "--keep-policies")
+    """On the rigid hand (--env.hand): the policies record it, and the evaluation runs them on it."""
+    r = _run(*FAST, "--iterations", "2", "--run-dir", str(tmp_path), "--keep-policies", "--env.hand", "rigid")
     assert r.returncode == 0, r.stderr
     kept = sorted(p.name for p in (tmp_path / "policies").iterdir())
     assert kept == ["iter_000001.pt", "iter_000002.pt"]
+    policy = checkpoint.load(tmp_path / "policies" / kept[0], POLICY_FORMAT)
+    assert policy["hand"] == "rigid" and policy["num_actions"] == 66 and len(policy["model_sha256"]) == 64
     lines = (tmp_path / "progress.csv").read_text().splitlines()
     assert lines[0].startswith("iteration,samples,") and [r.split(",")[:2] for r in lines[1:]] == [["1", "32"],
                                                                                                    ["2", "64"]]

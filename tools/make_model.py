@@ -1,16 +1,26 @@
-"""Write the project's MJCF (humanoid + basketball + floor) from the facts of the paper's humanoid.
+"""Write the project's MJCF (humanoid + basketball + floor) from the facts of the paper's humanoid, with a chosen hand.
 
-    python tools/make_model.py ../shared/reference/mocap_humanoid.xml skillmimic/assets/humanoid_ball.xml
+    python tools/make_model.py ../shared/reference/mocap_humanoid.xml skillmimic/assets/   # every hand
+    python tools/make_model.py ../shared/reference/mocap_humanoid.xml out.xml rigid        # one hand
 
 Taken from the reference as facts: the body tree and its order, body offsets, geom shapes, sizes and densities,
 and each joint's PD gains (its `stiffness` and `damping`) and armature. Everything else is this project's:
-three hinges per joint driven by position actuators (kp = stiffness, joint damping = kd, so the damping is
-integrated implicitly), collision bitmasks (no self-collision by default), the ball and its bounce, and solver
-sizes for MuJoCo Warp. The output is committed; `tests/test_model.py` checks it matches this script.
+hinges driven by position actuators (kp = stiffness, joint damping = kd, so the damping is integrated
+implicitly), collision bitmasks (no self-collision by default), the ball and its bounce, and solver sizes for
+MuJoCo Warp. The outputs are committed; `tests/test_model.py` checks they match this script.
+
+Hands (`HANDS`): every variant keeps all 53 bodies, in the same order, with the same geoms; only finger hinges go.
+    full        every joint three hinges, x, y and z (156 hinges; humanoid_ball.xml)
+    anatomical  knuckles two hinges (y, z), the middle and tip joints one (z), the thumb's base three and its
+                other two joints one (x) (108 hinges)
+    hinge1      one hinge per finger joint (knuckles z), the thumb's base three (100 hinges)
+    rigid       no finger hinges: the 30 finger bodies fixed on the palm, flat (the data's median pose; 66 hinges)
+A variant's file is humanoid_ball_<hand>.xml.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import xml.etree.ElementTree as ET
 
@@ -27,8 +37,53 @@ BALL_FLOOR_SOLREF = "-7500 -16"
 # data's hand-ball contact labels come from approximate mocap, and in the dataset's own poses the labelled hands
 # are within 1.6 cm of the ball in 95% of the labelled frames, while unlabelled hands are beyond 1.8 cm in 95%.
 HAND_CONTACT_MARGIN = 0.015
-HANDS = ("L_Wrist", "R_Wrist")
+WRISTS = ("L_Wrist", "R_Wrist")
 PHYSICS_DT = 1.0 / 120.0
+
+HANDS = ("full", "anatomical", "hinge1", "rigid")
+KNUCKLES = ("Index1", "Middle1", "Pinky1", "Ring1")
+FINGER_OUTER = ("Index2", "Index3", "Middle2", "Middle3", "Pinky2", "Pinky3", "Ring2", "Ring3")
+THUMB = ("Thumb1", "Thumb2", "Thumb3")
+# The hinges each finger joint keeps (by name without the side, the same on both hands; a joint not listed keeps
+# x, y and z). Chosen from BallPlay-M (all 101 clips, 14,826 frames): each joint's exp map decomposed into the
+# model's intrinsic x-y-z angles (skillmimic.model.expmap_to_dof), the variance of each angle summed over the two
+# hands, and the mean angle between the joint's rotation and the rotation of the kept hinges alone:
+#   knuckles: z carries 79-90% of the variance (flexion, 1st-99th percentile range 1.4-2.0 rad), y the rest
+#     (spread, 0.6-1.0 rad), x none (< 0.01 rad). Keeping z alone is 3.1-4.1 degrees off on average, y and z
+#     0.03 degrees.
+#   middle and tip joints: z only (x and y stay within 0.01 rad): z alone is 0.03 degrees off.
+#   thumb: all three angles move about equally in every thumb joint (no axis holds over 47% of the variance, in
+#     any direction); x has the largest variance in the middle and tip joints (0.051 vs z 0.050, and 0.227 vs
+#     0.210 rad^2) and is the closest single hinge (4.2 and 7.9 degrees off on average against 4.2-9.0 for y
+#     or z), so the base keeps all three and the others keep x.
+FINGER_HINGES = {
+    "full": {},
+    "anatomical": {**{k: "yz" for k in KNUCKLES}, **{k: "z" for k in FINGER_OUTER}, "Thumb2": "x", "Thumb3": "x"},
+    "hinge1": {**{k: "z" for k in KNUCKLES + FINGER_OUTER}, "Thumb2": "x", "Thumb3": "x"},
+    "rigid": {k: "" for k in KNUCKLES + FINGER_OUTER + THUMB},
+}
+# The rigid hand's finger pose, written as each finger body's `quat` (w x y z; with no hinges left, a body's frame
+# is its parent's moved by `pos` and turned by `quat`, as the hinges would turn it): flat, every finger joint at its
+# zero rotation. It is the data's median finger pose: 74% of BallPlay-M's frames (62 of the 101 clips throughout:
+# every catch, pickup, shot and layup clip) hold every finger joint exactly at zero, so for each joint the flat
+# hand is the rotation with the smallest mean angle to the data. Measured over all frames against the alternatives
+# tried: fingertip bodies 0.98 cm from the full hand's forward kinematics on average (the chordal mean pose, 2-8
+# degrees of flexion per joint: 1.41 cm; the mean of the curled frames: 2.98 cm), and the shallowest hand-ball
+# overlap at reference-state init (labelled frames: 13 mm deep on average, and the ball 0.82 m/s off its reference
+# velocity after one step, against 17 mm and 0.88 m/s for the mean pose and 19.5 mm and 0.97 m/s for the full hand,
+# whose curled data fingers dig into the ball). The ball stays holdable: hand-ball contact agrees with the label in
+# 94.8% of all frames (full hand 95.8%, mean pose 94.9%) and in 154 of the layup's 161, as with the full hand.
+RIGID_FINGER_QUAT = (1.0, 0.0, 0.0, 0.0)
+
+
+def file_name(hand: str) -> str:
+    """The committed file of a hand under skillmimic/assets/ (skillmimic.model reads the same names)."""
+    return "humanoid_ball.xml" if hand == "full" else f"humanoid_ball_{hand}.xml"
+
+
+def kept_hinges(body: str, hand: str) -> str:
+    """The hinge axes ('xyz', 'yz', 'z', 'x' or '') that the joint of `body` keeps in this hand."""
+    return FINGER_HINGES[hand].get(body[2:] if body[:2] in ("L_", "R_") else body, "xyz")
 
 
 def _fmt(values) -> str:
@@ -56,19 +111,24 @@ def _geom(g: ET.Element, indent: str) -> str:
     return f"{indent}<geom {' '.join(attrs)}/>"
 
 
-def _body(b: ET.Element, depth: int, out: list[str], actuators: list[str]) -> None:
+def _body(b: ET.Element, depth: int, out: list[str], actuators: list[str], hand: str) -> None:
     ind = "  " * depth
     name = b.get("name")
     pos = _floats(b.get("pos", "0 0 0"))
+    keep = kept_hinges(name, hand)
     if name == "Pelvis":
         out.append(f'{ind}<body name="{name}" pos="0 0 1" childclass="humanoid">')
         out.append(f'{ind}  <freejoint name="root"/>')
-    elif name in HANDS:
+    elif name in WRISTS:
         out.append(f'{ind}<body name="{name}" pos="{_fmt(pos)}" childclass="hand">')
+    elif not keep:
+        out.append(f'{ind}<body name="{name}" pos="{_fmt(pos)}" quat="{_fmt(RIGID_FINGER_QUAT)}">')
     else:
         out.append(f'{ind}<body name="{name}" pos="{_fmt(pos)}">')
     for j in b.findall("joint"):
         jname = j.get("name")
+        if jname[-1] not in keep:
+            continue
         kp, kd = float(j.get("stiffness")), float(j.get("damping"))
         out.append(
             f'{ind}  <joint name="{jname}" axis="{_fmt(_floats(j.get("axis")))}" damping="{kd:g}" '
@@ -78,21 +138,23 @@ def _body(b: ET.Element, depth: int, out: list[str], actuators: list[str]) -> No
     for g in b.findall("geom"):
         out.append(_geom(g, ind + "  "))
     for child in b.findall("body"):
-        _body(child, depth + 1, out, actuators)
+        _body(child, depth + 1, out, actuators, hand)
     out.append(f"{ind}</body>")
 
 
-def make_model(reference_path: str) -> str:
+def make_model(reference_path: str, hand: str = "full") -> str:
+    if hand not in HANDS:
+        raise ValueError(f"unknown hand {hand!r}; choose one of {', '.join(HANDS)}")
     root = ET.parse(reference_path).getroot()
     pelvis = root.find("worldbody").find("body")
     bodies: list[str] = []
     actuators: list[str] = []
-    _body(pelvis, 2, bodies, actuators)
+    _body(pelvis, 2, bodies, actuators, hand)
     r = BALL_RADIUS
     return "\n".join(
         [
             "<!-- Generated by tools/make_model.py; edit that script, not this file. -->",
-            '<mujoco model="skillmimic_humanoid_ball">',
+            f'<mujoco model="skillmimic_humanoid_ball{"" if hand == "full" else "_" + hand}">',
             '  <compiler angle="radian" autolimits="true"/>',
             # Eight Newton iterations: as good as converged (16 random dataset starts, 1 s of PD tracking: 0.01 mm
             # mean from a 100-iteration solve, and MuJoCo and MuJoCo Warp agree as closely as with ten); five are
@@ -152,12 +214,17 @@ def make_model(reference_path: str) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) != 3:
-        sys.exit("usage: python tools/make_model.py REFERENCE.xml OUTPUT.xml")
-    text = make_model(sys.argv[1])
-    with open(sys.argv[2], "w") as f:
-        f.write(text)
-    print(f"wrote {sys.argv[2]}")
+    if len(sys.argv) not in (3, 4) or (len(sys.argv) == 4 and sys.argv[3] not in HANDS):
+        sys.exit(f"usage: python tools/make_model.py REFERENCE.xml OUTPUT.xml [{'|'.join(HANDS)}]\n"
+                 "       python tools/make_model.py REFERENCE.xml FOLDER/   (every hand, each in its own file)")
+    if os.path.isdir(sys.argv[2]):
+        jobs = [(h, os.path.join(sys.argv[2], file_name(h))) for h in HANDS]
+    else:
+        jobs = [(sys.argv[3] if len(sys.argv) == 4 else "full", sys.argv[2])]
+    for hand, path in jobs:
+        with open(path, "w") as f:
+            f.write(make_model(sys.argv[1], hand))
+        print(f"wrote {path} ({hand} hand)")
 
 
 if __name__ == "__main__":

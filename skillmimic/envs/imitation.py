@@ -3,7 +3,8 @@
 Each environment plays one clip. It starts at a random frame of a random clip (reference-state init), sampled
 class-balanced: a skill label uniformly among those loaded, then a clip of that label, then a frame. The policy
 sees its own state, the ball and the skill condition (`envs/observations.py`: no reference frame), and acts with
-PD targets for all 156 hinges at 60 Hz (2 physics steps each): target = action_scale * action.
+PD targets for all the model's hinges (156 with the full hand; `EnvConfig.hand`) at 60 Hz (2 physics steps each):
+target = action_scale * action.
 
 The reward is the HOI imitation reward of `skillmimic.rewards` against the clip's next frame.
 
@@ -72,6 +73,9 @@ class EnvConfig:
     """Per control step decay of the segment statistics (half-life about 700 steps)."""
     self_collision: bool = False
     """Let the humanoid's bodies collide with each other."""
+    hand: M.Hand = "full"
+    """The hand's articulation: 'full' (156 hinges), 'anatomical' (108), 'hinge1' (100) or 'rigid' (66); see
+    skillmimic.model. The motion set must be loaded for the same hand."""
     reward: R.RewardConfig = dataclasses.field(default_factory=R.RewardConfig)
     """Weights of the HOI imitation reward."""
 
@@ -79,10 +83,10 @@ class EnvConfig:
 class ImitationEnv:
     """Batched imitation environment on the simulator. Tensors live on `device`, batch dimension first.
 
-    obs (num_envs, OBS_DIM + 64); actions (num_envs, 156) in roughly [-1, 1].
+    obs (num_envs, OBS_DIM + 64); actions (num_envs, num_actions) in roughly [-1, 1], one per hinge of the model
+    (`spec`, the hand's ModelSpec).
     """
 
-    num_actions = M.NUM_DOFS
     num_obs = OBS_DIM + skills.NUM_SLOTS
 
     def __init__(self, cfg: EnvConfig, motions: MotionSet, seed: int = 0):
@@ -92,8 +96,13 @@ class ImitationEnv:
         if motions.table.root_pos.device != device:
             raise ValueError(f"motions are on {motions.table.root_pos.device}, the environment on {device}")
         skills.check_labels(motions.labels)
+        if motions.spec.hand != cfg.hand:
+            raise ValueError(f"the motions are laid out for the {motions.spec.hand} hand, the environment simulates "
+                             f"the {cfg.hand} hand")
         self.sim = make_sim(SimConfig(num_worlds=cfg.num_envs, backend=cfg.backend, device=cfg.device,
-                                      self_collision=cfg.self_collision))
+                                      self_collision=cfg.self_collision, hand=cfg.hand))
+        self.spec = self.sim.spec
+        self.num_actions = self.spec.num_dofs
         self.device = self.sim.device
         self.num_envs = cfg.num_envs
         self.motions = motions
@@ -210,7 +219,7 @@ class ImitationEnv:
         return torch.cat((own, self.skill), dim=-1)
 
     def step(self, actions: torch.Tensor):
-        """Apply actions (N, 156), advance one control step, score it, end and restart finished episodes.
+        """Apply actions (N, num_actions), advance one control step, score it, end and restart finished episodes.
 
         Returns obs (N, num_obs) after any restarts, reward (N,), terminated (N,) bool, truncated (N,) bool, and
         info: {"terms": {name: (N,)}, "episode_steps": (N,) lengths of the episodes that just ended}.
@@ -224,7 +233,7 @@ class ImitationEnv:
         t = self.motions.table
         ref_body_pos = t.body_pos[rows]
         reward, terms = R.hoi_reward(
-            s.body_pos_w, s.body_quat_w, s.qvel[:, M.DOF_QVEL], s.ball_pos_w, s.ball_lin_vel_w,
+            s.body_pos_w, s.body_quat_w, s.qvel[:, self.spec.dof_qvel], s.ball_pos_w, s.ball_lin_vel_w,
             s.hand_ball_contact, s.body_ball_contact, s.body_floor_contact,
             ref_body_pos, t.body_quat[rows], t.dof_vel[rows], t.ball_pos[rows], t.ball_vel[rows], t.contact[rows],
             self.hand_mask, self.floor_allowed, self._w,

@@ -44,6 +44,9 @@ class TaskEnvConfig:
     """Restart finished episodes inside step() (off for evaluation and viewing)."""
     self_collision: bool = False
     """Let the humanoid's bodies collide with each other."""
+    hand: M.Hand | None = None
+    """The hand's articulation (see skillmimic.model); None: the skill policy's. The skill policy must have been
+    trained on it, and the motion set loaded for it."""
 
 
 class TaskEnv:
@@ -53,12 +56,18 @@ class TaskEnv:
         device = resolve_device(cfg.device)
         if motions.table.root_pos.device != device:
             raise ValueError(f"motions are on {motions.table.root_pos.device}, the environment on {device}")
-        if llc.num_obs != OBS_DIM + skills.NUM_SLOTS or llc.num_actions != M.NUM_DOFS:
-            raise ValueError(f"the skill policy takes {llc.num_obs} observations and gives {llc.num_actions} "
-                             f"actions; this model needs {OBS_DIM + skills.NUM_SLOTS} and {M.NUM_DOFS}")
+        hand = cfg.hand or llc.hand
+        spec = M.load_spec(hand)
+        if llc.num_obs != OBS_DIM + skills.NUM_SLOTS or llc.num_actions != spec.num_dofs or llc.hand != hand:
+            raise ValueError(f"the skill policy ({llc.hand} hand) takes {llc.num_obs} observations and gives "
+                             f"{llc.num_actions} actions; this model ({hand} hand) needs "
+                             f"{OBS_DIM + skills.NUM_SLOTS} and {spec.num_dofs}")
+        if motions.spec.hand != hand:
+            raise ValueError(f"the motions are laid out for the {motions.spec.hand} hand, the environment simulates "
+                             f"the {hand} hand")
         self.cfg = cfg
         self.sim = make_sim(SimConfig(num_worlds=cfg.num_envs, backend=cfg.backend, device=cfg.device,
-                                      self_collision=cfg.self_collision))
+                                      self_collision=cfg.self_collision, hand=hand))
         self.device = dev = self.sim.device
         self.num_envs = n = cfg.num_envs
         self.motions = motions
