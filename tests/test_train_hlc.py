@@ -41,7 +41,7 @@ def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path,
     assert r.returncode == 0, r.stderr
     policy = checkpoint.load(b / "policy.pt", TASK_POLICY_FORMAT)
     assert policy["task"] == task and policy["num_actions"] == len(policy["skills"])
-    r = _run("--iterations", "3", "--run-dir", str(b), "--device", "cpu", "--resume", str(b / "checkpoint.pt"))
+    r = _run("--iterations", "3", "--device", "cpu", "--resume", str(b / "checkpoint.pt"))  # continues in b
     assert r.returncode == 0, r.stderr
     ca = checkpoint.load(a / "checkpoint.pt", train_hlc.TRAIN_FORMAT)
     cb = checkpoint.load(b / "checkpoint.pt", train_hlc.TRAIN_FORMAT)
