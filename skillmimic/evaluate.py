@@ -19,6 +19,7 @@ Success, as SkillMimic-V2's evaluation defines it:
     dribble (011, 012, 013)   from step 100 to the end: the ball within 1.5 m of the root, and bouncing (it touches
                               the floor in every 60-step window); the humanoid still standing
     other skills              no success test: accuracy only
+
 Imitation accuracy, as SkillMimic defines it, over the reference's frames: the share of frames where the root
 and the key bodies (head, wrists, ankles) are within 0.1 m of the reference on average, the ball within 0.2 m,
 and the hand-ball contact matches the label (frames after a fall count as misses); plus the mean body-position
@@ -34,10 +35,10 @@ from pathlib import Path
 
 import torch
 
+from skillmimic import DATA
 from skillmimic import model as M
 from skillmimic import skills
-from skillmimic.checkpoint import CheckpointError
-from skillmimic.cli import parse
+from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy
@@ -51,7 +52,7 @@ PICKUP, LAYUPS, SHOTS, DRIBBLES = {1}, {31, 34}, {5, 6, 7}, {11, 12, 13}
 class Args:
     checkpoint: str = "runs/llc/policy.pt"
     """An exported skill policy (policy.pt), or a folder of them (a learning curve)."""
-    motion_dir: str = "data/BallPlay-M/layup"
+    motion_dir: str = str(DATA / "layup")
     """Clips whose skills to evaluate (each clip's first frame is a start)."""
     episodes: int = 32
     """Episodes per skill."""
@@ -161,10 +162,7 @@ def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: t
 
 def evaluate_policy(path: Path, motions: MotionSet, args: Args, device: torch.device) -> tuple[list[dict], dict]:
     """Per-skill results of one exported policy, and the policy file's info; prints a table."""
-    try:
-        policy = load_policy(path, device, num_obs=ImitationEnv.num_obs)
-    except CheckpointError as e:
-        raise SystemExit(str(e)) from None
+    policy = load_policy(path, device, num_obs=ImitationEnv.num_obs)  # a wrong or non-finite file: one line
     if "iteration" in policy.info:
         print(f"{path}: iteration {policy.info['iteration']}, {policy.info.get('samples', 0):,} samples")
     results = [evaluate_skill(policy, motions, int(label), args, device) for label in torch.unique(motions.labels)]
@@ -178,6 +176,7 @@ def evaluate_policy(path: Path, motions: MotionSet, args: Args, device: torch.de
 
 def main(args: Args) -> list[dict]:
     """Results of the policy, or of each policy in the folder (a list of {iteration, samples, skills})."""
+    check_counts(args, "episodes", "horizon")
     device = resolve_device(args.device)
     motions = MotionSet(args.motion_dir, device=device)
     path = Path(args.checkpoint)
@@ -200,4 +199,4 @@ def main(args: Args) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(parse(Args, description=__doc__))
+    run_command(main, Args, description=__doc__)
