@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from paths import ROOT
+from paths import DATA, ROOT
 from skillmimic.envs.imitation import ImitationEnv
 from skillmimic.policy import SkillPolicy, policy_file
 
+LAYUP = DATA / "layup"
 # name: (command line, with {d} for the folder of this module's files; what the line must say)
 CASES = {
     "missing motion folder": ("train_llc.py --motion-dir {d}/none", "{d}/none: no such file or folder"),
@@ -30,16 +31,30 @@ CASES = {
     "YAML hidden: 64": ("train_hlc.py --config {d}/hidden.yaml", "{d}/hidden.yaml: hidden: expected a list"),
     "resume of a finished run": ("train_llc.py --resume {d}/done.pt --iterations 3",
                                  "{d}/done.pt: already at iteration 3"),
+    "resume of another model": ("train_llc.py --resume {d}/other.pt",
+                                f"{{d}}/other.pt: made for num_obs=10, this model has num_obs={ImitationEnv.num_obs}"),
+    "resume of a policy": ("train_llc.py --resume {d}/nan.pt",
+                           "{d}/nan.pt: holds a 'skillmimic-llc-policy/1', expected a 'skillmimic-llc-train/1'"),
+    "resume of a skill policy as a high-level run": ("train_hlc.py --resume {d}/nan.pt",
+                                                     "expected a 'skillmimic-hlc-train/1'"),
+    "a training checkpoint as the skill policy": ("train_hlc.py --llc {d}/done.pt --device cpu",
+                                                  "--llc: {d}/done.pt: holds a 'skillmimic-llc-train/1', expected a "
+                                                  "'skillmimic-llc-policy/1'"),
     "a new run into a folder that holds one": ("train_hlc.py --run-dir {d}/held",
                                                "--run-dir {d}/held: holds a run (checkpoint.pt); continue it with "
                                                "--resume {d}/held/checkpoint.pt, replace it with --overwrite"),
     "evaluate no episodes": ("-m skillmimic.evaluate --episodes 0", "--episodes 0: must be at least 1"),
     "evaluate a non-finite policy": ("-m skillmimic.evaluate --checkpoint {d}/nan.pt --device cpu",
                                      "{d}/nan.pt: refused: actor.0.weight holds NaN or Inf"),
+    "evaluate an empty folder": ("-m skillmimic.evaluate --checkpoint {d}/clips/none --device cpu",
+                                 "{d}/clips/none: no policy files (*.pt) in this folder"),
     "evaluate_task no episodes": ("-m skillmimic.evaluate_task --episodes 0", "--episodes 0: must be at least 1"),
     "bench no steps": ("-m skillmimic.bench --steps 0", "--steps 0: must be at least 1"),
     "video of a missing folder": ("-m skillmimic.video {d}/none {d}/out.mp4", "{d}/none: no such folder of frames"),
     "play no humanoids": ("play.py --num-envs 0", "--num-envs 0: must be at least 1"),
+    "play a missing policy": (f"play.py --headless --steps 1 --checkpoint {{d}}/none.pt --motion-dir {LAYUP}",
+                              "{d}/none.pt: no such checkpoint file (train one with train_llc.py, or use "
+                              "--play-dataset)"),
 }
 if not torch.cuda.is_available():
     CASES["a GPU where there is none"] = ("train_llc.py --device cuda", "--device cuda: torch sees no GPU here")
@@ -61,6 +76,9 @@ def results(tmp_path_factory):
     n = ImitationEnv.num_obs, ImitationEnv.num_actions
     torch.save({"format": "skillmimic-llc-train/1", "num_obs": n[0], "num_actions": n[1], "iteration": 3,
                 "agent": {}, "args": {}}, d / "done.pt")
+    torch.save({"format": "skillmimic-llc-train/1", "num_obs": 10, "num_actions": n[1], "iteration": 3,
+                "agent": {}, "args": {}}, d / "other.pt")
+    (d / "clips" / "none").mkdir()
     (d / "held").mkdir()
     (d / "held" / "checkpoint.pt").write_bytes((d / "done.pt").read_bytes())
     policy = SkillPolicy(n[0], n[1], (8,), 1.5, 2.0)
