@@ -12,7 +12,9 @@ bad checkpoint or clip, a file that cannot be read or written) ends the command 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import io
 import sys
 import types
 import typing
@@ -159,7 +161,36 @@ def parse(cls: type[T], args: Sequence[str] | None = None, description: str | No
             del argv[i : i + (1 if "=" in a else 2)]
             default = load_config(cls, path)
             break
-    return tyro.cli(cls, args=argv, default=default, description=description, prog=_prog())
+    # tyro explains a bad flag in a box of several lines on stderr; it becomes one line here (and the box's text
+    # as it is, when it cannot be read).
+    captured, failed = io.StringIO(), False
+    try:
+        with contextlib.redirect_stderr(captured):
+            return tyro.cli(cls, args=argv, default=default, description=description, prog=_prog())
+    except SystemExit as e:
+        failed = e.code not in (0, None)
+        if failed:
+            raise UserError(_tyro_message(captured.getvalue())) from None
+        raise
+    finally:
+        if not failed:
+            sys.stderr.write(captured.getvalue())
+
+
+def _tyro_message(text: str) -> str:
+    """The first paragraph of the message in a tyro error: the text before the box's first rule (in a box), or
+    between the title's rule and the next (without one)."""
+    lines = [line.strip().strip("│").strip() for line in text.splitlines()]
+    boxed = any(line.startswith("╭") for line in lines)
+    lines = [line for line in lines if not line.startswith(("╭", "╰"))]
+    rules = [i for i, line in enumerate(lines) if line and set(line) <= set("-─")] + [len(lines)] * 2
+    paragraph: list[str] = []
+    for line in lines[: rules[0]] if boxed else lines[rules[0] + 1 : rules[1]]:
+        if line:
+            paragraph.append(line)
+        elif paragraph:
+            break
+    return f"{' '.join(paragraph)} (see --help)" if paragraph else text
 
 
 def _prog() -> str | None:

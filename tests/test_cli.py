@@ -64,3 +64,10 @@ def test_config_values_take_their_field_types(tmp_path):
     cfg.write_text("tolerance: 5e-5\nsteps: 1e3\nnum_worlds: [8, 16]\n")
     a = parse(Args, ["--config", str(cfg)])
     assert a.tolerance == 5e-5 and a.steps == 1000 and isinstance(a.steps, int) and a.num_worlds == (8, 16)
+
+
+@pytest.mark.parametrize("argv, message", [(["--steps", "four"], "--steps"), (["--stepz", "3"], "--stepz")])
+def test_a_bad_flag_is_a_one_line_error(argv, message):
+    with pytest.raises(UserError, match=message) as e:
+        parse(Args, argv)
+    assert "\n" not in str(e.value) and str(e.value).endswith("(see --help)")
