@@ -27,10 +27,11 @@ import imageio.v2 as imageio
 import numpy as np
 import torch
 
-from skillmimic import skills
+from skillmimic import DATA, ROOT, skills
 from skillmimic.checkpoint import CheckpointError
 from skillmimic.model import Hand, load_model
-from skillmimic.cli import parse
+from skillmimic.cli import check_counts, run_command
+from skillmimic.errors import UserError
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
@@ -52,7 +53,7 @@ class Args:
     """Run a high-level policy on this task (it picks the skills; the mouse moves the goal)."""
     llc: str | None = None
     """With --task: the skill policy it drives (default: the one it was trained with)."""
-    motion_dir: str = "data/BallPlay-M"
+    motion_dir: str = str(DATA)
     """Clips to start from (and to replay with --play-dataset)."""
     num_envs: int = 1
     """Humanoids side by side."""
@@ -77,7 +78,7 @@ class Args:
     """Picture width."""
     height: int = 540
     """Picture height."""
-    keys: str = "configs/play/keys.yaml"
+    keys: str = str(ROOT / "configs" / "play" / "keys.yaml")
     """Key-to-skill map."""
     seed: int = 0
     """Seed of the random clip and frame."""
@@ -229,6 +230,10 @@ class Player:
 
 
 def main(args: Args) -> None:
+    check_counts(args, "num_envs", "width", "height")
+    check_counts(args, "steps", minimum=0)
+    if not args.fps > 0:
+        raise UserError(f"--fps {args.fps:g}: must be positive")
     keys = SkillKeys.from_file(args.keys)
     player = Player(args)
     scenes = SceneRenderer(load_model(player.hand), width=args.width, height=args.height, offscreen=args.headless)
@@ -289,4 +294,4 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(parse(Args, description=__doc__))
+    run_command(main, Args, description=__doc__)

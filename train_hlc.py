@@ -1,6 +1,6 @@
 """Train a high-level controller with PPO over skills: one file, CleanRL style, discrete actions.
 
-    python train_hlc.py --task scoring --llc ckpt.pth
+    python train_hlc.py --task scoring --llc runs/llc/policy.pt
     python train_hlc.py --config configs/hlc/heading.yaml
     python train_hlc.py --resume runs/hlc_heading/checkpoint.pt
     torchrun --standalone --nproc_per_node=2 train_hlc.py --task scoring --num-envs 8192    # two GPUs
@@ -10,27 +10,28 @@ default the one shipped in skillmimic/assets) plays: its action is an index into
 (`skillmimic.tasks`). A categorical actor and a critic on normalised observations (humanoid, ball, goal); value
 normalisation; GAE with time-outs bootstrapped; the clipped surrogate with an entropy bonus; gradient clipping;
 tensorboard and run_dir/progress.csv (reward, success rate, episode length, samples/s); atomic checkpoints every
-`checkpoint_every` iterations and on exit (Ctrl-C or SIGTERM stops at the end of the iteration); `--resume`; the
-policy alone in run_dir/policy.pt for `python -m skillmimic.evaluate_task` and `play.py --task`. Under torchrun
-each rank runs num_envs / ranks environments on its own GPU (skillmimic.distributed), as train_llc.py does.
+`checkpoint_every` iterations and on exit (Ctrl-C or SIGTERM stops at the end of the iteration); `--resume`, in
+the checkpoint's own folder; the policy alone in run_dir/policy.pt for `python -m skillmimic.evaluate_task` and
+`play.py --task`. A folder that holds a run is never overwritten without `--overwrite`, and a NaN or Inf stops the
+run before it is saved (skillmimic.runs). Under torchrun each rank runs num_envs / ranks environments on its own
+GPU (skillmimic.distributed), as train_llc.py does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from pathlib import Path
 from typing import Literal
 
 import torch
 from torch import nn
-from torch.utils.tensorboard import SummaryWriter
+from tyro.conf import Suppress
 
-from skillmimic import checkpoint, distributed, skills
+from skillmimic import DATA, distributed, runs, skills
 from skillmimic.advantage import gae
 from skillmimic.checkpoint import CheckpointError
-from skillmimic.cli import merge, parse
+from skillmimic.cli import check_counts, merge, run_command
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
@@ -43,15 +44,24 @@ SHIPPED_LLC = Path(__file__).parent / "skillmimic" / "assets" / "llc_policy.pt"
 
 
 @dataclasses.dataclass
+class TrainEnvConfig(TaskEnvConfig):
+    """TaskEnvConfig without its own flags for what --num-envs and --device set."""
+
+    num_envs: Suppress[int] = 0
+    device: Suppress[str] = "auto"
+
+
+@dataclasses.dataclass
 class Args:
     task: Literal["heading", "circling", "throwing", "scoring"] = "heading"
     """The task to learn."""
     llc: str = str(SHIPPED_LLC)
     """The frozen skill policy (an exported policy.pt of train_llc.py)."""
-    motion_dir: str = "data/BallPlay-M"
+    motion_dir: str = str(DATA)
     """Clips whose frames start the episodes (those of the task's starting skills)."""
-    run_dir: str = "runs/hlc"
-    """Where checkpoints, the exported policy and logs go."""
+    run_dir: str | None = None
+    """Where checkpoints, the exported policy and logs go (default: runs/hlc; with --resume, the checkpoint's
+    folder). A folder that holds another run is refused unless --overwrite."""
     seed: int = 1
     """Seed of torch and of the environment (starts and goals); rank r of a torchrun run uses seed + r."""
     device: str = "auto"
@@ -86,9 +96,12 @@ class Args:
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     resume: str | None = None
-    """A training checkpoint to continue. The run goes on with the settings it was started with; only
-    iterations, checkpoint_every, run_dir and device are taken from this command line."""
-    env: TaskEnvConfig = dataclasses.field(default_factory=lambda: TaskEnvConfig(num_envs=0))
+    """A training checkpoint to continue, in its own folder unless --run-dir says otherwise. The run goes on with
+    the settings it was started with; only iterations, checkpoint_every, run_dir, overwrite and device are taken
+    from this command line."""
+    overwrite: bool = False
+    """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
+    env: TrainEnvConfig = dataclasses.field(default_factory=TrainEnvConfig)
     """The environment; its num_envs and device are set by --num-envs and --device above."""
     heading: HeadingConfig = dataclasses.field(default_factory=HeadingConfig)
     """Settings of the heading task."""
@@ -139,27 +152,30 @@ def policy_export(agent: Agent, args: Args, env: TaskEnv, iteration: int, global
             "iteration": iteration, "samples": global_step}
 
 
-RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "device", "resume")
+RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "overwrite", "device", "resume")
 
 
 def main(args: Args) -> None:
+    # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
+    check_counts(args, "num_envs", "num_steps", "iterations", "num_minibatches", "update_epochs", "checkpoint_every")
     resume = None
     if args.resume:
-        try:
-            resume = checkpoint.load(args.resume, TRAIN_FORMAT)
-        except CheckpointError as e:
-            raise SystemExit(str(e)) from None
+        resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations)
         saved = {k: v for k, v in resume["args"].items() if k not in RESUME_OVERRIDES}
         args = merge(args, saved, args.resume)
     if args.env.num_envs != 0 or args.env.device != "auto":
-        raise SystemExit("set the number of environments and the device with --num-envs and --device, "
-                         "not --env.num-envs / --env.device")
+        raise SystemExit("set the number of environments and the device with num_envs and device, "
+                         "not env.num_envs / env.device")
+    args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/hlc", args.resume, args.overwrite)))
     ranks, device = distributed.init(args.device)
     default = 4096 if device.type == "cuda" else 8
     num_envs, local_envs = distributed.split_envs(args.num_envs or default * ranks.world_size, ranks, resume,
                                                   args.resume)
+    runs.check_minibatches(local_envs, args.num_steps, args.num_minibatches)
     torch.manual_seed(args.seed)
-    run_dir = Path(args.run_dir)
+    # A NaN reaches the finite guard (runs.Run) as a NaN loss, rather than failing the distribution's argument
+    # check (which would also wait for the device at every construction).
+    torch.distributions.Distribution.set_default_validate_args(False)
     env = make_env(args, local_envs, device, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden)).to(device)
     distributed.broadcast_module_(agent)
@@ -176,15 +192,10 @@ def main(args: Args) -> None:
         obs = distributed.restore_rank_state(resume, ranks, env, device)
         start_iteration, global_step = resume["iteration"], resume["global_step"]
 
-    writer = None
-    progress_csv = run_dir / "progress.csv"
-    if ranks.main:
-        writer = SummaryWriter(str(run_dir / "tb"))
-        if not progress_csv.exists():
-            progress_csv.write_text("iteration,samples,mean_reward,success_rate,episode_length,samples_per_s\n")
-        if resume is None:
-            table = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
-            writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+    # The run's folder, tensorboard (main rank), progress.csv and the finite guard (skillmimic.runs).
+    run = runs.Run(args, ranks, resume, "iteration,samples,mean_reward,success_rate,episode_length,samples_per_s",
+                   agent, optimizer)
+    writer = run.writer
 
     # Rollout storage: (num_steps, local_envs, ...).
     obs_buf = torch.zeros(args.num_steps, local_envs, env.num_obs, device=device)
@@ -201,17 +212,13 @@ def main(args: Args) -> None:
         if not ranks.main:
             return
         distributed.check_same_model(per_rank)
-        checkpoint.save_atomic({
+        run.save(iteration, {
             "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step, "num_envs": num_envs,
             "world_size": ranks.world_size, "args": dataclasses.asdict(args), "agent": agent.state_dict(),
             "optimizer": optimizer.state_dict(), "ranks": per_rank,
-        }, run_dir / "checkpoint.pt")
-        checkpoint.save_atomic(policy_export(agent, args, env, iteration, global_step), run_dir / "policy.pt")
+        }, policy_export(agent, args, env, iteration, global_step))
 
-    iteration, finished = start_iteration, False
-    t_start, steps_at_start = time.time(), global_step
-    stop = distributed.StopRequest(ranks)  # Ctrl-C / SIGTERM: finish the iteration, save, stop
-    try:
+    with run.loop(save) as stop:  # Ctrl-C / SIGTERM: finish the iteration, save, stop; NaN or Inf: stop unsaved
         for iteration in range(start_iteration + 1, args.iterations + 1):
             ended = torch.zeros((), device=device)
             succeeded = torch.zeros((), device=device)
@@ -275,49 +282,26 @@ def main(args: Args) -> None:
             w = ranks.world_size
             mean_reward = summed[0] / w
             success_rate, ep_len = summed[1] / max(summed[2], 1), summed[3] / max(summed[2], 1)
+            losses = {name: v / w for name, v in zip(("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"),
+                                                     summed[4:9])}
+            run.end_iteration(iteration, {"reward": mean_reward, **losses})  # stops on a NaN or Inf
             if ranks.main:
-                sps = (global_step - steps_at_start) / max(time.time() - t_start, 1e-9)
-                for name, v in zip(("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"), summed[4:9]):
-                    writer.add_scalar(f"losses/{name}", v / w, global_step)
+                sps = run.samples_per_s(global_step)
+                for name, v in losses.items():
+                    writer.add_scalar(f"losses/{name}", v, global_step)
                 writer.add_scalar("charts/reward", mean_reward, global_step)
                 writer.add_scalar("charts/success_rate", success_rate, global_step)
                 writer.add_scalar("charts/episode_length", ep_len, global_step)
                 writer.add_scalar("charts/SPS", sps, global_step)
-                with progress_csv.open("a") as f:
-                    f.write(f"{iteration},{global_step},{mean_reward:.6g},{success_rate:.4g},{ep_len:.4g},"
-                            f"{sps:.0f}\n")
-                _progress(iteration, args.iterations, global_step, mean_reward, success_rate, sps)
+                run.log(iteration, global_step, f"{mean_reward:.6g},{success_rate:.4g},{ep_len:.4g},{sps:.0f}",
+                        f"reward {mean_reward:.3f}  success {100 * success_rate:.1f}%  SPS {sps:,.0f}")
             if iteration % args.checkpoint_every == 0:
                 save(iteration)
             if summed[-1] > 0:
                 if ranks.main:
                     print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
                 break
-        finished = True
-    except KeyboardInterrupt:  # a second Ctrl-C on a single process
-        print("\ninterrupted: saving", file=sys.stderr)
-        iteration -= 1
-        finished = True
-    finally:
-        stop.restore()
-        # Several ranks save only together, after a clean stop: a rank that failed cannot take part.
-        if (finished or not ranks.multi) and (iteration > start_iteration or resume is None):
-            save(max(iteration, start_iteration))
-        if writer is not None:
-            writer.close()
-        distributed.close(ranks, clean=finished)
-    if ranks.main:
-        print(f"\ncheckpoint: {run_dir / 'checkpoint.pt'}   policy: {run_dir / 'policy.pt'}")
-
-
-def _progress(it: int, total: int, steps: int, reward: float, success: float, sps: float) -> None:
-    width = 30
-    done = int(width * it / max(total, 1))
-    bar = "#" * done + "-" * (width - done)
-    end = "\n" if not sys.stdout.isatty() else ""
-    print(f"\r[{bar}] {it}/{total}  steps {steps:,}  reward {reward:.3f}  success {100 * success:.1f}%  "
-          f"SPS {sps:,.0f}", end=end, flush=True)
 
 
 if __name__ == "__main__":
-    main(parse(Args, description=__doc__))
+    run_command(main, Args, description=__doc__)

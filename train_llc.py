@@ -10,12 +10,14 @@ separate actor and critic MLPs; observation and value normalisation as modules w
 bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient clipping; optionally a
 KL-adaptive learning rate (rsl_rl's rule). A new run can start with a warm start: the actor fitted by regression
 to the data's next-frame PD targets from reference states (and the observation normaliser to those states), or
-from an exported policy (`--init-from`); then the critic alone learns for `critic_warmup_iterations`. Checkpoints (run_dir/checkpoint.pt) are
-written atomically every `checkpoint_every` iterations and on exit; Ctrl-C (or SIGTERM) stops at the end of the
-iteration and saves; `--resume` continues one exactly. At the end (or exit) the policy alone goes to
-run_dir/policy.pt, for play.py and the evaluation; run_dir/progress.csv holds one row per iteration (samples,
-mean reward, episode length, samples/s). Under torchrun each rank simulates num_envs / ranks environments on its
-own GPU, gradients and normaliser statistics are shared, and rank 0 alone logs and writes files.
+from an exported policy (`--init-from`); then the critic alone learns for `critic_warmup_iterations`.
+Checkpoints (run_dir/checkpoint.pt) are written atomically every `checkpoint_every` iterations and on exit; Ctrl-C (or SIGTERM) stops at the end of the
+iteration and saves; `--resume` continues one exactly, in its own folder. At the end (or exit) the policy alone
+goes to run_dir/policy.pt, for play.py and the evaluation; run_dir/progress.csv holds one row per iteration
+(samples, mean reward, episode length, samples/s, KL, clip fraction, learning rate, log-std). A folder that holds a run is never overwritten without
+`--overwrite`, and a NaN or Inf stops the run before it is saved (skillmimic.runs). Under torchrun each rank
+simulates num_envs / ranks environments on its own GPU, gradients and normaliser statistics are shared, and rank
+0 alone logs and writes files.
 """
 
 from __future__ import annotations
@@ -23,16 +25,16 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.tensorboard import SummaryWriter
+from tyro.conf import Suppress
 
-from skillmimic import checkpoint, distributed
+from skillmimic import DATA, checkpoint, distributed, runs
 from skillmimic.advantage import gae
-from skillmimic.cli import merge, parse
+from skillmimic.cli import check_counts, merge, run_command
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import POLICY_FORMAT, check_model, mlp, policy_file
@@ -41,11 +43,20 @@ TRAIN_FORMAT = "skillmimic-llc-train/1"
 
 
 @dataclasses.dataclass
+class TrainEnvConfig(EnvConfig):
+    """EnvConfig without its own flags for what --num-envs and --device set."""
+
+    num_envs: Suppress[int] = 0
+    device: Suppress[str] = "auto"
+
+
+@dataclasses.dataclass
 class Args:
-    motion_dir: str = "data/BallPlay-M/layup"
+    motion_dir: str = str(DATA / "layup")
     """Clips to imitate: a folder (searched recursively) or a file."""
-    run_dir: str = "runs/llc"
-    """Where checkpoints, the exported policy and tensorboard logs go."""
+    run_dir: str | None = None
+    """Where checkpoints, the exported policy and tensorboard logs go (default: runs/llc; with --resume, the
+    checkpoint's folder). A folder that holds another run is refused unless --overwrite."""
     seed: int = 1
     """Seed of torch and of the environment's reference-state init (rank r of a torchrun run uses seed + r)."""
     device: str = "auto"
@@ -102,12 +113,17 @@ class Args:
     """Also keep the policy of every checkpoint as run_dir/policies/iter_NNNNNN.pt (for learning curves:
     `python -m skillmimic.evaluate --checkpoint run_dir/policies`)."""
     resume: str | None = None
-    """A training checkpoint to continue. The run goes on with the settings it was started with; only
-    iterations, checkpoint_every, keep_policies, run_dir and device are taken from this command line."""
-    env: EnvConfig = dataclasses.field(
-        default_factory=lambda: EnvConfig(num_envs=0, steps_after_clip=150, max_episode_steps=300))
-    """The environment; its num_envs and device are set by --num-envs and --device above. Episodes go on 150
-    steps past their clip (the evaluation plays 300 steps from a clip's start; docs/llc_recipe.md)."""
+    """A training checkpoint to continue, in its own folder unless --run-dir says otherwise. The run goes on with
+    the settings it was started with; only iterations, checkpoint_every, keep_policies, run_dir, overwrite and
+    device are taken from this command line."""
+    overwrite: bool = False
+    """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
+    env: TrainEnvConfig = dataclasses.field(
+        default_factory=lambda: TrainEnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300))
+    """The environment; its num_envs and device are set by --num-envs and --device above. The rigid hand by
+    default (2.9x the samples/s of the full hand, and more accurate after equal GPU time: README, "Hands");
+    episodes go on 150 steps past their clip (the evaluation plays 300 steps from a clip's start;
+    docs/llc_recipe.md)."""
 
 
 class Agent(nn.Module):
@@ -173,32 +189,32 @@ def warm_start(agent: Agent, env: ImitationEnv, args: Args) -> float:
 def init_from_policy(agent: Agent, path: str, env: ImitationEnv, hidden: tuple[int, ...],
                      device: torch.device) -> dict:
     """Copy an exported policy's actor and observation normaliser into agent. One-line error if it does not
-    fit (another hand or model, another network)."""
-    try:
-        ckpt = checkpoint.load(path, POLICY_FORMAT, expect={"num_obs": env.num_obs}, map_location=device)
-        check_model(path, ckpt.get("hand", "full"), ckpt.get("model_sha256"), ckpt["num_actions"], env.spec.hand)
-    except checkpoint.CheckpointError as e:
-        raise SystemExit(str(e)) from None
+    fit (another hand or model, another network) or holds a NaN or Inf."""
+    ckpt = checkpoint.load(path, POLICY_FORMAT, expect={"num_obs": env.num_obs}, map_location=device)
+    check_model(path, ckpt.get("hand", "full"), ckpt.get("model_sha256"), ckpt["num_actions"], env.spec.hand)
     if tuple(ckpt["hidden"]) != tuple(hidden):
-        raise SystemExit(f"{path}: the policy's hidden layers are {tuple(ckpt['hidden'])}, this run's "
-                         f"{tuple(hidden)}; pass --hidden {' '.join(map(str, ckpt['hidden']))}")
+        raise UserError(f"{path}: the policy's hidden layers are {tuple(ckpt['hidden'])}, this run's "
+                        f"{tuple(hidden)}; pass --hidden {' '.join(map(str, ckpt['hidden']))}")
+    bad = checkpoint.non_finite({"actor": ckpt["actor"], "obs_norm": ckpt["obs_norm"]})
+    if bad is not None:
+        raise UserError(f"{path}: {bad} holds a NaN or Inf")
     agent.actor.load_state_dict(ckpt["actor"])
     agent.obs_norm.load_state_dict(ckpt["obs_norm"])
     return ckpt
 
 
 # What a resumed run may change; everything else comes from the checkpoint.
-RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir", "device", "resume", "init_from")
+RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir", "overwrite", "device", "resume",
+                    "init_from")
 
 
 def main(args: Args) -> None:
+    # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
+    check_counts(args, "num_envs", "num_steps", "iterations", "num_minibatches", "update_epochs", "checkpoint_every")
     resume = None
-    if args.resume:  # checked before anything is built: a checkpoint of another model is a one-line error
+    if args.resume:  # a checkpoint of another model, or one already at --iterations, is a one-line error
         expect = {"num_obs": ImitationEnv.num_obs}
-        try:
-            resume = checkpoint.load(args.resume, TRAIN_FORMAT, expect=expect)
-        except checkpoint.CheckpointError as e:
-            raise SystemExit(str(e)) from None
+        resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations, expect=expect)
         saved = {k: v for k, v in resume["args"].items() if k not in RESUME_OVERRIDES}
         args = merge(args, saved, args.resume)
         try:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
@@ -206,14 +222,18 @@ def main(args: Args) -> None:
         except checkpoint.CheckpointError as e:
             raise SystemExit(str(e)) from None
     if args.env.num_envs != 0 or args.env.device != "auto":
-        raise SystemExit("set the number of environments and the device with --num-envs and --device, "
-                         "not --env.num-envs / --env.device")
+        raise SystemExit("set the number of environments and the device with num_envs and device, "
+                         "not env.num_envs / env.device")
+    args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/llc", args.resume, args.overwrite)))
     ranks, device = distributed.init(args.device)
     default = 4096 if device.type == "cuda" else 8
     num_envs, local_envs = distributed.split_envs(args.num_envs or default * ranks.world_size, ranks, resume,
                                                   args.resume)
+    runs.check_minibatches(local_envs, args.num_steps, args.num_minibatches)
     torch.manual_seed(args.seed)
-    run_dir = Path(args.run_dir)
+    # A NaN reaches the finite guard (runs.Run) as a NaN loss, rather than failing the distribution's argument
+    # check (which would also wait for the device at every construction).
+    torch.distributions.Distribution.set_default_validate_args(False)
     motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
     env_cfg = dataclasses.replace(args.env, num_envs=local_envs, device=str(device))
     env = ImitationEnv(env_cfg, motions, seed=args.seed + ranks.rank)
@@ -241,17 +261,11 @@ def main(args: Args) -> None:
         obs = distributed.restore_rank_state(resume, ranks, env, device)
         start_iteration, global_step = resume["iteration"], resume["global_step"]
 
-    writer = None
-    progress_csv = run_dir / "progress.csv"
-    if ranks.main:
-        writer = SummaryWriter(str(run_dir / "tb"))
-        # The headline numbers also go to a small CSV, one row per iteration (easy to plot and to copy around).
-        if not progress_csv.exists():
-            progress_csv.write_text("iteration,samples,mean_reward,episode_length,samples_per_s,kl,clipfrac,"
-                                    "learning_rate,log_std\n")
-        if resume is None:
-            table = "\n".join(f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items())
-            writer.add_text("hyperparameters", f"|param|value|\n|-|-|\n{table}")
+    # The run's folder, tensorboard (main rank), progress.csv (one row per iteration, easy to plot and to copy
+    # around) and the finite guard on the agent's losses, gradients and weights.
+    run = runs.Run(args, ranks, resume, "iteration,samples,mean_reward,episode_length,samples_per_s,kl,clipfrac,"
+                   "learning_rate,log_std", agent, optimizer)
+    writer = run.writer
 
     # Rollout storage, allocated once: (num_steps, local_envs, ...).
     obs_buf = torch.zeros(args.num_steps, local_envs, env.num_obs, device=device)
@@ -269,22 +283,15 @@ def main(args: Args) -> None:
         if not ranks.main:
             return
         distributed.check_same_model(per_rank)
-        checkpoint.save_atomic({
+        run.save(iteration, {
             "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step,
             "num_obs": env.num_obs, "num_actions": env.num_actions, "hidden": list(args.hidden),
             "hand": env.spec.hand, "model_sha256": env.spec.sha256,
             "num_envs": num_envs, "world_size": ranks.world_size, "args": dataclasses.asdict(args),
             "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "ranks": per_rank,
-        }, run_dir / "checkpoint.pt")
-        exported = policy_export(agent, args, env, iteration, global_step)
-        checkpoint.save_atomic(exported, run_dir / "policy.pt")
-        if args.keep_policies:
-            checkpoint.save_atomic(exported, run_dir / "policies" / f"iter_{iteration:06d}.pt")
+        }, policy_export(agent, args, env, iteration, global_step), keep_policy=args.keep_policies)
 
-    iteration, finished = start_iteration, False
-    t_start, steps_at_start = time.time(), global_step
-    stop = distributed.StopRequest(ranks)  # Ctrl-C / SIGTERM: finish the iteration, save, stop
-    try:
+    with run.loop(save) as stop:  # Ctrl-C / SIGTERM: finish the iteration, save, stop; NaN or Inf: stop unsaved
         for iteration in range(start_iteration + 1, args.iterations + 1):
             term_sums: dict[str, torch.Tensor] = {}
             ended_len, ended_n = torch.zeros((), device=device), torch.zeros((), device=device)
@@ -368,9 +375,11 @@ def main(args: Args) -> None:
             w = ranks.world_size
             mean_reward, ep_len = summed[0] / w, summed[1] / max(summed[2], 1)
             s, term_means, stop_now = [v / w for v in summed[3:8]], [v / w for v in summed[8:-1]], summed[-1] > 0
+            losses = dict(zip(("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac"), s))
+            run.end_iteration(iteration, {"reward": mean_reward, **losses})  # stops on a NaN or Inf
             if ranks.main:
-                sps = (global_step - steps_at_start) / max(time.time() - t_start, 1e-9)
-                for name, v in zip(("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac"), s):
+                sps = run.samples_per_s(global_step)
+                for name, v in losses.items():
                     writer.add_scalar(f"losses/{name}", v, global_step)
                 writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
                 writer.add_scalar("charts/log_std", float(agent.log_std.detach().mean()), global_step)
@@ -379,42 +388,17 @@ def main(args: Args) -> None:
                 writer.add_scalar("charts/reward", mean_reward, global_step)
                 writer.add_scalar("charts/episode_length", ep_len, global_step)
                 writer.add_scalar("charts/SPS", sps, global_step)
-                with progress_csv.open("a") as f:
-                    f.write(f"{iteration},{global_step},{mean_reward:.6g},{ep_len:.4g},{sps:.0f},{s[3]:.4g},"
-                            f"{s[4]:.4g},{optimizer.param_groups[0]['lr']:.4g},"
-                            f"{float(agent.log_std.detach().mean()):.4g}\n")
-                _progress(iteration, args.iterations, global_step, mean_reward, ep_len, sps)
+                lr, log_std = optimizer.param_groups[0]["lr"], float(agent.log_std.detach().mean())
+                run.log(iteration, global_step, f"{mean_reward:.6g},{ep_len:.4g},{sps:.0f},{losses['kl']:.4g},"
+                        f"{losses['clipfrac']:.4g},{lr:.4g},{log_std:.4g}",
+                        f"reward {mean_reward:.3f}  episode {ep_len:.1f}  SPS {sps:,.0f}")
             if iteration % args.checkpoint_every == 0:
                 save(iteration)
             if stop_now:
                 if ranks.main:
                     print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
                 break
-        finished = True
-    except KeyboardInterrupt:  # a second Ctrl-C on a single process
-        print("\ninterrupted: saving", file=sys.stderr)
-        iteration -= 1  # the interrupted iteration did not finish
-        finished = True
-    finally:
-        stop.restore()
-        # Several ranks save only together, after a clean stop: a rank that failed cannot take part.
-        if (finished or not ranks.multi) and (iteration > start_iteration or resume is None):
-            save(max(iteration, start_iteration))
-        if writer is not None:
-            writer.close()
-        distributed.close(ranks, clean=finished)
-    if ranks.main:
-        print(f"\ncheckpoint: {run_dir / 'checkpoint.pt'}   policy: {run_dir / 'policy.pt'}")
-
-
-def _progress(it: int, total: int, steps: int, reward: float, ep_len: float, sps: float) -> None:
-    width = 30
-    done = int(width * it / max(total, 1))
-    bar = "#" * done + "-" * (width - done)
-    end = "\n" if not sys.stdout.isatty() else ""
-    print(f"\r[{bar}] {it}/{total}  steps {steps:,}  reward {reward:.3f}  episode {ep_len:.1f}  SPS {sps:,.0f}",
-          end=end, flush=True)
 
 
 if __name__ == "__main__":
-    main(parse(Args, description=__doc__))
+    run_command(main, Args, description=__doc__)

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from skillmimic.cli import parse
+from skillmimic import DATA
+from skillmimic.cli import check_counts, run_command
 from skillmimic.model import Hand
 from skillmimic.motion import MotionSet
 from skillmimic.sim import SimConfig, make_sim, resolve_device
@@ -36,7 +37,7 @@ class Args:
     """Untimed control steps before timing."""
     reinit_every: int = 30
     """Each world is re-initialised from a random dataset frame every this many control steps."""
-    motion_dir: str = "data/BallPlay-M"
+    motion_dir: str = str(DATA)
     """Clips to initialise from."""
     hand: Hand = "full"
     """The hand's articulation: 'full', 'anatomical', 'hinge1' or 'rigid' (see skillmimic.model)."""
@@ -190,6 +191,8 @@ def _warp_stages(sim, steps: int) -> dict:
 
 
 def main(args: Args) -> list[dict]:
+    check_counts(args, "num_worlds", "steps", "reinit_every", "substeps", "njmax", "nconmax")
+    check_counts(args, "warmup", minimum=0)
     device = resolve_device(args.device)
     motions = MotionSet(args.motion_dir, device=device, hand=args.hand)
     results = []
@@ -214,4 +217,4 @@ def main(args: Args) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(parse(Args, description=__doc__))
+    run_command(main, Args, description=__doc__)

@@ -15,8 +15,10 @@ from typing import Any
 
 import torch
 
+from skillmimic.errors import UserError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(UserError):
     """A checkpoint that cannot be used here; the message names the file and the problem."""
 
 
@@ -29,6 +31,18 @@ def to_cpu(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_cpu(v) for v in obj)
     return obj
+
+
+def non_finite(obj: Any, prefix: str = "") -> str | None:
+    """The name of the first floating-point tensor in a nest of dicts and lists that holds NaN or Inf
+    ('actor.0.weight', 'optimizer.state.3.exp_avg'), or None when every number is finite."""
+    if isinstance(obj, torch.Tensor):
+        return prefix.rstrip(".") if obj.is_floating_point() and not bool(torch.isfinite(obj).all()) else None
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for k, v in items:
+        if (name := non_finite(v, f"{prefix}{k}.")) is not None:
+            return name
+    return None
 
 
 def save_atomic(obj: dict, path: str | Path) -> None:

@@ -19,10 +19,12 @@ Success, as SkillMimic-V2's evaluation defines it:
     dribble (011, 012, 013)   from step 100 to the end: the ball within 1.5 m of the root, and bouncing (it touches
                               the floor in every 60-step window); the humanoid still standing
     other skills              no success test: accuracy only
+
 Imitation accuracy, as SkillMimic defines it, over the reference's frames: the share of frames where the root
 and the key bodies (head, wrists, ankles) are within 0.1 m of the reference on average, the ball within 0.2 m,
 and the hand-ball contact matches the label (frames after a fall count as misses); plus the mean body-position
-error (53 bodies) and ball-position error in mm.
+error (53 bodies) and ball-position error in mm; and the share of episodes that fell, and the median step of
+those falls.
 """
 
 from __future__ import annotations
@@ -34,10 +36,10 @@ from pathlib import Path
 
 import torch
 
+from skillmimic import DATA
 from skillmimic import model as M
 from skillmimic import skills
-from skillmimic.checkpoint import CheckpointError
-from skillmimic.cli import parse
+from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy
@@ -51,7 +53,7 @@ PICKUP, LAYUPS, SHOTS, DRIBBLES = {1}, {31, 34}, {5, 6, 7}, {11, 12, 13}
 class Args:
     checkpoint: str = "runs/llc/policy.pt"
     """An exported skill policy (policy.pt), or a folder of them (a learning curve)."""
-    motion_dir: str = "data/BallPlay-M/layup"
+    motion_dir: str = str(DATA / "layup")
     """Clips whose skills to evaluate (each clip's first frame is a start)."""
     episodes: int = 32
     """Episodes per skill."""
@@ -154,35 +156,46 @@ def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: t
     ok = success(label, t, ref_peak)
     out = {"label": f"{label:03d}", "skill": skills.skill_name(label), "episodes": E,
            "success": None if ok is None else float(ok.float().mean()),
-           "fell": float((~t["alive"][-1]).float().mean())}
+           "fell": float((~t["alive"][-1]).float().mean()), "fall_step_median": _median_fall_step(t["alive"])}
     out.update(accuracy(t, r, n_ref))
     return out
+
+
+def _step(step: float | None) -> str:
+    return "-" if step is None else f"{step:.0f}"
+
+
+def _median_fall_step(alive: torch.Tensor) -> float | None:
+    """The median control step (1-based) at which the episodes that fell did so; None if none fell. alive (T, E)."""
+    fell = ~alive[-1]
+    if not bool(fell.any()):
+        return None
+    steps = (alive.sum(0) + 1)[fell]  # alive at steps 1..k, fallen from step k + 1
+    return float(steps.float().median())
 
 
 def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
                     device: torch.device) -> tuple[list[dict], dict]:
     """Per-skill results of one exported policy, and the policy file's info; prints a table. motion_sets holds the
     clips loaded so far, by hand; those of the policy's hand are loaded when missing."""
-    try:
-        policy = load_policy(path, device, num_obs=ImitationEnv.num_obs)
-    except CheckpointError as e:
-        raise SystemExit(str(e)) from None
+    policy = load_policy(path, device, num_obs=ImitationEnv.num_obs)  # a wrong or non-finite file: one line
     if policy.hand not in motion_sets:
         motion_sets[policy.hand] = MotionSet(args.motion_dir, device=device, hand=policy.hand)
     motions = motion_sets[policy.hand]
     if "iteration" in policy.info:
         print(f"{path}: iteration {policy.info['iteration']}, {policy.info.get('samples', 0):,} samples")
     results = [evaluate_skill(policy, motions, int(label), args, device) for label in torch.unique(motions.labels)]
-    print(f"{'skill':<32} {'success':>8} {'accuracy':>9} {'body mm':>8} {'ball mm':>8} {'fell':>6}")
+    print(f"{'skill':<32} {'success':>8} {'accuracy':>9} {'body mm':>8} {'ball mm':>8} {'fell':>6} {'at step':>8}")
     for r in results:
         succ = "n/a" if r["success"] is None else f"{100 * r['success']:.1f}%"
         print(f"{r['label'] + ' ' + r['skill']:<32} {succ:>8} {100 * r['accuracy']:>8.1f}% {r['body_error_mm']:>8.0f} "
-              f"{r['ball_error_mm']:>8.0f} {100 * r['fell']:>5.0f}%")
+              f"{r['ball_error_mm']:>8.0f} {100 * r['fell']:>5.0f}% {_step(r['fall_step_median']):>8}")
     return results, policy.info
 
 
 def main(args: Args) -> list[dict]:
     """Results of the policy, or of each policy in the folder (a list of {iteration, samples, skills})."""
+    check_counts(args, "episodes", "horizon")
     device = resolve_device(args.device)
     motion_sets: dict[str, MotionSet] = {}
     path = Path(args.checkpoint)
@@ -205,4 +218,4 @@ def main(args: Args) -> list[dict]:
 
 
 if __name__ == "__main__":
-    main(parse(Args, description=__doc__))
+    run_command(main, Args, description=__doc__)

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import torch
 
-from skillmimic import skills
-from skillmimic.checkpoint import CheckpointError
-from skillmimic.cli import parse
+from skillmimic import DATA, skills
+from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
@@ -34,7 +33,7 @@ class Args:
     """An exported high-level policy (train_hlc.py's policy.pt)."""
     llc: str | None = None
     """The skill policy it drives (default: the one it was trained with)."""
-    motion_dir: str = "data/BallPlay-M"
+    motion_dir: str = str(DATA)
     """Clips whose frames start the episodes."""
     episodes: int = 256
     """Episodes (run in parallel)."""
@@ -70,14 +69,12 @@ def run_episodes(env: TaskEnv, policy) -> dict[str, torch.Tensor]:
 
 
 def main(args: Args) -> dict:
+    check_counts(args, "episodes", "max_episode_steps")
     device = resolve_device(args.device)
-    try:
-        policy = load_task_policy(args.checkpoint, device)
-        task = policy.info["task"]
-        llc_path = args.llc or policy.info["llc"]
-        llc = load_policy(llc_path, device, num_obs=OBS_DIM + skills.NUM_SLOTS, hand=policy.info.get("hand"))
-    except CheckpointError as e:
-        raise SystemExit(str(e)) from None
+    policy = load_task_policy(args.checkpoint, device)  # a wrong or non-finite file: one line (CheckpointError)
+    task = policy.info["task"]
+    llc_path = args.llc or policy.info["llc"]
+    llc = load_policy(llc_path, device, num_obs=OBS_DIM + skills.NUM_SLOTS, hand=policy.info.get("hand"))
     task_cls, cfg_cls = TASKS[task]
     env_cfg = TaskEnvConfig(num_envs=args.episodes, backend=args.backend, device=str(device),
                             llc_steps=policy.info.get("llc_steps", 3), max_episode_steps=args.max_episode_steps,
@@ -101,4 +98,4 @@ def main(args: Args) -> dict:
 
 
 if __name__ == "__main__":
-    main(parse(Args, description=__doc__))
+    run_command(main, Args, description=__doc__)

@@ -21,6 +21,7 @@ import torch
 
 from skillmimic import model as M
 from skillmimic import rotations
+from skillmimic.errors import UserError
 
 FPS = 60.0
 NUM_COLUMNS = 337
@@ -35,7 +36,7 @@ CONTACT = 336  # hand-ball contact label, 0 or 1
 PathLike = Union[str, Path]
 
 
-class MotionError(ValueError):
+class MotionError(UserError):
     """A clip or motion source that cannot be used; the message names the file and the problem."""
 
 

@@ -107,6 +107,9 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: i
 
 def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):
     """Load an exported file's actor and normaliser into policy; keep its other entries as policy.info."""
+    bad = checkpoint.non_finite({"actor": ckpt["actor"], "obs_norm": ckpt["obs_norm"]})
+    if bad is not None:
+        raise checkpoint.CheckpointError(f"{path}: refused: {bad} holds NaN or Inf (the run that wrote it diverged)")
     try:
         policy.actor.load_state_dict(ckpt["actor"])
         policy.obs_norm.load_state_dict(ckpt["obs_norm"])

@@ -30,6 +30,7 @@ import torch
 
 from skillmimic import model as M
 from skillmimic import rotations
+from skillmimic.errors import UserError
 
 
 @dataclasses.dataclass
@@ -73,7 +74,12 @@ def resolve_device(device: str) -> torch.device:
     """'auto' -> the current GPU if torch sees one, else the CPU; 'cuda' -> 'cuda:N' with the current index."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    d = torch.device(device)
+    try:
+        d = torch.device(device)
+    except RuntimeError:
+        raise UserError(f"--device {device}: not a device; use 'cuda', 'cuda:N', 'cpu' or 'auto'") from None
+    if d.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {device}: torch sees no GPU here; use --device cpu (or auto)")
     if d.type == "cuda" and d.index is None:
         d = torch.device("cuda", torch.cuda.current_device())
     return d

@@ -15,7 +15,8 @@ import imageio.v2 as imageio
 import numpy as np
 from tyro.conf import Positional
 
-from skillmimic.cli import parse
+from skillmimic.cli import run_command
+from skillmimic.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -69,9 +70,11 @@ class Args:
 
 
 def main(args: Args) -> None:
+    if not args.fps > 0:
+        raise UserError(f"--fps {args.fps:g}: must be positive")
     n = folder_to_video(args.frames, args.out, args.fps)
     print(f"wrote {args.out}: {n} frames at {args.fps:g} fps")
 
 
 if __name__ == "__main__":
-    main(parse(Args, description=__doc__))
+    run_command(main, Args, description=__doc__)

@@ -3,6 +3,7 @@ import pytest
 from paths import ROOT
 from skillmimic.bench import Args
 from skillmimic.cli import parse
+from skillmimic.errors import UserError
 
 
 def test_defaults_parse():
@@ -24,18 +25,21 @@ def test_shipped_configs_load(name):
 
 @pytest.mark.parametrize(
     "text, message",
-    [("num_wrlds: 3\n", "unknown key"), ("- 1\n- 2\n", "expected a mapping"), ("a: [1\n", "not valid YAML")],
+    [("num_wrlds: 3\n", "unknown key"), ("- 1\n- 2\n", "expected a mapping"), ("a: [1\n", "not valid YAML"),
+     ("steps: four\n", "steps: expected an integer, got 'four'"), ("num_worlds: 64\n", "num_worlds: expected a list"),
+     ("profile: 1\n", "profile: expected true or false"), ("tolerance: [1]\n", "tolerance: expected a number or null"),
+     ("backend: 3\n", "backend: expected a string")],
 )
 def test_bad_config_is_a_one_line_error(tmp_path, text, message):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(text)
-    with pytest.raises(SystemExit, match=message) as e:
+    with pytest.raises(UserError, match=message) as e:
         parse(Args, ["--config", str(cfg)])
     assert str(cfg) in str(e.value) and "\n" not in str(e.value)
 
 
 def test_missing_config(tmp_path):
-    with pytest.raises(SystemExit, match="no such config file"):
+    with pytest.raises(UserError, match="no such config file"):
         parse(Args, ["--config", str(tmp_path / "none.yaml")])
 
 
@@ -52,3 +56,18 @@ def test_llc_configs_load(name):
     nested = parse(train_llc.Args, ["--config", str(ROOT / "configs" / "llc" / "mixed.yaml"), "--env.fall-distance",
                                     "0.4"])
     assert nested.env.fall_distance == 0.4 and nested.env.max_episode_steps == 600
+
+
+def test_config_values_take_their_field_types(tmp_path):
+    """YAML reads 5e-5 (an exponent without a dot) as a string: it is a number here; lists become tuples."""
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("tolerance: 5e-5\nsteps: 1e3\nnum_worlds: [8, 16]\n")
+    a = parse(Args, ["--config", str(cfg)])
+    assert a.tolerance == 5e-5 and a.steps == 1000 and isinstance(a.steps, int) and a.num_worlds == (8, 16)
+
+
+@pytest.mark.parametrize("argv, message", [(["--steps", "four"], "--steps"), (["--stepz", "3"], "--stepz")])
+def test_a_bad_flag_is_a_one_line_error(argv, message):
+    with pytest.raises(UserError, match=message) as e:
+        parse(Args, argv)
+    assert "\n" not in str(e.value) and str(e.value).endswith("(see --help)")

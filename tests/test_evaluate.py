@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -77,9 +78,11 @@ def test_evaluate_command_runs_on_a_policy_of_its_hand(tmp_path):
     policy = load_policy(path, num_obs=ImitationEnv.num_obs)
     assert policy.hand == "rigid" and policy(torch.zeros(1, ImitationEnv.num_obs)).shape == (1, 66)
     out = tmp_path / "eval.json"
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(path), "--motion-dir",
-                        "data/BallPlay-M/layup", "--episodes", "2", "--horizon", "10", "--device", "cpu",
-                        "--json-out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    # Run from another folder: the default motion folder (the layup clip) is found from the package.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(path), "--episodes", "2",
+                        "--horizon", "10", "--device", "cpu", "--json-out", str(out)], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0, r.stderr
     assert "031 layup" in r.stdout
     (res,) = json.loads(out.read_text())["skills"]

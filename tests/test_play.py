@@ -23,8 +23,8 @@ def tiny_policy(tmp_path_factory):
     return path
 
 
-def _play(*args, env=None, timeout=300):
-    return subprocess.run([sys.executable, "play.py", *args], cwd=ROOT, capture_output=True, text=True,
+def _play(*args, env=None, timeout=300, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "play.py"), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=timeout, env=env)
 
 
@@ -60,17 +60,13 @@ def test_headless_policy_of_another_hand(tmp_path):
 
 
 def test_headless_policy_from_a_chosen_frame(tiny_policy, tmp_path):
+    # Run from another folder: the key map (configs/play/keys.yaml) is found from the package.
     r = _play("--headless", "--checkpoint", str(tiny_policy), "--num-envs", "2", "--state-init", "0", "--steps", "6",
               "--width", "320", "--height", "180", "--video", str(tmp_path / "p.mp4"), "--motion-dir",
-              "data/BallPlay-M/layup")
+              str(ROOT / "data" / "BallPlay-M" / "layup"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "skill: 031 layup" in r.stdout
     assert len(imageio.mimread(tmp_path / "p.mp4", memtest=False)) == 3
-
-
-def test_missing_policy_is_a_clear_error(tmp_path):
-    r = _play("--headless", "--checkpoint", str(tmp_path / "none.pt"), "--steps", "1")
-    assert r.returncode != 0 and "none.pt: no such checkpoint file" in r.stderr.strip().splitlines()[-1]
 
 
 @pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")), reason="needs Xvfb and xdotool")

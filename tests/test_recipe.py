@@ -118,7 +118,7 @@ def test_init_from_a_policy_and_refuse_one_of_another_model(tmp_path):
     checkpoint.save_atomic(a, tmp_path / "other.pt")
     r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path / "c"), "--init-from", str(tmp_path / "other.pt"))
     assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert "other.pt: made for num_actions=7" in r.stderr.strip().splitlines()[-1]
+    assert "other.pt: trained on the rigid hand (7 actions" in r.stderr.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize("recipe", [RECIPE])

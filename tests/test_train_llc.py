@@ -1,6 +1,8 @@
 """train_llc.py: GAE by hand, and the script run as a user runs it (a subprocess, a few environments, CPU)."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -12,17 +14,17 @@ from paths import ROOT
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
 from skillmimic import checkpoint  # noqa: E402
-from skillmimic.envs.imitation import ImitationEnv  # noqa: E402
+from skillmimic.cli import parse  # noqa: E402
 from skillmimic.policy import POLICY_FORMAT  # noqa: E402
 
 FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
         "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64", "--warm-start-steps", "20"]
 
 
-def _run(*args):
-    r = subprocess.run([sys.executable, "train_llc.py", *args], cwd=ROOT, capture_output=True, text=True,
-                       timeout=600)
-    return r
+def _run(*args, cwd=ROOT):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+    return subprocess.run([sys.executable, str(ROOT / "train_llc.py"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_gae_by_hand_with_a_fall_and_a_time_out():
@@ -45,18 +47,53 @@ def test_gae_by_hand_with_a_fall_and_a_time_out():
     assert torch.allclose(ret, adv + values)
 
 
-def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path):
-    a, b = tmp_path / "a", tmp_path / "b"
-    r = _run(*FAST, "--iterations", "3", "--run-dir", str(a))
-    assert r.returncode == 0, r.stderr
-    r = _run(*FAST, "--iterations", "2", "--run-dir", str(b))
+@pytest.fixture(scope="module")
+def two_iterations(tmp_path_factory):
+    """A run of two iterations, for the tests to copy; its learning rate comes from YAML as 5e-5 (the default),
+    which YAML reads as a string."""
+    d = tmp_path_factory.mktemp("two")
+    (d / "lr.yaml").write_text("learning_rate: 5e-5\n")
+    r = _run(*FAST, "--config", d / "lr.yaml", "--iterations", "2", "--run-dir", d / "run")
     assert r.returncode == 0, r.stderr
     assert "2/2" in r.stdout
-    policy = checkpoint.load(b / "policy.pt", POLICY_FORMAT)
-    assert (b / "policy.pt").stat().st_size < 16 * 2**20 and policy["num_actions"] == 156
-    assert checkpoint.load(b / "checkpoint.pt", train_llc.TRAIN_FORMAT)["iteration"] == 2
-    r = _run(*FAST, "--iterations", "3", "--run-dir", str(b), "--resume", str(b / "checkpoint.pt"))
+    assert checkpoint.load(d / "run" / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["learning_rate"] == 5e-5
+    return d / "run"
+
+
+def _copy(run, tmp_path):
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def _one_line(r) -> str:
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+def _iterations(run) -> list[str]:
+    return [row.split(",")[0] for row in (run / "progress.csv").read_text().splitlines()[1:]]
+
+
+def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(two_iterations, tmp_path):
+    a, b = tmp_path / "a", _copy(two_iterations, tmp_path)
+    r = _run(*FAST, "--iterations", "3", "--run-dir", str(a))
     assert r.returncode == 0, r.stderr
+    policy = checkpoint.load(b / "policy.pt", POLICY_FORMAT)
+    assert (b / "policy.pt").stat().st_size < 16 * 2**20
+    assert policy["num_actions"] == 66 and policy["hand"] == "rigid"  # the default hand
+    assert checkpoint.load(b / "checkpoint.pt", train_llc.TRAIN_FORMAT)["iteration"] == 2
+    # As if b had been killed after logging iteration 3 and while writing its checkpoint: a row after the
+    # checkpoint's iteration and the temporary file of the write.
+    with (b / "progress.csv").open("a") as f:
+        f.write("3,96,0.5,7,100\n")
+    (b / ".checkpoint.pt.k1ll3d.tmp").write_bytes(b"half a checkpoint")
+    # Resumed from another folder with no --run-dir: it continues in b (its motion folder found from the package).
+    r = _run(*FAST, "--iterations", "3", "--resume", b / "checkpoint.pt", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert not (tmp_path / "runs").exists()
+    assert _iterations(b) == ["1", "2", "3"]
+    assert not list(b.glob(".*.tmp"))
     ca = checkpoint.load(a / "checkpoint.pt", train_llc.TRAIN_FORMAT)
     cb = checkpoint.load(b / "checkpoint.pt", train_llc.TRAIN_FORMAT)
     assert ca["iteration"] == cb["iteration"] == 3 and ca["global_step"] == cb["global_step"]
@@ -65,32 +102,57 @@ def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path)
     assert list((b / "tb").iterdir())
 
 
-def test_resume_keeps_the_run_settings_and_refuses_another_model(tmp_path):
-    r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path))
-    assert r.returncode == 0, r.stderr
-    # Resumed with other network flags: the run keeps its own (64, 64) network and continues.
+def test_resume_keeps_the_run_settings(two_iterations, tmp_path):
+    run = _copy(two_iterations, tmp_path)
+    # Resumed with other network flags: the run keeps its own (64, 64) network and continues. (A checkpoint of
+    # another model or kind is refused in one line: test_user_errors.py.)
     wider = [a if a != "64" else "32" for a in FAST]
-    r = _run(*wider, "--iterations", "2", "--run-dir", str(tmp_path), "--resume", str(tmp_path / "checkpoint.pt"))
+    r = _run(*wider, "--iterations", "3", "--resume", str(run / "checkpoint.pt"))
     assert r.returncode == 0, r.stderr
-    ckpt = checkpoint.load(tmp_path / "checkpoint.pt", train_llc.TRAIN_FORMAT)
-    assert ckpt["iteration"] == 2 and ckpt["hidden"] == [64, 64]
-    # A checkpoint of a model with another observation: one clear line.
-    ckpt["num_obs"] = 10
+    ckpt = checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    assert ckpt["iteration"] == 3 and ckpt["hidden"] == [64, 64]
+
+
+def test_a_diverged_run_stops_in_one_line_and_keeps_its_last_good_checkpoint(two_iterations, tmp_path):
+    run = _copy(two_iterations, tmp_path)
+    # The next update diverges: a learning rate of 1e30, in the run's settings and in the optimiser's state.
+    ckpt = checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    ckpt["args"]["learning_rate"] = 1e30
+    for group in ckpt["optimizer"]["param_groups"]:
+        group["lr"] = 1e30
+    checkpoint.save_atomic(ckpt, run / "checkpoint.pt")
+    policy = (run / "policy.pt").read_bytes()
+    r = _run(*FAST, "--iterations", "4", "--resume", run / "checkpoint.pt")
+    assert r.returncode == 1
+    line = _one_line(r)
+    assert line.startswith("error: iteration 3: non-finite ") and line.endswith(
+        f"{run} keeps the checkpoint and policy of iteration 2"), line
+    assert checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)["iteration"] == 2
+    assert (run / "policy.pt").read_bytes() == policy
+    assert _iterations(run) == ["1", "2"] and not list(run.glob(".*.tmp"))
+    # What the guard checks before every save, on its own: the first tensor with a NaN or Inf, by name.
+    assert checkpoint.non_finite(ckpt) is None
+    ckpt["agent"]["critic.2.bias"][0] = torch.inf
+    assert checkpoint.non_finite(ckpt) == "agent.critic.2.bias"
+
+
+def test_a_folder_that_holds_a_run_is_replaced_only_with_overwrite(two_iterations, tmp_path):
+    run = _copy(two_iterations, tmp_path)  # (without --overwrite: refused, in test_user_errors.py)
+    r = _run(*FAST, "--iterations", "1", "--run-dir", run, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)["iteration"] == 1
+    assert _iterations(run) == ["1"]
+
+
+def test_a_checkpoint_of_another_mjcf_of_its_hand_is_refused_in_one_line(two_iterations, tmp_path):
+    run = _copy(two_iterations, tmp_path)
+    ckpt = checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    ckpt["model_sha256"] = "0" * 64  # the model file changed since
     checkpoint.save_atomic(ckpt, tmp_path / "other.pt")
-    r = _run(*FAST, "--iterations", "3", "--resume", str(tmp_path / "other.pt"))
-    assert r.returncode != 0
-    assert f"other.pt: made for num_obs=10, this model has num_obs={ImitationEnv.num_obs}" in \
-        r.stderr.strip().splitlines()[-1]
-    r = _run(*FAST, "--iterations", "2", "--resume", str(tmp_path / "policy.pt"))
-    assert r.returncode != 0 and "expected a 'skillmimic-llc-train/1'" in r.stderr
-    # A checkpoint of another MJCF of its hand (the model file changed since): one clear line.
-    ckpt["num_obs"] = ImitationEnv.num_obs
-    ckpt["model_sha256"] = "0" * 64
-    checkpoint.save_atomic(ckpt, tmp_path / "other.pt")
-    r = _run(*FAST, "--iterations", "3", "--resume", str(tmp_path / "other.pt"))
-    assert r.returncode != 0
-    assert "other.pt: trained on the full hand (156 actions, MJCF sha256 000000000000); this model is the full hand" \
-        in r.stderr.strip().splitlines()[-1]
+    r = _run(*FAST, "--iterations", "4", "--resume", tmp_path / "other.pt")
+    assert r.returncode == 2
+    assert "other.pt: trained on the rigid hand (66 actions, MJCF sha256 000000000000); this model is the rigid hand" \
+        in _one_line(r)
 
 
 @pytest.mark.parametrize("payload", [b"not a checkpoint", None])
@@ -104,9 +166,11 @@ def test_unreadable_checkpoint(tmp_path, payload):
         checkpoint.load(path, train_llc.TRAIN_FORMAT)
 
 
-def test_environment_count_and_device_have_one_flag_each():
-    r = _run("--env.num-envs", "5", "--iterations", "1")
-    assert r.returncode != 0 and "--num-envs and --device" in r.stderr
+def test_environment_count_and_device_have_one_flag_each(capsys):
+    with pytest.raises(SystemExit):
+        parse(train_llc.Args, ["--help"])
+    text = capsys.readouterr().out
+    assert "--env.fall-distance" in text and "--env.num-envs" not in text and "--env.device" not in text
 
 
 def test_kept_policies_make_a_learning_curve(tmp_path):
@@ -129,9 +193,3 @@ def test_kept_policies_make_a_learning_curve(tmp_path):
     assert [c["iteration"] for c in curve] == [1, 2]
     assert [c["samples"] for c in curve] == [4 * 8, 2 * 4 * 8]
     assert curve[0]["skills"][0]["label"] == "031"
-
-
-def test_evaluating_an_empty_folder_is_a_clear_error(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(tmp_path), "--device",
-                        "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert r.returncode != 0 and "no policy files" in r.stderr

@@ -1,0 +1,12 @@
+"""A user's mistake: a flag, a file or a setting that cannot work, as opposed to a bug.
+
+Every command prints one (through `skillmimic.cli.run`) as a single line, `error: MESSAGE`, on stderr and exits
+with `status` (2, as argparse does for a bad command line); the message names the flag or file and the problem.
+Anything else that escapes a command is a bug and keeps its traceback.
+"""
+
+
+class UserError(ValueError):
+    """Something the user asked for cannot be done; the message names the flag or file and the problem."""
+
+    status = 2
