@@ -44,14 +44,14 @@ def _body_error_from_clip_start(env, act, steps=12):
 
 def test_warm_start_fits_the_data_and_its_first_actions_track_the_clip(layup_motions):
     env = _env(layup_motions, n=8)
-    args = train_llc.Args(warm_start_steps=300, warm_start_batch=64, hidden=(64, 64))
+    args = train_llc.Args(warm_start_batch=64, hidden=(64, 64))
     torch.manual_seed(0)
     agent = train_llc.Agent(env.num_obs, env.num_actions, args.hidden, args.log_std)
     obs, target = env.demonstration()
     assert obs.shape == (160, env.num_obs) and target.shape == (160, env.num_actions)  # every frame but the last
     with torch.no_grad():
         before = float((agent.actor(agent.obs_norm.normalize(obs)) - target).square().mean())
-    after = train_llc.warm_start(agent, env, args)
+    after = train_llc.warm_start(agent, env, args, steps=300)
     assert after < before / 20, (before, after)
     with torch.no_grad():
         warm = _body_error_from_clip_start(env, lambda o: agent.actor(agent.obs_norm.normalize(o)))
