@@ -178,6 +178,7 @@ def main(args: Args) -> None:
     torch.distributions.Distribution.set_default_validate_args(False)
     env = make_env(args, local_envs, device, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden)).to(device)
+    distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
     distributed.broadcast_module_(agent)
     if ranks.multi:
         torch.manual_seed(args.seed + ranks.rank)  # each rank samples its own actions and minibatches

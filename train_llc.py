@@ -238,6 +238,7 @@ def main(args: Args) -> None:
     env_cfg = dataclasses.replace(args.env, num_envs=local_envs, device=str(device))
     env = ImitationEnv(env_cfg, motions, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
+    distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
     if resume is None and args.init_from:
         init_from_policy(agent, args.init_from, env, tuple(args.hidden), device)
         if ranks.main:

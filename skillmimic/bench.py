@@ -24,7 +24,8 @@ from skillmimic import DATA
 from skillmimic.cli import check_counts, run_command
 from skillmimic.model import Hand
 from skillmimic.motion import MotionSet
-from skillmimic.sim import SimConfig, make_sim, resolve_device
+from skillmimic.device import resolve_device
+from skillmimic.sim import SimConfig, make_sim
 
 
 @dataclasses.dataclass

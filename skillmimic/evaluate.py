@@ -40,10 +40,10 @@ from skillmimic import DATA
 from skillmimic import model as M
 from skillmimic import skills
 from skillmimic.cli import check_counts, run_command
+from skillmimic.device import resolve_device
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy
-from skillmimic.sim import resolve_device
 
 KEY_BODIES = (0,) + tuple(M.BODY_NAMES.index(n) for n in ("Head", "L_Wrist", "R_Wrist", "L_Ankle", "R_Ankle"))
 PICKUP, LAYUPS, SHOTS, DRIBBLES = {1}, {31, 34}, {5, 6, 7}, {11, 12, 13}

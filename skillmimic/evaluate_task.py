@@ -19,11 +19,11 @@ import torch
 
 from skillmimic import DATA, skills
 from skillmimic.cli import check_counts, run_command
+from skillmimic.device import resolve_device
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy, load_task_policy
-from skillmimic.sim import resolve_device
 from skillmimic.tasks import TASKS
 
 

@@ -30,7 +30,7 @@ import torch
 
 from skillmimic import model as M
 from skillmimic import rotations
-from skillmimic.errors import UserError
+from skillmimic.device import resolve_device
 
 
 @dataclasses.dataclass
@@ -68,21 +68,6 @@ class SimConfig:
     """A world with any |qvel| above this (m/s or rad/s) is flagged unstable."""
     cuda_graph: bool = True
     """MuJoCo Warp on a GPU: capture the control step as a CUDA graph."""
-
-
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> the current GPU if torch sees one, else the CPU; 'cuda' -> 'cuda:N' with the current index."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        d = torch.device(device)
-    except RuntimeError:
-        raise UserError(f"--device {device}: not a device; use 'cuda', 'cuda:N', 'cpu' or 'auto'") from None
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: torch sees no GPU here; use --device cpu (or auto)")
-    if d.type == "cuda" and d.index is None:
-        d = torch.device("cuda", torch.cuda.current_device())
-    return d
 
 
 def contact_flags(

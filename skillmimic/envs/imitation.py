@@ -37,7 +37,8 @@ from skillmimic import rewards as R
 from skillmimic import skills
 from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs
 from skillmimic.motion import MotionSet
-from skillmimic.sim import SimConfig, make_sim, resolve_device
+from skillmimic.device import resolve_device
+from skillmimic.sim import SimConfig, make_sim
 
 
 @dataclasses.dataclass

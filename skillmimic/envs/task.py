@@ -24,7 +24,8 @@ from skillmimic import skills
 from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs
 from skillmimic.motion import MotionSet
 from skillmimic.policy import SkillPolicy
-from skillmimic.sim import SimConfig, make_sim, resolve_device
+from skillmimic.device import resolve_device
+from skillmimic.sim import SimConfig, make_sim
 from skillmimic.tasks.state import TaskState
 
 
