@@ -40,6 +40,7 @@ from skillmimic.policy import TASK_POLICY_FORMAT, load_policy, mlp
 from skillmimic.tasks import TASKS, CirclingConfig, HeadingConfig, ScoringConfig, ThrowingConfig
 
 TRAIN_FORMAT = "skillmimic-hlc-train/1"
+LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")  # the update's statistics, in `stats`
 SHIPPED_LLC = Path(__file__).parent / "skillmimic" / "assets" / "llc_policy.pt"
 
 
@@ -251,7 +252,7 @@ def main(args: Args) -> None:
             b_obs, b_act = obs_buf.reshape(batch_size, -1), act_buf.flatten()
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
-            stats = torch.zeros(5, device=device)  # policy loss, value loss, entropy, approx kl, clip fraction
+            stats = torch.zeros(len(LOSSES), device=device)
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
                 for start in range(0, batch_size, minibatch_size):
@@ -277,14 +278,15 @@ def main(args: Args) -> None:
             stats /= args.update_epochs * args.num_minibatches
 
             # Logging: one device sync (and one all-reduce over the ranks) per iteration.
-            summed = torch.cat((torch.stack((rew_buf.mean(), succeeded, ended, ended_len)), stats,
-                                torch.tensor([float(stop.requested)], device=device)))
-            summed = distributed.all_reduce_sum_(summed).tolist()
+            summed = distributed.sum_named({
+                "reward": rew_buf.mean(), "succeeded": succeeded, "ended": ended, "ended_steps": ended_len,
+                **dict(zip(LOSSES, stats)), "stop": torch.tensor(float(stop.requested), device=device),
+            })
             w = ranks.world_size
-            mean_reward = summed[0] / w
-            success_rate, ep_len = summed[1] / max(summed[2], 1), summed[3] / max(summed[2], 1)
-            losses = {name: v / w for name, v in zip(("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"),
-                                                     summed[4:9])}
+            mean_reward = summed["reward"] / w
+            ended_n = max(summed["ended"], 1)
+            success_rate, ep_len = summed["succeeded"] / ended_n, summed["ended_steps"] / ended_n
+            losses = {name: summed[name] / w for name in LOSSES}
             run.end_iteration(iteration, {"reward": mean_reward, **losses})  # stops on a NaN or Inf
             if ranks.main:
                 sps = run.samples_per_s(global_step)
@@ -298,7 +300,7 @@ def main(args: Args) -> None:
                         f"reward {mean_reward:.3f}  success {100 * success_rate:.1f}%  SPS {sps:,.0f}")
             if iteration % args.checkpoint_every == 0:
                 save(iteration)
-            if summed[-1] > 0:
+            if summed["stop"] > 0:
                 if ranks.main:
                     print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
                 break

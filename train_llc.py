@@ -40,6 +40,7 @@ from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import POLICY_FORMAT, check_model, mlp, policy_file
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
+LOSSES = ("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac")  # the update's statistics, in `stats`
 
 
 @dataclasses.dataclass
@@ -328,7 +329,7 @@ def main(args: Args) -> None:
             old_log_std = agent.log_std.detach().clamp(-5.0, 1.0).clone()  # the rollout's (num_actions,)
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
-            stats = torch.zeros(5, device=device)  # policy loss, value loss, bounds loss, kl, clip fraction
+            stats = torch.zeros(len(LOSSES), device=device)
             actor_on = 0.0 if iteration <= args.critic_warmup_iterations else 1.0
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
@@ -368,15 +369,15 @@ def main(args: Args) -> None:
             stats /= args.update_epochs * args.num_minibatches
 
             # Logging: one device sync (and one all-reduce over the ranks) per iteration.
-            terms = list(term_sums)
-            summed = torch.cat((torch.stack((rew_buf.mean(), ended_len, ended_n)), stats,
-                                torch.stack([term_sums[k] for k in terms]),
-                                torch.tensor([float(stop.requested)], device=device)))
-            summed = distributed.all_reduce_sum_(summed).tolist()
+            summed = distributed.sum_named({
+                "reward": rew_buf.mean(), "ended_steps": ended_len, "ended": ended_n, **dict(zip(LOSSES, stats)),
+                **{f"reward_terms/{k}": v for k, v in term_sums.items()},
+                "stop": torch.tensor(float(stop.requested), device=device),
+            })
             w = ranks.world_size
-            mean_reward, ep_len = summed[0] / w, summed[1] / max(summed[2], 1)
-            s, term_means, stop_now = [v / w for v in summed[3:8]], [v / w for v in summed[8:-1]], summed[-1] > 0
-            losses = dict(zip(("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac"), s))
+            mean_reward, ep_len = summed["reward"] / w, summed["ended_steps"] / max(summed["ended"], 1)
+            losses = {name: summed[name] / w for name in LOSSES}
+            term_means = {k: summed[f"reward_terms/{k}"] / w for k in term_sums}
             run.end_iteration(iteration, {"reward": mean_reward, **losses})  # stops on a NaN or Inf
             if ranks.main:
                 sps = run.samples_per_s(global_step)
@@ -384,7 +385,7 @@ def main(args: Args) -> None:
                     writer.add_scalar(f"losses/{name}", v, global_step)
                 writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
                 writer.add_scalar("charts/log_std", float(agent.log_std.detach().mean()), global_step)
-                for k, v in zip(terms, term_means):
+                for k, v in term_means.items():
                     writer.add_scalar(f"reward_terms/{k}", v / args.num_steps, global_step)
                 writer.add_scalar("charts/reward", mean_reward, global_step)
                 writer.add_scalar("charts/episode_length", ep_len, global_step)
@@ -395,7 +396,7 @@ def main(args: Args) -> None:
                         f"reward {mean_reward:.3f}  episode {ep_len:.1f}  SPS {sps:,.0f}")
             if iteration % args.checkpoint_every == 0:
                 save(iteration)
-            if stop_now:
+            if summed["stop"] > 0:
                 if ranks.main:
                     print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
                 break

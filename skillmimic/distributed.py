@@ -101,6 +101,13 @@ def share_normalizers_(module: torch.nn.Module) -> None:
                 m.reduce = all_reduce_sum_
 
 
+def sum_named(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Named scalar tensors (all on one device) summed over the ranks, as floats: stacked once, one all-reduce,
+    one device sync (`tolist`). {name: () tensor} -> {name: float}."""
+    summed = all_reduce_sum_(torch.stack(list(values.values()))).tolist()
+    return dict(zip(values, summed))
+
+
 def broadcast_module_(module: torch.nn.Module) -> None:
     """Give every rank the main rank's parameters and buffers."""
     if active():

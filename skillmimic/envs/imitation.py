@@ -234,10 +234,12 @@ class ImitationEnv:
         t = self.motions.table
         ref_body_pos = t.body_pos[rows]
         reward, terms = R.hoi_reward(
-            s.body_pos_w, s.body_quat_w, s.qvel[:, self.spec.dof_qvel], s.ball_pos_w, s.ball_lin_vel_w,
-            s.hand_ball_contact, s.body_ball_contact, s.body_floor_contact,
-            ref_body_pos, t.body_quat[rows], t.dof_vel[rows], t.ball_pos[rows], t.ball_vel[rows], t.contact[rows],
-            self.hand_mask, self.floor_allowed, self._w,
+            body_pos=s.body_pos_w, body_quat=s.body_quat_w, dof_vel=s.qvel[:, self.spec.dof_qvel],
+            ball_pos=s.ball_pos_w, ball_vel=s.ball_lin_vel_w, hand_ball=s.hand_ball_contact,
+            body_ball=s.body_ball_contact, body_floor=s.body_floor_contact,
+            ref_body_pos=ref_body_pos, ref_body_quat=t.body_quat[rows], ref_dof_vel=t.dof_vel[rows],
+            ref_ball_pos=t.ball_pos[rows], ref_ball_vel=t.ball_vel[rows], ref_contact=t.contact[rows],
+            hand_mask=self.hand_mask, floor_allowed=self.floor_allowed, w=self._w,
         )
         last = self.motions.lengths[self.motion_ids] - 1
         if self.cfg.steps_after_clip > 0:  # past the clip: hold its last frame, score the body alone
