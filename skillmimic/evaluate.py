@@ -46,7 +46,6 @@ from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy
 
 KEY_BODIES = (0,) + tuple(M.BODY_NAMES.index(n) for n in ("Head", "L_Wrist", "R_Wrist", "L_Ankle", "R_Ankle"))
-PICKUP, LAYUPS, SHOTS, DRIBBLES = {1}, {31, 34}, {5, 6, 7}, {11, 12, 13}
 
 
 @dataclasses.dataclass
@@ -77,16 +76,16 @@ def success(label: int, t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> t
     alive = t["alive"]  # (T, E): not yet fallen at step k
     standing_at_end = alive[-1]
     ball_root = (t["ball"] - t["root"]).norm(dim=-1)  # (T, E)
-    if label in PICKUP:
+    if label == skills.PICKUP:
         held = (t["root"][..., 2] > 0.5) & (ball_root < 0.5) & alive
         return held.sum(0) > 60
-    if label in LAYUPS:
+    if label in skills.LAYUPS:
         high = ((t["ball"][: min(T, 300), :, 2] > 1.8) & alive[: min(T, 300)]).any(0)
         return high & standing_at_end
-    if label in SHOTS:
+    if label in skills.SHOTS:
         peak = torch.where(alive, t["ball"][..., 2], torch.zeros_like(ball_root)).amax(0)
         return (peak - ref_peak).abs() < 0.2
-    if label in DRIBBLES:
+    if label in skills.DRIBBLES:
         n = (T - 100) // 60  # whole 60-step windows after step 100; with none, nothing shows a dribble
         if n <= 0:
             return torch.zeros_like(standing_at_end)

@@ -70,22 +70,29 @@ class SimConfig:
     """MuJoCo Warp on a GPU: capture the control step as a CUDA graph."""
 
 
+# Contact classes of the geoms (contact_flags): 0..52 the humanoid's bodies (Pelvis first), then these.
+BALL_CLASS = M.NUM_BODIES  # 53
+FLOOR_CLASS = M.NUM_BODIES + 1  # 54
+OTHER_CLASS = M.NUM_BODIES + 2  # 55: anything else
+NUM_CLASSES = M.NUM_BODIES + 3  # 56
+
+
 def contact_flags(
     geom_pair: torch.Tensor, valid: torch.Tensor, world: torch.Tensor, geom_class: torch.Tensor, num_worlds: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Which geom classes touch the ball and the floor, per world.
 
     geom_pair (K, 2) geom ids of K contacts, valid (K,) bool, world (K,) world ids; geom_class (ngeom,) maps a
-    geom to 0..52 (humanoid body), 53 (ball), 54 (floor) or 55 (anything else).
+    geom to 0..52 (humanoid body), BALL_CLASS (53), FLOOR_CLASS (54) or OTHER_CLASS (55).
     Returns touch_ball (N, 56) and touch_floor (N, 56), bool: column c is true when something of class c
     touches the ball (the floor). No Python loop; invalid contacts land in a spare row that is dropped.
     """
-    ball, floor = 53, 54
+    ball, floor = BALL_CLASS, FLOOR_CLASS
     cls = geom_class[geom_pair.long()]  # (K, 2)
     a, b = cls[:, 0], cls[:, 1]
     w = torch.where(valid, world.long(), torch.full_like(world.long(), num_worlds))
-    out_ball = torch.zeros(num_worlds + 1, 56, dtype=torch.bool, device=geom_pair.device)
-    out_floor = torch.zeros(num_worlds + 1, 56, dtype=torch.bool, device=geom_pair.device)
+    out_ball = torch.zeros(num_worlds + 1, NUM_CLASSES, dtype=torch.bool, device=geom_pair.device)
+    out_floor = torch.zeros(num_worlds + 1, NUM_CLASSES, dtype=torch.bool, device=geom_pair.device)
     spare = torch.full_like(w, num_worlds)
     true = torch.ones_like(valid)
     out_ball.index_put_((torch.where(a == ball, w, spare), b), true)
@@ -135,10 +142,10 @@ class Simulator:
         self.model = mjm
         self.spec = M.load_spec(cfg.hand)
         self.dt = cfg.substeps * float(mjm.opt.timestep)  # control step, s
-        gb = M.geom_body_table(mjm)  # -1 floor/other, 0..52 humanoid, 53 ball
+        gb = M.geom_body_table(mjm)  # -1 floor/other, 0..52 humanoid, 53 ball (= BALL_CLASS)
         floor = int(mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_GEOM, "floor"))
-        cls = torch.where(gb >= 0, gb, torch.full_like(gb, 55))
-        cls[floor] = 54
+        cls = torch.where(gb >= 0, gb, torch.full_like(gb, OTHER_CLASS))
+        cls[floor] = FLOOR_CLASS
         self._geom_class = cls.to(device)
         # The state a world is put in when it blows up: the model's default pose, at rest.
         data0 = mujoco.MjData(mjm)
@@ -265,7 +272,7 @@ class Simulator:
         ok = ~self.unstable[:, None]
         self.body_ball_contact.copy_(touch_ball[:, : M.NUM_BODIES] & ok)
         self.body_floor_contact.copy_(touch_floor[:, : M.NUM_BODIES] & ok)
-        self.ball_floor_contact.copy_(touch_floor[:, M.BALL_BODY - 1] & ~self.unstable)
+        self.ball_floor_contact.copy_(touch_floor[:, BALL_CLASS] & ~self.unstable)
         self.hand_ball_contact[:, 0] = self.body_ball_contact[:, self._left].any(1)
         self.hand_ball_contact[:, 1] = self.body_ball_contact[:, self._right].any(1)
 
