@@ -35,10 +35,9 @@ import torch
 from skillmimic import model as M
 from skillmimic import rewards as R
 from skillmimic import skills
-from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs
+from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
+from skillmimic.envs.observations import OBS_DIM
 from skillmimic.motion import MotionSet
-from skillmimic.device import resolve_device
-from skillmimic.sim import SimConfig, make_sim
 
 
 @dataclasses.dataclass
@@ -92,16 +91,8 @@ class ImitationEnv:
 
     def __init__(self, cfg: EnvConfig, motions: MotionSet, seed: int = 0):
         self.cfg = cfg
-        # Checked before the simulator is built (on a GPU that compiles kernels for a while).
-        device = resolve_device(cfg.device)
-        if motions.table.root_pos.device != device:
-            raise ValueError(f"motions are on {motions.table.root_pos.device}, the environment on {device}")
-        skills.check_labels(motions.labels)
-        if motions.spec.hand != cfg.hand:
-            raise ValueError(f"the motions are laid out for the {motions.spec.hand} hand, the environment simulates "
-                             f"the {cfg.hand} hand")
-        self.sim = make_sim(SimConfig(num_worlds=cfg.num_envs, backend=cfg.backend, device=cfg.device,
-                                      self_collision=cfg.self_collision, hand=cfg.hand))
+        skills.check_labels(motions.labels)  # before the simulator is built (on a GPU that takes a while)
+        self.sim = build_sim(cfg.num_envs, cfg.backend, cfg.device, cfg.self_collision, cfg.hand, motions)
         self.spec = self.sim.spec
         self.num_actions = self.spec.num_dofs
         self.device = self.sim.device
@@ -214,10 +205,7 @@ class ImitationEnv:
 
     # --- the loop -------------------------------------------------------------------------------------------
     def observe(self) -> torch.Tensor:
-        s = self.sim
-        own = humanoid_ball_obs(s.body_pos_w, s.body_quat_w, s.body_lin_vel_w, s.body_ang_vel_w, s.ball_pos_w,
-                                s.ball_lin_vel_w, s.ball_ang_vel_w, s.hand_ball_contact)
-        return torch.cat((own, self.skill), dim=-1)
+        return torch.cat((own_obs(self.sim), self.skill), dim=-1)
 
     def step(self, actions: torch.Tensor):
         """Apply actions (N, num_actions), advance one control step, score it, end and restart finished episodes.
@@ -246,7 +234,7 @@ class ImitationEnv:
             body_only = terms["p"] * terms["r"] * terms["jv"]
             reward = torch.where(self.frame_ids > last, body_only, reward)
         drift = (s.body_pos_w - ref_body_pos).norm(dim=-1).mean(-1)
-        fell = (s.body_floor_contact & ~self.floor_allowed).any(-1) | (drift > self.cfg.fall_distance)
+        fell = body_on_floor(s, self.floor_allowed) | (drift > self.cfg.fall_distance)
         terminated = fell | s.unstable
         reward = torch.where(s.unstable, torch.zeros_like(reward), reward)
         timeout = self.episode_steps >= self.cfg.max_episode_steps
@@ -257,9 +245,7 @@ class ImitationEnv:
         if self.cfg.adaptive_starts:
             self._count_starts(terminated, truncated)
         if self.cfg.auto_reset:
-            ids = (terminated | truncated).nonzero().flatten()
-            if ids.numel():
-                self.reset_envs(ids)
+            restart_ended(self.reset_envs, terminated, truncated)
         info = {"terms": terms, "episode_steps": episode_steps, "drift": drift}
         return self.observe(), reward, terminated, truncated, info
 
