@@ -21,7 +21,6 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Literal
 
 import imageio.v2 as imageio
 import numpy as np
@@ -36,7 +35,7 @@ from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy, load_task_policy
-from skillmimic.tasks import TASKS
+from skillmimic.tasks import TASKS, TaskName
 from skillmimic.render import SceneRenderer
 from skillmimic.video import write_video
 from skillmimic.viewer import SkillKeys, Window
@@ -49,7 +48,7 @@ class Args:
     checkpoint: str = str(SHIPPED_POLICY)
     """Skill policy to run (policy.pt from train_llc.py); default: the one shipped with the package. With --task:
     the high-level policy (policy.pt from train_hlc.py)."""
-    task: Literal["heading", "circling", "throwing", "scoring"] | None = None
+    task: TaskName | None = None
     """Run a high-level policy on this task (it picks the skills; the mouse moves the goal)."""
     llc: str | None = None
     """With --task: the skill policy it drives (default: the one it was trained with)."""
@@ -123,10 +122,10 @@ class Player:
         if args.play_dataset:
             self.frames = self.start_frames.clone()
             return
-        cfg = EnvConfig(num_envs=n, backend="mujoco", device="cpu", fall_distance=math.inf,
-                        end_at_clip_end=False, auto_reset=False, max_episode_steps=2**62,
-                        action_scale=self.policy.action_scale, action_clip=self.policy.action_clip, hand=self.hand)
-        self.env = ImitationEnv(cfg, self.motions, seed=args.seed)
+        cfg = EnvConfig(backend="mujoco", fall_distance=math.inf, end_at_clip_end=False, auto_reset=False,
+                        max_episode_steps=2**62, action_scale=self.policy.action_scale,
+                        action_clip=self.policy.action_clip, hand=self.hand)
+        self.env = ImitationEnv(cfg, self.motions, n, "cpu", seed=args.seed)
         self.restart()
         self.set_skill(self.label)
 
@@ -144,10 +143,9 @@ class Player:
         self.hand = llc.hand
         self.motions = MotionSet(args.motion_dir, hand=self.hand)
         task_cls, cfg_cls = TASKS[args.task]
-        cfg = TaskEnvConfig(num_envs=args.num_envs, backend="mujoco", device="cpu", auto_reset=False,
-                            llc_steps=self.hlc.info.get("llc_steps", 3))
+        cfg = TaskEnvConfig(backend="mujoco", auto_reset=False, llc_steps=self.hlc.info.get("llc_steps", 3))
         self.task_env = TaskEnv(cfg, task_cls, cfg_cls(**self.hlc.info.get("task_config", {})), llc, self.motions,
-                                seed=args.seed)
+                                args.num_envs, "cpu", seed=args.seed)
         self.skill_idx = torch.zeros(args.num_envs, dtype=torch.long)
         self.restart()
         self.label = self.task_env.task.skills[0]

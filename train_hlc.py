@@ -22,11 +22,9 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import nn
-from tyro.conf import Suppress
 
 from skillmimic import DATA, distributed, runs, skills
 from skillmimic.advantage import gae
@@ -37,7 +35,7 @@ from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import TASK_POLICY_FORMAT, load_policy, mlp
-from skillmimic.tasks import TASKS, CirclingConfig, HeadingConfig, ScoringConfig, ThrowingConfig
+from skillmimic.tasks import TASKS, CirclingConfig, TaskName, HeadingConfig, ScoringConfig, ThrowingConfig
 
 TRAIN_FORMAT = "skillmimic-hlc-train/1"
 LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")  # the update's statistics, in `stats`
@@ -45,16 +43,8 @@ SHIPPED_LLC = Path(__file__).parent / "skillmimic" / "assets" / "llc_policy.pt"
 
 
 @dataclasses.dataclass
-class TrainEnvConfig(TaskEnvConfig):
-    """TaskEnvConfig without its own flags for what --num-envs and --device set."""
-
-    num_envs: Suppress[int] = 0
-    device: Suppress[str] = "auto"
-
-
-@dataclasses.dataclass
 class Args:
-    task: Literal["heading", "circling", "throwing", "scoring"] = "heading"
+    task: TaskName = "heading"
     """The task to learn."""
     llc: str = str(SHIPPED_LLC)
     """The frozen skill policy (an exported policy.pt of train_llc.py)."""
@@ -102,8 +92,8 @@ class Args:
     from this command line."""
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
-    env: TrainEnvConfig = dataclasses.field(default_factory=TrainEnvConfig)
-    """The environment; its num_envs and device are set by --num-envs and --device above."""
+    env: TaskEnvConfig = dataclasses.field(default_factory=TaskEnvConfig)
+    """The environment (its number of worlds and its device are --num-envs and --device above)."""
     heading: HeadingConfig = dataclasses.field(default_factory=HeadingConfig)
     """Settings of the heading task."""
     circling: CirclingConfig = dataclasses.field(default_factory=CirclingConfig)
@@ -138,9 +128,8 @@ def make_env(args: Args, num_envs: int, device: torch.device, seed: int) -> Task
     except CheckpointError as e:
         raise SystemExit(f"--llc: {e}") from None
     motions = MotionSet(args.motion_dir, device=device, hand=llc.hand)
-    env_cfg = dataclasses.replace(args.env, num_envs=num_envs, device=str(device))
     task_cls, _ = TASKS[args.task]
-    return TaskEnv(env_cfg, task_cls, getattr(args, args.task), llc, motions, seed=seed)
+    return TaskEnv(args.env, task_cls, getattr(args, args.task), llc, motions, num_envs, device, seed=seed)
 
 
 def policy_export(agent: Agent, args: Args, env: TaskEnv, iteration: int, global_step: int) -> dict:
@@ -162,11 +151,7 @@ def main(args: Args) -> None:
     resume = None
     if args.resume:
         resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations)
-        saved = {k: v for k, v in resume["args"].items() if k not in RESUME_OVERRIDES}
-        args = merge(args, saved, args.resume)
-    if args.env.num_envs != 0 or args.env.device != "auto":
-        raise SystemExit("set the number of environments and the device with num_envs and device, "
-                         "not env.num_envs / env.device")
+        args = merge(args, runs.saved_args(resume, RESUME_OVERRIDES), args.resume)
     args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/hlc", args.resume, args.overwrite)))
     ranks, device = distributed.init(args.device)
     default = 4096 if device.type == "cuda" else 8

@@ -28,7 +28,6 @@ import time
 
 import torch
 from torch import nn
-from tyro.conf import Suppress
 
 from skillmimic import DATA, checkpoint, distributed, runs
 from skillmimic.advantage import gae
@@ -41,14 +40,6 @@ from skillmimic.policy import POLICY_FORMAT, check_model, mlp, policy_file
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
 LOSSES = ("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac")  # the update's statistics, in `stats`
-
-
-@dataclasses.dataclass
-class TrainEnvConfig(EnvConfig):
-    """EnvConfig without its own flags for what --num-envs and --device set."""
-
-    num_envs: Suppress[int] = 0
-    device: Suppress[str] = "auto"
 
 
 @dataclasses.dataclass
@@ -119,9 +110,9 @@ class Args:
     device are taken from this command line."""
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
-    env: TrainEnvConfig = dataclasses.field(
-        default_factory=lambda: TrainEnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300))
-    """The environment; its num_envs and device are set by --num-envs and --device above. The rigid hand by
+    env: EnvConfig = dataclasses.field(
+        default_factory=lambda: EnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300))
+    """The environment (its number of worlds and its device are --num-envs and --device above). The rigid hand by
     default (2.9x the samples/s of the full hand, and more accurate after equal GPU time: README, "Hands");
     episodes go on 150 steps past their clip (the evaluation plays 300 steps from a clip's start;
     docs/llc_recipe.md)."""
@@ -216,15 +207,11 @@ def main(args: Args) -> None:
     if args.resume:  # a checkpoint of another model, or one already at --iterations, is a one-line error
         expect = {"num_obs": ImitationEnv.num_obs}
         resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations, expect=expect)
-        saved = {k: v for k, v in resume["args"].items() if k not in RESUME_OVERRIDES}
-        args = merge(args, saved, args.resume)
+        args = merge(args, runs.saved_args(resume, RESUME_OVERRIDES), args.resume)
         try:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
             check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
         except checkpoint.CheckpointError as e:
             raise SystemExit(str(e)) from None
-    if args.env.num_envs != 0 or args.env.device != "auto":
-        raise SystemExit("set the number of environments and the device with num_envs and device, "
-                         "not env.num_envs / env.device")
     args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/llc", args.resume, args.overwrite)))
     ranks, device = distributed.init(args.device)
     default = 4096 if device.type == "cuda" else 8
@@ -236,8 +223,7 @@ def main(args: Args) -> None:
     # check (which would also wait for the device at every construction).
     torch.distributions.Distribution.set_default_validate_args(False)
     motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
-    env_cfg = dataclasses.replace(args.env, num_envs=local_envs, device=str(device))
-    env = ImitationEnv(env_cfg, motions, seed=args.seed + ranks.rank)
+    env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
     if resume is None and args.init_from:

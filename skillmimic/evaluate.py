@@ -44,6 +44,7 @@ from skillmimic.device import resolve_device
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy
+from skillmimic.sim import Backend
 
 KEY_BODIES = (0,) + tuple(M.BODY_NAMES.index(n) for n in ("Head", "L_Wrist", "R_Wrist", "L_Ankle", "R_Ankle"))
 
@@ -62,7 +63,7 @@ class Args:
     """Std of the Gaussian noise on the starting hinge angles (rad)."""
     device: str = "auto"
     """'cuda', 'cpu' or 'auto'."""
-    backend: str = "auto"
+    backend: Backend = "auto"
     """Simulator backend (see SimConfig)."""
     seed: int = 0
     """Seed of the starting noise."""
@@ -116,10 +117,10 @@ def accuracy(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: to
 def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: torch.device) -> dict:
     clips = torch.nonzero(motions.labels == label).flatten()
     E = args.episodes
-    cfg = EnvConfig(num_envs=E, backend=args.backend, device=str(device), fall_distance=math.inf,
-                    max_episode_steps=args.horizon, end_at_clip_end=False, auto_reset=False,
-                    action_scale=policy.action_scale, action_clip=policy.action_clip, hand=policy.hand)
-    env = ImitationEnv(cfg, motions, seed=args.seed)
+    cfg = EnvConfig(backend=args.backend, fall_distance=math.inf, max_episode_steps=args.horizon,
+                    end_at_clip_end=False, auto_reset=False, action_scale=policy.action_scale,
+                    action_clip=policy.action_clip, hand=policy.hand)
+    env = ImitationEnv(cfg, motions, E, device, seed=args.seed)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     motion_ids = clips[torch.arange(E, device=device) % len(clips)]
     frame_ids = torch.zeros(E, dtype=torch.long, device=device)

@@ -10,21 +10,20 @@ import torch
 from skillmimic.device import resolve_device
 from skillmimic.envs.observations import humanoid_ball_obs
 from skillmimic.motion import MotionSet
-from skillmimic.sim import SimConfig, Simulator, make_sim
+from skillmimic.sim import Backend, SimConfig, Simulator, make_sim
 
 
-def build_sim(num_envs: int, backend: str, device: str, self_collision: bool, hand: str,
+def build_sim(num_envs: int, backend: Backend, device: str | torch.device, self_collision: bool, hand: str,
               motions: MotionSet) -> Simulator:
     """The simulator of num_envs worlds, once the motions are found on its device and laid out for its hand
     (checked before the build: on a GPU that compiles kernels for a while)."""
-    d = resolve_device(device)
+    d = resolve_device(str(device))
     if motions.table.root_pos.device != d:
         raise ValueError(f"motions are on {motions.table.root_pos.device}, the environment on {d}")
     if motions.spec.hand != hand:
         raise ValueError(f"the motions are laid out for the {motions.spec.hand} hand, the environment simulates "
                          f"the {hand} hand")
-    return make_sim(SimConfig(num_worlds=num_envs, backend=backend, device=device, self_collision=self_collision,
-                              hand=hand))
+    return make_sim(SimConfig(backend=backend, self_collision=self_collision, hand=hand), num_envs, d)
 
 
 def own_obs(sim: Simulator) -> torch.Tensor:

@@ -38,16 +38,13 @@ from skillmimic import skills
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.motion import MotionSet
+from skillmimic.sim import Backend
 
 
 @dataclasses.dataclass
 class EnvConfig:
-    num_envs: int = 4096
-    """Parallel environments (simulator worlds)."""
-    backend: str = "auto"
+    backend: Backend = "auto"
     """Simulator backend: 'mujoco_warp', 'mujoco' or 'auto' (see SimConfig)."""
-    device: str = "auto"
-    """'cuda', 'cpu' or 'auto'."""
     action_scale: float = math.pi / 2
     """PD target = action_scale * action (radians); actions are clipped to [-action_clip, action_clip]."""
     action_clip: float = 2.0
@@ -81,7 +78,8 @@ class EnvConfig:
 
 
 class ImitationEnv:
-    """Batched imitation environment on the simulator. Tensors live on `device`, batch dimension first.
+    """Batched imitation environment of num_envs worlds on the simulator. Tensors live on `device` ('cuda',
+    'cuda:N', 'cpu' or 'auto', where the motions must be too), batch dimension first.
 
     obs (num_envs, OBS_DIM + 64); actions (num_envs, num_actions) in roughly [-1, 1], one per hinge of the model
     (`spec`, the hand's ModelSpec).
@@ -89,14 +87,15 @@ class ImitationEnv:
 
     num_obs = OBS_DIM + skills.NUM_SLOTS
 
-    def __init__(self, cfg: EnvConfig, motions: MotionSet, seed: int = 0):
+    def __init__(self, cfg: EnvConfig, motions: MotionSet, num_envs: int, device: str | torch.device = "auto",
+                 seed: int = 0):
         self.cfg = cfg
         skills.check_labels(motions.labels)  # before the simulator is built (on a GPU that takes a while)
-        self.sim = build_sim(cfg.num_envs, cfg.backend, cfg.device, cfg.self_collision, cfg.hand, motions)
+        self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, cfg.hand, motions)
         self.spec = self.sim.spec
         self.num_actions = self.spec.num_dofs
         self.device = self.sim.device
-        self.num_envs = cfg.num_envs
+        self.num_envs = num_envs
         self.motions = motions
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self._w = R.weights(cfg.reward)

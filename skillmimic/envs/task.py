@@ -25,17 +25,14 @@ from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_en
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.motion import MotionSet
 from skillmimic.policy import SkillPolicy
+from skillmimic.sim import Backend
 from skillmimic.tasks.state import TaskState
 
 
 @dataclasses.dataclass
 class TaskEnvConfig:
-    num_envs: int = 4096
-    """Parallel environments (simulator worlds)."""
-    backend: str = "auto"
+    backend: Backend = "auto"
     """Simulator backend: 'mujoco_warp', 'mujoco' or 'auto' (see SimConfig)."""
-    device: str = "auto"
-    """'cuda', 'cpu' or 'auto'."""
     llc_steps: int = 3
     """Control steps (60 Hz) the skill policy runs per high-level decision."""
     max_episode_steps: int = 600
@@ -50,9 +47,11 @@ class TaskEnvConfig:
 
 
 class TaskEnv:
-    """Batched task environment. obs (N, OBS_DIM + task.obs_dim); actions (N,) long in [0, len(task.skills))."""
+    """Batched task environment of N = num_envs worlds on `device` (where the motions must be too).
+    obs (N, OBS_DIM + task.obs_dim); actions (N,) long in [0, len(task.skills))."""
 
-    def __init__(self, cfg: TaskEnvConfig, task_cls, task_cfg, llc: SkillPolicy, motions: MotionSet, seed: int = 0):
+    def __init__(self, cfg: TaskEnvConfig, task_cls, task_cfg, llc: SkillPolicy, motions: MotionSet, num_envs: int,
+                 device: str | torch.device = "auto", seed: int = 0):
         hand = cfg.hand or llc.hand
         spec = M.load_spec(hand)
         if llc.num_obs != OBS_DIM + skills.NUM_SLOTS or llc.num_actions != spec.num_dofs or llc.hand != hand:
@@ -60,9 +59,9 @@ class TaskEnv:
                              f"{llc.num_actions} actions; this model ({hand} hand) needs "
                              f"{OBS_DIM + skills.NUM_SLOTS} and {spec.num_dofs}")
         self.cfg = cfg
-        self.sim = build_sim(cfg.num_envs, cfg.backend, cfg.device, cfg.self_collision, hand, motions)
+        self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, hand, motions)
         self.device = dev = self.sim.device
-        self.num_envs = n = cfg.num_envs
+        self.num_envs = n = num_envs
         self.motions = motions
         self.llc = llc.to(dev)
         self.gen = torch.Generator(device=dev).manual_seed(seed)
