@@ -21,7 +21,6 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Literal
 
 import imageio.v2 as imageio
 import numpy as np
@@ -36,7 +35,7 @@ from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy, load_task_policy
-from skillmimic.tasks import TASKS
+from skillmimic.tasks import TASKS, TaskName
 from skillmimic.render import SceneRenderer
 from skillmimic.video import write_video
 from skillmimic.viewer import SkillKeys, Window
@@ -49,7 +48,7 @@ class Args:
     checkpoint: str = str(SHIPPED_POLICY)
     """Skill policy to run (policy.pt from train_llc.py); default: the one shipped with the package. With --task:
     the high-level policy (policy.pt from train_hlc.py)."""
-    task: Literal["heading", "circling", "throwing", "scoring"] | None = None
+    task: TaskName | None = None
     """Run a high-level policy on this task (it picks the skills; the mouse moves the goal)."""
     llc: str | None = None
     """With --task: the skill policy it drives (default: the one it was trained with)."""
@@ -85,53 +84,141 @@ class Args:
 
 
 class Player:
-    """The state of a session: a policy driving the imitation environment, or a replay of the clips."""
+    """What main() drives, whatever the mode: tick() one control step, view() what to draw, marker() where the
+    goal is, and what the keys and the mouse do (restart, set_skill, set_target). One subclass per mode:
+    DatasetPlayer (replay the clips), SkillPlayer (a skill policy, steered by the keys), TaskPlayer (a high-level
+    policy on a task); `make_player` picks it from the arguments."""
+
+    hand: Hand  # the model that is drawn
+    label: int  # the skill shown in the caption
 
     def __init__(self, args: Args):
         self.args = args
-        self.gen = torch.Generator().manual_seed(args.seed)
         self.paused = False
         self.target: np.ndarray | None = None  # the floor point last clicked; tasks read it
-        n = args.num_envs
-        self.policy = None
-        self.task_env: TaskEnv | None = None
-        self.ticks = 0
-        if args.task is not None:
-            self._start_task(args)
-            return
-        if not args.play_dataset:
-            try:
-                self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs, hand=args.hand)
-            except CheckpointError as e:
-                hint = " (train one with train_llc.py, or use --play-dataset)" if "no such" in str(e) else ""
-                raise SystemExit(f"{e}{hint}") from None
-        self.hand = self.policy.hand if self.policy is not None else (args.hand or "full")
+
+    def restart(self, env_ids: torch.Tensor | None = None) -> None:
+        raise NotImplementedError
+
+    def set_skill(self, label: int) -> None:
+        self.label = label
+        print(f"skill: {label:03d} {skills.skill_name(label)}", flush=True)
+
+    def set_target(self, point: np.ndarray) -> None:
+        self.target = point
+
+    def tick(self) -> None:
+        """One control step (1/60 s), unless paused."""
+        if not self.paused:
+            self._step()
+
+    def _step(self) -> None:
+        raise NotImplementedError
+
+    def view(self) -> tuple[torch.Tensor, torch.Tensor, str]:
+        """What to draw: qpos (W, nq) of the hand's model, ball touched (W,), and the caption."""
+        raise NotImplementedError
+
+    def marker(self) -> np.ndarray | None:
+        """Where to draw the goal: the last clicked point."""
+        return self.target
+
+    def _caption(self) -> str:
+        return f"skill {self.label:03d} {skills.skill_name(self.label)}" + ("  (paused)" if self.paused else "")
+
+
+def _starts(args: Args, motions: MotionSet, labels: list[int] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each world's clip (of `labels` where the motion set has any) and start frame (--state-init, or random).
+    -> motion ids (W,), start frames (W,)."""
+    gen = torch.Generator().manual_seed(args.seed)
+    n = args.num_envs
+    clips = torch.arange(motions.num_motions)
+    if labels is not None:
+        known = torch.isin(motions.labels.cpu(), torch.tensor(labels))
+        if known.any():
+            clips = known.nonzero().flatten()
+    motion_ids = clips[torch.randint(0, len(clips), (n,), generator=gen)]
+    last = motions.lengths[motion_ids] - 2
+    if args.state_init is None:
+        return motion_ids, (torch.rand(n, generator=gen) * last).long()
+    return motion_ids, torch.minimum(torch.full((n,), max(args.state_init, 0)), last)
+
+
+class DatasetPlayer(Player):
+    """--play-dataset: the clips as recorded; a clip that ends makes way for the next clip of the set."""
+
+    def __init__(self, args: Args):
+        super().__init__(args)
+        self.hand = args.hand or "full"
         self.motions = MotionSet(args.motion_dir, hand=self.hand)
-        clips = torch.arange(self.motions.num_motions)
-        if self.policy is not None:
-            # Start from clips of the skills the policy learned, where the motion set has any.
-            known = torch.isin(self.motions.labels.cpu(), torch.tensor(self.policy.info.get("skill_labels", [])))
-            if known.any():
-                clips = known.nonzero().flatten()
-        self.motion_ids = clips[torch.randint(0, len(clips), (n,), generator=self.gen)]
-        last = self.motions.lengths[self.motion_ids] - 2
-        if args.state_init is None:
-            self.start_frames = (torch.rand(n, generator=self.gen) * last).long()
-        else:
-            self.start_frames = torch.minimum(torch.full((n,), max(args.state_init, 0)), last)
+        self.motion_ids, self.start_frames = _starts(args, self.motions, None)
         self.label = int(self.motions.labels[self.motion_ids[0]])
-        if args.play_dataset:
-            self.frames = self.start_frames.clone()
-            return
-        cfg = EnvConfig(num_envs=n, backend="mujoco", device="cpu", fall_distance=math.inf,
-                        end_at_clip_end=False, auto_reset=False, max_episode_steps=2**62,
-                        action_scale=self.policy.action_scale, action_clip=self.policy.action_clip, hand=self.hand)
-        self.env = ImitationEnv(cfg, self.motions, seed=args.seed)
+        self.frames = self.start_frames.clone()
+
+    def restart(self, env_ids: torch.Tensor | None = None) -> None:
+        self.frames = self.start_frames.clone()
+
+    def _step(self) -> None:
+        self.frames += 1
+        over = self.frames >= self.motions.lengths[self.motion_ids] - 1
+        # A clip that ends makes way for the next clip of the set, from its first frame.
+        self.motion_ids = torch.where(over, (self.motion_ids + 1) % self.motions.num_motions, self.motion_ids)
+        self.frames = torch.where(over, torch.zeros_like(self.frames), self.frames)
+
+    def view(self) -> tuple[torch.Tensor, torch.Tensor, str]:
+        qpos, _ = self.motions.state(self.motion_ids, self.frames)
+        rows = self.motions.rows(self.motion_ids, self.frames)
+        touched = self.motions.table.contact[rows] > 0.5
+        name = self.motions.files[int(self.motion_ids[0])].name
+        return qpos, touched, f"dataset: {name}  frame {int(self.frames[0])}"
+
+
+class SkillPlayer(Player):
+    """A skill policy playing the skill the keys pick, from frames of the clips of the skills it learned."""
+
+    def __init__(self, args: Args):
+        super().__init__(args)
+        try:
+            self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs, hand=args.hand)
+        except CheckpointError as e:
+            hint = " (train one with train_llc.py, or use --play-dataset)" if "no such" in str(e) else ""
+            raise SystemExit(f"{e}{hint}") from None
+        self.hand = self.policy.hand
+        self.motions = MotionSet(args.motion_dir, hand=self.hand)
+        self.motion_ids, self.start_frames = _starts(args, self.motions, self.policy.info.get("skill_labels", []))
+        self.label = int(self.motions.labels[self.motion_ids[0]])
+        cfg = EnvConfig(backend="mujoco", fall_distance=math.inf, end_at_clip_end=False, auto_reset=False,
+                        max_episode_steps=2**62, action_scale=self.policy.action_scale,
+                        action_clip=self.policy.action_clip, hand=self.hand)
+        self.env = ImitationEnv(cfg, self.motions, args.num_envs, "cpu", seed=args.seed)
         self.restart()
         self.set_skill(self.label)
 
-    def _start_task(self, args: Args) -> None:
-        """--task: a high-level policy picks the skills of a skill policy; episodes start at the task's clips."""
+    def restart(self, env_ids: torch.Tensor | None = None) -> None:
+        ids = torch.arange(self.args.num_envs) if env_ids is None else env_ids
+        self.env.reset_envs(ids, self.motion_ids[ids], self.start_frames[ids])
+        self.env.skill[:] = skills.one_hot(torch.tensor([self.label]))  # the restart keeps the chosen skill
+
+    def set_skill(self, label: int) -> None:
+        self.env.skill[:] = skills.one_hot(torch.tensor([label]))
+        super().set_skill(label)
+
+    def _step(self) -> None:
+        _, _, terminated, _, _ = self.env.step(self.policy(self.env.observe()))
+        fallen = terminated.nonzero().flatten()
+        if fallen.numel():
+            self.restart(fallen)
+
+    def view(self) -> tuple[torch.Tensor, torch.Tensor, str]:
+        s = self.env.sim
+        return s.qpos, s.hand_ball_contact.any(-1), self._caption()
+
+
+class TaskPlayer(Player):
+    """--task: a high-level policy picks the skills of a skill policy; episodes start at the task's clips."""
+
+    def __init__(self, args: Args):
+        super().__init__(args)
         if Path(args.checkpoint) == SHIPPED_POLICY:
             raise SystemExit(f"--task {args.task} needs a high-level policy: --checkpoint "
                              f"runs/hlc_{args.task}/policy.pt (train one with train_hlc.py)")
@@ -144,89 +231,56 @@ class Player:
         self.hand = llc.hand
         self.motions = MotionSet(args.motion_dir, hand=self.hand)
         task_cls, cfg_cls = TASKS[args.task]
-        cfg = TaskEnvConfig(num_envs=args.num_envs, backend="mujoco", device="cpu", auto_reset=False,
-                            llc_steps=self.hlc.info.get("llc_steps", 3))
+        cfg = TaskEnvConfig(backend="mujoco", auto_reset=False, llc_steps=self.hlc.info.get("llc_steps", 3))
         self.task_env = TaskEnv(cfg, task_cls, cfg_cls(**self.hlc.info.get("task_config", {})), llc, self.motions,
-                                seed=args.seed)
+                                args.num_envs, "cpu", seed=args.seed)
         self.skill_idx = torch.zeros(args.num_envs, dtype=torch.long)
+        self.ticks = 0
         self.restart()
         self.label = self.task_env.task.skills[0]
 
     def restart(self, env_ids: torch.Tensor | None = None) -> None:
-        if self.task_env is not None:
-            ids = torch.arange(self.args.num_envs) if env_ids is None else env_ids
-            self.task_env.reset_envs(ids)
-            if self.target is not None:  # the goal stays where the mouse put it
-                self.task_env.task.set_goal(self.target)
-            self.ticks = 0
-            return
-        if self.args.play_dataset:
-            self.frames = self.start_frames.clone()
-            return
         ids = torch.arange(self.args.num_envs) if env_ids is None else env_ids
-        self.env.reset_envs(ids, self.motion_ids[ids], self.start_frames[ids])
-        self.env.skill[:] = skills.one_hot(torch.tensor([self.label]))  # the restart keeps the chosen skill
+        self.task_env.reset_envs(ids)
+        if self.target is not None:  # the goal stays where the mouse put it
+            self.task_env.task.set_goal(self.target)
+        self.ticks = 0
 
     def set_target(self, point: np.ndarray) -> None:
-        self.target = point
-        if self.task_env is not None:
-            self.task_env.task.set_goal(point)
+        super().set_target(point)
+        self.task_env.task.set_goal(point)
 
     def set_skill(self, label: int) -> None:
-        if self.task_env is not None:
-            print("with --task the high-level policy picks the skills", flush=True)
-            return
-        self.label = label
-        if not self.args.play_dataset:
-            self.env.skill[:] = skills.one_hot(torch.tensor([label]))
-        print(f"skill: {label:03d} {skills.skill_name(label)}", flush=True)
+        print("with --task the high-level policy picks the skills", flush=True)
 
-    def tick(self) -> None:
-        """One control step (1/60 s)."""
-        if self.paused:
-            return
-        if self.task_env is not None:
-            env = self.task_env
-            if self.ticks % env.cfg.llc_steps == 0:  # a high-level decision every llc_steps control steps
-                self.skill_idx = self.hlc(env.observe())
-                self.label = env.task.skills[int(self.skill_idx[0])]
-            self.ticks += 1
-            _, success, fell = env.control_step(self.skill_idx)
-            for i in (success | fell).nonzero().flatten().tolist():
-                print(f"world {i}: {'goal reached' if success[i] else 'fell'}", flush=True)
-            ended = (success | fell).nonzero().flatten()
-            if ended.numel():
-                self.restart(ended)
-            return
-        if self.args.play_dataset:
-            self.frames += 1
-            over = self.frames >= self.motions.lengths[self.motion_ids] - 1
-            # A clip that ends makes way for the next clip of the set, from its first frame.
-            self.motion_ids = torch.where(over, (self.motion_ids + 1) % self.motions.num_motions, self.motion_ids)
-            self.frames = torch.where(over, torch.zeros_like(self.frames), self.frames)
-            return
-        _, _, terminated, _, _ = self.env.step(self.policy(self.env.observe()))
-        fallen = terminated.nonzero().flatten()
-        if fallen.numel():
-            self.restart(fallen)
+    def _step(self) -> None:
+        env = self.task_env
+        if self.ticks % env.cfg.llc_steps == 0:  # a high-level decision every llc_steps control steps
+            self.skill_idx = self.hlc(env.observe())
+            self.label = env.task.skills[int(self.skill_idx[0])]
+        self.ticks += 1
+        _, success, fell = env.control_step(self.skill_idx)
+        for i in (success | fell).nonzero().flatten().tolist():
+            print(f"world {i}: {'goal reached' if success[i] else 'fell'}", flush=True)
+        ended = (success | fell).nonzero().flatten()
+        if ended.numel():
+            self.restart(ended)
 
     def view(self) -> tuple[torch.Tensor, torch.Tensor, str]:
-        """What to draw: qpos (W, nq) of the hand's model, ball touched (W,), and the caption."""
-        if self.args.play_dataset:
-            qpos, _ = self.motions.state(self.motion_ids, self.frames)
-            rows = self.motions.rows(self.motion_ids, self.frames)
-            touched = self.motions.table.contact[rows] > 0.5
-            name = self.motions.files[int(self.motion_ids[0])].name
-            return qpos, touched, f"dataset: {name}  frame {int(self.frames[0])}"
-        s = self.task_env.sim if self.task_env is not None else self.env.sim
-        caption = f"skill {self.label:03d} {skills.skill_name(self.label)}" + ("  (paused)" if self.paused else "")
-        if self.task_env is not None:
-            caption = f"task {self.args.task}: {caption}"
-        return s.qpos, s.hand_ball_contact.any(-1), caption
+        s = self.task_env.sim
+        return s.qpos, s.hand_ball_contact.any(-1), f"task {self.args.task}: {self._caption()}"
 
     def marker(self) -> np.ndarray | None:
-        """Where to draw the goal: the task's (world 0) with --task, else the last clicked point."""
-        return self.task_env.task.marker(0) if self.task_env is not None else self.target
+        """The task's goal in world 0."""
+        return self.task_env.task.marker(0)
+
+
+def make_player(args: Args) -> Player:
+    if args.task is not None:
+        return TaskPlayer(args)
+    if args.play_dataset:
+        return DatasetPlayer(args)
+    return SkillPlayer(args)
 
 
 def main(args: Args) -> None:
@@ -235,7 +289,7 @@ def main(args: Args) -> None:
     if not args.fps > 0:
         raise UserError(f"--fps {args.fps:g}: must be positive")
     keys = SkillKeys.from_file(args.keys)
-    player = Player(args)
+    player = make_player(args)
     scenes = SceneRenderer(load_model(player.hand), width=args.width, height=args.height, offscreen=args.headless)
     every = max(1, round(60 / args.fps))  # control steps per recorded frame
     frames: list[np.ndarray] = []

@@ -22,11 +22,9 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
-from typing import Literal
 
 import torch
 from torch import nn
-from tyro.conf import Suppress
 
 from skillmimic import DATA, distributed, runs, skills
 from skillmimic.advantage import gae
@@ -37,23 +35,16 @@ from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import TASK_POLICY_FORMAT, load_policy, mlp
-from skillmimic.tasks import TASKS, CirclingConfig, HeadingConfig, ScoringConfig, ThrowingConfig
+from skillmimic.tasks import TASKS, CirclingConfig, TaskName, HeadingConfig, ScoringConfig, ThrowingConfig
 
 TRAIN_FORMAT = "skillmimic-hlc-train/1"
+LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")  # the update's statistics, in `stats`
 SHIPPED_LLC = Path(__file__).parent / "skillmimic" / "assets" / "llc_policy.pt"
 
 
 @dataclasses.dataclass
-class TrainEnvConfig(TaskEnvConfig):
-    """TaskEnvConfig without its own flags for what --num-envs and --device set."""
-
-    num_envs: Suppress[int] = 0
-    device: Suppress[str] = "auto"
-
-
-@dataclasses.dataclass
 class Args:
-    task: Literal["heading", "circling", "throwing", "scoring"] = "heading"
+    task: TaskName = "heading"
     """The task to learn."""
     llc: str = str(SHIPPED_LLC)
     """The frozen skill policy (an exported policy.pt of train_llc.py)."""
@@ -101,8 +92,8 @@ class Args:
     from this command line."""
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
-    env: TrainEnvConfig = dataclasses.field(default_factory=TrainEnvConfig)
-    """The environment; its num_envs and device are set by --num-envs and --device above."""
+    env: TaskEnvConfig = dataclasses.field(default_factory=TaskEnvConfig)
+    """The environment (its number of worlds and its device are --num-envs and --device above)."""
     heading: HeadingConfig = dataclasses.field(default_factory=HeadingConfig)
     """Settings of the heading task."""
     circling: CirclingConfig = dataclasses.field(default_factory=CirclingConfig)
@@ -137,9 +128,8 @@ def make_env(args: Args, num_envs: int, device: torch.device, seed: int) -> Task
     except CheckpointError as e:
         raise SystemExit(f"--llc: {e}") from None
     motions = MotionSet(args.motion_dir, device=device, hand=llc.hand)
-    env_cfg = dataclasses.replace(args.env, num_envs=num_envs, device=str(device))
     task_cls, _ = TASKS[args.task]
-    return TaskEnv(env_cfg, task_cls, getattr(args, args.task), llc, motions, seed=seed)
+    return TaskEnv(args.env, task_cls, getattr(args, args.task), llc, motions, num_envs, device, seed=seed)
 
 
 def policy_export(agent: Agent, args: Args, env: TaskEnv, iteration: int, global_step: int) -> dict:
@@ -161,11 +151,7 @@ def main(args: Args) -> None:
     resume = None
     if args.resume:
         resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations)
-        saved = {k: v for k, v in resume["args"].items() if k not in RESUME_OVERRIDES}
-        args = merge(args, saved, args.resume)
-    if args.env.num_envs != 0 or args.env.device != "auto":
-        raise SystemExit("set the number of environments and the device with num_envs and device, "
-                         "not env.num_envs / env.device")
+        args = merge(args, runs.saved_args(resume, RESUME_OVERRIDES), args.resume)
     args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/hlc", args.resume, args.overwrite)))
     ranks, device = distributed.init(args.device)
     default = 4096 if device.type == "cuda" else 8
@@ -178,6 +164,7 @@ def main(args: Args) -> None:
     torch.distributions.Distribution.set_default_validate_args(False)
     env = make_env(args, local_envs, device, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden)).to(device)
+    distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
     distributed.broadcast_module_(agent)
     if ranks.multi:
         torch.manual_seed(args.seed + ranks.rank)  # each rank samples its own actions and minibatches
@@ -250,7 +237,7 @@ def main(args: Args) -> None:
             b_obs, b_act = obs_buf.reshape(batch_size, -1), act_buf.flatten()
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
-            stats = torch.zeros(5, device=device)  # policy loss, value loss, entropy, approx kl, clip fraction
+            stats = torch.zeros(len(LOSSES), device=device)
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
                 for start in range(0, batch_size, minibatch_size):
@@ -276,14 +263,15 @@ def main(args: Args) -> None:
             stats /= args.update_epochs * args.num_minibatches
 
             # Logging: one device sync (and one all-reduce over the ranks) per iteration.
-            summed = torch.cat((torch.stack((rew_buf.mean(), succeeded, ended, ended_len)), stats,
-                                torch.tensor([float(stop.requested)], device=device)))
-            summed = distributed.all_reduce_sum_(summed).tolist()
+            summed = distributed.sum_named({
+                "reward": rew_buf.mean(), "succeeded": succeeded, "ended": ended, "ended_steps": ended_len,
+                **dict(zip(LOSSES, stats)), "stop": torch.tensor(float(stop.requested), device=device),
+            })
             w = ranks.world_size
-            mean_reward = summed[0] / w
-            success_rate, ep_len = summed[1] / max(summed[2], 1), summed[3] / max(summed[2], 1)
-            losses = {name: v / w for name, v in zip(("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac"),
-                                                     summed[4:9])}
+            mean_reward = summed["reward"] / w
+            ended_n = max(summed["ended"], 1)
+            success_rate, ep_len = summed["succeeded"] / ended_n, summed["ended_steps"] / ended_n
+            losses = {name: summed[name] / w for name in LOSSES}
             run.end_iteration(iteration, {"reward": mean_reward, **losses})  # stops on a NaN or Inf
             if ranks.main:
                 sps = run.samples_per_s(global_step)
@@ -297,7 +285,7 @@ def main(args: Args) -> None:
                         f"reward {mean_reward:.3f}  success {100 * success_rate:.1f}%  SPS {sps:,.0f}")
             if iteration % args.checkpoint_every == 0:
                 save(iteration)
-            if summed[-1] > 0:
+            if summed["stop"] > 0:
                 if ranks.main:
                     print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
                 break

@@ -29,7 +29,6 @@ import time
 
 import torch
 from torch import nn
-from tyro.conf import Suppress
 
 from skillmimic import DATA, checkpoint, distributed, runs
 from skillmimic.advantage import gae
@@ -41,14 +40,7 @@ from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import POLICY_FORMAT, check_model, mlp, policy_file
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
-
-
-@dataclasses.dataclass
-class TrainEnvConfig(EnvConfig):
-    """EnvConfig without its own flags for what --num-envs and --device set."""
-
-    num_envs: Suppress[int] = 0
-    device: Suppress[str] = "auto"
+LOSSES = ("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac")  # the update's statistics, in `stats`
 
 
 @dataclasses.dataclass
@@ -120,9 +112,9 @@ class Args:
     device are taken from this command line."""
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
-    env: TrainEnvConfig = dataclasses.field(
-        default_factory=lambda: TrainEnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300))
-    """The environment; its num_envs and device are set by --num-envs and --device above. The rigid hand by
+    env: EnvConfig = dataclasses.field(
+        default_factory=lambda: EnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300))
+    """The environment (its number of worlds and its device are --num-envs and --device above). The rigid hand by
     default (2.9x the samples/s of the full hand, and more accurate after equal GPU time: README, "Hands");
     episodes go on 150 steps past their clip (the evaluation plays 300 steps from a clip's start;
     docs/llc_recipe.md)."""
@@ -222,15 +214,11 @@ def main(args: Args) -> None:
     if args.resume:  # a checkpoint of another model, or one already at --iterations, is a one-line error
         expect = {"num_obs": ImitationEnv.num_obs}
         resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations, expect=expect)
-        saved = {k: v for k, v in resume["args"].items() if k not in RESUME_OVERRIDES}
-        args = merge(args, saved, args.resume)
+        args = merge(args, runs.saved_args(resume, RESUME_OVERRIDES), args.resume)
         try:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
             check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
         except checkpoint.CheckpointError as e:
             raise SystemExit(str(e)) from None
-    if args.env.num_envs != 0 or args.env.device != "auto":
-        raise SystemExit("set the number of environments and the device with num_envs and device, "
-                         "not env.num_envs / env.device")
     args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/llc", args.resume, args.overwrite)))
     ranks, device = distributed.init(args.device)
     default = 4096 if device.type == "cuda" else 8
@@ -242,9 +230,9 @@ def main(args: Args) -> None:
     # check (which would also wait for the device at every construction).
     torch.distributions.Distribution.set_default_validate_args(False)
     motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
-    env_cfg = dataclasses.replace(args.env, num_envs=local_envs, device=str(device))
-    env = ImitationEnv(env_cfg, motions, seed=args.seed + ranks.rank)
+    env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
+    distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
     if resume is None and args.init_from:
         init_from_policy(agent, args.init_from, env, tuple(args.hidden), device)
         if ranks.main:
@@ -338,7 +326,7 @@ def main(args: Args) -> None:
             old_log_std = agent.log_std.detach().clamp(-5.0, 1.0).clone()  # the rollout's (num_actions,)
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
-            stats = torch.zeros(5, device=device)  # policy loss, value loss, bounds loss, kl, clip fraction
+            stats = torch.zeros(len(LOSSES), device=device)
             actor_on = 0.0 if iteration <= args.critic_warmup_iterations else 1.0
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
@@ -378,15 +366,15 @@ def main(args: Args) -> None:
             stats /= args.update_epochs * args.num_minibatches
 
             # Logging: one device sync (and one all-reduce over the ranks) per iteration.
-            terms = list(term_sums)
-            summed = torch.cat((torch.stack((rew_buf.mean(), ended_len, ended_n)), stats,
-                                torch.stack([term_sums[k] for k in terms]),
-                                torch.tensor([float(stop.requested)], device=device)))
-            summed = distributed.all_reduce_sum_(summed).tolist()
+            summed = distributed.sum_named({
+                "reward": rew_buf.mean(), "ended_steps": ended_len, "ended": ended_n, **dict(zip(LOSSES, stats)),
+                **{f"reward_terms/{k}": v for k, v in term_sums.items()},
+                "stop": torch.tensor(float(stop.requested), device=device),
+            })
             w = ranks.world_size
-            mean_reward, ep_len = summed[0] / w, summed[1] / max(summed[2], 1)
-            s, term_means, stop_now = [v / w for v in summed[3:8]], [v / w for v in summed[8:-1]], summed[-1] > 0
-            losses = dict(zip(("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac"), s))
+            mean_reward, ep_len = summed["reward"] / w, summed["ended_steps"] / max(summed["ended"], 1)
+            losses = {name: summed[name] / w for name in LOSSES}
+            term_means = {k: summed[f"reward_terms/{k}"] / w for k in term_sums}
             run.end_iteration(iteration, {"reward": mean_reward, **losses})  # stops on a NaN or Inf
             if ranks.main:
                 sps = run.samples_per_s(global_step)
@@ -394,7 +382,7 @@ def main(args: Args) -> None:
                     writer.add_scalar(f"losses/{name}", v, global_step)
                 writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
                 writer.add_scalar("charts/log_std", float(agent.log_std.detach().mean()), global_step)
-                for k, v in zip(terms, term_means):
+                for k, v in term_means.items():
                     writer.add_scalar(f"reward_terms/{k}", v / args.num_steps, global_step)
                 writer.add_scalar("charts/reward", mean_reward, global_step)
                 writer.add_scalar("charts/episode_length", ep_len, global_step)
@@ -405,7 +393,7 @@ def main(args: Args) -> None:
                         f"reward {mean_reward:.3f}  episode {ep_len:.1f}  SPS {sps:,.0f}")
             if iteration % args.checkpoint_every == 0:
                 save(iteration)
-            if stop_now:
+            if summed["stop"] > 0:
                 if ranks.main:
                     print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
                 break

@@ -24,7 +24,8 @@ from skillmimic import DATA
 from skillmimic.cli import check_counts, run_command
 from skillmimic.model import Hand
 from skillmimic.motion import MotionSet
-from skillmimic.sim import SimConfig, make_sim, resolve_device
+from skillmimic.device import resolve_device
+from skillmimic.sim import Backend, SimConfig, make_sim
 
 
 @dataclasses.dataclass
@@ -41,7 +42,7 @@ class Args:
     """Clips to initialise from."""
     hand: Hand = "full"
     """The hand's articulation: 'full', 'anatomical', 'hinge1' or 'rigid' (see skillmimic.model)."""
-    backend: str = "auto"
+    backend: Backend = "auto"
     """'mujoco_warp', 'mujoco' or 'auto' (see SimConfig)."""
     device: str = "auto"
     """'cuda', 'cpu' or 'auto'."""
@@ -97,12 +98,11 @@ def _sync(device: torch.device) -> None:
 
 def run(args: Args, num_worlds: int, motions: MotionSet) -> dict:
     device = resolve_device(args.device)
-    cfg = SimConfig(num_worlds=num_worlds, hand=args.hand, backend=args.backend, device=args.device,
-                    substeps=args.substeps, self_collision=args.self_collision, iterations=args.iterations,
-                    ls_iterations=args.ls_iterations, tolerance=args.tolerance, njmax=args.njmax,
-                    nconmax=args.nconmax)
+    cfg = SimConfig(hand=args.hand, backend=args.backend, substeps=args.substeps, self_collision=args.self_collision,
+                    iterations=args.iterations, ls_iterations=args.ls_iterations, tolerance=args.tolerance,
+                    njmax=args.njmax, nconmax=args.nconmax)
     t0 = time.perf_counter()
-    sim = make_sim(cfg)
+    sim = make_sim(cfg, num_worlds, device)
     setup_s = time.perf_counter() - t0
     gen = torch.Generator(device=device).manual_seed(args.seed)
     n_m = motions.num_motions

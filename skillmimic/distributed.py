@@ -5,7 +5,7 @@
 torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; without them a run is a single process and every collective here
 returns at once, so a single-process run computes exactly what it did before this module existed. Each rank
 simulates its own share of the environments on its own GPU (NCCL) or on the CPU (gloo); gradients are averaged
-with one all-reduce per optimiser step; normaliser statistics are summed over ranks (skillmimic.normalizer); the
+with one all-reduce per optimiser step; normaliser statistics are summed over ranks (`share_normalizers_`); the
 main rank (0) alone logs and writes files, and a checkpoint holds every rank's environment and random state.
 
 Stopping: SIGINT or SIGTERM (Ctrl-C, `timeout -s INT`, torchrun passing a signal on) asks for a stop; the ranks
@@ -24,6 +24,8 @@ import torch
 import torch.distributed as dist
 
 from skillmimic import checkpoint
+from skillmimic.device import resolve_device
+from skillmimic.normalizer import EmpiricalNormalization
 
 # Keep NVLink multicast (NVLS / symmetric memory) off: the lent multi-GPU machines do not support it.
 NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
@@ -51,7 +53,6 @@ def init(device: str) -> tuple[Ranks, torch.device]:
 
     device: 'auto', 'cuda' or 'cpu' (as --device); under torchrun a GPU rank uses cuda:LOCAL_RANK.
     """
-    from skillmimic.sim import resolve_device  # the simulator module is heavy; the normaliser imports this one
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Ranks(), resolve_device(device)
@@ -89,6 +90,22 @@ def all_reduce_sum_(t: torch.Tensor) -> torch.Tensor:
     if active():
         dist.all_reduce(t)
     return t
+
+
+def share_normalizers_(module: torch.nn.Module) -> None:
+    """Make every normaliser in `module` merge the batches of all ranks (nothing on one process, whose updates
+    stay those of a single process)."""
+    if active():
+        for m in module.modules():
+            if isinstance(m, EmpiricalNormalization):
+                m.reduce = all_reduce_sum_
+
+
+def sum_named(values: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Named scalar tensors (all on one device) summed over the ranks, as floats: stacked once, one all-reduce,
+    one device sync (`tolist`). {name: () tensor} -> {name: float}."""
+    summed = all_reduce_sum_(torch.stack(list(values.values()))).tolist()
+    return dict(zip(values, summed))
 
 
 def broadcast_module_(module: torch.nn.Module) -> None:

@@ -40,13 +40,13 @@ from skillmimic import DATA
 from skillmimic import model as M
 from skillmimic import skills
 from skillmimic.cli import check_counts, run_command
+from skillmimic.device import resolve_device
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy
-from skillmimic.sim import resolve_device
+from skillmimic.sim import Backend
 
 KEY_BODIES = (0,) + tuple(M.BODY_NAMES.index(n) for n in ("Head", "L_Wrist", "R_Wrist", "L_Ankle", "R_Ankle"))
-PICKUP, LAYUPS, SHOTS, DRIBBLES = {1}, {31, 34}, {5, 6, 7}, {11, 12, 13}
 
 
 @dataclasses.dataclass
@@ -63,7 +63,7 @@ class Args:
     """Std of the Gaussian noise on the starting hinge angles (rad)."""
     device: str = "auto"
     """'cuda', 'cpu' or 'auto'."""
-    backend: str = "auto"
+    backend: Backend = "auto"
     """Simulator backend (see SimConfig)."""
     seed: int = 0
     """Seed of the starting noise."""
@@ -77,16 +77,16 @@ def success(label: int, t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> t
     alive = t["alive"]  # (T, E): not yet fallen at step k
     standing_at_end = alive[-1]
     ball_root = (t["ball"] - t["root"]).norm(dim=-1)  # (T, E)
-    if label in PICKUP:
+    if label == skills.PICKUP:
         held = (t["root"][..., 2] > 0.5) & (ball_root < 0.5) & alive
         return held.sum(0) > 60
-    if label in LAYUPS:
+    if label in skills.LAYUPS:
         high = ((t["ball"][: min(T, 300), :, 2] > 1.8) & alive[: min(T, 300)]).any(0)
         return high & standing_at_end
-    if label in SHOTS:
+    if label in skills.SHOTS:
         peak = torch.where(alive, t["ball"][..., 2], torch.zeros_like(ball_root)).amax(0)
         return (peak - ref_peak).abs() < 0.2
-    if label in DRIBBLES:
+    if label in skills.DRIBBLES:
         n = (T - 100) // 60  # whole 60-step windows after step 100; with none, nothing shows a dribble
         if n <= 0:
             return torch.zeros_like(standing_at_end)
@@ -117,10 +117,10 @@ def accuracy(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: to
 def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: torch.device) -> dict:
     clips = torch.nonzero(motions.labels == label).flatten()
     E = args.episodes
-    cfg = EnvConfig(num_envs=E, backend=args.backend, device=str(device), fall_distance=math.inf,
-                    max_episode_steps=args.horizon, end_at_clip_end=False, auto_reset=False,
-                    action_scale=policy.action_scale, action_clip=policy.action_clip, hand=policy.hand)
-    env = ImitationEnv(cfg, motions, seed=args.seed)
+    cfg = EnvConfig(backend=args.backend, fall_distance=math.inf, max_episode_steps=args.horizon,
+                    end_at_clip_end=False, auto_reset=False, action_scale=policy.action_scale,
+                    action_clip=policy.action_clip, hand=policy.hand)
+    env = ImitationEnv(cfg, motions, E, device, seed=args.seed)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     motion_ids = clips[torch.arange(E, device=device) % len(clips)]
     frame_ids = torch.zeros(E, dtype=torch.long, device=device)

@@ -19,11 +19,12 @@ import torch
 
 from skillmimic import DATA, skills
 from skillmimic.cli import check_counts, run_command
+from skillmimic.device import resolve_device
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy, load_task_policy
-from skillmimic.sim import resolve_device
+from skillmimic.sim import Backend
 from skillmimic.tasks import TASKS
 
 
@@ -41,7 +42,7 @@ class Args:
     """Longest episode, in control steps (60 Hz)."""
     device: str = "auto"
     """'cuda', 'cpu' or 'auto'."""
-    backend: str = "auto"
+    backend: Backend = "auto"
     """Simulator backend (see SimConfig)."""
     seed: int = 0
     """Seed of the starts and goals."""
@@ -76,11 +77,10 @@ def main(args: Args) -> dict:
     llc_path = args.llc or policy.info["llc"]
     llc = load_policy(llc_path, device, num_obs=OBS_DIM + skills.NUM_SLOTS, hand=policy.info.get("hand"))
     task_cls, cfg_cls = TASKS[task]
-    env_cfg = TaskEnvConfig(num_envs=args.episodes, backend=args.backend, device=str(device),
-                            llc_steps=policy.info.get("llc_steps", 3), max_episode_steps=args.max_episode_steps,
-                            auto_reset=False)
+    env_cfg = TaskEnvConfig(backend=args.backend, llc_steps=policy.info.get("llc_steps", 3),
+                            max_episode_steps=args.max_episode_steps, auto_reset=False)
     env = TaskEnv(env_cfg, task_cls, cfg_cls(**policy.info.get("task_config", {})), llc,
-                  MotionSet(args.motion_dir, device=device, hand=llc.hand), seed=args.seed)
+                  MotionSet(args.motion_dir, device=device, hand=llc.hand), args.episodes, device, seed=args.seed)
     if policy.num_obs != env.num_obs:
         raise SystemExit(f"{args.checkpoint}: made for num_obs={policy.num_obs}, the {task} task has {env.num_obs}")
     out = run_episodes(env, policy)

@@ -124,22 +124,24 @@ def hoi_reward(
     ref_contact: torch.Tensor,
     hand_mask: torch.Tensor,
     floor_allowed: torch.Tensor,
-    w: list[float],
+    w: dict[str, float],
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The product of all terms, and each term for logging. Shapes as in the functions above, N environments.
 
-    w = [p, r, jv, op, ov, ig, cg1, cg2] (RewardConfig's order; `weights(cfg)` makes it).
+    w: the weights by RewardConfig's field names, {"p": ..., "r": ..., "cg2": ...} (`weights(cfg)` makes it).
     Returns reward (N,) and {"p": (N,), "r": ..., "cg": ...}.
     """
     terms: dict[str, torch.Tensor] = {
-        "p": exp_reward(body_position_error(body_pos, ref_body_pos), w[0]),
-        "r": exp_reward(body_rotation_error(body_quat, ref_body_quat), w[1]),
-        "jv": exp_reward(joint_velocity_error(dof_vel, ref_dof_vel), w[2]),
-        "op": exp_reward(point_error(ball_pos, ref_ball_pos), w[3]),
-        "ov": exp_reward(point_error(ball_vel, ref_ball_vel), w[4]),
-        "ig": exp_reward(interaction_graph_error(body_pos, ball_pos, ref_body_pos, ref_ball_pos), w[5]),
+        "p": exp_reward(body_position_error(body_pos, ref_body_pos), w["p"]),
+        "r": exp_reward(body_rotation_error(body_quat, ref_body_quat), w["r"]),
+        "jv": exp_reward(joint_velocity_error(dof_vel, ref_dof_vel), w["jv"]),
+        "op": exp_reward(point_error(ball_pos, ref_ball_pos), w["op"]),
+        "ov": exp_reward(point_error(ball_vel, ref_ball_vel), w["ov"]),
+        "ig": exp_reward(interaction_graph_error(body_pos, ball_pos, ref_body_pos, ref_ball_pos), w["ig"]),
         "cg": torch.exp(
-            -contact_graph_error(hand_ball, ref_contact, body_ball, body_floor, hand_mask, floor_allowed, w[6], w[7])
+            -contact_graph_error(
+                hand_ball, ref_contact, body_ball, body_floor, hand_mask, floor_allowed, w["cg1"], w["cg2"]
+            )
         ),
     }
     reward = torch.ones_like(terms["p"])
@@ -148,6 +150,6 @@ def hoi_reward(
     return reward, terms
 
 
-def weights(cfg: RewardConfig) -> list[float]:
-    """RewardConfig -> the weight list hoi_reward takes."""
-    return [float(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)]
+def weights(cfg: RewardConfig) -> dict[str, float]:
+    """RewardConfig -> the weights by name, as hoi_reward takes them (a plain dict, so that it scripts)."""
+    return {f.name: float(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}

@@ -138,3 +138,18 @@ def wrap_angle(x: torch.Tensor) -> torch.Tensor:
 def angular_velocity(q0: torch.Tensor, q1: torch.Tensor, dt: float) -> torch.Tensor:
     """World-frame angular velocity that turns q0 into q1 in dt seconds. (..., 4) x2 -> (..., 3)."""
     return quat_to_expmap(quat_mul(q1, quat_conj(q0))) / dt
+
+
+# The pelvis's forward axis in its own frame (the model's bodies are laid out with y up and z forward); the heading
+# frame's x axis is this axis turned into the world and laid flat on the floor.
+FORWARD = (0.0, 0.0, 1.0)
+
+
+def heading_inverse(root_quat: torch.Tensor) -> torch.Tensor:
+    """Quaternion that turns world vectors into the heading frame. (N, 4) -> (N, 4)."""
+    forward = torch.tensor(FORWARD, device=root_quat.device, dtype=root_quat.dtype).expand(root_quat.shape[0], 3)
+    fwd = quat_rotate(root_quat, forward)
+    heading = torch.atan2(fwd[:, 1], fwd[:, 0])
+    half = -0.5 * heading
+    zero = torch.zeros_like(half)
+    return torch.stack((torch.cos(half), zero, zero, torch.sin(half)), dim=-1)

@@ -53,6 +53,15 @@ def load_resume(path: str, fmt: str, iterations: int, expect: dict[str, Any] | N
     return ckpt
 
 
+def saved_args(resume: dict, overrides: tuple[str, ...]) -> dict:
+    """The resumed run's arguments but those this command line sets (`overrides`). Checkpoints written before
+    the environment took its size and device as arguments also hold env.num_envs and env.device: dropped."""
+    saved = {k: v for k, v in resume["args"].items() if k not in overrides}
+    if isinstance(saved.get("env"), dict):
+        saved["env"] = {k: v for k, v in saved["env"].items() if k not in ("num_envs", "device")}
+    return saved
+
+
 def run_dir(run_dir: str | None, default: str, resume: str | None, overwrite: bool) -> Path:
     """The run's folder: --run-dir, else the resumed checkpoint's folder, else `default`. Refused when it is a
     file or under one, or when it holds a run other than the one resumed and --overwrite was not given."""

@@ -1,8 +1,8 @@
 """One simulator interface over two engines: MuJoCo Warp (GPU, or Warp's CPU device) and plain MuJoCo (CPU).
 
-`make_sim(SimConfig(...))` returns a `Simulator`: N independent worlds of the humanoid + ball (with the hand that
-`SimConfig.hand` names; `sim.spec` describes its model, skillmimic.model.ModelSpec), whose state and
-derived quantities are torch tensors with the world as the first dimension. On MuJoCo Warp they are zero-copy
+`make_sim(SimConfig(...), num_worlds, device)` returns a `Simulator`: N independent worlds of the humanoid + ball
+(with the hand that `SimConfig.hand` names; `sim.spec` describes its model, skillmimic.model.ModelSpec), whose
+state and derived quantities are torch tensors with the world as the first dimension. On MuJoCo Warp they are zero-copy
 views of Warp's arrays, so writing into them (in place: `sim.ctrl[:] = ...`, `sim.qpos[ids] = ...`) changes the
 simulation; plain MuJoCo keeps the same tensors and copies them to and from its MjData each step.
 
@@ -23,6 +23,7 @@ To add an engine, subclass `Simulator` and fill the raw tensors listed in its do
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import mujoco
 import numpy as np
@@ -30,20 +31,19 @@ import torch
 
 from skillmimic import model as M
 from skillmimic import rotations
-from skillmimic.errors import UserError
+from skillmimic.device import resolve_device
+
+
+Backend = Literal["auto", "mujoco_warp", "mujoco"]
 
 
 @dataclasses.dataclass
 class SimConfig:
-    num_worlds: int = 1
-    """Number of independent worlds (environments)."""
     hand: M.Hand = "full"
     """The hand's articulation (skillmimic.model): 'full' (3 hinges per finger joint, 156 hinges in all),
     'anatomical' (108), 'hinge1' (100) or 'rigid' (fingers fixed on the palm, 66)."""
-    backend: str = "auto"
+    backend: Backend = "auto"
     """'mujoco_warp', 'mujoco' (CPU), or 'auto': MuJoCo Warp on a GPU, plain MuJoCo on the CPU."""
-    device: str = "auto"
-    """'cuda', 'cuda:N', 'cpu', or 'auto' (a GPU when torch sees one)."""
     substeps: int = 2
     """Physics steps (1/120 s each) per control step."""
     self_collision: bool = False
@@ -70,19 +70,11 @@ class SimConfig:
     """MuJoCo Warp on a GPU: capture the control step as a CUDA graph."""
 
 
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> the current GPU if torch sees one, else the CPU; 'cuda' -> 'cuda:N' with the current index."""
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        d = torch.device(device)
-    except RuntimeError:
-        raise UserError(f"--device {device}: not a device; use 'cuda', 'cuda:N', 'cpu' or 'auto'") from None
-    if d.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: torch sees no GPU here; use --device cpu (or auto)")
-    if d.type == "cuda" and d.index is None:
-        d = torch.device("cuda", torch.cuda.current_device())
-    return d
+# Contact classes of the geoms (contact_flags): 0..52 the humanoid's bodies (Pelvis first), then these.
+BALL_CLASS = M.NUM_BODIES  # 53
+FLOOR_CLASS = M.NUM_BODIES + 1  # 54
+OTHER_CLASS = M.NUM_BODIES + 2  # 55: anything else
+NUM_CLASSES = M.NUM_BODIES + 3  # 56
 
 
 def contact_flags(
@@ -91,16 +83,16 @@ def contact_flags(
     """Which geom classes touch the ball and the floor, per world.
 
     geom_pair (K, 2) geom ids of K contacts, valid (K,) bool, world (K,) world ids; geom_class (ngeom,) maps a
-    geom to 0..52 (humanoid body), 53 (ball), 54 (floor) or 55 (anything else).
+    geom to 0..52 (humanoid body), BALL_CLASS (53), FLOOR_CLASS (54) or OTHER_CLASS (55).
     Returns touch_ball (N, 56) and touch_floor (N, 56), bool: column c is true when something of class c
     touches the ball (the floor). No Python loop; invalid contacts land in a spare row that is dropped.
     """
-    ball, floor = 53, 54
+    ball, floor = BALL_CLASS, FLOOR_CLASS
     cls = geom_class[geom_pair.long()]  # (K, 2)
     a, b = cls[:, 0], cls[:, 1]
     w = torch.where(valid, world.long(), torch.full_like(world.long(), num_worlds))
-    out_ball = torch.zeros(num_worlds + 1, 56, dtype=torch.bool, device=geom_pair.device)
-    out_floor = torch.zeros(num_worlds + 1, 56, dtype=torch.bool, device=geom_pair.device)
+    out_ball = torch.zeros(num_worlds + 1, NUM_CLASSES, dtype=torch.bool, device=geom_pair.device)
+    out_floor = torch.zeros(num_worlds + 1, NUM_CLASSES, dtype=torch.bool, device=geom_pair.device)
     spare = torch.full_like(w, num_worlds)
     true = torch.ones_like(valid)
     out_ball.index_put_((torch.where(a == ball, w, spare), b), true)
@@ -143,17 +135,17 @@ class Simulator:
 
     backend = ""
 
-    def __init__(self, cfg: SimConfig, mjm: mujoco.MjModel, device: torch.device):
+    def __init__(self, cfg: SimConfig, mjm: mujoco.MjModel, num_worlds: int, device: torch.device):
         self.cfg = cfg
-        self.num_worlds = cfg.num_worlds
+        self.num_worlds = num_worlds
         self.device = device
         self.model = mjm
         self.spec = M.load_spec(cfg.hand)
         self.dt = cfg.substeps * float(mjm.opt.timestep)  # control step, s
-        gb = M.geom_body_table(mjm)  # -1 floor/other, 0..52 humanoid, 53 ball
+        gb = M.geom_body_table(mjm)  # -1 floor/other, 0..52 humanoid, 53 ball (= BALL_CLASS)
         floor = int(mujoco.mj_name2id(mjm, mujoco.mjtObj.mjOBJ_GEOM, "floor"))
-        cls = torch.where(gb >= 0, gb, torch.full_like(gb, 55))
-        cls[floor] = 54
+        cls = torch.where(gb >= 0, gb, torch.full_like(gb, OTHER_CLASS))
+        cls[floor] = FLOOR_CLASS
         self._geom_class = cls.to(device)
         # The state a world is put in when it blows up: the model's default pose, at rest.
         data0 = mujoco.MjData(mjm)
@@ -280,7 +272,7 @@ class Simulator:
         ok = ~self.unstable[:, None]
         self.body_ball_contact.copy_(touch_ball[:, : M.NUM_BODIES] & ok)
         self.body_floor_contact.copy_(touch_floor[:, : M.NUM_BODIES] & ok)
-        self.ball_floor_contact.copy_(touch_floor[:, M.BALL_BODY - 1] & ~self.unstable)
+        self.ball_floor_contact.copy_(touch_floor[:, BALL_CLASS] & ~self.unstable)
         self.hand_ball_contact[:, 0] = self.body_ball_contact[:, self._left].any(1)
         self.hand_ball_contact[:, 1] = self.body_ball_contact[:, self._right].any(1)
 
@@ -290,7 +282,7 @@ class WarpSim(Simulator):
 
     backend = "mujoco_warp"
 
-    def __init__(self, cfg: SimConfig, device: torch.device):
+    def __init__(self, cfg: SimConfig, num_worlds: int, device: torch.device):
         import warp as wp
 
         wp.config.log_level = wp.LOG_WARNING  # no banner, no module-load lines; warnings still show
@@ -299,7 +291,7 @@ class WarpSim(Simulator):
         self._wp, self._mjw = wp, mjw
         wp.init()
         mjm = load_configured_model(cfg)
-        super().__init__(cfg, mjm, device)
+        super().__init__(cfg, mjm, num_worlds, device)
         self._wp_device = "cpu" if device.type == "cpu" else f"cuda:{device.index or 0}"
         mjd = mujoco.MjData(mjm)
         mujoco.mj_forward(mjm, mjd)
@@ -308,7 +300,7 @@ class WarpSim(Simulator):
             # Hitting the solver's iteration limit is normal at this step size; keep the warnings that matter
             # (contact and constraint buffers too small).
             self._m.opt.warn_overflow &= ~int(mjw.OverflowType.ITERATIONS | mjw.OverflowType.LS_ITERATIONS)
-            self._d = mjw.put_data(mjm, mjd, nworld=cfg.num_worlds, nconmax=cfg.nconmax, njmax=cfg.njmax)
+            self._d = mjw.put_data(mjm, mjd, nworld=num_worlds, nconmax=cfg.nconmax, njmax=cfg.njmax)
             if device.type == "cuda":
                 # Torch and Warp share one stream, so their work is ordered without extra synchronisation.
                 torch.cuda.set_device(device)
@@ -411,12 +403,12 @@ class MujocoSim(Simulator):
 
     backend = "mujoco"
 
-    def __init__(self, cfg: SimConfig, device: torch.device):
+    def __init__(self, cfg: SimConfig, num_worlds: int, device: torch.device):
         if device.type != "cpu":
             raise ValueError(f"the 'mujoco' backend runs on the CPU; got device {device}")
         mjm = load_configured_model(cfg)
-        super().__init__(cfg, mjm, device)
-        N = cfg.num_worlds
+        super().__init__(cfg, mjm, num_worlds, device)
+        N = num_worlds
         self.datas = [mujoco.MjData(mjm) for _ in range(N)]
         z = lambda *s: torch.zeros(N, *s, dtype=torch.float32)  # noqa: E731
         self.qpos, self.qvel, self.ctrl = self._safe_qpos.repeat(N, 1), z(mjm.nv), z(mjm.nu)
@@ -485,14 +477,15 @@ class MujocoSim(Simulator):
         return self._con
 
 
-def make_sim(cfg: SimConfig) -> Simulator:
-    """Build the simulator that cfg asks for (see SimConfig.backend and .device)."""
-    device = resolve_device(cfg.device)
+def make_sim(cfg: SimConfig, num_worlds: int = 1, device: str | torch.device = "auto") -> Simulator:
+    """Build the simulator that cfg asks for, num_worlds independent worlds on `device` ('cuda', 'cuda:N', 'cpu',
+    or 'auto': a GPU when torch sees one; see SimConfig.backend)."""
+    device = resolve_device(str(device))
     backend = cfg.backend
     if backend == "auto":
         backend = "mujoco_warp" if device.type == "cuda" else "mujoco"
     if backend == "mujoco_warp":
-        return WarpSim(cfg, device)
+        return WarpSim(cfg, num_worlds, device)
     if backend == "mujoco":
-        return MujocoSim(cfg, device)
+        return MujocoSim(cfg, num_worlds, device)
     raise ValueError(f"unknown simulator backend {cfg.backend!r}; choose 'mujoco_warp', 'mujoco' or 'auto'")

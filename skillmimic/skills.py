@@ -11,6 +11,15 @@ import torch
 
 NUM_SLOTS = 64
 
+# The labels the tasks and the evaluation name (the clips' three-digit prefixes).
+PICKUP = 1
+SHOT, SHOT_2, SHOT_3 = 5, 6, 7
+DRIBBLE_LEFT, DRIBBLE_RIGHT, DRIBBLE_FORWARD = 11, 12, 13
+LAYUP, TURNAROUND_LAYUP = 31, 34
+SHOTS = (SHOT, SHOT_2, SHOT_3)
+LAYUPS = (LAYUP, TURNAROUND_LAYUP)
+DRIBBLES = (DRIBBLE_LEFT, DRIBBLE_RIGHT, DRIBBLE_FORWARD)
+
 # The labels of the BallPlay-M subset and the paper's names for them.
 SKILL_NAMES: dict[int, str] = {
     1: "pickup",

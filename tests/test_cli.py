@@ -28,7 +28,7 @@ def test_shipped_configs_load(name):
     [("num_wrlds: 3\n", "unknown key"), ("- 1\n- 2\n", "expected a mapping"), ("a: [1\n", "not valid YAML"),
      ("steps: four\n", "steps: expected an integer, got 'four'"), ("num_worlds: 64\n", "num_worlds: expected a list"),
      ("profile: 1\n", "profile: expected true or false"), ("tolerance: [1]\n", "tolerance: expected a number or null"),
-     ("backend: 3\n", "backend: expected a string")],
+     ("backend: 3\n", "backend: expected one of 'auto', 'mujoco_warp', 'mujoco'")],
 )
 def test_bad_config_is_a_one_line_error(tmp_path, text, message):
     cfg = tmp_path / "bad.yaml"

@@ -90,7 +90,7 @@ def test_an_uneven_split_of_environments_is_refused():
 
 def _collectives(rank, world, init_file, data, grads, out):
     torch.distributed.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    norm = EmpiricalNormalization(3)
+    norm = EmpiricalNormalization(3, reduce=distributed.all_reduce_sum_)
     norm.update(data[rank])
     norm.update(data[rank] * 2 + 1)
     p = torch.nn.Parameter(torch.zeros(4))

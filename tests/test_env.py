@@ -15,7 +15,7 @@ def two_skills():
 
 
 def _env(motions, n=4, backend="mujoco", hand="full"):
-    return ImitationEnv(EnvConfig(num_envs=n, backend=backend, device="cpu", hand=hand), motions, seed=1)
+    return ImitationEnv(EnvConfig(backend=backend, hand=hand), motions, n, "cpu", seed=1)
 
 
 def _ref_actions(env):
@@ -122,4 +122,4 @@ def test_label_beyond_64_slots_is_refused(tmp_path, two_skills):
     x[:, 2] = 0.9
     torch.save(x, tmp_path / "077_new_skill.pt")
     with pytest.raises(ValueError, match="077"):
-        ImitationEnv(EnvConfig(num_envs=1, backend="mujoco", device="cpu"), MotionSet(tmp_path))
+        ImitationEnv(EnvConfig(backend="mujoco"), MotionSet(tmp_path), 1, "cpu")

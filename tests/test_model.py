@@ -151,7 +151,7 @@ def test_hand_ball_contact_agrees_with_the_labels_on_the_layup(hand):
     """In the layup's own poses a hand touches the ball (within the contact margin) where the label says so."""
     motions = MotionSet(DATA / "layup", hand=hand)
     T = int(motions.lengths[0])
-    sim = make_sim(SimConfig(num_worlds=T, backend="mujoco", device="cpu", hand=hand))
+    sim = make_sim(SimConfig(backend="mujoco", hand=hand), T, "cpu")
     frames = torch.arange(T)
     sim.reset(frames, *motions.state(torch.zeros(T, dtype=torch.long), frames))
     sim.forward()
@@ -163,7 +163,7 @@ def test_hand_ball_contact_agrees_with_the_labels_on_the_layup(hand):
 @pytest.mark.parametrize("backend", ["mujoco", "mujoco_warp"])
 def test_ball_rebound_meets_fiba(backend):
     """Dropped from 1.8 m (bottom of the ball) it rebounds to 1.2-1.4 m (top of the ball)."""
-    sim = make_sim(SimConfig(num_worlds=2, backend=backend, device="cpu"))
+    sim = make_sim(SimConfig(backend=backend), 2, "cpu")
     qpos = sim.qpos.clone()
     qpos[:, 0:3] = torch.tensor([5.0, 5.0, 1.0])  # the humanoid out of the way
     qpos[:, sim.spec.ball_qpos.start : sim.spec.ball_qpos.start + 3] = torch.tensor([0.0, 0.0, 1.8 + 0.12])

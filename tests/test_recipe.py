@@ -26,7 +26,7 @@ def _run(*args):
 
 
 def _env(motions, n=4, **kw):
-    return ImitationEnv(EnvConfig(num_envs=n, backend="mujoco", device="cpu", **kw), motions, seed=1)
+    return ImitationEnv(EnvConfig(backend="mujoco", **kw), motions, n, "cpu", seed=1)
 
 
 def _body_error_from_clip_start(env, act, steps=12):

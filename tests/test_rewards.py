@@ -31,10 +31,8 @@ def _reward(sim, ref, contact=None, w=None):
     contact = contact or dict(hand_ball=torch.tensor([[False, True]] * N),
                               body_ball=torch.zeros(N, B, dtype=torch.bool), body_floor=FEET.expand(N, B).clone(),
                               ref_contact=torch.ones(N))
-    return R.hoi_reward(sim["body_pos"], sim["body_quat"], sim["dof_vel"], sim["ball_pos"], sim["ball_vel"],
-                        contact["hand_ball"], contact["body_ball"], contact["body_floor"], ref["body_pos"],
-                        ref["body_quat"], ref["dof_vel"], ref["ball_pos"], ref["ball_vel"], contact["ref_contact"],
-                        HAND, FEET, w or R.weights(R.RewardConfig(jv=0.1, ov=0.5)))
+    return R.hoi_reward(**sim, **contact, **{f"ref_{k}": v for k, v in ref.items()}, hand_mask=HAND,
+                        floor_allowed=FEET, w=w or R.weights(R.RewardConfig(jv=0.1, ov=0.5)))
 
 
 def test_perfect_match_gives_one():
@@ -104,7 +102,8 @@ def test_weights_come_from_config_and_zero_switches_a_term_off():
     sim["body_quat"] = ref["body_quat"]
     w = R.weights(R.RewardConfig(p=0.0, r=0.0, jv=0.0, op=0.0, ov=0.0, ig=0.0, cg1=0.0, cg2=0.0))
     assert torch.allclose(_reward(sim, ref, w=w)[0], torch.ones(N))
-    assert R.weights(R.RewardConfig()) == [20.0, 20.0, 0.0, 1.0, 0.0, 20.0, 5.0, 5.0]
+    assert R.weights(R.RewardConfig()) == {"p": 20.0, "r": 20.0, "jv": 0.0, "op": 1.0, "ov": 0.0, "ig": 20.0,
+                                           "cg1": 5.0, "cg2": 5.0}
 
 
 def test_reward_functions_script():

@@ -20,7 +20,7 @@ AGREEMENT_TOL_M = 0.001
 
 
 def _sim(backend, n=4, device="cpu", **kw):
-    return make_sim(SimConfig(num_worlds=n, backend=backend, device=device, **kw))
+    return make_sim(SimConfig(backend=backend, **kw), n, device)
 
 
 def _start(motions, n):
@@ -210,6 +210,6 @@ def test_warp_tensors_are_zero_copy_views():
 
 def test_unknown_backend_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown simulator backend 'physx'"):
-        make_sim(SimConfig(backend="physx", device="cpu"))
+        make_sim(SimConfig(backend="physx"), device="cpu")
     with pytest.raises(ValueError, match="runs on the CPU|torch sees no GPU"):  # the latter where there is none
-        make_sim(SimConfig(backend="mujoco", device="cuda:0"))
+        make_sim(SimConfig(backend="mujoco"), device="cuda:0")

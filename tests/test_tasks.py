@@ -105,16 +105,16 @@ def test_scoring_through_the_rim_from_above_only():
 def test_task_env_refuses_a_skill_policy_of_another_hand(all_motions):
     llc = SkillPolicy(868, 156, (32,), math.pi / 2, 2.0)  # a full-hand policy
     cls, cfg_cls = TASKS["heading"]
-    cfg = TaskEnvConfig(num_envs=1, backend="mujoco", device="cpu", hand="rigid")
+    cfg = TaskEnvConfig(backend="mujoco", hand="rigid")
     with pytest.raises(ValueError, match=r"skill policy \(full hand\) .* this model \(rigid hand\) needs 868 and 66"):
-        TaskEnv(cfg, cls, cfg_cls(), llc, all_motions)
+        TaskEnv(cfg, cls, cfg_cls(), llc, all_motions, 1, "cpu")
 
 
 def test_task_env_steps_and_ends_episodes(all_motions):
     llc = SkillPolicy(868, 156, (32,), math.pi / 2, 2.0)
     cls, cfg_cls = TASKS["heading"]
-    env = TaskEnv(TaskEnvConfig(num_envs=3, backend="mujoco", device="cpu", max_episode_steps=6), cls, cfg_cls(),
-                  llc, all_motions, seed=0)
+    env = TaskEnv(TaskEnvConfig(backend="mujoco", max_episode_steps=6), cls, cfg_cls(), llc, all_motions, 3, "cpu",
+                  seed=0)
     obs = env.reset()
     assert obs.shape == (3, env.num_obs) and env.num_obs == 804 + 4 and env.num_actions == 4
     starts = all_motions.labels[env.init_clips].tolist()

@@ -193,3 +193,14 @@ def test_kept_policies_make_a_learning_curve(tmp_path):
     assert [c["iteration"] for c in curve] == [1, 2]
     assert [c["samples"] for c in curve] == [4 * 8, 2 * 4 * 8]
     assert curve[0]["skills"][0]["label"] == "031"
+
+
+def test_resume_drops_the_environment_size_and_device_that_older_checkpoints_saved():
+    from skillmimic import runs
+    from skillmimic.cli import merge
+
+    old = {"args": {"seed": 3, "device": "cpu", "env": {"num_envs": 0, "device": "auto", "hand": "full"}}}
+    saved = runs.saved_args(old, train_llc.RESUME_OVERRIDES)
+    assert saved == {"seed": 3, "env": {"hand": "full"}}
+    args = merge(train_llc.Args(), saved, "checkpoint.pt")
+    assert args.seed == 3 and args.env.hand == "full"

@@ -35,19 +35,16 @@ import torch
 from skillmimic import model as M
 from skillmimic import rewards as R
 from skillmimic import skills
-from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs
+from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
+from skillmimic.envs.observations import OBS_DIM
 from skillmimic.motion import MotionSet
-from skillmimic.sim import SimConfig, make_sim, resolve_device
+from skillmimic.sim import Backend
 
 
 @dataclasses.dataclass
 class EnvConfig:
-    num_envs: int = 4096
-    """Parallel environments (simulator worlds)."""
-    backend: str = "auto"
+    backend: Backend = "auto"
     """Simulator backend: 'mujoco_warp', 'mujoco' or 'auto' (see SimConfig)."""
-    device: str = "auto"
-    """'cuda', 'cpu' or 'auto'."""
     action_scale: float = math.pi / 2
     """PD target = action_scale * action (radians); actions are clipped to [-action_clip, action_clip]."""
     action_clip: float = 2.0
@@ -81,7 +78,8 @@ class EnvConfig:
 
 
 class ImitationEnv:
-    """Batched imitation environment on the simulator. Tensors live on `device`, batch dimension first.
+    """Batched imitation environment of num_envs worlds on the simulator. Tensors live on `device` ('cuda',
+    'cuda:N', 'cpu' or 'auto', where the motions must be too), batch dimension first.
 
     obs (num_envs, OBS_DIM + 64); actions (num_envs, num_actions) in roughly [-1, 1], one per hinge of the model
     (`spec`, the hand's ModelSpec).
@@ -89,22 +87,15 @@ class ImitationEnv:
 
     num_obs = OBS_DIM + skills.NUM_SLOTS
 
-    def __init__(self, cfg: EnvConfig, motions: MotionSet, seed: int = 0):
+    def __init__(self, cfg: EnvConfig, motions: MotionSet, num_envs: int, device: str | torch.device = "auto",
+                 seed: int = 0):
         self.cfg = cfg
-        # Checked before the simulator is built (on a GPU that compiles kernels for a while).
-        device = resolve_device(cfg.device)
-        if motions.table.root_pos.device != device:
-            raise ValueError(f"motions are on {motions.table.root_pos.device}, the environment on {device}")
-        skills.check_labels(motions.labels)
-        if motions.spec.hand != cfg.hand:
-            raise ValueError(f"the motions are laid out for the {motions.spec.hand} hand, the environment simulates "
-                             f"the {cfg.hand} hand")
-        self.sim = make_sim(SimConfig(num_worlds=cfg.num_envs, backend=cfg.backend, device=cfg.device,
-                                      self_collision=cfg.self_collision, hand=cfg.hand))
+        skills.check_labels(motions.labels)  # before the simulator is built (on a GPU that takes a while)
+        self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, cfg.hand, motions)
         self.spec = self.sim.spec
         self.num_actions = self.spec.num_dofs
         self.device = self.sim.device
-        self.num_envs = cfg.num_envs
+        self.num_envs = num_envs
         self.motions = motions
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self._w = R.weights(cfg.reward)
@@ -213,10 +204,7 @@ class ImitationEnv:
 
     # --- the loop -------------------------------------------------------------------------------------------
     def observe(self) -> torch.Tensor:
-        s = self.sim
-        own = humanoid_ball_obs(s.body_pos_w, s.body_quat_w, s.body_lin_vel_w, s.body_ang_vel_w, s.ball_pos_w,
-                                s.ball_lin_vel_w, s.ball_ang_vel_w, s.hand_ball_contact)
-        return torch.cat((own, self.skill), dim=-1)
+        return torch.cat((own_obs(self.sim), self.skill), dim=-1)
 
     def step(self, actions: torch.Tensor):
         """Apply actions (N, num_actions), advance one control step, score it, end and restart finished episodes.
@@ -233,17 +221,19 @@ class ImitationEnv:
         t = self.motions.table
         ref_body_pos = t.body_pos[rows]
         reward, terms = R.hoi_reward(
-            s.body_pos_w, s.body_quat_w, s.qvel[:, self.spec.dof_qvel], s.ball_pos_w, s.ball_lin_vel_w,
-            s.hand_ball_contact, s.body_ball_contact, s.body_floor_contact,
-            ref_body_pos, t.body_quat[rows], t.dof_vel[rows], t.ball_pos[rows], t.ball_vel[rows], t.contact[rows],
-            self.hand_mask, self.floor_allowed, self._w,
+            body_pos=s.body_pos_w, body_quat=s.body_quat_w, dof_vel=s.qvel[:, self.spec.dof_qvel],
+            ball_pos=s.ball_pos_w, ball_vel=s.ball_lin_vel_w, hand_ball=s.hand_ball_contact,
+            body_ball=s.body_ball_contact, body_floor=s.body_floor_contact,
+            ref_body_pos=ref_body_pos, ref_body_quat=t.body_quat[rows], ref_dof_vel=t.dof_vel[rows],
+            ref_ball_pos=t.ball_pos[rows], ref_ball_vel=t.ball_vel[rows], ref_contact=t.contact[rows],
+            hand_mask=self.hand_mask, floor_allowed=self.floor_allowed, w=self._w,
         )
         last = self.motions.lengths[self.motion_ids] - 1
         if self.cfg.steps_after_clip > 0:  # past the clip: hold its last frame, score the body alone
             body_only = terms["p"] * terms["r"] * terms["jv"]
             reward = torch.where(self.frame_ids > last, body_only, reward)
         drift = (s.body_pos_w - ref_body_pos).norm(dim=-1).mean(-1)
-        fell = (s.body_floor_contact & ~self.floor_allowed).any(-1) | (drift > self.cfg.fall_distance)
+        fell = body_on_floor(s, self.floor_allowed) | (drift > self.cfg.fall_distance)
         terminated = fell | s.unstable
         reward = torch.where(s.unstable, torch.zeros_like(reward), reward)
         timeout = self.episode_steps >= self.cfg.max_episode_steps
@@ -254,9 +244,7 @@ class ImitationEnv:
         if self.cfg.adaptive_starts:
             self._count_starts(terminated, truncated)
         if self.cfg.auto_reset:
-            ids = (terminated | truncated).nonzero().flatten()
-            if ids.numel():
-                self.reset_envs(ids)
+            restart_ended(self.reset_envs, terminated, truncated)
         info = {"terms": terms, "episode_steps": episode_steps, "drift": drift}
         return self.observe(), reward, terminated, truncated, info
 

@@ -24,20 +24,6 @@ from skillmimic import rotations
 
 OBS_DIM = 1 + 156 + 318 + 159 + 159 + 3 + 6 + 2
 
-# The pelvis's forward axis in its own frame (the model's bodies are laid out with y up and z forward).
-_FORWARD = (0.0, 0.0, 1.0)
-
-
-def heading_inverse(root_quat: torch.Tensor) -> torch.Tensor:
-    """Quaternion that turns world vectors into the heading frame. (N, 4) -> (N, 4)."""
-    forward = torch.tensor(_FORWARD, device=root_quat.device, dtype=root_quat.dtype).expand(root_quat.shape[0], 3)
-    fwd = rotations.quat_rotate(root_quat, forward)
-    heading = torch.atan2(fwd[:, 1], fwd[:, 0])
-    half = -0.5 * heading
-    zero = torch.zeros_like(half)
-    return torch.stack((torch.cos(half), zero, zero, torch.sin(half)), dim=-1)
-
-
 def tan_norm(quat: torch.Tensor) -> torch.Tensor:
     """Continuous 6-number encoding of orientations: two columns of the rotation matrix. (..., 4) -> (..., 6)."""
     m = rotations.quat_to_matrix(quat)
@@ -57,7 +43,7 @@ def humanoid_ball_obs(
     """body_* (N, 53, ...) world frame, Pelvis first; ball_* (N, 3); hand_ball (N, 2) bool -> (N, 804)."""
     N, B = body_pos.shape[0], body_pos.shape[1]
     root_pos, root_quat = body_pos[:, 0], body_quat[:, 0]
-    inv = heading_inverse(root_quat)  # (N, 4)
+    inv = rotations.heading_inverse(root_quat)  # (N, 4)
     inv_b = inv.unsqueeze(1).expand(N, B, 4)
     local_pos = rotations.quat_rotate(inv_b[:, 1:], body_pos[:, 1:] - root_pos.unsqueeze(1))  # (N, 52, 3)
     local_rot = tan_norm(rotations.quat_mul(inv_b, body_quat))  # (N, 53, 6)

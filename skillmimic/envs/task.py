@@ -21,21 +21,18 @@ import torch
 
 from skillmimic import model as M
 from skillmimic import skills
-from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs
+from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
+from skillmimic.envs.observations import OBS_DIM
 from skillmimic.motion import MotionSet
 from skillmimic.policy import SkillPolicy
-from skillmimic.sim import SimConfig, make_sim, resolve_device
+from skillmimic.sim import Backend
 from skillmimic.tasks.state import TaskState
 
 
 @dataclasses.dataclass
 class TaskEnvConfig:
-    num_envs: int = 4096
-    """Parallel environments (simulator worlds)."""
-    backend: str = "auto"
+    backend: Backend = "auto"
     """Simulator backend: 'mujoco_warp', 'mujoco' or 'auto' (see SimConfig)."""
-    device: str = "auto"
-    """'cuda', 'cpu' or 'auto'."""
     llc_steps: int = 3
     """Control steps (60 Hz) the skill policy runs per high-level decision."""
     max_episode_steps: int = 600
@@ -50,26 +47,21 @@ class TaskEnvConfig:
 
 
 class TaskEnv:
-    """Batched task environment. obs (N, OBS_DIM + task.obs_dim); actions (N,) long in [0, len(task.skills))."""
+    """Batched task environment of N = num_envs worlds on `device` (where the motions must be too).
+    obs (N, OBS_DIM + task.obs_dim); actions (N,) long in [0, len(task.skills))."""
 
-    def __init__(self, cfg: TaskEnvConfig, task_cls, task_cfg, llc: SkillPolicy, motions: MotionSet, seed: int = 0):
-        device = resolve_device(cfg.device)
-        if motions.table.root_pos.device != device:
-            raise ValueError(f"motions are on {motions.table.root_pos.device}, the environment on {device}")
+    def __init__(self, cfg: TaskEnvConfig, task_cls, task_cfg, llc: SkillPolicy, motions: MotionSet, num_envs: int,
+                 device: str | torch.device = "auto", seed: int = 0):
         hand = cfg.hand or llc.hand
         spec = M.load_spec(hand)
         if llc.num_obs != OBS_DIM + skills.NUM_SLOTS or llc.num_actions != spec.num_dofs or llc.hand != hand:
             raise ValueError(f"the skill policy ({llc.hand} hand) takes {llc.num_obs} observations and gives "
                              f"{llc.num_actions} actions; this model ({hand} hand) needs "
                              f"{OBS_DIM + skills.NUM_SLOTS} and {spec.num_dofs}")
-        if motions.spec.hand != hand:
-            raise ValueError(f"the motions are laid out for the {motions.spec.hand} hand, the environment simulates "
-                             f"the {hand} hand")
         self.cfg = cfg
-        self.sim = make_sim(SimConfig(num_worlds=cfg.num_envs, backend=cfg.backend, device=cfg.device,
-                                      self_collision=cfg.self_collision, hand=hand))
+        self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, hand, motions)
         self.device = dev = self.sim.device
-        self.num_envs = n = cfg.num_envs
+        self.num_envs = n = num_envs
         self.motions = motions
         self.llc = llc.to(dev)
         self.gen = torch.Generator(device=dev).manual_seed(seed)
@@ -86,7 +78,7 @@ class TaskEnv:
     # --- what the worlds look like ----------------------------------------------------------------------------
     def fallen(self) -> torch.Tensor:
         """(N,) bool: a body other than the feet and hands on the floor, or an unstable world."""
-        return (self.sim.body_floor_contact & ~self.floor_allowed).any(-1) | self.sim.unstable
+        return body_on_floor(self.sim, self.floor_allowed) | self.sim.unstable
 
     def state(self) -> TaskState:
         s = self.sim
@@ -94,13 +86,8 @@ class TaskEnv:
                          ball_pos=s.ball_pos_w, ball_vel=s.ball_lin_vel_w, hand_ball=s.hand_ball_contact.any(-1),
                          standing=~self.fallen())
 
-    def own_obs(self) -> torch.Tensor:
-        s = self.sim
-        return humanoid_ball_obs(s.body_pos_w, s.body_quat_w, s.body_lin_vel_w, s.body_ang_vel_w, s.ball_pos_w,
-                                 s.ball_lin_vel_w, s.ball_ang_vel_w, s.hand_ball_contact)
-
     def observe(self) -> torch.Tensor:
-        return torch.cat((self.own_obs(), self.task.observe(self.state())), dim=-1)
+        return torch.cat((own_obs(self.sim), self.task.observe(self.state())), dim=-1)
 
     # --- episodes ---------------------------------------------------------------------------------------------
     def reset_envs(self, env_ids: torch.Tensor) -> None:
@@ -121,7 +108,7 @@ class TaskEnv:
         """One 60 Hz step of the skill policy playing skill_ids (N,) (indices into task.skills).
         -> task reward (N,), success (N,) bool, fell (N,) bool."""
         with torch.no_grad():
-            actions = self.llc(torch.cat((self.own_obs(), self.skill_table[skill_ids]), dim=-1))
+            actions = self.llc(torch.cat((own_obs(self.sim), self.skill_table[skill_ids]), dim=-1))
         self.sim.ctrl.copy_(self.llc.action_scale * actions.clamp(-self.llc.action_clip, self.llc.action_clip))
         self.sim.step()
         self.episode_steps += 1
@@ -147,9 +134,7 @@ class TaskEnv:
         terminated = success | fell
         truncated = ~terminated & (steps >= self.cfg.max_episode_steps)
         if self.cfg.auto_reset:
-            ids = (terminated | truncated).nonzero().flatten()
-            if ids.numel():
-                self.reset_envs(ids)
+            restart_ended(self.reset_envs, terminated, truncated)
         info = {"success": success, "fell": fell, "episode_steps": steps}
         return self.observe(), reward, terminated, truncated, info
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from skillmimic.tasks.circling import Circling, CirclingConfig
 from skillmimic.tasks.heading import Heading, HeadingConfig
 from skillmimic.tasks.scoring import Scoring, ScoringConfig
 from skillmimic.tasks.throwing import Throwing, ThrowingConfig
 
-# name -> (task class, its config class)
+TaskName = Literal["heading", "circling", "throwing", "scoring"]
+
+# name -> (task class, its config class); the keys are TaskName's values
 TASKS = {
     "heading": (Heading, HeadingConfig),
     "circling": (Circling, CirclingConfig),

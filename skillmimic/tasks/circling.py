@@ -5,7 +5,7 @@ Reward per control step: exp(-2 e) * (0.5 + 0.5 min(|v_t| / 1 m/s, 1)) * (1 if t
 pelvis, else 0.2), with e = | |pelvis - centre| - radius | (m) and v_t the pelvis's speed along the circle; plus
 `success_bonus` on success.
 Success: half a lap (pi rad) around the centre, counted only over steps on the circle (e < 0.5 m) with the ball
-within 1.5 m, the humanoid standing.
+within 1.5 m, the humanoid standing. The numbers are CirclingConfig's defaults.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from skillmimic.tasks.heading import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
+from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
 from skillmimic.tasks.state import TaskState, random_points_around, to_heading_frame
 
 
@@ -31,6 +31,14 @@ class CirclingConfig:
     """Angle to sweep around the centre, on the circle with the ball (rad)."""
     success_bonus: float = 10.0
     """Reward added on the step of success."""
+    error_scale: float = 2.0
+    """The reward is exp(-error_scale * e), e the pelvis's distance to the circle (1/m)."""
+    full_speed: float = 1.0
+    """Speed along the circle from which the speed factor is 1 (m/s); it is 0.5 at rest."""
+    near_ball: float = 1.5
+    """The ball within this floor distance of the pelvis is being dribbled (m)."""
+    far_factor: float = 0.2
+    """Factor on the reward while the ball is farther than near_ball (the floor of the ball factor)."""
 
 
 class Circling:
@@ -81,8 +89,10 @@ class Circling:
         err = (dist - self.radius).abs()
         tangent = torch.stack((-rel[:, 1], rel[:, 0]), dim=-1) / dist[:, None]
         v_t = (state.root_vel[:, :2] * tangent).sum(-1)
-        near = (state.ball_pos - state.root_pos)[:, :2].norm(dim=-1) < 1.5
-        reward = torch.exp(-2 * err) * (0.5 + 0.5 * (v_t.abs() / 1.0).clamp(max=1.0)) * torch.where(near, 1.0, 0.2)
+        near = (state.ball_pos - state.root_pos)[:, :2].norm(dim=-1) < self.cfg.near_ball
+        speed = (v_t.abs() / self.cfg.full_speed).clamp(max=1.0)
+        ball = torch.where(near, 1.0, self.cfg.far_factor)
+        reward = torch.exp(-self.cfg.error_scale * err) * (0.5 + 0.5 * speed) * ball
         angle = self._angle(state)
         delta = torch.remainder(angle - self.last_angle + torch.pi, 2 * torch.pi) - torch.pi
         delta = torch.where(self.moved, torch.zeros_like(delta), delta)

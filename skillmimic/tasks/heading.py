@@ -1,7 +1,8 @@
 """Heading: dribble the ball to a floor goal 2-8 m away.
 
 Reward per control step: exp(-0.5 d) with d the ball's floor distance to the goal (m), times 0.5 when the ball
-is more than 1.5 m from the pelvis (dribbling, not kicking it there); plus `success_bonus` on success.
+is more than 1.5 m from the pelvis (dribbling, not kicking it there); plus `success_bonus` on success. The
+numbers are HeadingConfig's defaults.
 Success: the ball within 0.5 m of the goal (on the floor plane), the humanoid standing.
 """
 
@@ -12,9 +13,8 @@ import dataclasses
 import numpy as np
 import torch
 
+from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
 from skillmimic.tasks.state import TaskState, goal_obs, random_points_around
-
-DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP = 13, 11, 12, 1
 
 
 @dataclasses.dataclass
@@ -27,6 +27,12 @@ class HeadingConfig:
     """The ball within this floor distance of the goal is a success."""
     success_bonus: float = 10.0
     """Reward added on the step of success."""
+    distance_scale: float = 0.5
+    """The reward is exp(-distance_scale * d), d the ball's floor distance to the goal (1/m)."""
+    near_ball: float = 1.5
+    """The ball within this floor distance of the pelvis is being dribbled (m)."""
+    far_factor: float = 0.5
+    """Factor on the reward while the ball is farther than near_ball (kicked, not dribbled)."""
 
 
 class Heading:
@@ -50,8 +56,8 @@ class Heading:
 
     def step(self, state: TaskState) -> tuple[torch.Tensor, torch.Tensor]:
         d = (state.ball_pos[:, :2] - self.goal).norm(dim=-1)
-        near = (state.ball_pos - state.root_pos)[:, :2].norm(dim=-1) < 1.5
-        reward = torch.exp(-0.5 * d) * torch.where(near, 1.0, 0.5)
+        near = (state.ball_pos - state.root_pos)[:, :2].norm(dim=-1) < self.cfg.near_ball
+        reward = torch.exp(-self.cfg.distance_scale * d) * torch.where(near, 1.0, self.cfg.far_factor)
         success = (d < self.cfg.success_radius) & state.standing
         return reward + self.cfg.success_bonus * success, success
 

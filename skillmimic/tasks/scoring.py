@@ -4,7 +4,7 @@ The hoop is a rim of radius 0.225 m at 2.5 m height (a regulation rim), not a co
 it or by it. Reward per control step: 0.5 exp(-0.5 d_root) + 0.5 exp(-d_ball), with d_root the pelvis's floor
 distance to the hoop and d_ball the ball's distance to the rim's centre (m); plus `success_bonus` on success.
 Success: the ball's centre crosses the rim's plane downwards inside the rim (from above through the hoop), the
-humanoid standing.
+humanoid standing. The reward's numbers are ScoringConfig's defaults.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import dataclasses
 import numpy as np
 import torch
 
-from skillmimic.tasks.heading import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
+from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, LAYUP, PICKUP
 from skillmimic.tasks.state import TaskState, goal_obs, random_points_around
-from skillmimic.tasks.throwing import LAYUP
 
 HOOP_HEIGHT = 2.5
 RIM_RADIUS = 0.225
@@ -30,6 +29,14 @@ class ScoringConfig:
     """Farthest hoop."""
     success_bonus: float = 10.0
     """Reward added on the step of success."""
+    root_weight: float = 0.5
+    """Share of the reward for the pelvis's approach: root_weight * exp(-root_scale * d_root)."""
+    root_scale: float = 0.5
+    """Scale of the pelvis's floor distance to the hoop (1/m)."""
+    ball_weight: float = 0.5
+    """Share of the reward for the ball's approach to the rim: ball_weight * exp(-ball_scale * d_ball)."""
+    ball_scale: float = 1.0
+    """Scale of the ball's distance to the rim's centre (1/m)."""
 
 
 class Scoring:
@@ -58,7 +65,8 @@ class Scoring:
         rim = torch.cat((self.hoop, torch.full_like(self.hoop[:, :1], HOOP_HEIGHT)), dim=-1)
         d_root = (state.root_pos[:, :2] - self.hoop).norm(dim=-1)
         d_ball = (state.ball_pos - rim).norm(dim=-1)
-        reward = 0.5 * torch.exp(-0.5 * d_root) + 0.5 * torch.exp(-d_ball)
+        c = self.cfg
+        reward = c.root_weight * torch.exp(-c.root_scale * d_root) + c.ball_weight * torch.exp(-c.ball_scale * d_ball)
         success = through_rim(self.last_ball, state.ball_pos, rim) & state.standing
         self.last_ball = state.ball_pos.clone()
         return reward + self.cfg.success_bonus * success, success

@@ -18,7 +18,6 @@ import dataclasses
 import torch
 
 from skillmimic import rotations
-from skillmimic.envs.observations import heading_inverse
 
 
 @dataclasses.dataclass
@@ -36,7 +35,7 @@ class TaskState:
 
 def to_heading_frame(root_pos: torch.Tensor, root_quat: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Points (N, 3) in the humanoid's heading frame (origin at the pelvis, x its facing on the floor)."""
-    return rotations.quat_rotate(heading_inverse(root_quat), points - root_pos)
+    return rotations.quat_rotate(rotations.heading_inverse(root_quat), points - root_pos)
 
 
 def goal_obs(state: TaskState, goal: torch.Tensor) -> torch.Tensor:
@@ -45,7 +44,7 @@ def goal_obs(state: TaskState, goal: torch.Tensor) -> torch.Tensor:
     g3 = torch.cat((goal, torch.zeros(n, 1, device=goal.device)), dim=-1)
     ball_floor = torch.cat((state.ball_pos[:, :2], torch.zeros(n, 1, device=goal.device)), dim=-1)
     offsets = torch.stack((g3 - state.root_pos, g3 - ball_floor), dim=1)  # (N, 2, 3)
-    inv = heading_inverse(state.root_quat)[:, None].expand(n, 2, 4)
+    inv = rotations.heading_inverse(state.root_quat)[:, None].expand(n, 2, 4)
     return rotations.quat_rotate(inv, offsets)[..., :2].reshape(n, 4)
 
 

@@ -4,6 +4,7 @@ Reward per control step: exp(-2 |z - H|) with z the ball's height and H the targ
 a hand holds the ball (so that holding it up does not pay like throwing it); plus `success_bonus` on success.
 Success: the ball, out of the hands, peaks (its vertical velocity turns from up to down) within 0.3 m of H, the
 humanoid standing. The goal is a height, not a floor point: the viewer's mouse target moves only its marker.
+The numbers are ThrowingConfig's defaults.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ import dataclasses
 import numpy as np
 import torch
 
-from skillmimic.tasks.heading import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
+from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, LAYUP, PICKUP, SHOT
 from skillmimic.tasks.state import TaskState
-
-SHOT, LAYUP = 5, 31
 
 
 @dataclasses.dataclass
@@ -27,6 +26,10 @@ class ThrowingConfig:
     """A free ball's peak within this of the target height is a success (m)."""
     success_bonus: float = 10.0
     """Reward added on the step of success."""
+    height_scale: float = 2.0
+    """The reward is exp(-height_scale * |z - height|), z the ball's height (1/m)."""
+    held_factor: float = 0.1
+    """Factor on the reward while a hand holds the ball (holding it up must not pay like throwing it)."""
 
 
 class Throwing:
@@ -53,7 +56,8 @@ class Throwing:
 
     def step(self, state: TaskState) -> tuple[torch.Tensor, torch.Tensor]:
         z, vz = state.ball_pos[:, 2], state.ball_vel[:, 2]
-        reward = torch.exp(-2 * (z - self.cfg.height).abs()) * torch.where(state.hand_ball, 0.1, 1.0)
+        reward = torch.exp(-self.cfg.height_scale * (z - self.cfg.height).abs()) * torch.where(
+            state.hand_ball, self.cfg.held_factor, 1.0)
         peak = (self.last_vz > 0) & (vz <= 0) & ~state.hand_ball
         self.last_vz = vz.clone()
         success = peak & ((z - self.cfg.height).abs() < self.cfg.tolerance) & state.standing
