@@ -104,11 +104,19 @@ def test_policy_of_another_hand_or_model_is_refused_in_one_line(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="trained on the rigid hand .* sha256 000000000000\\); "
                                                          "this model is the rigid hand"):
         load_policy(path)
-    # A file from before hands were recorded is a full-hand policy: the shipped one.
-    shipped = load_policy(ROOT / "skillmimic" / "assets" / "llc_policy.pt")
-    assert shipped.hand == "full" and shipped.model_sha256 is None and shipped.num_actions == 156
+    # A file from before hands were recorded is a full-hand policy.
+    old = tmp_path / "old.pt"
+    save_policy(_policy("full"), old)
+    ckpt = checkpoint.load(old, POLICY_FORMAT)
+    del ckpt["hand"], ckpt["model_sha256"]
+    checkpoint.save_atomic(ckpt, old)
+    legacy = load_policy(old)
+    assert legacy.hand == "full" and legacy.model_sha256 is None and legacy.num_actions == 156
     with pytest.raises(checkpoint.CheckpointError, match="trained on the full hand"):
-        load_policy(ROOT / "skillmimic" / "assets" / "llc_policy.pt", hand="hinge1")
+        load_policy(old, hand="hinge1")
+    # The shipped policy: the rigid hand, recorded.
+    shipped = load_policy(ROOT / "skillmimic" / "assets" / "llc_policy.pt")
+    assert shipped.hand == "rigid" and shipped.model_sha256 == M.load_spec("rigid").sha256
 
 
 def test_policy_for_another_environment_is_a_clear_error(tmp_path):

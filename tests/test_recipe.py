@@ -137,3 +137,23 @@ def test_resume_with_the_recipe_is_exact(tmp_path, recipe):
     assert not torch.equal(ca["agent"]["log_std"], torch.full_like(ca["agent"]["log_std"], -1.6))  # it learned
     for k in ("seg_started", "seg_fell", "start_seg"):
         assert torch.equal(ca["ranks"][0]["env"][k], cb["ranks"][0]["env"][k]), k
+
+
+def test_ball_distance_ends_an_episode_whose_ball_is_lost_on_the_clip_only(layup_motions):
+    env = _env(layup_motions, n=2, ball_distance=0.5, steps_after_clip=5, auto_reset=False)
+    ids = torch.arange(2)
+    env.reset_envs(ids, torch.zeros(2, dtype=torch.long), torch.tensor([10, 160]))  # on the clip; its last frame
+    with torch.no_grad():
+        env.sim.qpos[:, env.spec.ball_qpos.start] += 2.0  # both balls 2 m off
+    env.sim.forward()
+    hold = env.motions.table.dof_pos[env.motions.rows(env.motion_ids, env.frame_ids + 1)] / env.cfg.action_scale
+    _, _, terminated, _, _ = env.step(hold)
+    assert terminated[0]  # frame 11 of 161: the ball is scored, and lost
+    assert not terminated[1]  # world 1 is past frame 160, where the ball is not scored
+    keep = _env(layup_motions, n=1, auto_reset=False)  # the default: never on the ball
+    keep.reset_envs(torch.arange(1), torch.zeros(1, dtype=torch.long), torch.tensor([10]))
+    with torch.no_grad():
+        keep.sim.qpos[:, keep.spec.ball_qpos.start] += 2.0
+    keep.sim.forward()
+    _, _, terminated, _, _ = keep.step(hold[:1])
+    assert not terminated[0]

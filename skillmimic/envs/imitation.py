@@ -11,7 +11,8 @@ The reward is the HOI imitation reward of `skillmimic.rewards` against the clip'
 An episode ends
 - early (terminated), when the humanoid falls: a body other than the feet and the hands touches the floor
   (the data never puts any other body there), or its bodies drift from the demonstration by more than
-  `fall_distance` on average; also when the simulator flags the world as unstable;
+  `fall_distance` on average; when the ball is farther than `ball_distance` from the reference's (off by
+  default); also when the simulator flags the world as unstable;
 - on time (truncated), at the clip's last frame (or `steps_after_clip` steps after it) or after
   `max_episode_steps`.
 
@@ -51,6 +52,10 @@ class EnvConfig:
     """Largest action magnitude taken."""
     fall_distance: float = 0.5
     """End an episode when the mean body-position error to the reference exceeds this (m)."""
+    ball_distance: float = math.inf
+    """End an episode when the ball is farther than this from the reference's ball (m), on the clip's frames
+    (not past its end); inf: never. With the interaction-graph weight 20, a ball 0.5 m off leaves the reward
+    near 0 for the rest of the episode, so its steps teach nothing."""
     max_episode_steps: int = 600
     """Longest episode (control steps at 60 Hz), whatever the clip's length."""
     end_at_clip_end: bool = True
@@ -234,6 +239,9 @@ class ImitationEnv:
             reward = torch.where(self.frame_ids > last, body_only, reward)
         drift = (s.body_pos_w - ref_body_pos).norm(dim=-1).mean(-1)
         fell = body_on_floor(s, self.floor_allowed) | (drift > self.cfg.fall_distance)
+        if math.isfinite(self.cfg.ball_distance):  # the ball lost: on the clip's frames only
+            ball_off = (s.ball_pos_w - t.ball_pos[rows]).norm(dim=-1) > self.cfg.ball_distance
+            fell |= ball_off & (self.frame_ids <= last)
         terminated = fell | s.unstable
         reward = torch.where(s.unstable, torch.zeros_like(reward), reward)
         timeout = self.episode_steps >= self.cfg.max_episode_steps
