@@ -66,7 +66,7 @@ class Args:
     save_images: str | None = None
     """Write every shown frame as a PNG into this folder."""
     video: str | None = None
-    """Write the shown frames into this mp4."""
+    """Write the shown frames into this mp4 (or an animated GIF, looping: a name ending in .gif)."""
     fps: float = 30.0
     """Frame rate of the video and of the saved images (the simulation runs at 60 Hz)."""
     headless: bool = False

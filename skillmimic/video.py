@@ -1,4 +1,5 @@
-"""Frames to video: H.264 mp4 through imageio's ffmpeg plugin (imageio-ffmpeg ships the ffmpeg binary).
+"""Frames to video: H.264 mp4 through imageio's ffmpeg plugin (imageio-ffmpeg ships the ffmpeg binary), or an
+animated GIF (a file name ending in .gif; Pillow writes it) for pages that show pictures only, like a README.
 
     python -m skillmimic.video FRAMES_DIR OUT.mp4 --fps 30
 
@@ -13,6 +14,7 @@ from typing import Iterable
 
 import imageio.v2 as imageio
 import numpy as np
+from PIL import Image
 from tyro.conf import Positional
 
 from skillmimic.cli import run_command
@@ -22,9 +24,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 30.0) -> int:
-    """Write (H, W, 3) uint8 frames to an mp4; returns the number written. H and W are best even (H.264)."""
+    """Write (H, W, 3) uint8 frames to an mp4, or to an animated GIF that loops when `path` ends in .gif; returns
+    the number written. H and W are best even (H.264)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".gif":
+        return _write_gif(frames, path, fps)
     n = 0
     # macro_block_size=1 keeps odd sizes as they are rather than resizing them.
     with imageio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=1) as writer:
@@ -32,6 +37,21 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 30.
             writer.append_data(np.asarray(frame))
             n += 1
     return n
+
+
+def _write_gif(frames: Iterable[np.ndarray], path: Path, fps: float) -> int:
+    """An animated GIF of the frames, looping, with one palette for all (the median cut of up to 8 frames spread
+    over the clip, so that colours which appear late have entries too)."""
+    arrays = [np.asarray(f)[..., :3] for f in frames]
+    if not arrays:
+        raise UserError(f"{path}: no frames to write")
+    images = [Image.fromarray(a) for a in arrays]
+    sample = np.concatenate(arrays[:: max(1, len(arrays) // 8)][:8], axis=0)  # frames stacked vertically
+    palette = Image.fromarray(sample).quantize(colors=255, method=Image.Quantize.MEDIANCUT)
+    quantized = [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
+    quantized[0].save(path, save_all=True, append_images=quantized[1:], duration=round(1000 / fps), loop=0,
+                      optimize=True)
+    return len(images)
 
 
 def frames_in(folder: str | Path) -> list[Path]:
@@ -64,7 +84,7 @@ class Args:
     frames: Positional[str]
     """Folder of frames (PNG or JPEG), in file-name order."""
     out: Positional[str]
-    """The mp4 to write."""
+    """The mp4 (or .gif) to write."""
     fps: float = 30.0
     """Frames per second."""
 

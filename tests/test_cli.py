@@ -44,7 +44,7 @@ def test_missing_config(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["layup.yaml", "mixed.yaml"])
-def test_llc_configs_load(name):
+def test_llc_configs_load(name, tmp_path):
     import sys
 
     sys.path.insert(0, str(ROOT))
@@ -53,9 +53,12 @@ def test_llc_configs_load(name):
     a = parse(train_llc.Args, ["--config", str(ROOT / "configs" / "llc" / name)])
     assert a.motion_dir.startswith("data/BallPlay-M")
     assert parse(train_llc.Args, []) == train_llc.Args()
-    nested = parse(train_llc.Args, ["--config", str(ROOT / "configs" / "llc" / "mixed.yaml"), "--env.fall-distance",
-                                    "0.4"])
+    # A nested dataclass set in part by the file and in part by a flag keeps train_llc.py's other env defaults.
+    cfg = tmp_path / "nested.yaml"
+    cfg.write_text((ROOT / "configs" / "llc" / name).read_text() + "env:\n  max_episode_steps: 600\n")
+    nested = parse(train_llc.Args, ["--config", str(cfg), "--env.fall-distance", "0.4"])
     assert nested.env.fall_distance == 0.4 and nested.env.max_episode_steps == 600
+    assert nested.env.hand == "rigid" and nested.env.ball_distance == 0.5 and nested.env.steps_after_clip == 150
 
 
 def test_config_values_take_their_field_types(tmp_path):

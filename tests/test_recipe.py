@@ -157,3 +157,22 @@ def test_ball_distance_ends_an_episode_whose_ball_is_lost_on_the_clip_only(layup
     keep.sim.forward()
     _, _, terminated, _, _ = keep.step(hold[:1])
     assert not terminated[0]
+
+
+def test_trace_episode_reports_each_step_from_the_clip_start(tmp_path, capsys):
+    from skillmimic import model as M
+    from skillmimic.policy import SkillPolicy, save_policy
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import trace_episode
+
+    spec = M.load_spec("rigid")
+    path = tmp_path / "p.pt"
+    save_policy(SkillPolicy(ImitationEnv.num_obs, spec.num_dofs, (16,), 1.5, 2.0, hand="rigid",
+                            model_sha256=spec.sha256), path)
+    lines = trace_episode.trace(trace_episode.Args(checkpoint=str(path), steps=3, every=1))
+    assert [x["step"] for x in lines] == [1, 2, 3] or lines[-1]["fell"]
+    first = lines[0]
+    assert first["ball_error_m"] < 0.15 and first["drift_m"] < 0.15  # one step from the reference state
+    assert first["ref_hand_on_ball"] and abs(first["ref_pelvis_z"] - first["pelvis_z"]) < 0.05
+    assert "step   1  reward" in capsys.readouterr().out

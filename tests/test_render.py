@@ -61,3 +61,14 @@ def test_video_command_from_a_folder(tmp_path):
     r = subprocess.run([sys.executable, "-m", "skillmimic.video", str(empty), str(tmp_path / "w.mp4")], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "no .png or .jpg frames" in r.stderr
+
+
+def test_gif_loops_with_its_frame_count_and_rate(tmp_path):
+    from PIL import Image
+
+    frames = [np.full((24, 32, 3), 20 * i, dtype=np.uint8) for i in range(6)]
+    assert write_video(frames, tmp_path / "a.gif", fps=10) == 6
+    with Image.open(tmp_path / "a.gif") as im:
+        assert im.n_frames == 6 and im.info["loop"] == 0 and im.info["duration"] == 100
+        im.seek(5)
+        assert abs(int(np.asarray(im.convert("RGB"))[0, 0, 0]) - 100) <= 8  # the last frame's grey, kept

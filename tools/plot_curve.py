@@ -51,7 +51,8 @@ def main(progress_csv: str, curve_json: str | None, out_png: str) -> None:
 
 
 def compare(arms: list[str], out_png: str) -> None:
-    """Training reward and episode length against samples of several runs, NAME=progress.csv each."""
+    """Training reward and episode length (high-level runs: training success rate) against samples of several
+    runs, NAME=progress.csv each."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -65,9 +66,17 @@ def compare(arms: list[str], out_png: str) -> None:
         its = sorted(rows)
         x = [int(rows[i]["samples"]) / 1e6 for i in its]
         ax0.plot(x, [float(rows[i]["mean_reward"]) for i in its], label=name or path)
-        ax1.plot(x, [float(rows[i]["episode_length"]) for i in its], label=name or path)
-    ax0.set(xlabel="samples (millions)", ylabel="mean reward per step", title="training reward")
-    ax1.set(xlabel="samples (millions)", ylabel="control steps", title="length of finished episodes")
+        tasks = "success_rate" in rows[its[0]]  # high-level runs: their training success instead of lengths
+        if tasks:
+            ax1.plot(x, [100 * float(rows[i]["success_rate"]) for i in its], label=name or path)
+        else:
+            ax1.plot(x, [float(rows[i]["episode_length"]) for i in its], label=name or path)
+    xlabel = "control steps (millions)" if tasks else "samples (millions)"
+    ax0.set(xlabel=xlabel, ylabel="mean reward per step", title="training reward")
+    if tasks:
+        ax1.set(xlabel="control steps (millions)", ylabel="%", title="training success rate")
+    else:
+        ax1.set(xlabel="samples (millions)", ylabel="control steps", title="length of finished episodes")
     ax0.legend(fontsize=8)
     _save(fig, (ax0, ax1), out_png)
 

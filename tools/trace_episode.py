@@ -1,0 +1,80 @@
+"""Trace one evaluation episode of a skill policy step by step: where and how it loses the ball or falls.
+
+    python tools/trace_episode.py --checkpoint skillmimic/assets/llc_policy.pt --motion-dir data/BallPlay-M/layup
+
+From the first clip's frame 0 (the evaluation's start, without its hinge noise) the policy's mean action plays on
+plain MuJoCo (CPU) with the evaluation's settings (no drift termination; the episode ends when a body other than
+the feet and hands touches the floor). Every `every` steps, and at the end, one line: the step, the imitation
+reward, the bodies' mean distance to the reference (drift), the ball's distance to the reference's ball and both
+heights, the pelvis height and the reference's, whether a hand touches the ball and whether the data says one
+does, and the bodies on the floor that may not be there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from skillmimic import DATA
+from skillmimic import model as M
+from skillmimic.cli import check_counts, run_command
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.motion import MotionSet
+from skillmimic.policy import load_policy
+
+
+@dataclasses.dataclass
+class Args:
+    checkpoint: str = "skillmimic/assets/llc_policy.pt"
+    """An exported skill policy (policy.pt)."""
+    motion_dir: str = str(DATA / "layup")
+    """Clips of the skill; the first clip's frame 0 is the start."""
+    steps: int = 120
+    """Control steps at most (60 Hz)."""
+    every: int = 4
+    """Print one line every this many steps."""
+
+
+@torch.no_grad()
+def trace(args: Args) -> list[dict]:
+    """The episode's lines, as dicts (also printed)."""
+    check_counts(args, "steps", "every")
+    policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs)
+    motions = MotionSet(args.motion_dir, hand=policy.hand)
+    cfg = EnvConfig(backend="mujoco", fall_distance=math.inf, max_episode_steps=args.steps, end_at_clip_end=False,
+                    auto_reset=False, hand=policy.hand, action_scale=policy.action_scale,
+                    action_clip=policy.action_clip)
+    env = ImitationEnv(cfg, motions, 1, "cpu", seed=0)
+    zero = torch.zeros(1, dtype=torch.long)
+    env.reset_envs(torch.arange(1), zero, zero)
+    env.sim.forward()
+    obs, t, s = env.observe(), motions.table, env.sim
+    lines = []
+    for k in range(1, args.steps + 1):
+        obs, reward, terminated, _, info = env.step(policy(obs))
+        row = int(motions.rows(env.motion_ids, env.frame_ids)[0])
+        if k % args.every and not terminated[0] and k < args.steps:
+            continue
+        off_floor = torch.nonzero((s.body_floor_contact & ~env.floor_allowed)[0]).flatten().tolist()
+        line = {"step": k, "reward": float(reward[0]), "drift_m": float(info["drift"][0]),
+                "ball_error_m": float((s.ball_pos_w[0] - t.ball_pos[row]).norm()),
+                "ball_z": float(s.ball_pos_w[0, 2]), "ref_ball_z": float(t.ball_pos[row, 2]),
+                "pelvis_z": float(s.body_pos_w[0, 0, 2]), "ref_pelvis_z": float(t.body_pos[row, 0, 2]),
+                "hand_on_ball": bool(s.hand_ball_contact[0].any()), "ref_hand_on_ball": bool(t.contact[row] > 0.5),
+                "on_floor": [M.BODY_NAMES[i] for i in off_floor], "fell": bool(terminated[0])}
+        lines.append(line)
+        print(f"step {k:3d}  reward {line['reward']:.3f}  drift {line['drift_m']:.2f} m  ball off "
+              f"{line['ball_error_m']:.2f} m (z {line['ball_z']:.2f}, ref {line['ref_ball_z']:.2f})  pelvis z "
+              f"{line['pelvis_z']:.2f} (ref {line['ref_pelvis_z']:.2f})  hand on ball "
+              f"{int(line['hand_on_ball'])} (ref {int(line['ref_hand_on_ball'])})"
+              + (f"  on the floor: {', '.join(line['on_floor'])}" if line["on_floor"] else "")
+              + ("  FELL" if line["fell"] else ""))
+        if terminated[0]:
+            break
+    return lines
+
+
+if __name__ == "__main__":
+    run_command(trace, Args, description=__doc__)
