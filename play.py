@@ -8,8 +8,11 @@
 
 Keys (configs/play/keys.yaml): Q pick up, W shot, Left / Up / Right dribble left / forward / right, E layup,
 R turnaround layup; Backspace restarts, Space pauses, Escape quits. A left click on the floor sets the target
-that tasks read (shown as a blue disc): with --task it moves the goal (the hoop, the heading goal, the circle's
-centre); right-drag turns the camera, the wheel zooms. With --task the high-level policy picks the skills.
+that tasks read (shown as a blue post): with --task it moves the goal (the hoop, the heading goal, the circle's
+centre); right-drag turns the camera, the wheel zooms. With --task the high-level policy picks the skills, and the
+pictures show a half court, the task's goal (a hoop, a post and an arrow, a circle) and follow it; --court draws
+the court's lines in the other modes too. The court, the rim, its net and its board are drawn only: the ball
+passes through them.
 
 Everything runs on plain MuJoCo on the CPU. `--headless` renders offscreen (EGL) with no window. A policy runs on
 the hand it was trained on (its file records it); `--hand` picks the hand of a dataset replay.
@@ -30,6 +33,7 @@ from skillmimic import DATA, ROOT, skills
 from skillmimic.checkpoint import CheckpointError
 from skillmimic.model import Hand, load_model
 from skillmimic.cli import check_counts, run_command
+from skillmimic.court import Decoration, Marker
 from skillmimic.errors import UserError
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
@@ -41,6 +45,8 @@ from skillmimic.video import write_video
 from skillmimic.viewer import SkillKeys, Window
 
 SHIPPED_POLICY = Path(__file__).parent / "skillmimic" / "assets" / "llc_policy.pt"
+TASK_CAMERA_DISTANCE = 8.0
+"""With --task the camera starts this far back (m, the wheel zooms), to show the goal 2-8 m away."""
 
 
 @dataclasses.dataclass
@@ -71,6 +77,8 @@ class Args:
     """Frame rate of the video and of the saved images (the simulation runs at 60 Hz)."""
     headless: bool = False
     """Render offscreen (EGL) with no window."""
+    court: bool = False
+    """Draw a half court's lines under a skill policy or a dataset replay too (--task always draws them)."""
     steps: int = 600
     """Control steps to run headless (a window runs until it is closed)."""
     width: int = 960
@@ -84,8 +92,8 @@ class Args:
 
 
 class Player:
-    """What main() drives, whatever the mode: tick() one control step, view() what to draw, marker() where the
-    goal is, and what the keys and the mouse do (restart, set_skill, set_target). One subclass per mode:
+    """What main() drives, whatever the mode: tick() one control step, view() what to draw, decorations() the goal
+    drawn with it, and what the keys and the mouse do (restart, set_skill, set_target). One subclass per mode:
     DatasetPlayer (replay the clips), SkillPlayer (a skill policy, steered by the keys), TaskPlayer (a high-level
     policy on a task); `make_player` picks it from the arguments."""
 
@@ -119,9 +127,12 @@ class Player:
         """What to draw: qpos (W, nq) of the hand's model, ball touched (W,), and the caption."""
         raise NotImplementedError
 
-    def marker(self) -> np.ndarray | None:
-        """Where to draw the goal: the last clicked point."""
-        return self.target
+    def decorations(self) -> list[list[Decoration]]:
+        """What to draw for each world (W lists, in each world's frame): the last clicked point, in world 0."""
+        worlds: list[list[Decoration]] = [[] for _ in range(self.args.num_envs)]
+        if self.target is not None:
+            worlds[0].append(Marker((float(self.target[0]), float(self.target[1]))))
+        return worlds
 
     def _caption(self) -> str:
         return f"skill {self.label:03d} {skills.skill_name(self.label)}" + ("  (paused)" if self.paused else "")
@@ -270,9 +281,9 @@ class TaskPlayer(Player):
         s = self.task_env.sim
         return s.qpos, s.hand_ball_contact.any(-1), f"task {self.args.task}: {self._caption()}"
 
-    def marker(self) -> np.ndarray | None:
-        """The task's goal in world 0."""
-        return self.task_env.task.marker(0)
+    def decorations(self) -> list[list[Decoration]]:
+        """Each world's goal as its task draws it (a hoop, a post, a circle)."""
+        return [self.task_env.task.decorations(i) for i in range(self.args.num_envs)]
 
 
 def make_player(args: Args) -> Player:
@@ -290,7 +301,10 @@ def main(args: Args) -> None:
         raise UserError(f"--fps {args.fps:g}: must be positive")
     keys = SkillKeys.from_file(args.keys)
     player = make_player(args)
-    scenes = SceneRenderer(load_model(player.hand), width=args.width, height=args.height, offscreen=args.headless)
+    scenes = SceneRenderer(load_model(player.hand), width=args.width, height=args.height, offscreen=args.headless,
+                           court=args.court or args.task is not None)
+    if args.task is not None:
+        scenes.camera.distance = TASK_CAMERA_DISTANCE
     every = max(1, round(60 / args.fps))  # control steps per recorded frame
     frames: list[np.ndarray] = []
     image_dir = Path(args.save_images) if args.save_images else None
@@ -313,6 +327,8 @@ def main(args: Args) -> None:
             player.set_skill(label)
 
     def on_click(point: np.ndarray) -> None:
+        point = point.copy()
+        point[:2] -= scenes.offsets(args.num_envs)[0]  # into world 0's frame: its goal lands under the mouse
         player.set_target(point)
         print(f"target: {point[0]:.2f} {point[1]:.2f}", flush=True)
 
@@ -323,7 +339,7 @@ def main(args: Args) -> None:
             player.tick()
             if step % every == 0:
                 qpos, touched, caption = player.view()
-                record(scenes.render(qpos, touched, text=caption, marker=player.marker()))
+                record(scenes.render(qpos, touched, text=caption, decor=player.decorations()))
     else:
         window = Window(scenes, args.width, args.height, "SkillMimic", on_key, on_click)
         step, next_time = 0, time.perf_counter()
@@ -331,7 +347,7 @@ def main(args: Args) -> None:
             while not window.closed() and not quit_now:
                 player.tick()
                 qpos, touched, caption = player.view()
-                window.draw(qpos, touched, f"{caption}\n{help_line}", marker=player.marker())
+                window.draw(qpos, touched, f"{caption}\n{help_line}", decor=player.decorations())
                 if (image_dir or args.video) and step % every == 0:
                     record(window.pixels())
                 step += 1

@@ -8,13 +8,14 @@ as switch skills; this window binds only what `SkillKeys` maps, plus Escape (qui
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import mujoco
 import numpy as np
 import yaml
 
 from skillmimic import skills
+from skillmimic.court import Decoration
 from skillmimic.render import SceneRenderer
 
 
@@ -123,9 +124,11 @@ class Window:
         return point if int(geom[0]) == self._floor else None
 
     # --- drawing -----------------------------------------------------------------------------------------------
-    def draw(self, qpos, touched, text: str, marker: np.ndarray | None = None) -> None:
+    def draw(self, qpos, touched, text: str, decor: Sequence[Sequence[Decoration]] | None = None) -> None:
+        """Draw W worlds: qpos (W, nq), touched (W,), their decorations (W lists, see SceneRenderer.fill_scene)
+        and the text in the top-left corner."""
         glfw = self.glfw
-        self.scenes.fill_scene(self.scene, qpos, touched, follow=True, marker=marker)
+        self.scenes.fill_scene(self.scene, qpos, touched, follow=True, decor=decor)
         w, h = glfw.get_framebuffer_size(self.window)
         viewport = mujoco.MjrRect(0, 0, w, h)
         mujoco.mjr_render(viewport, self.scene, self.context)

@@ -48,6 +48,18 @@ def test_headless_dataset_replay_writes_images_and_video(tmp_path):
     assert len(imageio.mimread(tmp_path / "v.mp4", memtest=False)) == 20
 
 
+def test_headless_replay_draws_the_court_on_request(tmp_path):
+    for flags, folder in (((), "plain"), (("--court",), "court")):
+        r = _play("--headless", "--play-dataset", "--hand", "rigid", "--motion-dir", "data/BallPlay-M/layup",
+                  "--state-init", "0", "--steps", "1", "--width", "160", "--height", "90", "--save-images",
+                  str(tmp_path / folder), *flags)
+        assert r.returncode == 0, r.stderr
+    plain, court = (imageio.imread(tmp_path / f / "00000.png").astype(int) for f in ("plain", "court"))
+    changed = abs(court - plain).sum(-1) > 30
+    assert changed.mean() > 0.02  # the lines and the painted key
+    assert not changed[:10].any()  # the sky above the horizon stays as it was
+
+
 def test_headless_policy_of_another_hand(tmp_path):
     """A policy runs on the hand its file names."""
     spec = M.load_spec("hinge1")

@@ -8,7 +8,7 @@ import torch
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.policy import SkillPolicy
 from skillmimic.tasks import TASKS, CirclingConfig, HeadingConfig, ScoringConfig, ThrowingConfig
-from skillmimic.tasks.scoring import HOOP_HEIGHT, through_rim
+from skillmimic.tasks.scoring import HOOP_HEIGHT, RIM_RADIUS, through_rim
 from skillmimic.tasks.state import TaskState
 
 N = 2
@@ -99,7 +99,9 @@ def test_scoring_through_the_rim_from_above_only():
     task.last_ball[:] = torch.tensor([4.0, 0.1, 2.7])
     r, ok = task.step(_state(root=((3.5, 0.0, 0.9),) * N, ball=((4.0, 0.05, 2.45),) * N, standing=(True, False)))
     assert ok.tolist() == [True, False] and r[0] > 10.0
-    assert task.observe(_state()).shape == (N, 5) and task.marker(0).tolist() == [4.0, 0.0, HOOP_HEIGHT]
+    assert task.observe(_state()).shape == (N, 5)
+    (hoop,) = task.decorations(0)
+    assert hoop.centre == (4.0, 0.0) and hoop.height == HOOP_HEIGHT and hoop.radius == RIM_RADIUS
 
 
 def test_task_env_refuses_a_skill_policy_of_another_hand(all_motions):

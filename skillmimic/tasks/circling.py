@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from skillmimic.court import Decoration, Marker, Ring
 from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
 from skillmimic.tasks.state import TaskState, random_points_around, to_heading_frame
 
@@ -102,5 +103,7 @@ class Circling:
         success = (self.swept.abs() >= self.cfg.success_angle) & state.standing
         return reward + self.cfg.success_bonus * success, success
 
-    def marker(self, i: int) -> np.ndarray:
-        return np.array([*self.centre[i].tolist(), 0.0])
+    def decorations(self, i: int) -> list[Decoration]:
+        """World i's centre and its circle on the floor."""
+        centre = tuple(self.centre[i].tolist())
+        return [Marker(centre), Ring(centre, float(self.radius[i]))]

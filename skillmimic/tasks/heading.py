@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 import torch
 
+from skillmimic.court import Arrow, Decoration, Marker
 from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
 from skillmimic.tasks.state import TaskState, goal_obs, random_points_around
 
@@ -43,10 +44,12 @@ class Heading:
     def __init__(self, cfg: HeadingConfig, num_envs: int, device: torch.device, gen: torch.Generator):
         self.cfg, self.gen = cfg, gen
         self.goal = torch.zeros(num_envs, 2, device=device)  # (N, 2) floor point
+        self.pelvis = torch.zeros(num_envs, 2, device=device)  # (N, 2) last seen floor point, for the drawn arrow
 
     def reset(self, env_ids: torch.Tensor, state: TaskState) -> None:
         self.goal[env_ids] = random_points_around(state.root_pos[env_ids, :2], self.cfg.min_distance,
                                                   self.cfg.max_distance, self.gen)
+        self.pelvis[env_ids] = state.root_pos[env_ids, :2]
 
     def set_goal(self, point: np.ndarray | torch.Tensor) -> None:
         self.goal[:] = torch.as_tensor(point, dtype=torch.float32, device=self.goal.device)[:2]
@@ -55,11 +58,21 @@ class Heading:
         return goal_obs(state, self.goal)
 
     def step(self, state: TaskState) -> tuple[torch.Tensor, torch.Tensor]:
+        self.pelvis.copy_(state.root_pos[:, :2])
         d = (state.ball_pos[:, :2] - self.goal).norm(dim=-1)
         near = (state.ball_pos - state.root_pos)[:, :2].norm(dim=-1) < self.cfg.near_ball
         reward = torch.exp(-self.cfg.distance_scale * d) * torch.where(near, 1.0, self.cfg.far_factor)
         success = (d < self.cfg.success_radius) & state.standing
         return reward + self.cfg.success_bonus * success, success
 
-    def marker(self, i: int) -> np.ndarray:
-        return np.array([*self.goal[i].tolist(), 0.0])
+    def decorations(self, i: int) -> list[Decoration]:
+        """World i's goal, and an arrow on the floor from the humanoid towards it (from 0.4 m ahead of the pelvis,
+        at most 1 m long, none within 1 m of the goal)."""
+        goal, pelvis = self.goal[i].cpu().numpy(), self.pelvis[i].cpu().numpy()
+        items: list[Decoration] = [Marker(tuple(goal.tolist()))]
+        d = float(np.linalg.norm(goal - pelvis))
+        if d > 1.0:
+            u = (goal - pelvis) / d
+            a, b = pelvis + 0.4 * u, pelvis + min(1.4, d - 0.3) * u
+            items.append(Arrow(tuple(a.tolist()), tuple(b.tolist())))
+        return items

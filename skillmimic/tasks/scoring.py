@@ -14,8 +14,9 @@ import dataclasses
 import numpy as np
 import torch
 
+from skillmimic.court import Decoration, Hoop, hoop_facing
 from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, LAYUP, PICKUP
-from skillmimic.tasks.state import TaskState, goal_obs, random_points_around
+from skillmimic.tasks.state import TaskState, floor_heading, goal_obs, random_points_around
 
 HOOP_HEIGHT = 2.5
 RIM_RADIUS = 0.225
@@ -48,11 +49,16 @@ class Scoring:
         self.cfg, self.gen = cfg, gen
         self.hoop = torch.zeros(num_envs, 2, device=device)  # floor position of the rim's centre
         self.last_ball = torch.zeros(num_envs, 3, device=device)
+        # Where the pelvis stood and faced at the episode's start (floor): the drawn board stands across the rim.
+        self.start = torch.zeros(num_envs, 2, device=device)
+        self.start_heading = torch.zeros(num_envs, 2, device=device)
 
     def reset(self, env_ids: torch.Tensor, state: TaskState) -> None:
         self.hoop[env_ids] = random_points_around(state.root_pos[env_ids, :2], self.cfg.min_distance,
                                                   self.cfg.max_distance, self.gen)
         self.last_ball[env_ids] = state.ball_pos[env_ids]
+        self.start[env_ids] = state.root_pos[env_ids, :2]
+        self.start_heading[env_ids] = floor_heading(state.root_quat[env_ids])
 
     def set_goal(self, point: np.ndarray | torch.Tensor) -> None:
         self.hoop[:] = torch.as_tensor(point, dtype=torch.float32, device=self.hoop.device)[:2]
@@ -71,8 +77,11 @@ class Scoring:
         self.last_ball = state.ball_pos.clone()
         return reward + self.cfg.success_bonus * success, success
 
-    def marker(self, i: int) -> np.ndarray:
-        return np.array([*self.hoop[i].tolist(), HOOP_HEIGHT])
+    def decorations(self, i: int) -> list[Decoration]:
+        """World i's hoop, its board across the rim from where the humanoid started (`court.hoop_facing`)."""
+        centre = tuple(self.hoop[i].tolist())
+        facing = hoop_facing(centre, self.start[i].tolist(), self.start_heading[i].tolist())
+        return [Hoop(centre, facing, HOOP_HEIGHT, RIM_RADIUS)]
 
 
 def through_rim(before: torch.Tensor, after: torch.Tensor, rim: torch.Tensor) -> torch.Tensor:

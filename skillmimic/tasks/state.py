@@ -8,7 +8,8 @@ Tasks are plain classes with the same few members (no base class):
     set_goal(point)                 put every world's goal at a floor point (play.py's mouse target)
     observe(state) -> (N, obs_dim)  the goal in the humanoid's heading frame
     step(state) -> reward (N,), success (N,) bool   after each control step (60 Hz)
-    marker(i) -> (3,)               where the viewer draws world i's goal
+    decorations(i) -> list          what pictures draw for world i's goal, in its frame (skillmimic.court: a hoop,
+                                    markers, a circle, an arrow); drawn only, the physics does not know them
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ class TaskState:
 def to_heading_frame(root_pos: torch.Tensor, root_quat: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
     """Points (N, 3) in the humanoid's heading frame (origin at the pelvis, x its facing on the floor)."""
     return rotations.quat_rotate(rotations.heading_inverse(root_quat), points - root_pos)
+
+
+def floor_heading(root_quat: torch.Tensor) -> torch.Tensor:
+    """The unit floor direction the humanoid faces (the heading frame's x axis in the world). (N, 4) -> (N, 2)"""
+    forward = torch.tensor(rotations.FORWARD, device=root_quat.device, dtype=root_quat.dtype)
+    fwd = rotations.quat_rotate(root_quat, forward.expand(root_quat.shape[0], 3))[:, :2]
+    return fwd / fwd.norm(dim=-1, keepdim=True).clamp(min=1e-9)
 
 
 def goal_obs(state: TaskState, goal: torch.Tensor) -> torch.Tensor:

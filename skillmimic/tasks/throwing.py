@@ -3,8 +3,8 @@
 Reward per control step: exp(-2 |z - H|) with z the ball's height and H the target height, a tenth of it while
 a hand holds the ball (so that holding it up does not pay like throwing it); plus `success_bonus` on success.
 Success: the ball, out of the hands, peaks (its vertical velocity turns from up to down) within 0.3 m of H, the
-humanoid standing. The goal is a height, not a floor point: the viewer's mouse target moves only its marker.
-The numbers are ThrowingConfig's defaults.
+humanoid standing. The goal is a height, not a floor point: pictures draw a hoop with its rim at that height, above
+the humanoid's start (the viewer's mouse target moves only the drawing). The numbers are ThrowingConfig's defaults.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import dataclasses
 import numpy as np
 import torch
 
+from skillmimic.court import Decoration, Hoop, hoop_facing
 from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, LAYUP, PICKUP, SHOT
-from skillmimic.tasks.state import TaskState
+from skillmimic.tasks.scoring import RIM_RADIUS
+from skillmimic.tasks.state import TaskState, floor_heading
 
 
 @dataclasses.dataclass
@@ -40,11 +42,16 @@ class Throwing:
     def __init__(self, cfg: ThrowingConfig, num_envs: int, device: torch.device, gen: torch.Generator):
         self.cfg, self.gen = cfg, gen
         self.last_vz = torch.zeros(num_envs, device=device)
-        self.spot = torch.zeros(num_envs, 2, device=device)  # where the marker is drawn
+        self.spot = torch.zeros(num_envs, 2, device=device)  # floor point under the drawn rim
+        # Where the pelvis stood and faced at the episode's start (floor): the drawn board stands across the rim.
+        self.start = torch.zeros(num_envs, 2, device=device)
+        self.start_heading = torch.zeros(num_envs, 2, device=device)
 
     def reset(self, env_ids: torch.Tensor, state: TaskState) -> None:
         self.last_vz[env_ids] = state.ball_vel[env_ids, 2]
         self.spot[env_ids] = state.root_pos[env_ids, :2]
+        self.start[env_ids] = state.root_pos[env_ids, :2]
+        self.start_heading[env_ids] = floor_heading(state.root_quat[env_ids])
 
     def set_goal(self, point: np.ndarray | torch.Tensor) -> None:
         self.spot[:] = torch.as_tensor(point, dtype=torch.float32, device=self.spot.device)[:2]
@@ -63,5 +70,9 @@ class Throwing:
         success = peak & ((z - self.cfg.height).abs() < self.cfg.tolerance) & state.standing
         return reward + self.cfg.success_bonus * success, success
 
-    def marker(self, i: int) -> np.ndarray:
-        return np.array([*self.spot[i].tolist(), self.cfg.height])
+    def decorations(self, i: int) -> list[Decoration]:
+        """A hoop whose rim is at the target height above world i's spot; with the spot under the humanoid's start
+        the board stands in front of it (`court.hoop_facing`)."""
+        centre = tuple(self.spot[i].tolist())
+        facing = hoop_facing(centre, self.start[i].tolist(), self.start_heading[i].tolist())
+        return [Hoop(centre, facing, self.cfg.height, RIM_RADIUS)]
