@@ -4,7 +4,8 @@
     python play.py --checkpoint runs/llc/policy.pt --num-envs 3
     python play.py --play-dataset --motion-dir data/BallPlay-M/layup
     python play.py --headless --video layup.mp4 --steps 300
-    python play.py --task scoring --checkpoint runs/hlc_scoring/policy.pt   # a high-level policy on a task
+    python play.py --task scoring                        # the shipped high-level policy of a task
+    python play.py --task scoring --checkpoint runs/hlc_scoring/policy.pt   # one trained with train_hlc.py
 
 Keys (configs/play/keys.yaml): Q pick up, W shot, Left / Up / Right dribble left / forward / right, E layup,
 R turnaround layup; Backspace restarts, Space pauses, Escape quits. A left click on the floor sets the target
@@ -37,6 +38,7 @@ from skillmimic.court import Decoration, Marker
 from skillmimic.errors import UserError
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
+from skillmimic.llc_link import load_llc, shipped_hlc
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy, load_task_policy
 from skillmimic.tasks import TASKS, TaskName
@@ -53,11 +55,12 @@ TASK_CAMERA_DISTANCE = 8.0
 class Args:
     checkpoint: str = str(SHIPPED_POLICY)
     """Skill policy to run (policy.pt from train_llc.py); default: the one shipped with the package. With --task:
-    the high-level policy (policy.pt from train_hlc.py)."""
+    the high-level policy (policy.pt from train_hlc.py); default: the task's shipped one."""
     task: TaskName | None = None
     """Run a high-level policy on this task (it picks the skills; the mouse moves the goal)."""
     llc: str | None = None
-    """With --task: the skill policy it drives (default: the one it was trained with)."""
+    """With --task: the skill policy it drives (default: the one it was trained on, found by its sha256 and its
+    path in the package; see skillmimic.llc_link); it must be that file."""
     motion_dir: str = str(DATA)
     """Clips to start from (and to replay with --play-dataset)."""
     num_envs: int = 1
@@ -230,13 +233,10 @@ class TaskPlayer(Player):
 
     def __init__(self, args: Args):
         super().__init__(args)
-        if Path(args.checkpoint) == SHIPPED_POLICY:
-            raise SystemExit(f"--task {args.task} needs a high-level policy: --checkpoint "
-                             f"runs/hlc_{args.task}/policy.pt (train one with train_hlc.py)")
+        path = shipped_hlc(args.task) if Path(args.checkpoint) == SHIPPED_POLICY else args.checkpoint
         try:
-            self.hlc = load_task_policy(args.checkpoint, "cpu", task=args.task)
-            llc = load_policy(args.llc or self.hlc.info["llc"], "cpu", num_obs=ImitationEnv.num_obs,
-                              hand=args.hand or self.hlc.info.get("hand"))
+            self.hlc = load_task_policy(path, "cpu", task=args.task)
+            llc, _ = load_llc(self.hlc, path, args.llc, "cpu", hand=args.hand)
         except CheckpointError as e:
             raise SystemExit(str(e)) from None
         self.hand = llc.hand

@@ -10,7 +10,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["skillmimic", "skillmimic.*"]),
-    package_data={"skillmimic": ["assets/*.xml"]},
+    package_data={"skillmimic": ["assets/*.xml", "assets/*.pt"]},  # the models and the shipped policies
     install_requires=[
         "torch>=2.4",
         "numpy>=1.24",

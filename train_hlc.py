@@ -6,22 +6,22 @@
     torchrun --standalone --nproc_per_node=2 train_hlc.py --task scoring --num-envs 8192    # two GPUs
 
 The policy picks, every 3 control steps, which skill the frozen skill policy (--llc, an exported policy.pt; by
-default the one shipped in skillmimic/assets) plays: its action is an index into the task's skills
-(`skillmimic.tasks`). A categorical actor and a critic on normalised observations (humanoid, ball, goal); value
-normalisation; GAE with time-outs bootstrapped; the clipped surrogate with an entropy bonus; gradient clipping;
-tensorboard and run_dir/progress.csv (reward, success rate, episode length, samples/s); atomic checkpoints every
-`checkpoint_every` iterations and on exit (Ctrl-C or SIGTERM stops at the end of the iteration); `--resume`, in
-the checkpoint's own folder; the policy alone in run_dir/policy.pt for `python -m skillmimic.evaluate_task` and
-`play.py --task`. A folder that holds a run is never overwritten without `--overwrite`, and a NaN or Inf stops the
-run before it is saved (skillmimic.runs). Under torchrun each rank runs num_envs / ranks environments on its own
-GPU (skillmimic.distributed), as train_llc.py does.
+default the one shipped in skillmimic/assets; named in the files by its sha256 and its path, skillmimic.llc_link)
+plays: its action is an index into the task's skills (`skillmimic.tasks`). A categorical actor and a critic on
+normalised observations (humanoid, ball, goal); value normalisation; GAE with time-outs bootstrapped; the clipped
+surrogate with an entropy bonus; gradient clipping; tensorboard and run_dir/progress.csv (reward, success rate,
+episode length, samples/s); atomic checkpoints every `checkpoint_every` iterations and on exit (Ctrl-C or SIGTERM
+stops at the end of the iteration); `--resume`, in the checkpoint's own folder, on the skill policy it was started
+with; the policy alone in run_dir/policy.pt for `python -m skillmimic.evaluate_task` and `play.py --task`. A folder
+that holds a run is never overwritten without `--overwrite`, and a NaN or Inf stops the run before it is saved
+(skillmimic.runs). Under torchrun each rank runs num_envs / ranks environments on its own GPU
+(skillmimic.distributed), as train_llc.py does.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import sys
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -32,6 +32,7 @@ from skillmimic.checkpoint import CheckpointError
 from skillmimic.cli import check_counts, merge, run_command
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
+from skillmimic.llc_link import SHIPPED_LLC, find_llc, llc_reference
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import TASK_POLICY_FORMAT, load_policy, mlp
@@ -39,15 +40,16 @@ from skillmimic.tasks import TASKS, CirclingConfig, TaskName, HeadingConfig, Sco
 
 TRAIN_FORMAT = "skillmimic-hlc-train/1"
 LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")  # the update's statistics, in `stats`
-SHIPPED_LLC = Path(__file__).parent / "skillmimic" / "assets" / "llc_policy.pt"
 
 
 @dataclasses.dataclass
 class Args:
     task: TaskName = "heading"
     """The task to learn."""
-    llc: str = str(SHIPPED_LLC)
-    """The frozen skill policy (an exported policy.pt of train_llc.py)."""
+    llc: str | None = None
+    """The frozen skill policy (an exported policy.pt of train_llc.py); default: the one shipped with the package.
+    With --resume: the run's own, found by its sha256 and path as play.py finds a high-level policy's; given, it
+    must be that file."""
     motion_dir: str = str(DATA)
     """Clips whose frames start the episodes (those of the task's starting skills)."""
     run_dir: str | None = None
@@ -132,17 +134,18 @@ def make_env(args: Args, num_envs: int, device: torch.device, seed: int) -> Task
     return TaskEnv(args.env, task_cls, getattr(args, args.task), llc, motions, num_envs, device, seed=seed)
 
 
-def policy_export(agent: Agent, args: Args, env: TaskEnv, iteration: int, global_step: int) -> dict:
-    """What play.py and the evaluation need: the actor, the observation normaliser, and the task it serves."""
+def policy_export(agent: Agent, args: Args, env: TaskEnv, llc_ref: dict, iteration: int, global_step: int) -> dict:
+    """What play.py and the evaluation need: the actor, the observation normaliser, the task it serves, and the
+    skill policy it drives (`llc` as given, and llc_ref: llc_link.llc_reference's llc_sha256 and llc_path)."""
     return {"format": TASK_POLICY_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
             "hidden": list(args.hidden), "actor": agent.actor.state_dict(), "obs_norm": agent.obs_norm.state_dict(),
             "task": args.task, "skills": list(env.task.skills), "llc": args.llc, "hand": env.sim.spec.hand,
-            "model_sha256": env.sim.spec.sha256,
+            "model_sha256": env.sim.spec.sha256, **llc_ref,
             "task_config": dataclasses.asdict(getattr(args, args.task)), "llc_steps": env.cfg.llc_steps,
             "iteration": iteration, "samples": global_step}
 
 
-RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "overwrite", "device", "resume")
+RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "overwrite", "device", "resume", "llc")
 
 
 def main(args: Args) -> None:
@@ -152,6 +155,12 @@ def main(args: Args) -> None:
     if args.resume:
         resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations)
         args = merge(args, runs.saved_args(resume, RESUME_OVERRIDES), args.resume)
+        # The run's own skill policy: the file of its sha256 (checkpoints from before it was recorded: its path).
+        saved = {"llc": resume["args"].get("llc"), "llc_path": resume.get("llc_path"),
+                 "llc_sha256": resume.get("llc_sha256")}
+        args = dataclasses.replace(args, llc=str(find_llc(args.resume, saved, args.llc)))
+    elif args.llc is None:
+        args = dataclasses.replace(args, llc=str(SHIPPED_LLC))
     args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/hlc", args.resume, args.overwrite)))
     ranks, device = distributed.init(args.device)
     default = 4096 if device.type == "cuda" else 8
@@ -163,6 +172,7 @@ def main(args: Args) -> None:
     # check (which would also wait for the device at every construction).
     torch.distributions.Distribution.set_default_validate_args(False)
     env = make_env(args, local_envs, device, seed=args.seed + ranks.rank)
+    llc_ref = llc_reference(args.llc)  # the skill policy's sha256 and path, in the checkpoint and the policy
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden)).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
     distributed.broadcast_module_(agent)
@@ -202,8 +212,8 @@ def main(args: Args) -> None:
         run.save(iteration, {
             "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step, "num_envs": num_envs,
             "world_size": ranks.world_size, "args": dataclasses.asdict(args), "agent": agent.state_dict(),
-            "optimizer": optimizer.state_dict(), "ranks": per_rank,
-        }, policy_export(agent, args, env, iteration, global_step))
+            "optimizer": optimizer.state_dict(), "ranks": per_rank, **llc_ref,
+        }, policy_export(agent, args, env, llc_ref, iteration, global_step))
 
     with run.loop(save) as stop:  # Ctrl-C / SIGTERM: finish the iteration, save, stop; NaN or Inf: stop unsaved
         for iteration in range(start_iteration + 1, args.iterations + 1):

@@ -1,9 +1,11 @@
 """Evaluate a high-level policy: its task's success rate over M episodes, as a table and JSON.
 
+    python -m skillmimic.evaluate_task --task scoring --episodes 256      # the shipped high-level policy
     python -m skillmimic.evaluate_task --checkpoint runs/hlc_scoring/policy.pt --episodes 256
 
-The task, its settings and the skill policy come from the policy file (`--llc` picks another skill policy, of
-the same hand), and the hand from the skill policy.
+The task, its settings and the skill policy come from the policy file, and the hand from the skill policy. The
+skill policy is the file it was trained on, found by its sha256 and its path in the package, or `--llc`, which
+must be that file too (skillmimic.llc_link; `python tools/relink_hlc.py` makes a high-level policy name another).
 Each episode starts at a random frame of the task's starting clips with a new goal; the high-level policy takes
 its most likely skill every 3 control steps, and the episode ends at its first success, fall or time-out
 (`max_episode_steps`). The skill evaluation of the same family is `python -m skillmimic.evaluate`.
@@ -17,23 +19,28 @@ from pathlib import Path
 
 import torch
 
-from skillmimic import DATA, skills
+from skillmimic import DATA
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
-from skillmimic.envs.observations import OBS_DIM
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
-from skillmimic.policy import load_policy, load_task_policy
+from skillmimic.llc_link import load_llc, shipped_hlc
+from skillmimic.policy import load_task_policy
 from skillmimic.sim import Backend
-from skillmimic.tasks import TASKS
+from skillmimic.tasks import TASKS, TaskName
 
 
 @dataclasses.dataclass
 class Args:
-    checkpoint: str = "runs/hlc/policy.pt"
-    """An exported high-level policy (train_hlc.py's policy.pt)."""
+    task: TaskName | None = None
+    """Evaluate the high-level policy of this task shipped with the package (with --checkpoint: check that the
+    checkpoint was made for this task)."""
+    checkpoint: str | None = None
+    """An exported high-level policy (train_hlc.py's policy.pt); default: the shipped one of --task, else
+    runs/hlc/policy.pt."""
     llc: str | None = None
-    """The skill policy it drives (default: the one it was trained with)."""
+    """The skill policy it drives (default: the one it was trained on, found by its sha256 and its path in the
+    package); it must be that file."""
     motion_dir: str = str(DATA)
     """Clips whose frames start the episodes."""
     episodes: int = 256
@@ -72,17 +79,17 @@ def run_episodes(env: TaskEnv, policy) -> dict[str, torch.Tensor]:
 def main(args: Args) -> dict:
     check_counts(args, "episodes", "max_episode_steps")
     device = resolve_device(args.device)
-    policy = load_task_policy(args.checkpoint, device)  # a wrong or non-finite file: one line (CheckpointError)
+    path = args.checkpoint or (shipped_hlc(args.task) if args.task else "runs/hlc/policy.pt")
+    policy = load_task_policy(path, device, task=args.task)  # a wrong or non-finite file: one line (CheckpointError)
     task = policy.info["task"]
-    llc_path = args.llc or policy.info["llc"]
-    llc = load_policy(llc_path, device, num_obs=OBS_DIM + skills.NUM_SLOTS, hand=policy.info.get("hand"))
+    llc, llc_path = load_llc(policy, path, args.llc, device)  # not the file it was trained on: one line
     task_cls, cfg_cls = TASKS[task]
     env_cfg = TaskEnvConfig(backend=args.backend, llc_steps=policy.info.get("llc_steps", 3),
                             max_episode_steps=args.max_episode_steps, auto_reset=False)
     env = TaskEnv(env_cfg, task_cls, cfg_cls(**policy.info.get("task_config", {})), llc,
                   MotionSet(args.motion_dir, device=device, hand=llc.hand), args.episodes, device, seed=args.seed)
     if policy.num_obs != env.num_obs:
-        raise SystemExit(f"{args.checkpoint}: made for num_obs={policy.num_obs}, the {task} task has {env.num_obs}")
+        raise SystemExit(f"{path}: made for num_obs={policy.num_obs}, the {task} task has {env.num_obs}")
     out = run_episodes(env, policy)
     result = {"task": task, "episodes": args.episodes, "success": float(out["success"].float().mean()),
               "fell": float(out["fell"].float().mean()),
@@ -92,7 +99,7 @@ def main(args: Args) -> dict:
     print(f"{task:<10} {100 * result['success']:>7.1f}% {100 * result['fell']:>5.1f}% "
           f"{100 * result['timed_out']:>9.1f}% {result['mean_episode_steps']:>6.0f}")
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps({"checkpoint": args.checkpoint, "args": dataclasses.asdict(args),
+        Path(args.json_out).write_text(json.dumps({"checkpoint": str(path), "args": dataclasses.asdict(args),
                                                    **result}, indent=2))
     return result
 

@@ -131,7 +131,7 @@ class TaskPolicy(nn.Module):
         self.obs_norm = EmpiricalNormalization(num_obs)
         self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
         self.num_obs, self.num_actions = num_obs, num_actions
-        self.info: dict = {}  # the file's other plain entries (task, skills, llc, iteration, samples)
+        self.info: dict = {}  # the file's other plain entries (task, skills, llc, llc_sha256, llc_path, iteration, ...)
 
     @torch.no_grad()
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -140,7 +140,8 @@ class TaskPolicy(nn.Module):
 
 def load_task_policy(path: str | Path, device: str | torch.device = "cpu", task: str | None = None,
                      num_obs: int | None = None) -> TaskPolicy:
-    """Read an exported high-level policy; with task / num_obs, check it was made for that task and model."""
+    """Read an exported high-level policy; with task / num_obs, check it was made for that task and model. The
+    skill policy it drives is found and checked by skillmimic.llc_link.load_llc."""
     expect = {k: v for k, v in (("task", task), ("num_obs", num_obs)) if v is not None}
     ckpt = checkpoint.load(path, TASK_POLICY_FORMAT, expect=expect or None, map_location=device)
     return _fill(TaskPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"])), ckpt, path, device)

@@ -3,6 +3,7 @@ small skill policy made here."""
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 
@@ -14,6 +15,7 @@ from paths import ROOT
 sys.path.insert(0, str(ROOT))
 import train_hlc  # noqa: E402
 from skillmimic import checkpoint  # noqa: E402
+from skillmimic.llc_link import file_sha256  # noqa: E402
 from skillmimic.policy import TASK_POLICY_FORMAT, SkillPolicy, save_policy  # noqa: E402
 
 FAST = ["--num-envs", "3", "--num-steps", "4", "--num-minibatches", "2", "--update-epochs", "2", "--device", "cpu",
@@ -41,6 +43,10 @@ def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path,
     assert r.returncode == 0, r.stderr
     policy = checkpoint.load(b / "policy.pt", TASK_POLICY_FORMAT)
     assert policy["task"] == task and policy["num_actions"] == len(policy["skills"])
+    # The skill policy by content and place (outside the package: its absolute path), in both files.
+    named = {"llc_sha256": file_sha256(llc), "llc_path": str(llc.resolve())}
+    assert {k: policy[k] for k in named} == named
+    assert {k: checkpoint.load(b / "checkpoint.pt", train_hlc.TRAIN_FORMAT)[k] for k in named} == named
     r = _run("--iterations", "3", "--device", "cpu", "--resume", str(b / "checkpoint.pt"))  # continues in b
     assert r.returncode == 0, r.stderr
     ca = checkpoint.load(a / "checkpoint.pt", train_hlc.TRAIN_FORMAT)
@@ -50,6 +56,27 @@ def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path,
         assert torch.equal(v, cb["agent"][k]), k  # resumed run = uninterrupted run, to the bit (CPU)
     rows = (b / "progress.csv").read_text().splitlines()
     assert rows[0].startswith("iteration,samples,mean_reward,success_rate") and len(rows) == 4
+
+
+def test_resume_runs_on_the_skill_policy_it_started_with(tmp_path, llc):
+    """--resume finds the run's skill policy by its sha256: a different file at its path is one line naming both;
+    the file moved elsewhere is found with --llc."""
+    first = tmp_path / "llc.pt"
+    shutil.copyfile(llc, first)
+    r = _run(*FAST, "--task", "heading", "--llc", str(first), "--iterations", "1", "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 0, r.stderr
+    moved = tmp_path / "moved.pt"
+    first.rename(moved)
+    save_policy(SkillPolicy(868, 156, (16,), math.pi / 2, 2.0), first)  # another skill policy at its path
+    resume = ("--iterations", "2", "--device", "cpu", "--resume", str(tmp_path / "r" / "checkpoint.pt"))
+    r = _run(*resume)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (f"checkpoint.pt: needs the skill policy {first.resolve()} (sha256 {file_sha256(moved)[:12]}); found "
+            f"{first} (sha256 {file_sha256(first)[:12]}), a different file: pass --llc FILE") in r.stderr, r.stderr
+    r = _run(*resume, "--llc", str(moved))
+    assert r.returncode == 0, r.stderr
+    policy = checkpoint.load(tmp_path / "r" / "policy.pt", TASK_POLICY_FORMAT)
+    assert policy["iteration"] == 2 and policy["llc"] == str(moved) and policy["llc_sha256"] == file_sha256(moved)
 
 
 def test_config_file(tmp_path, llc):

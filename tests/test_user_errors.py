@@ -50,6 +50,8 @@ CASES = {
     "evaluate an empty folder": ("-m skillmimic.evaluate --checkpoint {d}/clips/none --device cpu",
                                  "{d}/clips/none: no policy files (*.pt) in this folder"),
     "evaluate_task no episodes": ("-m skillmimic.evaluate_task --episodes 0", "--episodes 0: must be at least 1"),
+    "a high-level policy on a different skill policy": ("-m skillmimic.evaluate_task --task heading --llc {d}/nan.pt "
+                                                        "--device cpu", "); found {d}/nan.pt (sha256 "),
     "bench no steps": ("-m skillmimic.bench --steps 0", "--steps 0: must be at least 1"),
     "video of a missing folder": ("-m skillmimic.video {d}/none {d}/out.mp4", "{d}/none: no such folder of frames"),
     "play no humanoids": ("play.py --num-envs 0", "--num-envs 0: must be at least 1"),
