@@ -113,7 +113,8 @@ class Args:
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
     env: EnvConfig = dataclasses.field(
-        default_factory=lambda: EnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300, ball_distance=0.5))
+        default_factory=lambda: EnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300,
+                                          ball_distance=0.5))
     """The environment (its number of worlds and its device are --num-envs and --device above). The rigid hand by
     default (2.9x the samples/s of the full hand, and more accurate after equal GPU time: README, "Hands");
     episodes go on 150 steps past their clip (the evaluation plays 300 steps from a clip's start) and end when the

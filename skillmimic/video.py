@@ -41,7 +41,8 @@ def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 30.
 
 def _write_gif(frames: Iterable[np.ndarray], path: Path, fps: float) -> int:
     """An animated GIF of the frames, looping, with one palette for all (the median cut of up to 8 frames spread
-    over the clip, so that colours which appear late have entries too)."""
+    over the clip, so that colours which appear late have entries too). The frames are held in memory until the
+    palette is made: meant for short, small animations."""
     arrays = [np.asarray(f)[..., :3] for f in frames]
     if not arrays:
         raise UserError(f"{path}: no frames to write")
