@@ -38,7 +38,7 @@ from skillmimic.court import Decoration, Marker
 from skillmimic.errors import UserError
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
-from skillmimic.llc_link import load_llc, shipped_hlc
+from skillmimic.llc_link import SHIPPED_LLC, load_llc, shipped_hlc
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy, load_task_policy
 from skillmimic.tasks import TASKS, TaskName
@@ -46,14 +46,13 @@ from skillmimic.render import SceneRenderer
 from skillmimic.video import write_video
 from skillmimic.viewer import SkillKeys, Window
 
-SHIPPED_POLICY = Path(__file__).parent / "skillmimic" / "assets" / "llc_policy.pt"
 TASK_CAMERA_DISTANCE = 8.0
 """With --task the camera starts this far back (m, the wheel zooms), to show the goal 2-8 m away."""
 
 
 @dataclasses.dataclass
 class Args:
-    checkpoint: str = str(SHIPPED_POLICY)
+    checkpoint: str = str(SHIPPED_LLC)
     """Skill policy to run (policy.pt from train_llc.py); default: the one shipped with the package. With --task:
     the high-level policy (policy.pt from train_hlc.py); default: the task's shipped one."""
     task: TaskName | None = None
@@ -233,7 +232,7 @@ class TaskPlayer(Player):
 
     def __init__(self, args: Args):
         super().__init__(args)
-        path = shipped_hlc(args.task) if Path(args.checkpoint) == SHIPPED_POLICY else args.checkpoint
+        path = shipped_hlc(args.task) if Path(args.checkpoint) == SHIPPED_LLC else args.checkpoint
         try:
             self.hlc = load_task_policy(path, "cpu", task=args.task)
             llc, _ = load_llc(self.hlc, path, args.llc, "cpu", hand=args.hand)

@@ -113,14 +113,19 @@ def accuracy(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: to
     }
 
 
+def evaluation_config(policy, horizon: int, backend: Backend = "auto") -> EnvConfig:
+    """The environment of an evaluation episode: the policy's hand and action scaling, `horizon` steps, no drift
+    or ball termination (a fall alone ends it), no end at the clip's end, no automatic restart."""
+    return EnvConfig(backend=backend, fall_distance=math.inf, max_episode_steps=horizon, end_at_clip_end=False,
+                     auto_reset=False, action_scale=policy.action_scale, action_clip=policy.action_clip,
+                     hand=policy.hand)
+
+
 @torch.no_grad()
 def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: torch.device) -> dict:
     clips = torch.nonzero(motions.labels == label).flatten()
     E = args.episodes
-    cfg = EnvConfig(backend=args.backend, fall_distance=math.inf, max_episode_steps=args.horizon,
-                    end_at_clip_end=False, auto_reset=False, action_scale=policy.action_scale,
-                    action_clip=policy.action_clip, hand=policy.hand)
-    env = ImitationEnv(cfg, motions, E, device, seed=args.seed)
+    env = ImitationEnv(evaluation_config(policy, args.horizon, args.backend), motions, E, device, seed=args.seed)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     motion_ids = clips[torch.arange(E, device=device) % len(clips)]
     frame_ids = torch.zeros(E, dtype=torch.long, device=device)

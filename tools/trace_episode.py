@@ -13,21 +13,21 @@ does, and the bodies on the floor that may not be there.
 from __future__ import annotations
 
 import dataclasses
-import math
-
 import torch
 
 from skillmimic import DATA
 from skillmimic import model as M
 from skillmimic.cli import check_counts, run_command
-from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.imitation import ImitationEnv
+from skillmimic.evaluate import evaluation_config
+from skillmimic.llc_link import SHIPPED_LLC
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy
 
 
 @dataclasses.dataclass
 class Args:
-    checkpoint: str = "skillmimic/assets/llc_policy.pt"
+    checkpoint: str = str(SHIPPED_LLC)
     """An exported skill policy (policy.pt)."""
     motion_dir: str = str(DATA / "layup")
     """Clips of the skill; the first clip's frame 0 is the start."""
@@ -43,10 +43,7 @@ def trace(args: Args) -> list[dict]:
     check_counts(args, "steps", "every")
     policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs)
     motions = MotionSet(args.motion_dir, hand=policy.hand)
-    cfg = EnvConfig(backend="mujoco", fall_distance=math.inf, max_episode_steps=args.steps, end_at_clip_end=False,
-                    auto_reset=False, hand=policy.hand, action_scale=policy.action_scale,
-                    action_clip=policy.action_clip)
-    env = ImitationEnv(cfg, motions, 1, "cpu", seed=0)
+    env = ImitationEnv(evaluation_config(policy, args.steps, "mujoco"), motions, 1, "cpu", seed=0)
     zero = torch.zeros(1, dtype=torch.long)
     env.reset_envs(torch.arange(1), zero, zero)
     env.sim.forward()
