@@ -32,7 +32,7 @@ import torch
 
 from skillmimic import DATA, ROOT, skills
 from skillmimic.checkpoint import CheckpointError
-from skillmimic.model import Hand, load_model
+from skillmimic.model import Hand, Physics, load_model
 from skillmimic.cli import check_counts, run_command
 from skillmimic.court import Decoration, Marker
 from skillmimic.errors import UserError
@@ -104,6 +104,7 @@ class Player:
 
     def __init__(self, args: Args):
         self.args = args
+        self.physics = Physics()  # the policy's physical options (a palm is drawn too)
         self.paused = False
         self.target: np.ndarray | None = None  # the floor point last clicked; tasks read it
 
@@ -196,13 +197,13 @@ class SkillPlayer(Player):
         except CheckpointError as e:
             hint = " (train one with train_llc.py, or use --play-dataset)" if "no such" in str(e) else ""
             raise SystemExit(f"{e}{hint}") from None
-        self.hand = self.policy.hand
+        self.hand, self.physics = self.policy.hand, self.policy.physics
         self.motions = MotionSet(args.motion_dir, hand=self.hand)
         self.motion_ids, self.start_frames = _starts(args, self.motions, self.policy.info.get("skill_labels", []))
         self.label = int(self.motions.labels[self.motion_ids[0]])
         cfg = EnvConfig(backend="mujoco", fall_distance=math.inf, end_at_clip_end=False, auto_reset=False,
                         max_episode_steps=2**62, action_scale=self.policy.action_scale,
-                        action_clip=self.policy.action_clip, hand=self.hand)
+                        action_clip=self.policy.action_clip, hand=self.hand, physics=self.policy.physics)
         self.env = ImitationEnv(cfg, self.motions, args.num_envs, "cpu", seed=args.seed)
         self.restart()
         self.set_skill(self.label)
@@ -238,7 +239,7 @@ class TaskPlayer(Player):
             llc, _ = load_llc(self.hlc, path, args.llc, "cpu", hand=args.hand)
         except CheckpointError as e:
             raise SystemExit(str(e)) from None
-        self.hand = llc.hand
+        self.hand, self.physics = llc.hand, llc.physics
         self.motions = MotionSet(args.motion_dir, hand=self.hand)
         task_cls, cfg_cls = TASKS[args.task]
         cfg = TaskEnvConfig(backend="mujoco", auto_reset=False, llc_steps=self.hlc.info.get("llc_steps", 3))
@@ -300,7 +301,7 @@ def main(args: Args) -> None:
         raise UserError(f"--fps {args.fps:g}: must be positive")
     keys = SkillKeys.from_file(args.keys)
     player = make_player(args)
-    scenes = SceneRenderer(load_model(player.hand), width=args.width, height=args.height, offscreen=args.headless,
+    scenes = SceneRenderer(load_model(player.hand, physics=player.physics), width=args.width, height=args.height, offscreen=args.headless,
                            court=args.court or args.task is not None)
     if args.task is not None:
         scenes.camera.distance = TASK_CAMERA_DISTANCE

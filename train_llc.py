@@ -95,8 +95,9 @@ class Args:
     warm_start_batch: int = 4096
     """Frames per step of the warm start's regression."""
     init_from: str | None = None
-    """Start a new run from an exported policy (policy.pt): its actor and observation normaliser; the critic
-    starts fresh (use critic_warmup_iterations)."""
+    """Start a new run from an exported policy (policy.pt): its actor and observation normaliser, and its critic
+    and value normaliser when the file carries them (policies written since they do), so the run continues with
+    no dip; otherwise the critic starts fresh and learns alone for critic_warmup_iterations."""
     critic_warmup_iterations: int = 3
     """First iterations of a new run in which only the critic learns (the actor acts but does not move)."""
     hidden: tuple[int, ...] = (1024, 512, 512)
@@ -148,11 +149,13 @@ class Agent(nn.Module):
 
 
 def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, global_step: int) -> dict:
-    """What play.py and the evaluation need: the actor, the observation normaliser, sizes and action scaling;
-    and where in training it was taken."""
+    """What play.py and the evaluation need: the actor, the observation normaliser, sizes, action scaling and the
+    physical options; where in training it was taken; and the critic with its value normaliser, for a run that
+    continues from it (--init-from)."""
     return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
                        env.cfg.action_scale, env.cfg.action_clip, hand=env.spec.hand, model_sha256=env.spec.sha256,
-                       skill_labels=env.skill_labels.tolist(),
+                       physics=env.cfg.physics.as_dict(), critic=agent.critic.state_dict(),
+                       value_norm=agent.value_norm.state_dict(), skill_labels=env.skill_labels.tolist(),
                        motion_dir=args.motion_dir, iteration=iteration, samples=global_step,
                        log_std=float(agent.log_std.detach().mean()))
 
@@ -188,18 +191,20 @@ def warm_start(agent: Agent, env: ImitationEnv, args: Args, steps: int, show: bo
 
 def init_from_policy(agent: Agent, path: str, env: ImitationEnv, hidden: tuple[int, ...],
                      device: torch.device) -> dict:
-    """Copy an exported policy's actor and observation normaliser into agent. One-line error if it does not
-    fit (another hand or model, another network) or holds a NaN or Inf."""
+    """Copy an exported policy's actor and observation normaliser into agent, and its critic and value normaliser
+    when it carries them. One-line error if it does not fit (another hand or model, another network) or holds a
+    NaN or Inf."""
     ckpt = checkpoint.load(path, POLICY_FORMAT, expect={"num_obs": env.num_obs}, map_location=device)
     check_model(path, ckpt.get("hand", "full"), ckpt.get("model_sha256"), ckpt["num_actions"], env.spec.hand)
     if tuple(ckpt["hidden"]) != tuple(hidden):
         raise UserError(f"{path}: the policy's hidden layers are {tuple(ckpt['hidden'])}, this run's "
                         f"{tuple(hidden)}; pass --hidden {' '.join(map(str, ckpt['hidden']))}")
-    bad = checkpoint.non_finite({"actor": ckpt["actor"], "obs_norm": ckpt["obs_norm"]})
+    parts = {k: ckpt[k] for k in ("actor", "obs_norm", "critic", "value_norm") if k in ckpt}
+    bad = checkpoint.non_finite(parts)
     if bad is not None:
         raise UserError(f"{path}: {bad} holds a NaN or Inf")
-    agent.actor.load_state_dict(ckpt["actor"])
-    agent.obs_norm.load_state_dict(ckpt["obs_norm"])
+    for name, state in parts.items():
+        getattr(agent, name).load_state_dict(state)
     return ckpt
 
 
@@ -234,10 +239,13 @@ def main(args: Args) -> None:
     env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
+    critic_warmup = args.critic_warmup_iterations
     if resume is None and args.init_from:
-        init_from_policy(agent, args.init_from, env, tuple(args.hidden), device)
+        carried = init_from_policy(agent, args.init_from, env, tuple(args.hidden), device)
+        if "critic" in carried:
+            critic_warmup = 0  # the critic comes with the policy
         if ranks.main:
-            print(f"init from {args.init_from}")
+            print(f"init from {args.init_from} ({'actor and critic' if 'critic' in carried else 'actor; new critic'})")
     if args.warm_start_steps is not None and args.warm_start_steps < 0:
         raise UserError(f"--warm-start-steps {args.warm_start_steps}: must be 0 (off) or more")
     ws_steps = args.warm_start_steps if args.warm_start_steps is not None else (1500 if device.type == "cuda" else 200)
@@ -264,7 +272,7 @@ def main(args: Args) -> None:
     # The run's folder, tensorboard (main rank), progress.csv (one row per iteration, easy to plot and to copy
     # around) and the finite guard on the agent's losses, gradients and weights.
     run = runs.Run(args, ranks, resume, "iteration,samples,mean_reward,episode_length,samples_per_s,kl,clipfrac,"
-                   "learning_rate,log_std", agent, optimizer)
+                   "learning_rate,log_std,ball_error,assist", agent, optimizer)
     writer = run.writer
 
     # Rollout storage, allocated once: (num_steps, local_envs, ...).
@@ -294,6 +302,7 @@ def main(args: Args) -> None:
     with run.loop(save) as stop:  # Ctrl-C / SIGTERM: finish the iteration, save, stop; NaN or Inf: stop unsaved
         for iteration in range(start_iteration + 1, args.iterations + 1):
             term_sums: dict[str, torch.Tensor] = {}
+            env_sums: dict[str, torch.Tensor] = {}  # the environment's scalars (ball error, assist factor)
             ended_len, ended_n = torch.zeros((), device=device), torch.zeros((), device=device)
             agent.train()  # the observation normaliser learns from the rollout
             for step in range(args.num_steps):
@@ -311,6 +320,8 @@ def main(args: Args) -> None:
                 global_step += num_envs
                 for k, v in info["terms"].items():
                     term_sums[k] = term_sums.get(k, 0.0) + v.mean()
+                for k, v in info["stats"].items():
+                    env_sums[k] = env_sums.get(k, 0.0) + v
                 ended = terminated | truncated
                 ended_len += (info["episode_steps"] * ended).sum()
                 ended_n += ended.sum()
@@ -328,7 +339,7 @@ def main(args: Args) -> None:
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
             stats = torch.zeros(len(LOSSES), device=device)
-            actor_on = 0.0 if iteration <= args.critic_warmup_iterations else 1.0
+            actor_on = 0.0 if iteration <= critic_warmup else 1.0
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
                 for start in range(0, batch_size, minibatch_size):
@@ -370,12 +381,14 @@ def main(args: Args) -> None:
             summed = distributed.sum_named({
                 "reward": rew_buf.mean(), "ended_steps": ended_len, "ended": ended_n, **dict(zip(LOSSES, stats)),
                 **{f"reward_terms/{k}": v for k, v in term_sums.items()},
+                **{f"env/{k}": v for k, v in env_sums.items()},
                 "stop": torch.tensor(float(stop.requested), device=device),
             })
             w = ranks.world_size
             mean_reward, ep_len = summed["reward"] / w, summed["ended_steps"] / max(summed["ended"], 1)
             losses = {name: summed[name] / w for name in LOSSES}
             term_means = {k: summed[f"reward_terms/{k}"] / w for k in term_sums}
+            env_means = {k: summed[f"env/{k}"] / (w * args.num_steps) for k in env_sums}
             run.end_iteration(iteration, {"reward": mean_reward, **losses})  # stops on a NaN or Inf
             if ranks.main:
                 sps = run.samples_per_s(global_step)
@@ -385,12 +398,15 @@ def main(args: Args) -> None:
                 writer.add_scalar("charts/log_std", float(agent.log_std.detach().mean()), global_step)
                 for k, v in term_means.items():
                     writer.add_scalar(f"reward_terms/{k}", v / args.num_steps, global_step)
+                for k, v in env_means.items():
+                    writer.add_scalar(f"env/{k}", v, global_step)
                 writer.add_scalar("charts/reward", mean_reward, global_step)
                 writer.add_scalar("charts/episode_length", ep_len, global_step)
                 writer.add_scalar("charts/SPS", sps, global_step)
                 lr, log_std = optimizer.param_groups[0]["lr"], float(agent.log_std.detach().mean())
                 run.log(iteration, global_step, f"{mean_reward:.6g},{ep_len:.4g},{sps:.0f},{losses['kl']:.4g},"
-                        f"{losses['clipfrac']:.4g},{lr:.4g},{log_std:.4g}",
+                        f"{losses['clipfrac']:.4g},{lr:.4g},{log_std:.4g},{env_means['ball_error']:.4g},"
+                        f"{env_means['assist']:.4g}",
                         f"reward {mean_reward:.3f}  episode {ep_len:.1f}  SPS {sps:,.0f}")
             if iteration % args.checkpoint_every == 0:
                 save(iteration)

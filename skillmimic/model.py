@@ -81,12 +81,49 @@ def model_path(hand: str) -> Path:
     return ASSETS / ("humanoid_ball.xml" if hand == "full" else f"humanoid_ball_{hand}.xml")
 
 
-def load_model(hand: str = "full", self_collision: bool = False) -> mujoco.MjModel:
-    """Compile a hand's MJCF. With `self_collision` the humanoid's geoms also collide with each other (not with
-    their parent's); without it (the default, faster) they touch only the floor and the ball."""
+BALL_RADIUS = 0.12  # m, the MJCF's ball (tools/make_model.py)
+FIBA_BALL_MASS = 0.6  # kg, the MJCF's ball: a size-7 basketball (FIBA: 567-650 g)
+# SkillMimic's box hand (../shared/reference/mocap_humanoid_boxhand.xml): a 12 x 2 x 8 cm box on each wrist,
+# centred 3 cm towards the fingers (x is the forearm's axis, mirrored on the left), half sizes in m.
+PALM_HALF_SIZE = (0.06, 0.01, 0.04)
+PALM_POS = {"L_Wrist": (0.03, 0.005, 0.01), "R_Wrist": (-0.03, 0.005, 0.01)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Physics:
+    """Physical options applied over a hand's MJCF when it is compiled (policy files record them, and the
+    evaluation and play.py simulate a policy with its own)."""
+
+    ball_mass: float = FIBA_BALL_MASS
+    """The ball's mass (kg), always a thin shell of the same size (I = 2/3 m r^2). FIBA's 0.6 by default;
+    SkillMimic's ball (a sphere of density 1000) weighs 7.2 kg. The ball-floor bounce does not depend on it."""
+    palm: bool = False
+    """Add SkillMimic's box palm (12 x 2 x 8 cm) to each wrist: the model's hand otherwise has a 1 cm capsule
+    for a palm, so the ball rests on the finger capsules alone."""
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict | None) -> "Physics":
+        """What a policy file records (absent in older files: the defaults)."""
+        return Physics(**(d or {}))
+
+
+def load_model(hand: str = "full", self_collision: bool = False, physics: Physics = Physics()) -> mujoco.MjModel:
+    """Compile a hand's MJCF with the given physical options. With `self_collision` the humanoid's geoms also
+    collide with each other (not with their parent's); without it (the default, faster) they touch only the floor
+    and the ball."""
     path = model_path(hand)
     try:
-        m = mujoco.MjModel.from_xml_path(str(path))
+        if physics.palm:  # a geom is added before compiling (MjSpec); masses and inertias follow
+            spec = mujoco.MjSpec.from_file(str(path))
+            for wrist, pos in PALM_POS.items():
+                g = spec.body(wrist).add_geom(spec.find_default("hand"))
+                g.type, g.size, g.pos = mujoco.mjtGeom.mjGEOM_BOX, list(PALM_HALF_SIZE), list(pos)
+            m = spec.compile()
+        else:
+            m = mujoco.MjModel.from_xml_path(str(path))
     except Exception as e:  # mujoco raises ValueError with a multi-line message
         raise ValueError(f"{path}: cannot compile the model: {str(e).splitlines()[0]}") from None
     if m.nbody != NUM_BODIES + 2 or m.body(BALL_BODY).name != "ball":
@@ -94,6 +131,11 @@ def load_model(hand: str = "full", self_collision: bool = False) -> mujoco.MjMod
     for i, name in enumerate(BODY_NAMES):
         if m.body(i + 1).name != name:
             raise ValueError(f"{path}: body {i + 1} is {m.body(i + 1).name!r}, expected {name!r}")
+    if physics.ball_mass <= 0:
+        raise ValueError(f"ball mass {physics.ball_mass}: must be positive")
+    if physics.ball_mass != FIBA_BALL_MASS:
+        m.body_mass[BALL_BODY] = physics.ball_mass
+        m.body_inertia[BALL_BODY] = 2.0 / 3.0 * physics.ball_mass * BALL_RADIUS**2
     if self_collision:
         humanoid = (m.geom_bodyid >= 1) & (m.geom_bodyid <= NUM_BODIES)
         m.geom_conaffinity[humanoid] = 3

@@ -2,7 +2,12 @@
 
 A skill policy file records the model it was trained on: the hand ("hand") and the sha256 of its MJCF
 ("model_sha256"). Loading checks them against this checkout's file of that hand, so a policy never drives a model
-it was not trained on; files from before hands were recorded are full-hand policies (no hash to check)."""
+it was not trained on; files from before hands were recorded are full-hand policies (no hash to check). It also
+records the physical options it was trained with ("physics": the ball's mass, the palm; skillmimic.model.Physics;
+absent in older files: the defaults), with which the evaluation and play.py simulate it.
+
+A policy file may also carry the critic and the value normaliser ("critic", "value_norm"), so that a run started
+from it (`train_llc.py --init-from`) continues with the values it had learned rather than a new critic."""
 
 from __future__ import annotations
 
@@ -49,6 +54,7 @@ class SkillPolicy(nn.Module):
         self.num_obs, self.num_actions = num_obs, num_actions
         self.action_scale, self.action_clip = action_scale, action_clip
         self.hand, self.model_sha256 = hand, model_sha256
+        self.physics = M.Physics()  # the file's "physics", set by load_policy
         self.info: dict = {}  # the file's other plain entries (skill_labels, iteration, samples, ...)
 
     @torch.no_grad()
@@ -102,6 +108,10 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: i
     check_model(path, policy_hand, sha, ckpt["num_actions"], hand)
     policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
                          ckpt["action_clip"], policy_hand, sha)
+    try:
+        policy.physics = M.Physics.from_dict(ckpt.get("physics"))
+    except TypeError as e:
+        raise checkpoint.CheckpointError(f"{path}: unknown physical options {ckpt.get('physics')}: {e}") from None
     return _fill(policy, ckpt, path, device)
 
 
@@ -115,7 +125,7 @@ def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):
         policy.obs_norm.load_state_dict(ckpt["obs_norm"])
     except RuntimeError as e:
         raise checkpoint.CheckpointError(f"{path}: weights do not fit: {str(e).splitlines()[0][:160]}") from None
-    policy.info = {k: v for k, v in ckpt.items() if k not in ("actor", "obs_norm")}
+    policy.info = {k: v for k, v in ckpt.items() if k not in ("actor", "obs_norm", "critic", "value_norm")}
     return policy.to(device).eval()
 
 

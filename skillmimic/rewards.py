@@ -19,11 +19,23 @@ one term that goes to zero takes the whole reward with it, so no part of the int
 
 Contacts come from the simulator's exact contact pairs (skillmimic.sim). Published weights (SkillMimic):
 p 20, r 20, op 1, ig 20, cg1 5, cg2 5; the velocity terms are off (weight 0) there and here by default.
+
+SkillMimic writes its body errors as means over components, with rotations as the joints' own values
+(`RewardConfig.form = "components"`):
+    e_p   mean over the 53 bodies and x, y, z of (p - p_ref)^2           = the e_p above / 3
+    e_ig  mean over the 53 bodies and x, y, z of the graph's differences  = the e_ig above / 3
+    e_r   mean over the root and the joints the model moves (the hand's fixed finger joints are left out) of
+          angle(local rotation, reference's)^2 / 3: a joint's rotation relative to its parent body, whose exp-map
+          difference spreads the angle over three components (the small-angle equivalent of SkillMimic's mean
+          over its 3 + 156 exp-map values)
+On the same states these are several times smaller than the summed world-frame form (0.1 rad of hinge noise:
+e_r 0.21 there against about 0.01 here), so SkillMimic's weights 20 do not make the body term a cliff.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal, Optional
 
 import torch
 
@@ -32,6 +44,10 @@ from skillmimic import rotations
 
 @dataclasses.dataclass
 class RewardConfig:
+    form: Literal["bodies", "components"] = "bodies"
+    """How the body errors are written: 'bodies' (squared distances summed over x, y, z and angles of the bodies'
+    world orientations, averaged over the 53 bodies) or 'components' (SkillMimic's: means over components and
+    the joints' local rotations; see the module docstring)."""
     p: float = 20.0
     """Weight of the body-position error (1/m^2)."""
     r: float = 20.0
@@ -64,6 +80,20 @@ def body_position_error(body_pos: torch.Tensor, ref_body_pos: torch.Tensor) -> t
 def body_rotation_error(body_quat: torch.Tensor, ref_body_quat: torch.Tensor) -> torch.Tensor:
     """Mean squared geodesic angle between body orientations. (N, B, 4) x2 -> (N,)."""
     return rotations.quat_angle(body_quat, ref_body_quat).square().mean(-1)
+
+
+def local_rotation_error(body_quat: torch.Tensor, ref_body_quat: torch.Tensor, parents: torch.Tensor,
+                         rot_bodies: torch.Tensor) -> torch.Tensor:
+    """Mean over rot_bodies of the squared angle between each body's rotation relative to its parent and the
+    reference's, over 3 (per exp-map component). body_quat (N, B, 4) x2, parents (B,) long (the root's is
+    itself: its world rotation counts), rot_bodies (B,) bool -> (N,)."""
+    root = (torch.arange(parents.shape[0], device=parents.device) == parents)[None, :, None]
+    local = torch.where(root, body_quat, rotations.quat_mul(rotations.quat_conj(body_quat[:, parents]), body_quat))
+    ref_local = torch.where(root, ref_body_quat,
+                            rotations.quat_mul(rotations.quat_conj(ref_body_quat[:, parents]), ref_body_quat))
+    angle2 = rotations.quat_angle(local, ref_local).square() / 3.0  # (N, B)
+    w = rot_bodies.to(angle2.dtype)
+    return (angle2 * w).sum(-1) / w.sum()
 
 
 def joint_velocity_error(dof_vel: torch.Tensor, ref_dof_vel: torch.Tensor) -> torch.Tensor:
@@ -125,19 +155,32 @@ def hoi_reward(
     hand_mask: torch.Tensor,
     floor_allowed: torch.Tensor,
     w: dict[str, float],
+    parents: Optional[torch.Tensor] = None,
+    rot_bodies: Optional[torch.Tensor] = None,
+    components: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The product of all terms, and each term for logging. Shapes as in the functions above, N environments.
 
     w: the weights by RewardConfig's field names, {"p": ..., "r": ..., "cg2": ...} (`weights(cfg)` makes it).
+    parents (B,) long, rot_bodies (B,) bool: the body tree and the bodies whose local rotations count, for
+    `components` (SkillMimic's form of the body errors; the module docstring).
     Returns reward (N,) and {"p": (N,), "r": ..., "cg": ...}.
     """
+    e_p = body_position_error(body_pos, ref_body_pos)
+    e_ig = interaction_graph_error(body_pos, ball_pos, ref_body_pos, ref_ball_pos)
+    if components:
+        assert parents is not None and rot_bodies is not None, "components needs parents and rot_bodies"
+        e_p, e_ig = e_p / 3.0, e_ig / 3.0
+        e_r = local_rotation_error(body_quat, ref_body_quat, parents, rot_bodies)
+    else:
+        e_r = body_rotation_error(body_quat, ref_body_quat)
     terms: dict[str, torch.Tensor] = {
-        "p": exp_reward(body_position_error(body_pos, ref_body_pos), w["p"]),
-        "r": exp_reward(body_rotation_error(body_quat, ref_body_quat), w["r"]),
+        "p": exp_reward(e_p, w["p"]),
+        "r": exp_reward(e_r, w["r"]),
         "jv": exp_reward(joint_velocity_error(dof_vel, ref_dof_vel), w["jv"]),
         "op": exp_reward(point_error(ball_pos, ref_ball_pos), w["op"]),
         "ov": exp_reward(point_error(ball_vel, ref_ball_vel), w["ov"]),
-        "ig": exp_reward(interaction_graph_error(body_pos, ball_pos, ref_body_pos, ref_ball_pos), w["ig"]),
+        "ig": exp_reward(e_ig, w["ig"]),
         "cg": torch.exp(
             -contact_graph_error(
                 hand_ball, ref_contact, body_ball, body_floor, hand_mask, floor_allowed, w["cg1"], w["cg2"]
@@ -152,4 +195,4 @@ def hoi_reward(
 
 def weights(cfg: RewardConfig) -> dict[str, float]:
     """RewardConfig -> the weights by name, as hoi_reward takes them (a plain dict, so that it scripts)."""
-    return {f.name: float(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    return {f.name: float(getattr(cfg, f.name)) for f in dataclasses.fields(cfg) if f.name != "form"}

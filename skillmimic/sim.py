@@ -48,6 +48,8 @@ class SimConfig:
     """Physics steps (1/120 s each) per control step."""
     self_collision: bool = False
     """Let the humanoid's bodies collide with each other (slower; off in the paper's setting)."""
+    physics: M.Physics = dataclasses.field(default_factory=M.Physics)
+    """The ball's mass and the palm (skillmimic.model.Physics)."""
     nconmax: int = 48
     """MuJoCo Warp: contact slots per world, pooled over all worlds (about 14 are used on average, 25 in the
     dataset's own poses; a humanoid lying on the floor uses about 20, one sunk into it up to 94). Contacts beyond
@@ -104,7 +106,7 @@ def contact_flags(
 
 def load_configured_model(cfg: SimConfig) -> mujoco.MjModel:
     """The model of cfg's hand with cfg's collision and solver settings applied."""
-    mjm = M.load_model(cfg.hand, cfg.self_collision)
+    mjm = M.load_model(cfg.hand, cfg.self_collision, cfg.physics)
     if cfg.iterations is not None:
         mjm.opt.iterations = cfg.iterations
     if cfg.ls_iterations is not None:
@@ -123,12 +125,14 @@ class Simulator:
         body_pos_w (N, 53, 3), body_quat_w (N, 53, 4) wxyz, body_lin_vel_w (N, 53, 3) at the body origin,
         body_ang_vel_w (N, 53, 3).
     Ball: ball_pos_w (N, 3), ball_quat_w (N, 4), ball_lin_vel_w (N, 3), ball_ang_vel_w (N, 3), world frame.
+    ball_force_w (N, 3): an external force on the ball's centre (N, world frame), held through the next steps
+        until changed (write in place; 0 after construction). The imitation environment's ball assist uses it.
     Contacts (bool): body_ball_contact (N, 53) each humanoid body with the ball; hand_ball_contact (N, 2) left,
         right hand (wrist or fingers) with the ball; ball_floor_contact (N,); body_floor_contact (N, 53).
     unstable (N,) bool: the world blew up in the last step (see the module docstring).
 
     A backend provides raw tensors qpos, qvel, ctrl, _xpos (N, 55, 3), _xquat (N, 55, 4), _cvel (N, 55, 6),
-    _subtree_com (N, 55, 3), _qacc_warmstart (N, nv), and implements _physics_step(), _forward(collide) and
+    _subtree_com (N, 55, 3), _qacc_warmstart (N, nv), _xfrc (N, 55, 6) (MuJoCo's xfrc_applied), and implements _physics_step(), _forward(collide) and
     _contacts() -> (geom_pair (K, 2), valid (K,), world (K,)); it may replay _check_and_update and
     _update_derived from graphs by overriding _after_physics and _derive.
     """
@@ -174,6 +178,7 @@ class Simulator:
         self.ball_pos_w = self._xpos[:, M.BALL_BODY]
         self.ball_quat_w = self._xquat[:, M.BALL_BODY]
         self.ball_lin_vel_w = self.qvel[:, self.spec.ball_qvel.start : self.spec.ball_qvel.start + 3]
+        self.ball_force_w = self._xfrc[:, M.BALL_BODY, :3]
 
     # --- the interface -------------------------------------------------------------------------------------
     def step(self) -> None:
@@ -310,6 +315,7 @@ class WarpSim(Simulator):
         self._xpos, self._xquat = wp.to_torch(d.xpos), wp.to_torch(d.xquat)
         self._cvel, self._subtree_com = wp.to_torch(d.cvel), wp.to_torch(d.subtree_com)
         self._qacc_warmstart = wp.to_torch(d.qacc_warmstart)
+        self._xfrc = wp.to_torch(d.xfrc_applied)
         self._con_geom, self._con_world = wp.to_torch(d.contact.geom), wp.to_torch(d.contact.worldid)
         self._nacon = wp.to_torch(d.nacon)
         # Per-world overflow bits, which MuJoCo Warp ORs in during a step and never clears by itself. Constraint rows
@@ -415,6 +421,7 @@ class MujocoSim(Simulator):
         self._xpos, self._xquat = z(mjm.nbody, 3), z(mjm.nbody, 4)
         self._cvel, self._subtree_com = z(mjm.nbody, 6), z(mjm.nbody, 3)
         self._qacc_warmstart = z(mjm.nv)
+        self._xfrc = z(mjm.nbody, 6)
         self._warn = [mujoco.mjtWarning.mjWARN_BADQPOS, mujoco.mjtWarning.mjWARN_BADQVEL,
                       mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_CONTACTFULL,
                       mujoco.mjtWarning.mjWARN_CNSTRFULL]
@@ -427,6 +434,7 @@ class MujocoSim(Simulator):
         d.qvel[:] = self.qvel[i].numpy()
         d.ctrl[:] = self.ctrl[i].numpy()
         d.qacc_warmstart[:] = self._qacc_warmstart[i].numpy()
+        d.xfrc_applied[:] = self._xfrc[i].numpy()
 
     def _sync_out(self, i: int, d: mujoco.MjData) -> None:
         self.qpos[i] = torch.from_numpy(d.qpos)

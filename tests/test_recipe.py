@@ -107,10 +107,13 @@ def test_play_past_the_clip_holds_its_last_frame_and_scores_the_body(layup_motio
 def test_init_from_a_policy_and_refuse_one_of_another_model(tmp_path):
     r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path / "a"))
     assert r.returncode == 0, r.stderr
-    r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path / "b"), "--init-from",
-             str(tmp_path / "a" / "policy.pt"), "--critic-warmup-iterations", "1")
-    assert r.returncode == 0, r.stderr
     a = checkpoint.load(tmp_path / "a" / "policy.pt", "skillmimic-llc-policy/1")
+    for k in ("critic", "value_norm"):  # a policy of before the critic was carried: a new critic warms up
+        a.pop(k)
+    checkpoint.save_atomic(a, tmp_path / "actor_only.pt")
+    r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path / "b"), "--init-from",
+             str(tmp_path / "actor_only.pt"), "--critic-warmup-iterations", "1")
+    assert r.returncode == 0 and "actor; new critic" in r.stdout, r.stderr
     b = checkpoint.load(tmp_path / "b" / "checkpoint.pt", train_llc.TRAIN_FORMAT)
     for k, v in a["actor"].items():  # the critic alone learned in b's one iteration
         assert torch.equal(v, b["agent"][f"actor.{k}"]), k
@@ -119,6 +122,31 @@ def test_init_from_a_policy_and_refuse_one_of_another_model(tmp_path):
     r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path / "c"), "--init-from", str(tmp_path / "other.pt"))
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "other.pt: trained on the rigid hand (7 actions" in r.stderr.strip().splitlines()[-1]
+
+
+def test_init_from_carries_the_critic_and_both_normalisers_exactly(tmp_path):
+    r = _run(*FAST, "--iterations", "2", "--run-dir", str(tmp_path / "a"))
+    assert r.returncode == 0, r.stderr
+    saved = checkpoint.load(tmp_path / "a" / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    env_cfg = EnvConfig(backend="mujoco", hand="rigid")
+    from skillmimic.motion import MotionSet
+    env = ImitationEnv(env_cfg, MotionSet(ROOT / "data/BallPlay-M/layup", hand="rigid"), 2, "cpu")
+    trained = train_llc.Agent(env.num_obs, env.num_actions, (64, 64), -2.9)
+    trained.load_state_dict(saved["agent"])
+    fresh = train_llc.Agent(env.num_obs, env.num_actions, (64, 64), -2.9)
+    carried = train_llc.init_from_policy(fresh, str(tmp_path / "a" / "policy.pt"), env, (64, 64), torch.device("cpu"))
+    assert "critic" in carried
+    obs = env.reset()
+    with torch.no_grad():
+        for agent in (trained, fresh):
+            agent.eval()
+        v_trained = trained.value_norm.denormalize(trained.value(trained.obs_norm.normalize(obs)))
+        v_fresh = fresh.value_norm.denormalize(fresh.value(fresh.obs_norm.normalize(obs)))
+    assert torch.equal(v_trained, v_fresh)  # the critic's values, through both normalisers, to the bit
+    assert torch.equal(trained.actor(trained.obs_norm.normalize(obs)), fresh.actor(fresh.obs_norm.normalize(obs)))
+    r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path / "b"), "--init-from",
+             str(tmp_path / "a" / "policy.pt"))
+    assert r.returncode == 0 and "actor and critic" in r.stdout, r.stderr
 
 
 @pytest.mark.parametrize("recipe", [RECIPE])

@@ -9,12 +9,13 @@ import torch
 
 from skillmimic.device import resolve_device
 from skillmimic.envs.observations import humanoid_ball_obs
+from skillmimic.model import Physics
 from skillmimic.motion import MotionSet
 from skillmimic.sim import Backend, SimConfig, Simulator, make_sim
 
 
 def build_sim(num_envs: int, backend: Backend, device: str | torch.device, self_collision: bool, hand: str,
-              motions: MotionSet) -> Simulator:
+              motions: MotionSet, physics: Physics = Physics()) -> Simulator:
     """The simulator of num_envs worlds, once the motions are found on its device and laid out for its hand
     (checked before the build: on a GPU that compiles kernels for a while)."""
     d = resolve_device(str(device))
@@ -23,7 +24,7 @@ def build_sim(num_envs: int, backend: Backend, device: str | torch.device, self_
     if motions.spec.hand != hand:
         raise ValueError(f"the motions are laid out for the {motions.spec.hand} hand, the environment simulates "
                          f"the {hand} hand")
-    return make_sim(SimConfig(backend=backend, self_collision=self_collision, hand=hand), num_envs, d)
+    return make_sim(SimConfig(backend=backend, self_collision=self_collision, hand=hand, physics=physics), num_envs, d)
 
 
 def own_obs(sim: Simulator) -> torch.Tensor:

@@ -12,7 +12,8 @@ An episode ends
 - early (terminated), when the humanoid falls: a body other than the feet and the hands touches the floor
   (the data never puts any other body there), or its bodies drift from the demonstration by more than
   `fall_distance` on average; when the ball is farther than `ball_distance` from the reference's (off by
-  default); also when the simulator flags the world as unstable;
+  default); when the reference's hand-ball contact has been missing for more than `contact_patience` steps
+  in a row (off by default; InterMimic's rule); also when the simulator flags the world as unstable;
 - on time (truncated), at the clip's last frame (or `steps_after_clip` steps after it) or after
   `max_episode_steps`.
 
@@ -36,6 +37,7 @@ import torch
 from skillmimic import model as M
 from skillmimic import rewards as R
 from skillmimic import skills
+from skillmimic.envs.assist import AssistConfig, BallAssist, assist_force
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.motion import MotionSet
@@ -78,6 +80,14 @@ class EnvConfig:
     hand: M.Hand = "full"
     """The hand's articulation: 'full' (156 hinges), 'anatomical' (108), 'hinge1' (100) or 'rigid' (66); see
     skillmimic.model. The motion set must be loaded for the same hand."""
+    physics: M.Physics = dataclasses.field(default_factory=M.Physics)
+    """The ball's mass and the palm (skillmimic.model.Physics); a policy records them."""
+    assist: AssistConfig = dataclasses.field(default_factory=AssistConfig)
+    """The ball curriculum: a guiding force on the ball towards its reference (envs/assist.py); off by default
+    and always off in the evaluation."""
+    contact_patience: int = 0
+    """End an episode when the reference's hand-ball contact has been missing from the simulation for more than
+    this many control steps in a row, on the clip's frames (InterMimic uses 10); 0: never."""
     reward: R.RewardConfig = dataclasses.field(default_factory=R.RewardConfig)
     """Weights of the HOI imitation reward."""
 
@@ -96,7 +106,7 @@ class ImitationEnv:
                  seed: int = 0):
         self.cfg = cfg
         skills.check_labels(motions.labels)  # before the simulator is built (on a GPU that takes a while)
-        self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, cfg.hand, motions)
+        self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, cfg.hand, motions, cfg.physics)
         self.spec = self.sim.spec
         self.num_actions = self.spec.num_dofs
         self.device = self.sim.device
@@ -107,6 +117,14 @@ class ImitationEnv:
         dev = self.device
         self.hand_mask = M.body_mask(M.LEFT_HAND + M.RIGHT_HAND, dev)
         self.floor_allowed = M.body_mask(M.FLOOR_BODIES, dev)
+        # The body tree (the root is its own parent) and the bodies that have hinges in this model (and the root):
+        # the rotations the reward's 'components' form compares.
+        parent = self.sim.model.body_parentid[1 : M.NUM_BODIES + 1] - 1
+        self.parents = torch.as_tensor(parent, dtype=torch.long, device=dev).clamp(min=0)
+        moved = {h.rsplit("_", 1)[0] for h in self.spec.hinges}
+        self.rot_bodies = torch.tensor([i == 0 or n in moved for i, n in enumerate(M.BODY_NAMES)], device=dev)
+        self.assist = BallAssist(cfg.assist, num_envs, dev)
+        self.ball_mass = float(self.sim.model.body_mass[M.BALL_BODY])
         # Class-balanced sampling: a label, then one of its clips. clips_of[l, :count[l]] are label l's clips.
         self.skill_labels = torch.unique(motions.labels)  # (L,)
         per = [torch.nonzero(motions.labels == lab).flatten() for lab in self.skill_labels]
@@ -118,6 +136,7 @@ class ImitationEnv:
         self.motion_ids = torch.zeros(n, dtype=torch.long, device=dev)
         self.frame_ids = torch.zeros(n, dtype=torch.long, device=dev)
         self.episode_steps = torch.zeros(n, dtype=torch.long, device=dev)
+        self.contact_missing = torch.zeros(n, dtype=torch.long, device=dev)  # steps in a row (contact_patience)
         self.skill = torch.zeros(n, skills.NUM_SLOTS, device=dev)
         self._init_segments()
 
@@ -180,6 +199,8 @@ class ImitationEnv:
         self.motion_ids[env_ids] = motion_ids
         self.frame_ids[env_ids] = frame_ids
         self.episode_steps[env_ids] = 0
+        self.contact_missing[env_ids] = 0
+        self.assist.start(env_ids, self.gen)
         self.start_seg[env_ids] = self.seg_of_row[self.motions.rows(motion_ids, frame_ids)]
         self.skill[env_ids] = skills.one_hot(self.motions.labels[motion_ids])
         self.sim.reset(env_ids, *self.motions.state(motion_ids, frame_ids))
@@ -217,13 +238,18 @@ class ImitationEnv:
         Returns obs (N, num_obs) after any restarts, reward (N,), terminated (N,) bool, truncated (N,) bool, and
         info: {"terms": {name: (N,)}, "episode_steps": (N,) lengths of the episodes that just ended}.
         """
-        s = self.sim
+        s, t = self.sim, self.motions.table
+        last = self.motions.lengths[self.motion_ids] - 1
         s.ctrl.copy_(self.cfg.action_scale * actions.clamp(-self.cfg.action_clip, self.cfg.action_clip))
+        if self.assist.on:  # towards the frame the step leads to
+            a, nxt = self.cfg.assist, self.motions.rows(self.motion_ids, self.frame_ids + 1)
+            factor = self.assist.env_factor(self.frame_ids + 1 <= last)
+            s.ball_force_w.copy_(assist_force(s.ball_pos_w, s.ball_lin_vel_w, t.ball_pos[nxt], t.ball_vel[nxt],
+                                              self.ball_mass, a.kp, a.kd, a.max_accel, factor))
         s.step()
         self.frame_ids += 1
         self.episode_steps += 1
         rows = self.motions.rows(self.motion_ids, self.frame_ids)
-        t = self.motions.table
         ref_body_pos = t.body_pos[rows]
         reward, terms = R.hoi_reward(
             body_pos=s.body_pos_w, body_quat=s.body_quat_w, dof_vel=s.qvel[:, self.spec.dof_qvel],
@@ -231,18 +257,24 @@ class ImitationEnv:
             body_ball=s.body_ball_contact, body_floor=s.body_floor_contact,
             ref_body_pos=ref_body_pos, ref_body_quat=t.body_quat[rows], ref_dof_vel=t.dof_vel[rows],
             ref_ball_pos=t.ball_pos[rows], ref_ball_vel=t.ball_vel[rows], ref_contact=t.contact[rows],
-            hand_mask=self.hand_mask, floor_allowed=self.floor_allowed, w=self._w,
+            hand_mask=self.hand_mask, floor_allowed=self.floor_allowed, w=self._w, parents=self.parents,
+            rot_bodies=self.rot_bodies, components=self.cfg.reward.form == "components",
         )
-        last = self.motions.lengths[self.motion_ids] - 1
+        on_clip = self.frame_ids <= last
         if self.cfg.steps_after_clip > 0:  # past the clip: hold its last frame, score the body alone
             body_only = terms["p"] * terms["r"] * terms["jv"]
             reward = torch.where(self.frame_ids > last, body_only, reward)
         drift = (s.body_pos_w - ref_body_pos).norm(dim=-1).mean(-1)
         fell = body_on_floor(s, self.floor_allowed) | (drift > self.cfg.fall_distance)
+        ball_error = (s.ball_pos_w - t.ball_pos[rows]).norm(dim=-1)
         if math.isfinite(self.cfg.ball_distance):  # the ball lost: on the clip's frames only
-            ball_off = (s.ball_pos_w - t.ball_pos[rows]).norm(dim=-1) > self.cfg.ball_distance
-            fell |= ball_off & (self.frame_ids <= last)
+            fell |= (ball_error > self.cfg.ball_distance) & on_clip
+        if self.cfg.contact_patience > 0:  # the reference holds the ball and the hands have not for a while
+            missing = (t.contact[rows] > 0.5) & ~s.hand_ball_contact.any(-1) & on_clip
+            self.contact_missing = torch.where(missing, self.contact_missing + 1, torch.zeros_like(self.contact_missing))
+            fell |= self.contact_missing > self.cfg.contact_patience
         terminated = fell | s.unstable
+        self.assist.update(terminated, on_clip)
         reward = torch.where(s.unstable, torch.zeros_like(reward), reward)
         timeout = self.episode_steps >= self.cfg.max_episode_steps
         if self.cfg.end_at_clip_end:
@@ -253,7 +285,10 @@ class ImitationEnv:
             self._count_starts(terminated, truncated)
         if self.cfg.auto_reset:
             restart_ended(self.reset_envs, terminated, truncated)
-        info = {"terms": terms, "episode_steps": episode_steps, "drift": drift}
+        info = {"terms": terms, "episode_steps": episode_steps, "drift": drift,
+                # (scalars) the ball error on the clip's frames, and the assist factor now
+                "stats": {"ball_error": (ball_error * on_clip).sum() / on_clip.sum().clamp(min=1),
+                          "assist": self.assist.factor.clone()}}
         return self.observe(), reward, terminated, truncated, info
 
     def _count_starts(self, terminated: torch.Tensor, truncated: torch.Tensor) -> None:
@@ -271,13 +306,16 @@ class ImitationEnv:
                 "frame_ids": self.frame_ids.cpu().clone(), "episode_steps": self.episode_steps.cpu().clone(),
                 "skill": self.skill.cpu().clone(), "start_seg": self.start_seg.cpu().clone(),
                 "seg_started": self.seg_started.cpu().clone(), "seg_fell": self.seg_fell.cpu().clone(),
+                "contact_missing": self.contact_missing.cpu().clone(), "assist": self.assist.state_dict(),
                 "generator": self.gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.sim.load_state_dict(state["sim"])
         for name in ("motion_ids", "frame_ids", "episode_steps", "skill"):
             getattr(self, name).copy_(state[name])
-        for name in ("start_seg", "seg_started", "seg_fell"):  # absent from checkpoints of earlier versions
+        for name in ("start_seg", "seg_started", "seg_fell", "contact_missing"):  # absent from earlier versions
             if name in state:
                 getattr(self, name).copy_(state[name])
+        if "assist" in state:
+            self.assist.load_state_dict(state["assist"])
         self.gen.set_state(state["generator"])

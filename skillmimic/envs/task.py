@@ -59,7 +59,7 @@ class TaskEnv:
                              f"{llc.num_actions} actions; this model ({hand} hand) needs "
                              f"{OBS_DIM + skills.NUM_SLOTS} and {spec.num_dofs}")
         self.cfg = cfg
-        self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, hand, motions)
+        self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, hand, motions, llc.physics)
         self.device = dev = self.sim.device
         self.num_envs = n = num_envs
         self.motions = motions

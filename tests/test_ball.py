@@ -1,0 +1,218 @@
+"""Making the ball learnable: the ball assist (force, schedule, adaptive factor), the physical options (ball mass,
+palm) and their record in policy files, the contact-aware termination, and SkillMimic's form of the body errors."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from skillmimic import model as M
+from skillmimic import rewards as R
+from skillmimic.envs.assist import AssistConfig, BallAssist, assist_force
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.evaluate import evaluation_config
+from skillmimic.motion import MotionSet
+from skillmimic.policy import SkillPolicy, load_policy, policy_file
+from skillmimic.checkpoint import save_atomic
+from skillmimic.sim import SimConfig, make_sim
+from paths import DATA
+
+
+@pytest.fixture(scope="module")
+def rigid_layup():
+    return MotionSet(DATA / "layup", hand="rigid")
+
+
+def _env(motions, n=2, **kw):
+    return ImitationEnv(EnvConfig(backend="mujoco", hand="rigid", auto_reset=False, **kw), motions, n, "cpu", seed=3)
+
+
+# --- the assist force ----------------------------------------------------------------------------------------
+def test_assist_force_pulls_towards_the_reference_and_is_clamped_and_zero_at_factor_zero():
+    pos, vel = torch.zeros(3, 3), torch.zeros(3, 3)
+    ref_pos = torch.tensor([[0.01, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    ref_vel = torch.tensor([[0.0, 0.1, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    f = assist_force(pos, vel, ref_pos, ref_vel, 0.5, 400.0, 40.0, 30.0, torch.tensor([1.0, 1.0, 0.0]))
+    assert torch.allclose(f[0], 0.5 * torch.tensor([4.0, 4.0, 0.0]))  # kp * 0.01 and kd * 0.1, times the mass
+    assert torch.allclose(f[1], torch.tensor([0.0, 0.0, 0.5 * 30.0]))  # 400 m/s^2 asked, 30 given
+    assert torch.equal(f[2], torch.zeros(3))  # factor 0: no force
+
+
+def test_the_schedule_falls_linearly_to_zero():
+    a = BallAssist(AssistConfig(mode="schedule", schedule_steps=4), 3, torch.device("cpu"))
+    clip = torch.ones(3, dtype=torch.bool)
+    seen = []
+    for _ in range(6):
+        a.update(torch.zeros(3, dtype=torch.bool), clip)
+        seen.append(float(a.factor))
+    assert seen == [0.75, 0.5, 0.25, 0.0, 0.0, 0.0]
+
+
+def test_adaptive_factor_follows_the_probes_hazard_on_hand_set_counts():
+    cfg = AssistConfig(mode="adaptive", hazard_high=0.1, hazard_low=0.001, hazard_decay=0.0)  # no memory
+    a = BallAssist(cfg, 4, torch.device("cpu"))
+    assert float(a.factor) == 1.0  # it starts at the high hazard
+    a.assisted[:] = torch.tensor([True, True, False, False])  # two probes
+    clip = torch.ones(4, dtype=torch.bool)
+    a.update(torch.tensor([True, True, False, False]), clip)  # only assisted episodes ended: the probes' hazard 0
+    assert float(a.factor) == 0.0
+    a.update(torch.tensor([False, False, True, True]), clip)  # both probes ended: hazard 1 >= 0.1
+    assert float(a.factor) == 1.0
+    a.probe_steps.fill_(100.0), a.probe_ends.fill_(1.0)  # hazard 0.01: halfway between 0.1 and 0.001 in log
+    cfg.hazard_decay = 1.0
+    a.update(torch.zeros(4, dtype=torch.bool), torch.zeros(4, dtype=torch.bool))  # no probe step: counts stay
+    assert math.isclose(float(a.factor), 0.5, rel_tol=1e-5)
+    with pytest.raises(ValueError, match="hazard_high"):
+        BallAssist(AssistConfig(mode="adaptive", hazard_high=0.01, hazard_low=0.1), 2, torch.device("cpu"))
+
+
+def test_probe_share_decides_which_episodes_are_assisted():
+    gen = torch.Generator().manual_seed(0)
+    a = BallAssist(AssistConfig(mode="adaptive", probe_share=0.25), 4000, torch.device("cpu"))
+    a.start(torch.arange(4000), gen)
+    assert 0.70 < float(a.assisted.float().mean()) < 0.80
+    off = BallAssist(AssistConfig(), 10, torch.device("cpu"))
+    off.start(torch.arange(10), gen)
+    assert not off.assisted.any() and float(off.env_factor(torch.ones(10, dtype=torch.bool)).abs().sum()) == 0.0
+
+
+def _ball_error_after(env, steps):
+    """From the clip's frame 20 (the ball pushed down), the body held at the reference's hinges: the mean ball
+    error over `steps` control steps."""
+    ids = torch.arange(env.num_envs)
+    env.reset_envs(ids, torch.zeros(env.num_envs, dtype=torch.long), torch.full((env.num_envs,), 20))
+    with torch.no_grad():
+        env.sim.qpos[:, env.spec.ball_qpos.start + 2] += 0.3  # the ball 30 cm above its reference
+    env.sim.forward()
+    env.assist.assisted[:] = True
+    err = []
+    for _ in range(steps):
+        hold = env.motions.table.dof_pos[env.motions.rows(env.motion_ids, env.frame_ids + 1)] / env.cfg.action_scale
+        env.step(hold)
+        rows = env.motions.rows(env.motion_ids, env.frame_ids)
+        err.append(float((env.sim.ball_pos_w - env.motions.table.ball_pos[rows]).norm(dim=-1).mean()))
+    return sum(err) / len(err)
+
+
+def test_the_assist_moves_the_ball_towards_its_reference_and_the_evaluation_never_assists(rigid_layup):
+    free = _ball_error_after(_env(rigid_layup, n=1), 15)
+    assisted = _ball_error_after(_env(rigid_layup, n=1, assist=AssistConfig(mode="schedule",
+                                                                                schedule_steps=10**6)), 15)
+    assert assisted < 0.7 * free, (assisted, free)
+    policy = SkillPolicy(ImitationEnv.num_obs, M.load_spec("rigid").num_dofs, (8,), 1.5, 2.0, hand="rigid")
+    cfg = evaluation_config(policy, 10, "mujoco")
+    assert cfg.assist.mode == "off"
+    env = ImitationEnv(cfg, rigid_layup, 1, "cpu")
+    env.reset()
+    env.step(torch.zeros(1, env.num_actions))
+    assert torch.equal(env.sim.ball_force_w, torch.zeros(1, 3))
+
+
+# --- physical options ------------------------------------------------------------------------------------------
+def test_physics_options_build_and_the_palm_is_a_hand_geom():
+    plain = M.load_model("rigid")
+    heavy = M.load_model("rigid", physics=M.Physics(ball_mass=7.2, palm=True))
+    assert heavy.ngeom == plain.ngeom + 2
+    assert math.isclose(heavy.body_mass[M.BALL_BODY], 7.2)
+    assert math.isclose(heavy.body_inertia[M.BALL_BODY][0], 2 / 3 * 7.2 * 0.12**2, rel_tol=1e-6)
+    for side in ("L_Wrist", "R_Wrist"):  # one box more on each wrist, heavier by its 0.19 kg
+        b = heavy.body(side).id
+        boxes = [g for g in range(heavy.ngeom) if heavy.geom_bodyid[g] == b and heavy.geom_type[g] == 6]
+        assert len(boxes) == 1 and np.allclose(heavy.geom_size[boxes[0]], M.PALM_HALF_SIZE)
+        assert math.isclose(heavy.body_mass[b] - plain.body_mass[b], 1000 * 0.12 * 0.02 * 0.08, rel_tol=1e-6)
+    sim = make_sim(SimConfig(hand="rigid", backend="mujoco", physics=M.Physics(palm=True)), 1, "cpu")
+    wrists = {sim.model.body(w).id for w in M.PALM_POS}
+    g = [i for i in range(sim.model.ngeom) if sim.model.geom_type[i] == 6 and sim.model.geom_bodyid[i] in wrists]
+    assert len(g) == 2 and all(int(sim._geom_class[i]) in M.LEFT_HAND + M.RIGHT_HAND for i in g)  # hand contacts
+    with pytest.raises(ValueError, match="ball mass"):
+        M.load_model("rigid", physics=M.Physics(ball_mass=0.0))
+
+
+@pytest.mark.parametrize("mass", [M.FIBA_BALL_MASS, 7.2])
+def test_ball_rebound_meets_fiba_whatever_the_mass(mass):
+    """The ball-floor contact is a spring per unit of mass: dropped from 1.8 m (bottom) it rebounds to 1.2-1.4 m."""
+    sim = make_sim(SimConfig(backend="mujoco", hand="rigid", physics=M.Physics(ball_mass=mass, palm=True)), 1, "cpu")
+    qpos = sim.qpos.clone()
+    qpos[:, 0:3] = torch.tensor([5.0, 5.0, 1.0])
+    qpos[:, sim.spec.ball_qpos.start : sim.spec.ball_qpos.start + 3] = torch.tensor([0.0, 0.0, 1.8 + 0.12])
+    sim.reset(torch.arange(1), qpos, torch.zeros_like(sim.qvel))
+    z = []
+    for _ in range(150):
+        sim.step()
+        z.append(float(sim.ball_pos_w[0, 2]))
+    z = np.array(z)
+    low = int(np.argmin(z[:60]))
+    assert 1.2 <= z[low : low + 60].max() + 0.12 <= 1.4
+
+
+def test_a_policy_records_its_physics_and_is_evaluated_with_them(tmp_path):
+    spec = M.load_spec("rigid")
+    p = SkillPolicy(ImitationEnv.num_obs, spec.num_dofs, (8,), 1.5, 2.0, hand="rigid", model_sha256=spec.sha256)
+    physics = M.Physics(ball_mass=7.2, palm=True)
+    save_atomic(policy_file(p.actor, p.obs_norm, p.num_obs, p.num_actions, (8,), 1.5, 2.0, hand="rigid",
+                            model_sha256=spec.sha256, physics=physics.as_dict()), tmp_path / "p.pt")
+    loaded = load_policy(tmp_path / "p.pt")
+    assert loaded.physics == physics and "physics" in loaded.info
+    assert evaluation_config(loaded, 10).physics == physics
+    save_atomic(policy_file(p.actor, p.obs_norm, p.num_obs, p.num_actions, (8,), 1.5, 2.0, hand="rigid",
+                            model_sha256=spec.sha256), tmp_path / "old.pt")
+    assert load_policy(tmp_path / "old.pt").physics == M.Physics()  # files without it: FIBA ball, no palm
+
+
+# --- contact-aware termination ------------------------------------------------------------------------------------
+def test_a_missing_hand_contact_ends_the_episode_after_the_patience(rigid_layup):
+    env = _env(rigid_layup, n=1, contact_patience=3)
+    held = torch.nonzero(rigid_layup.table.contact[:40] > 0.5).flatten()
+    assert len(held) > 10  # the layup holds the ball in its first frames
+    env.reset_envs(torch.arange(1), torch.zeros(1, dtype=torch.long), held[:1])
+    with torch.no_grad():
+        env.sim.qpos[:, env.spec.ball_qpos.start + 1] += 1.5  # the ball 1.5 m away from the hands
+    env.sim.forward()
+    ended = []
+    for _ in range(5):
+        hold = env.motions.table.dof_pos[env.motions.rows(env.motion_ids, env.frame_ids + 1)] / env.cfg.action_scale
+        _, _, terminated, _, _ = env.step(hold)
+        ended.append(bool(terminated[0]))
+    assert ended == [False, False, False, True, True]  # more than 3 steps in a row without the contact
+
+
+# --- SkillMimic's form of the body errors ---------------------------------------------------------------------------
+def test_local_rotation_error_counts_each_joint_relative_to_its_parent():
+    parents = torch.tensor([0, 0, 1])  # a chain: root, its child, the grandchild
+    q = torch.tensor([[[1.0, 0, 0, 0]] * 3])
+    turn = torch.tensor([math.cos(0.15), math.sin(0.15), 0.0, 0.0])  # 0.3 rad about x
+    bent = q.clone()
+    bent[0, 1] = turn  # the middle joint turned: the grandchild moves with it, its local rotation does not
+    bent[0, 2] = turn
+    every = torch.ones(3, dtype=torch.bool)
+    e = R.local_rotation_error(bent, q, parents, every)
+    assert torch.allclose(e, torch.tensor([0.3**2 / 3 / 3]), atol=1e-6)  # one joint of three, angle^2 / 3
+    assert torch.allclose(R.local_rotation_error(bent, q, parents, torch.tensor([True, False, True])),
+                          torch.zeros(1), atol=1e-6)  # the turned joint not counted
+
+
+def test_components_form_is_skillmimics_scale_on_the_data(rigid_layup):
+    """The same states under both forms: 'components' divides the position and graph errors by 3 and measures
+    rotations locally, so a uniformly perturbed pose costs far less in rotation than the summed world form."""
+    env = _env(rigid_layup, n=1)
+    t = rigid_layup.table
+    rows = torch.tensor([30])
+    g = torch.Generator().manual_seed(0)
+    noisy = t.body_quat[rows] + 0.05 * torch.randn(1, M.NUM_BODIES, 4, generator=g)
+    noisy = noisy / noisy.norm(dim=-1, keepdim=True)
+    pos = t.body_pos[rows] + 0.02
+    args = dict(body_pos=pos, body_quat=noisy, dof_vel=t.dof_vel[rows], ball_pos=t.ball_pos[rows],
+                ball_vel=t.ball_vel[rows], hand_ball=torch.ones(1, 2, dtype=torch.bool),
+                body_ball=torch.zeros(1, M.NUM_BODIES, dtype=torch.bool),
+                body_floor=torch.zeros(1, M.NUM_BODIES, dtype=torch.bool), ref_body_pos=t.body_pos[rows],
+                ref_body_quat=t.body_quat[rows], ref_dof_vel=t.dof_vel[rows], ref_ball_pos=t.ball_pos[rows],
+                ref_ball_vel=t.ball_vel[rows], ref_contact=torch.ones(1), hand_mask=env.hand_mask,
+                floor_allowed=env.floor_allowed, w=R.weights(R.RewardConfig()), parents=env.parents,
+                rot_bodies=env.rot_bodies)
+    _, summed = R.hoi_reward(**args)
+    _, comp = R.hoi_reward(**args, components=True)
+    assert torch.allclose(-torch.log(comp["p"]), -torch.log(summed["p"]) / 3, rtol=1e-4)
+    assert torch.allclose(-torch.log(comp["ig"]), -torch.log(summed["ig"]) / 3, rtol=1e-4)
+    assert float(comp["r"]) > float(summed["r"])  # the rotation term is far from a cliff
+    assert env.rot_bodies.sum() == 1 + 22  # the root and the 22 joints with hinges (the rigid hand's fingers are fixed)
