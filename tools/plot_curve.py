@@ -52,17 +52,23 @@ def main(progress_csv: str, curve_json: str | None, out_png: str) -> None:
 
 def compare(arms: list[str], out_png: str) -> None:
     """Training reward and episode length (high-level runs: training success rate) against samples of several
-    runs, NAME=progress.csv each."""
+    runs, NAME=progress.csv each; and, when the runs logged them, the ball error on the clip's frames and the ball
+    assist's factor."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4))
+    tables = []
     for arm in arms:
         name, _, path = arm.rpartition("=")
         with open(path) as f:
             rows = {int(r["iteration"]): r for r in csv.DictReader(f)}
+        tables.append((name, path, rows))
+    ball = all("ball_error" in rows[min(rows)] for _, _, rows in tables)
+    fig, axes = plt.subplots(1, 3 if ball else 2, figsize=(16 if ball else 11, 4))
+    ax0, ax1 = axes[0], axes[1]
+    for name, path, rows in tables:
         its = sorted(rows)
         x = [int(rows[i]["samples"]) / 1e6 for i in its]
         ax0.plot(x, [float(rows[i]["mean_reward"]) for i in its], label=name or path)
@@ -71,6 +77,13 @@ def compare(arms: list[str], out_png: str) -> None:
             ax1.plot(x, [100 * float(rows[i]["success_rate"]) for i in its], label=name or path)
         else:
             ax1.plot(x, [float(rows[i]["episode_length"]) for i in its], label=name or path)
+        if ball:
+            line, = axes[2].plot(x, [100 * float(rows[i]["ball_error"]) for i in its], label=name or path)
+            if any(float(rows[i]["assist"]) > 0 for i in its):
+                axes[2].plot(x, [100 * float(rows[i]["assist"]) for i in its], ":", color=line.get_color())
+    if ball:
+        axes[2].set(xlabel="samples (millions)", ylabel="cm  /  %",
+                    title="ball error on the clip, cm (dotted: assist factor, %)")
     xlabel = "control steps (millions)" if tasks else "samples (millions)"
     ax0.set(xlabel=xlabel, ylabel="mean reward per step", title="training reward")
     if tasks:
@@ -78,7 +91,7 @@ def compare(arms: list[str], out_png: str) -> None:
     else:
         ax1.set(xlabel="samples (millions)", ylabel="control steps", title="length of finished episodes")
     ax0.legend(fontsize=8)
-    _save(fig, (ax0, ax1), out_png)
+    _save(fig, axes, out_png)
 
 
 def _save(fig, axes, out_png: str) -> None:
