@@ -118,9 +118,9 @@ def push_ball_out(ball: torch.Tensor, a: torch.Tensor, b: torch.Tensor, radius: 
                   ball_radius: float, rounds: int = 8) -> torch.Tensor:
     """Move a ball out of two hands' capsules along the contact normals, never into the floor z = 0.
 
-    Each round moves the ball by the sum over the two hands of each hand's deepest push: out of one hand in a
-    few rounds, and between two hands that hold it closer than its diameter (a two-handed catch; no position
-    is free there) to where both penetrate alike, instead of out of one and into the other.
+    Each round moves the ball by the mean over the hands that it penetrates of each one's deepest push: out of
+    one hand in a few rounds, and between two hands that hold it closer than its diameter (a two-handed catch;
+    no position is free there) to where both penetrate alike, instead of out of one and into the other.
     ball (T, 3), a, b (T, K, 3) capsule axis ends, radius (K,), left (K,) bool: the capsule is the left hand's
     -> ball (T, 3)."""
     for _ in range(rounds):
@@ -128,12 +128,13 @@ def push_ball_out(ball: torch.Tensor, a: torch.Tensor, b: torch.Tensor, radius: 
         push = (-dist).clamp(min=0.0)  # (T, K)
         if not bool((push > 0).any()):
             break
-        step = torch.zeros_like(ball)
+        step, hands = torch.zeros_like(ball), torch.zeros_like(ball[:, :1])
         for side in (left, ~left):
             depth, k = push.masked_fill(~side, 0.0).max(-1)  # (T,): this hand's deepest contact
             n = normal.gather(-2, k[:, None, None].expand(-1, 1, 3)).squeeze(-2)  # (T, 3)
             step = step + depth.unsqueeze(-1) * n
-        ball = ball + step
+            hands = hands + (depth > 0).unsqueeze(-1)
+        ball = ball + step / hands.clamp(min=1.0)
         ball = torch.cat((ball[:, :2], ball[:, 2:].clamp(min=ball_radius)), -1)
     return ball
 
