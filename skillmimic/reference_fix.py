@@ -123,19 +123,30 @@ def push_ball_out(ball: torch.Tensor, a: torch.Tensor, b: torch.Tensor, radius: 
     no position is free there) to where both penetrate alike, instead of out of one and into the other.
     ball (T, 3), a, b (T, K, 3) capsule axis ends, radius (K,), left (K,) bool: the capsule is the left hand's
     -> ball (T, 3)."""
+    ball = ball.clone()
+    active = torch.arange(ball.shape[0])  # the frames still inside a hand: after the first round, a few
     for _ in range(rounds):
-        dist, normal = capsule_distance(ball, a, b, radius + ball_radius)  # (T, K), (T, K, 3)
-        push = (-dist).clamp(min=0.0)  # (T, K)
-        if not bool((push > 0).any()):
+        dist, normal = capsule_distance(ball[active], a, b, radius + ball_radius)  # (A, K), (A, K, 3)
+        push = (-dist).clamp(min=0.0)  # (A, K)
+        inside = (push > 0).any(-1)
+        if not bool(inside.any()):
             break
-        step, hands = torch.zeros_like(ball), torch.zeros_like(ball[:, :1])
+        active, push, normal = active[inside], push[inside], normal[inside]
+        a, b = a[inside], b[inside]
+        step, hands = torch.zeros(len(active), 3, dtype=ball.dtype), torch.zeros(len(active), 1, dtype=ball.dtype)
         for side in (left, ~left):
-            depth, k = push.masked_fill(~side, 0.0).max(-1)  # (T,): this hand's deepest contact
-            n = normal.gather(-2, k[:, None, None].expand(-1, 1, 3)).squeeze(-2)  # (T, 3)
+            depth, k = push.masked_fill(~side, 0.0).max(-1)  # (A,): this hand's deepest contact
+            n = normal.gather(-2, k[:, None, None].expand(-1, 1, 3)).squeeze(-2)  # (A, 3)
             step = step + depth.unsqueeze(-1) * n
             hands = hands + (depth > 0).unsqueeze(-1)
-        ball = ball + step / hands.clamp(min=1.0)
-        ball = torch.cat((ball[:, :2], ball[:, 2:].clamp(min=ball_radius)), -1)
+        moved = ball[active] + step / hands.clamp(min=1.0)
+        moved = torch.cat((moved[:, :2], moved[:, 2:].clamp(min=ball_radius)), -1)
+        # A frame that no longer moves (a squeeze balanced, a ball held down on the floor) is done.
+        going = (moved - ball[active]).norm(dim=-1) > 1e-5
+        ball[active] = moved
+        active, a, b = active[going], a[going], b[going]
+        if len(active) == 0:
+            break
     return ball
 
 
