@@ -152,9 +152,10 @@ class MotionSet:
     velocities are taken: 'ball' moves the ball out of the floor and the hands; 'all' also lifts the humanoid
     out of the floor; 'off' keeps the data's positions. The default, 'ball', is the part that costs nothing:
     measured on every 7th frame of all 101 clips (rigid hand, docs/reference_consistency.md), it halves the starts
-    whose ball is off by more than 1 m/s after one open-loop step (476 -> 250 of 2,068) and leaves the forward
-    kinematics as they were; the lift ('all') also removes the 2.8 cm median floor penetration and the root's
-    kick (max 2.8 -> 1.0 m/s) but moves every body 3 cm from the recorded positions (FK error 3.31 -> 4.61 cm).
+    whose ball is off by more than 1 m/s after one open-loop step (476 -> 247 of 2,144; median error 0.70 ->
+    0.19 m/s) and leaves the forward kinematics as they were; the lift ('all') also removes the 2.8 cm median
+    floor penetration and the root's kick (median 0.23 -> 0.16 m/s, max 2.8 -> 1.0) but moves every body about
+    3 cm from the recorded positions (mean FK error 3.31 -> 4.61 cm), more than the few millimetres allowed.
     """
 
     def __init__(self, source: Union[PathLike, Iterable[PathLike]], device: Union[str, torch.device] = "cpu",

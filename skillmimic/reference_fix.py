@@ -9,16 +9,21 @@ in such a frame begins with a push out of the floor and the ball popped from the
 
 `fix_positions` moves each frame's positions just enough to remove the penetration, in three steps, all
 vectorised over the frames of one clip (no MuJoCo call; the tests check the result with MuJoCo's collision):
-1. lift the humanoid by its floor penetration, smoothed over time (a moving maximum, then a moving average of
-   the same width: never below the per-frame need, and without steps that would kick the root's velocity), as
-   PHC's and ProtoMotions' motion libraries fix the height; never lower it;
+1. (`FixConfig.lift`) lift the humanoid by its floor penetration less `rest_depth`, smoothed over time (a
+   moving maximum, then a moving average of the same width: never below the per-frame need, and without steps
+   that would kick the root's velocity), as PHC's and ProtoMotions' motion libraries fix the height; never
+   lower it;
 2. lift the ball with the humanoid when it is up in the air or in a hand (the scene is lifted, so the hand keeps
    its hold), but only out of the floor when it is on the floor: the ball's sink (0.9 cm) is not the
    humanoid's lift (2.8 cm; the two are uncorrelated, r = 0.07 over the 4,193 frames with the ball on the
    floor), so lifting it with the humanoid there would leave it floating. Between the floor and `ball_band`
    above it the ball's lift blends linearly from its sink to the humanoid's;
 3. push the ball out of the hand's capsules (wrist and finger geoms of both hands) along the contact normal,
-   the deepest contact first, a few rounds (several capsules touch at once), keeping it out of the floor.
+   each hand's deepest contact first, a few rounds (several capsules touch at once), keeping it out of the
+   floor; the push is smoothed over time (a moving average) and pushed once more. Between two hands closer than
+   its diameter no place is free: it is left where both penetrate alike.
+The lift moves every body about 3 cm from the recorded positions, so MotionSet's default ('ball') does only
+steps 2-3 without the lift (see MotionSet and docs/reference_consistency.md for the measurements).
 The hands' geoms have margin = gap = 1.5 cm, so MuJoCo lists their contacts from 1.5 cm away but acts only on
 real penetration (distance < 0); only that is removed here.
 """
@@ -176,7 +181,7 @@ def ball_lift(ball_z: torch.Tensor, lift: torch.Tensor, ball_radius: float, band
     return torch.maximum(-height, lift * (height / band).clamp(0.0, 1.0))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class FixConfig:
     """Settings of fix_positions."""
 
