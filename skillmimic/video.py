@@ -21,6 +21,7 @@ from tyro.conf import Positional
 
 from skillmimic.cli import run_command
 from skillmimic.errors import UserError
+from skillmimic.outputs import check_file
 from skillmimic.torchfile import first_sentence
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -118,6 +119,7 @@ class Args:
 def main(args: Args) -> None:
     if not args.fps > 0:
         raise UserError(f"--fps {args.fps:g}: must be positive")
+    check_file(args.out, "OUT", SUFFIXES)  # before the frames are read
     n = folder_to_video(args.frames, args.out, args.fps)
     print(f"wrote {args.out}: {n} frames at {args.fps:g} fps")
 
