@@ -2,10 +2,10 @@
 user sets them, the start-up line, and the time taken and left on the progress line.
 
 A CPU process gets a short run of a few environments: it shows the whole pipeline (warm start, rollouts, updates,
-checkpoints, the policy file) in minutes, but a skill takes tens of millions of samples to learn (the layup:
-11% imitation accuracy after 63 million on an H200, README), hours on a GPU; 410 iterations on a 2-core CPU
-(105,000 samples) learned nothing. So the CPU default is a few minutes' run with a note saying so, and a GPU gets
-the long default. train_llc.py and train_hlc.py each pass their own `Defaults`.
+checkpoints, the policy file) in minutes, but a skill takes tens of millions of samples to learn (the layup: 11%
+imitation accuracy after 63 million on an H200, README), tens of minutes to hours on a GPU; 410 iterations on a
+2-core CPU (105,000 samples) learned nothing. So the CPU default is a few minutes' run with a note saying so, and a
+GPU gets the long default. train_llc.py and train_hlc.py each pass their own `Defaults`.
 """
 
 from __future__ import annotations
@@ -65,9 +65,9 @@ def startup(script: str, device: torch.device, sim, num_envs: int, world_size: i
     line += f"; run folder {run_dir}"
     if device.type != "cuda":
         line += (f"\nnote: a CPU run is for trying the pipeline: {total:,} iterations are "
-                 f"{total * per_iteration:,} samples, and a policy needs tens of millions to learn (hours on a GPU, "
-                 f"where the default is {defaults.gpu_iterations:,} iterations of thousands of environments); pass "
-                 f"--iterations N for a longer run")
+                 f"{total * per_iteration:,} samples, and a policy needs tens of millions to learn (tens of minutes "
+                 f"to hours on a GPU, where the default is {defaults.gpu_iterations:,} iterations of thousands of "
+                 f"environments); pass --iterations N for a longer run")
     return line
 
 
