@@ -5,7 +5,7 @@
     python play.py --play-dataset --motion-dir data/BallPlay-M/layup
     python play.py --headless --video layup.mp4 --steps 300
     python play.py --task scoring                        # the shipped high-level policy of a task
-    python play.py --task scoring --checkpoint runs/hlc_scoring/policy.pt   # one trained with train_hlc.py
+    python play.py --task scoring --checkpoint runs/hlc/policy.pt   # one trained with train_hlc.py --task scoring
 
 Keys (configs/play/keys.yaml): Q pick up, W shot, Left / Up / Right dribble left / forward / right, E layup,
 R turnaround layup; Backspace restarts, Space pauses, Escape quits. A left click on the floor sets the target
@@ -43,7 +43,8 @@ from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy, load_task_policy
 from skillmimic.tasks import TASKS, TaskName
 from skillmimic.render import SceneRenderer
-from skillmimic.video import write_video
+from skillmimic.outputs import check_file, check_folder
+from skillmimic.video import SIM_HZ, SUFFIXES as VIDEO_SUFFIXES, frames_due, write_video
 from skillmimic.viewer import SkillKeys, Window
 
 TASK_CAMERA_DISTANCE = 8.0
@@ -76,7 +77,8 @@ class Args:
     video: str | None = None
     """Write the shown frames into this mp4 (or an animated GIF, looping: a name ending in .gif)."""
     fps: float = 30.0
-    """Frame rate of the video and of the saved images (the simulation runs at 60 Hz)."""
+    """Frame rate of the video and of the saved images, at most 60 (the simulation's rate): a frame is taken
+    every 1/fps s of simulated time, so the video plays at the simulation's speed."""
     headless: bool = False
     """Render offscreen (EGL) with no window."""
     court: bool = False
@@ -297,15 +299,19 @@ def make_player(args: Args) -> Player:
 def main(args: Args) -> None:
     check_counts(args, "num_envs", "width", "height")
     check_counts(args, "steps", minimum=0)
-    if not args.fps > 0:
-        raise UserError(f"--fps {args.fps:g}: must be positive")
+    if not 0 < args.fps <= SIM_HZ:  # a video of more frames than steps would repeat them
+        raise UserError(f"--fps {args.fps:g}: must be above 0 and at most {SIM_HZ} (the simulation's steps a second)")
+    # The output paths are checked before anything runs: a typo must not cost the simulation.
+    check_file(args.video, "--video", VIDEO_SUFFIXES)
+    check_folder(args.save_images, "--save-images")
+    if args.headless and args.steps == 0 and (args.video or args.save_images):
+        raise UserError("--steps 0: records nothing; pass --steps N (60 a second) to record")
     keys = SkillKeys.from_file(args.keys)
     player = make_player(args)
     scenes = SceneRenderer(load_model(player.hand, physics=player.physics), width=args.width, height=args.height, offscreen=args.headless,
                            court=args.court or args.task is not None)
     if args.task is not None:
         scenes.camera.distance = TASK_CAMERA_DISTANCE
-    every = max(1, round(60 / args.fps))  # control steps per recorded frame
     frames: list[np.ndarray] = []
     image_dir = Path(args.save_images) if args.save_images else None
     if image_dir:
@@ -337,7 +343,7 @@ def main(args: Args) -> None:
     if args.headless:
         for step in range(args.steps):
             player.tick()
-            if step % every == 0:
+            if len(frames) < frames_due(step, args.fps):  # a frame each 1/fps s of simulated time
                 qpos, touched, caption = player.view()
                 record(scenes.render(qpos, touched, text=caption, decor=player.decorations()))
     else:
@@ -348,7 +354,7 @@ def main(args: Args) -> None:
                 player.tick()
                 qpos, touched, caption = player.view()
                 window.draw(qpos, touched, f"{caption}\n{help_line}", decor=player.decorations())
-                if (image_dir or args.video) and step % every == 0:
+                if (image_dir or args.video) and len(frames) < frames_due(step, args.fps):
                     record(window.pixels())
                 step += 1
                 next_time += 1 / 60  # real time: 60 control steps a second

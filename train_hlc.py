@@ -1,7 +1,7 @@
 """Train a high-level controller with PPO over skills: one file, CleanRL style, discrete actions.
 
-    python train_hlc.py --task scoring --llc runs/llc/policy.pt
-    python train_hlc.py --config configs/hlc/heading.yaml
+    python train_hlc.py --task scoring --llc runs/llc/policy.pt           # writes runs/hlc
+    python train_hlc.py --config configs/hlc/heading.yaml                 # writes runs/hlc_heading (its run_dir)
     python train_hlc.py --resume runs/hlc_heading/checkpoint.pt
     torchrun --standalone --nproc_per_node=2 train_hlc.py --task scoring --num-envs 8192    # two GPUs
 
@@ -26,7 +26,7 @@ import sys
 import torch
 from torch import nn
 
-from skillmimic import DATA, distributed, runs, skills
+from skillmimic import DATA, distributed, plan, runs, skills
 from skillmimic.advantage import gae
 from skillmimic.checkpoint import CheckpointError
 from skillmimic.cli import check_counts, merge, run_command
@@ -40,6 +40,7 @@ from skillmimic.tasks import TASKS, CirclingConfig, TaskName, HeadingConfig, Sco
 
 TRAIN_FORMAT = "skillmimic-hlc-train/1"
 LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")  # the update's statistics, in `stats`
+DEFAULTS = plan.Defaults(gpu_iterations=2000)  # --iterations by device (a CPU: a short run, skillmimic.plan)
 
 
 @dataclasses.dataclass
@@ -60,12 +61,15 @@ class Args:
     device: str = "auto"
     """'cuda', 'cpu' or 'auto'."""
     num_envs: int | None = None
-    """Parallel environments in all, shared evenly by the torchrun ranks (default: 4096 per GPU, 8 per CPU
+    """Parallel environments in all, shared evenly by the torchrun ranks (default: --envs-per-gpu per GPU, 8 per CPU
     process)."""
+    envs_per_gpu: int = 4096
+    """Environments per GPU when --num-envs is not given; a CPU process runs 8 whatever this says."""
     num_steps: int = 32
     """High-level decisions per environment per rollout."""
-    iterations: int = 2000
-    """Rollout-and-update iterations to run in all (counting those of a resumed run)."""
+    iterations: int | None = None
+    """Rollout-and-update iterations to run in all, counting those of a resumed run (default: 2,000 on a GPU; 100 on
+    a CPU, minutes to try the pipeline; resuming: the run's own)."""
     learning_rate: float = 2e-4
     """Adam's step size."""
     gamma: float = 0.99
@@ -150,7 +154,8 @@ RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "overwrite", "d
 
 def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
-    check_counts(args, "num_envs", "num_steps", "iterations", "num_minibatches", "update_epochs", "checkpoint_every")
+    check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
+                 "checkpoint_every")
     resume = None
     if args.resume:
         resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations)
@@ -161,9 +166,10 @@ def main(args: Args) -> None:
         args = dataclasses.replace(args, llc=str(find_llc(args.resume, saved, args.llc)))
     elif args.llc is None:
         args = dataclasses.replace(args, llc=str(SHIPPED_LLC))
+    args = dataclasses.replace(args, iterations=plan.iterations(args.iterations, args.device, resume, DEFAULTS))
     args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/hlc", args.resume, args.overwrite)))
     ranks, device = distributed.init(args.device)
-    default = 4096 if device.type == "cuda" else 8
+    default = args.envs_per_gpu if device.type == "cuda" else plan.CPU_ENVS
     num_envs, local_envs = distributed.split_envs(args.num_envs or default * ranks.world_size, ranks, resume,
                                                   args.resume)
     runs.check_minibatches(local_envs, args.num_steps, args.num_minibatches)
@@ -172,6 +178,9 @@ def main(args: Args) -> None:
     # check (which would also wait for the device at every construction).
     torch.distributions.Distribution.set_default_validate_args(False)
     env = make_env(args, local_envs, device, seed=args.seed + ranks.rank)
+    if ranks.main:
+        print(plan.startup("train_hlc.py", device, env.sim, num_envs, ranks.world_size, args.num_steps,
+                           env.cfg.llc_steps, args.iterations, args.run_dir, resume, args.resume, DEFAULTS), flush=True)
     llc_ref = llc_reference(args.llc)  # the skill policy's sha256 and path, in the checkpoint and the policy
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden)).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks

@@ -30,7 +30,7 @@ import time
 import torch
 from torch import nn
 
-from skillmimic import DATA, checkpoint, distributed, runs
+from skillmimic import DATA, checkpoint, distributed, lineage, plan, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, merge, run_command
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
@@ -42,6 +42,7 @@ from skillmimic.policy import POLICY_FORMAT, check_model, mlp, policy_file
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
 LOSSES = ("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac")  # the update's statistics, in `stats`
+DEFAULTS = plan.Defaults(gpu_iterations=10_000)  # --iterations by device (a CPU: a short run, skillmimic.plan)
 
 
 @dataclasses.dataclass
@@ -56,12 +57,16 @@ class Args:
     device: str = "auto"
     """'cuda', 'cpu' or 'auto'."""
     num_envs: int | None = None
-    """Parallel environments in all, shared evenly by the torchrun ranks (default: 4096 per GPU, 8 per CPU
+    """Parallel environments in all, shared evenly by the torchrun ranks (default: --envs-per-gpu per GPU, 8 per CPU
     process)."""
+    envs_per_gpu: int = 4096
+    """Environments per GPU when --num-envs is not given; a CPU process runs 8 whatever this says (a config sets it
+    for the GPU without making a CPU run take 9 GB)."""
     num_steps: int = 32
     """Control steps per environment per rollout."""
-    iterations: int = 10_000
-    """Rollout-and-update iterations to run in all (counting those of a resumed run)."""
+    iterations: int | None = None
+    """Rollout-and-update iterations to run in all, counting those of a resumed run (default: 10,000 on a GPU; 100 on
+    a CPU, a few minutes to try the pipeline: a skill takes tens of millions of samples; resuming: the run's own)."""
     learning_rate: float = 5e-5
     """Adam's step size (SkillMimic's is 2e-5; on the layup 5e-5 learned faster and 2e-4 collapsed)."""
     gamma: float = 0.99
@@ -151,16 +156,18 @@ class Agent(nn.Module):
         return torch.distributions.Normal(mean, self.log_std.clamp(-5.0, 1.0).exp().expand_as(mean))
 
 
-def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, global_step: int) -> dict:
+def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, global_step: int,
+                  history_before: dict = lineage.NEW) -> dict:
     """What play.py and the evaluation need: the actor, the observation normaliser, sizes, action scaling and the
-    physical options; where in training it was taken; and the critic with its value normaliser, for a run that
-    continues from it (--init-from)."""
+    physical options; where in training it was taken (in its run, and in all: skillmimic.lineage); and the critic
+    with its value normaliser, for a run that continues from it (--init-from)."""
     return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
                        env.cfg.action_scale, env.cfg.action_clip, hand=env.spec.hand, model_sha256=env.spec.sha256,
                        physics=env.cfg.physics.as_dict(), critic=agent.critic.state_dict(),
                        value_norm=agent.value_norm.state_dict(), skill_labels=env.skill_labels.tolist(),
                        motion_dir=args.motion_dir, iteration=iteration, samples=global_step,
-                       log_std=float(agent.log_std.detach().mean()))
+                       log_std=float(agent.log_std.detach().mean()),
+                       history=lineage.total(history_before, iteration, global_step))
 
 
 def warm_start(agent: Agent, env: ImitationEnv, args: Args, steps: int, show: bool = False) -> float:
@@ -218,7 +225,8 @@ RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir"
 
 def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
-    check_counts(args, "num_envs", "num_steps", "iterations", "num_minibatches", "update_epochs", "checkpoint_every")
+    check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
+                 "checkpoint_every")
     resume = None
     if args.resume:  # a checkpoint of another model, or one already at --iterations, is a one-line error
         expect = {"num_obs": ImitationEnv.num_obs}
@@ -228,9 +236,10 @@ def main(args: Args) -> None:
             check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
         except checkpoint.CheckpointError as e:
             raise SystemExit(str(e)) from None
+    args = dataclasses.replace(args, iterations=plan.iterations(args.iterations, args.device, resume, DEFAULTS))
     args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/llc", args.resume, args.overwrite)))
     ranks, device = distributed.init(args.device)
-    default = 4096 if device.type == "cuda" else 8
+    default = args.envs_per_gpu if device.type == "cuda" else plan.CPU_ENVS
     num_envs, local_envs = distributed.split_envs(args.num_envs or default * ranks.world_size, ranks, resume,
                                                   args.resume)
     runs.check_minibatches(local_envs, args.num_steps, args.num_minibatches)
@@ -240,15 +249,20 @@ def main(args: Args) -> None:
     torch.distributions.Distribution.set_default_validate_args(False)
     motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
     env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
+    if ranks.main:
+        print(plan.startup("train_llc.py", device, env.sim, num_envs, ranks.world_size, args.num_steps, 1,
+                           args.iterations, args.run_dir, resume, args.resume, DEFAULTS), flush=True)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
     critic_warmup = args.critic_warmup_iterations
+    init = None
     if resume is None and args.init_from:
-        carried = init_from_policy(agent, args.init_from, env, tuple(args.hidden), device)
-        if "critic" in carried:
+        init = init_from_policy(agent, args.init_from, env, tuple(args.hidden), device)
+        if "critic" in init:
             critic_warmup = 0  # the critic comes with the policy
         if ranks.main:
-            print(f"init from {args.init_from} ({'actor and critic' if 'critic' in carried else 'actor; new critic'})")
+            print(f"init from {args.init_from} ({'actor and critic' if 'critic' in init else 'actor; new critic'})")
+    history_before = lineage.before(resume, args.init_from, init)  # carried into every policy file it writes
     if args.warm_start_steps is not None and args.warm_start_steps < 0:
         raise UserError(f"--warm-start-steps {args.warm_start_steps}: must be 0 (off) or more")
     ws_steps = args.warm_start_steps if args.warm_start_steps is not None else (1500 if device.type == "cuda" else 200)
@@ -300,7 +314,8 @@ def main(args: Args) -> None:
             "hand": env.spec.hand, "model_sha256": env.spec.sha256,
             "num_envs": num_envs, "world_size": ranks.world_size, "args": dataclasses.asdict(args),
             "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "ranks": per_rank,
-        }, policy_export(agent, args, env, iteration, global_step), keep_policy=args.keep_policies)
+            "history_before": history_before,
+        }, policy_export(agent, args, env, iteration, global_step, history_before), keep_policy=args.keep_policies)
 
     with run.loop(save) as stop:  # Ctrl-C / SIGTERM: finish the iteration, save, stop; NaN or Inf: stop unsaved
         for iteration in range(start_iteration + 1, args.iterations + 1):

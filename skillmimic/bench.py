@@ -24,6 +24,7 @@ from skillmimic import DATA
 from skillmimic.cli import check_counts, run_command
 from skillmimic.model import Hand
 from skillmimic.motion import MotionSet
+from skillmimic.outputs import check_file
 from skillmimic.device import resolve_device
 from skillmimic.sim import Backend, SimConfig, make_sim
 
@@ -193,6 +194,7 @@ def _warp_stages(sim, steps: int) -> dict:
 def main(args: Args) -> list[dict]:
     check_counts(args, "num_worlds", "steps", "reinit_every", "substeps", "njmax", "nconmax")
     check_counts(args, "warmup", minimum=0)
+    check_file(args.json_out, "--json-out")  # before the work, which a typo would waste
     device = resolve_device(args.device)
     motions = MotionSet(args.motion_dir, device=device, hand=args.hand)
     results = []

@@ -8,13 +8,13 @@ a CPU machine), and a file of another kind or shape is one clear line naming the
 from __future__ import annotations
 
 import os
-import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from skillmimic import torchfile
 from skillmimic.errors import UserError
 
 
@@ -70,6 +70,30 @@ def _umask() -> int:
     return mask
 
 
+# What each format holds, and where a user passes it: for the line that refuses a file of another kind.
+KINDS = {
+    "skillmimic-llc-train/1": ("a training checkpoint of train_llc.py", "pass it to train_llc.py --resume"),
+    "skillmimic-llc-policy/1": ("a skill policy (a policy.pt of train_llc.py)",
+                                "pass it to play.py --checkpoint, skillmimic.evaluate, train_hlc.py --llc or "
+                                "train_llc.py --init-from"),
+    "skillmimic-hlc-train/1": ("a training checkpoint of train_hlc.py", "pass it to train_hlc.py --resume"),
+    "skillmimic-hlc-policy/1": ("a high-level policy (a policy.pt of train_hlc.py)",
+                                "pass it to play.py --task TASK --checkpoint or skillmimic.evaluate_task"),
+}
+
+
+def kind_mismatch(path: Path, got: str, want: str) -> str:
+    """The line for a file of format `got` where one of `want` was needed: what it is, where it goes, and the
+    run's policy.pt beside a training checkpoint when a policy was wanted."""
+    noun = KINDS.get(got, (f"a {got!r} file", ""))[0]
+    use = KINDS.get(got, ("", ""))[1]
+    line = f"{path}: is {noun}, not {KINDS.get(want, (repr(want),))[0]}"
+    sibling = path.parent / "policy.pt"
+    if want.endswith("-policy/1") and got.endswith("-train/1") and sibling.is_file() and sibling != path:
+        return f"{line}; its run's policy is {sibling}"
+    return f"{line}; {use}" if use else line
+
+
 def load(path: str | Path, fmt: str, expect: dict[str, Any] | None = None,
          map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint of format `fmt`; each key of `expect` must hold the given value (sizes of the model)."""
@@ -77,16 +101,13 @@ def load(path: str | Path, fmt: str, expect: dict[str, Any] | None = None,
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused: holds objects other than tensors and plain values "
-                              f"({str(e).strip().splitlines()[0][:100]})") from None
-    except Exception as e:  # truncated, not a torch file, ...
-        raise CheckpointError(f"{path}: not a readable checkpoint: {str(e).strip().splitlines()[0][:160]}") from None
+        ckpt = torchfile.load(path, map_location=map_location)
+    except torchfile.Unreadable as e:
+        raise CheckpointError(f"{path}: {e}") from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
         raise CheckpointError(f"{path}: not a skillmimic checkpoint (no 'format' entry)")
     if ckpt["format"] != fmt:
-        raise CheckpointError(f"{path}: holds a {ckpt['format']!r}, expected a {fmt!r}")
+        raise CheckpointError(kind_mismatch(path, ckpt["format"], fmt))
     for key, want in (expect or {}).items():
         got = ckpt.get(key)
         if isinstance(want, tuple) and isinstance(got, list):

@@ -7,7 +7,7 @@ or not a mapping is a one-line error.
 
 `run_command(main, Args, __doc__)` is every command's entry point: a user's mistake (`skillmimic.errors.UserError`, a
 bad checkpoint or clip, a file that cannot be read or written) ends the command with one line on stderr,
-`error: ...`, and exit status 2; tracebacks are left to bugs.
+`error: ...`, and exit status 2; tracebacks are left to bugs. Ctrl-C is one line too, and exit status 130.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def load_config(cls: type[T], path: str | Path) -> T:
         raise UserError(f"{path}: no such config file")
     try:
         values = yaml.safe_load(path.read_text()) or {}
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a YAML file (a config is text; this file holds bytes that are not UTF-8 "
+                        f"text)") from None
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
     if not isinstance(values, dict):
@@ -225,6 +228,11 @@ def run_command(main: Callable[[T], Any], cls: type[T], description: str | None 
         if e.filename is None:
             raise
         _fail(f"{e.filename}: {e.strerror or e}", 2)
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (which saves and stops by itself), e.g. the warm start
+        newline = "\n" if sys.stdout.isatty() else ""  # after a progress line, which a terminal keeps
+        print(f"{newline}interrupted (Ctrl-C): stopped before finishing; nothing more was written", file=sys.stderr,
+              flush=True)
+        raise SystemExit(130) from None
 
 
 def _fail(message: str, status: int) -> None:

@@ -18,7 +18,8 @@ import dataclasses
 import hashlib
 import os
 import signal
-from typing import Any
+import sys
+from typing import Any, Callable
 
 import torch
 import torch.distributed as dist
@@ -158,19 +159,39 @@ class StopRequest:
     every rank when the sum is positive, so all ranks save the same iteration together.
     """
 
-    def __init__(self, ranks: Ranks):
+    def __init__(self, ranks: Ranks, on_request: Callable[[], None] | None = None):
         self.ranks = ranks
-        self.requested = False
+        self.polls = 0  # reads of `requested`: the loop reads it once an iteration, at the iteration's end
+        self._requested = False
+        self._on_request = on_request  # called at the first request: to say at once that it was heard
         self._old = {s: signal.signal(s, self._handler) for s in (signal.SIGINT, signal.SIGTERM)}
 
+    @property
+    def requested(self) -> bool:
+        """Whether a stop was asked for. Read once an iteration, at its end; a request made after that read is
+        seen at the end of the next iteration (so a handler can tell which: `polls`)."""
+        self.polls += 1
+        return self._requested
+
     def _handler(self, signum, frame) -> None:
-        if self.requested and not self.ranks.multi:
+        if self._requested and not self.ranks.multi:
             raise KeyboardInterrupt  # a second Ctrl-C on one process: stop now
-        self.requested = True
+        if not self._requested and self._on_request is not None:
+            self._on_request()
+        self._requested = True
 
     def restore(self) -> None:
         for s, h in self._old.items():
             signal.signal(s, h)
+
+
+def say(text: str) -> None:
+    """Write text to stderr from a signal handler: os.write, since the handler may interrupt a print to the same
+    stream (a buffered stream refuses a reentrant write)."""
+    try:
+        os.write(sys.stderr.fileno(), text.encode())
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind stderr: say nothing
+        pass
 
 
 def rank_state(env, obs: torch.Tensor, device: torch.device, model: torch.nn.Module) -> dict:

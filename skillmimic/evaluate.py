@@ -1,7 +1,11 @@
 """Evaluate a skill policy: success rate and imitation accuracy per skill, as a table and JSON.
 
-    python -m skillmimic.evaluate --checkpoint runs/llc_layup/policy.pt --motion-dir data/BallPlay-M/layup
+    python -m skillmimic.evaluate --checkpoint runs/llc/policy.pt --motion-dir data/BallPlay-M/layup
     python -m skillmimic.evaluate --checkpoint runs/llc_layup/policies --json-out curve.json   # a learning curve
+
+(runs/llc_layup/policies: the policies a run of `train_llc.py --config configs/llc/layup.yaml` keeps.) It prints
+each policy's training as its file records it: iteration and samples, and the whole history across --init-from
+(skillmimic.lineage).
 
 Given a folder (train_llc.py --keep-policies writes one), every policy in it is evaluated in the order of
 training, and the JSON holds the curve: each policy's iteration, samples and per-skill results.
@@ -38,11 +42,12 @@ import torch
 
 from skillmimic import DATA
 from skillmimic import model as M
-from skillmimic import skills
+from skillmimic import lineage, skills
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.motion import MotionSet
+from skillmimic.outputs import check_file
 from skillmimic.policy import load_policy
 from skillmimic.sim import Backend
 
@@ -188,8 +193,7 @@ def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
     if policy.hand not in motion_sets:
         motion_sets[policy.hand] = MotionSet(args.motion_dir, device=device, hand=policy.hand)
     motions = motion_sets[policy.hand]
-    if "iteration" in policy.info:
-        print(f"{path}: iteration {policy.info['iteration']}, {policy.info.get('samples', 0):,} samples")
+    print(f"{path}: {lineage.describe(policy.info)}")
     results = [evaluate_skill(policy, motions, int(label), args, device) for label in torch.unique(motions.labels)]
     print(f"{'skill':<32} {'success':>8} {'accuracy':>9} {'body mm':>8} {'ball mm':>8} {'fell':>6} {'at step':>8}")
     for r in results:
@@ -202,6 +206,7 @@ def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
 def main(args: Args) -> list[dict]:
     """Results of the policy, or of each policy in the folder (a list of {iteration, samples, skills})."""
     check_counts(args, "episodes", "horizon")
+    check_file(args.json_out, "--json-out")  # before the work, which a typo would waste
     device = resolve_device(args.device)
     motion_sets: dict[str, MotionSet] = {}
     path = Path(args.checkpoint)

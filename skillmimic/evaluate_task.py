@@ -1,7 +1,7 @@
 """Evaluate a high-level policy: its task's success rate over M episodes, as a table and JSON.
 
     python -m skillmimic.evaluate_task --task scoring --episodes 256      # the shipped high-level policy
-    python -m skillmimic.evaluate_task --checkpoint runs/hlc_scoring/policy.pt --episodes 256
+    python -m skillmimic.evaluate_task --checkpoint runs/hlc/policy.pt --episodes 256    # train_hlc.py's
 
 The task, its settings and the skill policy come from the policy file, and the hand from the skill policy. The
 skill policy is the file it was trained on, found by its sha256 and its path in the package, or `--llc`, which
@@ -24,6 +24,7 @@ from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.motion import MotionSet
+from skillmimic.outputs import check_file
 from skillmimic.llc_link import load_llc, shipped_hlc
 from skillmimic.policy import load_task_policy
 from skillmimic.sim import Backend
@@ -78,6 +79,7 @@ def run_episodes(env: TaskEnv, policy) -> dict[str, torch.Tensor]:
 
 def main(args: Args) -> dict:
     check_counts(args, "episodes", "max_episode_steps")
+    check_file(args.json_out, "--json-out")  # before the work, which a typo would waste
     device = resolve_device(args.device)
     path = args.checkpoint or (shipped_hlc(args.task) if args.task else "runs/hlc/policy.pt")
     policy = load_task_policy(path, device, task=args.task)  # a wrong or non-finite file: one line (CheckpointError)

@@ -12,16 +12,13 @@ hinge angles, velocities and states are in the layout of one hand's model (`hand
 from __future__ import annotations
 
 import dataclasses
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Iterable, Literal, Union
 
 import torch
 
 from skillmimic import model as M
-from skillmimic import reference_fix
-from skillmimic import rotations
+from skillmimic import reference_fix, rotations, torchfile
 from skillmimic.errors import UserError
 
 FPS = 60.0
@@ -57,16 +54,9 @@ def load_clip(path: PathLike) -> torch.Tensor:
     if not path.is_file():
         raise MotionError(f"{path}: no such file")
     try:
-        x = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise MotionError(
-            f"{path}: refused: it holds Python objects other than tensors, which weights_only loading never runs "
-            f"({first[:120]})"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise MotionError(f"{path}: not a readable tensor file (truncated or corrupt?): {first[:160]}") from None
+        x = torchfile.load(path)
+    except torchfile.Unreadable as e:
+        raise MotionError(f"{path}: {e}") from None
     if not isinstance(x, torch.Tensor):
         raise MotionError(f"{path}: holds a {type(x).__name__}, expected a tensor of shape [T, {NUM_COLUMNS}]")
     if x.dim() != 2 or x.shape[1] != NUM_COLUMNS:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
-from skillmimic import checkpoint, distributed
+from skillmimic import checkpoint, distributed, outputs, plan
 from skillmimic.errors import UserError
 
 
@@ -39,17 +39,18 @@ class Diverged(UserError):
     status = 1
 
 
-def load_resume(path: str, fmt: str, iterations: int, expect: dict[str, Any] | None = None) -> dict:
+def load_resume(path: str, fmt: str, iterations: int | None, expect: dict[str, Any] | None = None) -> dict:
     """The training checkpoint to continue (--resume), refused in one line when it cannot continue this run: of
-    another format or model, holding NaN or Inf, or already at --iterations."""
+    another format or model, holding NaN or Inf, or already at --iterations (None: at the run's own count)."""
     ckpt = checkpoint.load(path, fmt, expect=expect)
     bad = checkpoint.non_finite(ckpt["agent"])
     if bad is not None:
         raise checkpoint.CheckpointError(f"{path}: refused: {bad} holds NaN or Inf (the run that wrote it diverged)")
-    if ckpt["iteration"] >= iterations:
-        raise UserError(f"{path}: already at iteration {ckpt['iteration']}, nothing to do with --iterations "
-                        f"{iterations}: pass --iterations N (N > {ckpt['iteration']}, counting its iterations) "
-                        f"to continue it")
+    target = iterations if iterations is not None else ckpt.get("args", {}).get("iterations")
+    if target is not None and ckpt["iteration"] >= target:
+        asked = f"--iterations {target}" if iterations is not None else f"the run's own {target} iterations"
+        raise UserError(f"{path}: already at iteration {ckpt['iteration']}, nothing to do with {asked}: pass "
+                        f"--iterations N (N > {ckpt['iteration']}, counting its iterations) to continue it")
     return ckpt
 
 
@@ -70,6 +71,7 @@ def run_dir(run_dir: str | None, default: str, resume: str | None, overwrite: bo
         if p.exists() and not p.is_dir():
             where = "is a file" if p == folder else f"is under {p}, which is a file"
             raise UserError(f"--run-dir {folder}: {where}; pass a folder")
+    outputs.check_folder(folder, "--run-dir")  # before anything is built: a folder it cannot write into
     held = [n for n in ("checkpoint.pt", "policy.pt") if (folder / n).exists()]
     resumed_here = resume is not None and folder.resolve() == Path(resume).parent.resolve()
     if held and not overwrite and not resumed_here:
@@ -116,6 +118,7 @@ class Run:
         self.csv = self.dir / "progress.csv"
         self.writer: SummaryWriter | None = None
         self._t0 = time.time()
+        self._stop: distributed.StopRequest | None = None  # while the loop runs
         if not ranks.main:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +133,7 @@ class Run:
                 (self.dir / name).unlink(missing_ok=True)
             for p in self.dir.glob("policies/iter_*.pt"):
                 p.unlink()
+        if not own:  # a new log: also when a run killed here before its first checkpoint left one
             shutil.rmtree(self.dir / "tb", ignore_errors=True)
         # progress.csv: the header and, on resume, the resumed run's rows up to its checkpoint.
         lines = [header]
@@ -180,7 +184,8 @@ class Run:
         done = int(width * iteration / max(self.total, 1))
         bar = "#" * done + "-" * (width - done)
         end = "\n" if not sys.stdout.isatty() else ""
-        print(f"\r[{bar}] {iteration}/{self.total}  steps {global_step:,}  {line}", end=end, flush=True)
+        took = plan.time_left(time.time() - self._t0, iteration - self.start, self.total - iteration)
+        print(f"\r[{bar}] {iteration}/{self.total}  steps {global_step:,}  {line}  {took}", end=end, flush=True)
 
     # --- saving -------------------------------------------------------------------------------------------------
     def save(self, iteration: int, ckpt: dict, policy: dict, keep_policy: bool = False) -> None:
@@ -208,7 +213,7 @@ class Run:
         """Around the training loop; yields the stop request (SIGINT / SIGTERM: finish the iteration, save, stop).
         At the end, or on a second Ctrl-C, saves the last finished iteration with `save` (called on every rank);
         after a divergence saves nothing; after a bug saves (on one process only) and lets the traceback through."""
-        stop = distributed.StopRequest(self.ranks)
+        stop = self._stop = distributed.StopRequest(self.ranks, on_request=self._stopping)
         self._t0 = time.time()
         try:
             yield stop
@@ -237,6 +242,14 @@ class Run:
         self._close(clean=True)
         if self.ranks.main:
             print(f"\ncheckpoint: {self.dir / 'checkpoint.pt'}   policy: {self.dir / 'policy.pt'}")
+
+    def _stopping(self) -> None:
+        """Say at once that a stop was heard, and after which iteration the run stops: an iteration may take
+        minutes. The loop reads the request at each iteration's end; the next read is of iteration start + polls + 1."""
+        if self.ranks.main:
+            last = self.start + (self._stop.polls if self._stop is not None else 0) + 1
+            distributed.say(f"\nstop requested: the run stops after iteration {last} and saves it (Ctrl-C again: "
+                            f"stop at once, saving the last finished iteration)\n")
 
     def _save_last(self, save: Callable[[int], None]) -> None:
         """Save the last finished iteration, unless a resumed run finished none."""

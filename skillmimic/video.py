@@ -9,6 +9,8 @@ FRAMES_DIR holds PNG (or JPEG) images, taken in file-name order; all must have o
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 from pathlib import Path
 from typing import Iterable
 
@@ -19,23 +21,47 @@ from tyro.conf import Positional
 
 from skillmimic.cli import run_command
 from skillmimic.errors import UserError
+from skillmimic.outputs import check_file
+from skillmimic.torchfile import first_sentence
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
+SUFFIXES = (".mp4", ".gif")  # what write_video writes (check the name before the frames are made: outputs.py)
+SIM_HZ = 60  # control steps per second of simulated time
+
+
+def frames_due(step: int, fps: float, hz: float = SIM_HZ) -> int:
+    """How many frames a recording at `fps` holds once control step `step` (0-based, `hz` steps a second) is shown:
+    one at step 0, then one each time the simulated time passes a multiple of 1/fps. Recording the step shown
+    whenever this exceeds the frames recorded keeps a video at any fps up to hz as fast as the simulation (taking
+    every round(hz / fps)-th step plays 2x fast at 45 fps)."""
+    return math.floor(step * fps / hz + 1e-9) + 1
+
+
 def write_video(frames: Iterable[np.ndarray], path: str | Path, fps: float = 30.0) -> int:
     """Write (H, W, 3) uint8 frames to an mp4, or to an animated GIF that loops when `path` ends in .gif; returns
-    the number written. H and W are best even (H.264)."""
+    the number written (at least one: no frames is a UserError, and no file). H and W are best even (H.264)."""
     path = Path(path)
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise UserError(f"{path}: no frames to write; nothing was recorded")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".gif":
-        return _write_gif(frames, path, fps)
+        return _write_gif(itertools.chain([first], frames), path, fps)
     n = 0
-    # macro_block_size=1 keeps odd sizes as they are rather than resizing them.
-    with imageio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=1) as writer:
-        for frame in frames:
-            writer.append_data(np.asarray(frame))
-            n += 1
+    try:
+        # macro_block_size=1 keeps odd sizes as they are rather than resizing them.
+        with imageio.get_writer(path, fps=fps, codec="libx264", quality=8, macro_block_size=1) as writer:
+            for frame in itertools.chain([first], frames):
+                writer.append_data(np.asarray(frame))
+                n += 1
+    except (OSError, RuntimeError) as e:  # ffmpeg could not write the file: it closes the pipe, or says why
+        why = e.strerror if isinstance(e, OSError) and e.strerror else first_sentence(str(e)) or type(e).__name__
+        raise UserError(f"{path}: the video could not be written (ffmpeg stopped: {why})") from None
+    if not path.is_file():  # a few small frames fit in the pipe: ffmpeg's failure to open the file goes unreported
+        raise UserError(f"{path}: the video could not be written (ffmpeg made no file)")
     return n
 
 
@@ -93,6 +119,7 @@ class Args:
 def main(args: Args) -> None:
     if not args.fps > 0:
         raise UserError(f"--fps {args.fps:g}: must be positive")
+    check_file(args.out, "OUT", SUFFIXES)  # before the frames are read
     n = folder_to_video(args.frames, args.out, args.fps)
     print(f"wrote {args.out}: {n} frames at {args.fps:g} fps")
 

@@ -7,7 +7,8 @@ import pytest
 
 from paths import ROOT
 
-CORE = ["sim", "motion", "model", "rewards", "normalizer", "rotations", "device", "skills", "errors", "court"]
+CORE = ["sim", "motion", "model", "rewards", "normalizer", "rotations", "device", "skills", "errors", "court",
+        "torchfile"]
 UPWARD = ("skillmimic.envs", "skillmimic.tasks", "train_llc", "train_hlc", "play")
 
 

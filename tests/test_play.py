@@ -36,16 +36,21 @@ def test_key_map_from_config():
         SkillKeys({"Q": 99})
 
 
-def test_headless_dataset_replay_writes_images_and_video(tmp_path):
+def test_headless_dataset_replay_writes_images_and_video_at_the_asked_rate(tmp_path):
+    # 24 fps does not divide 60: a frame every 2.5 control steps, so 1 s of simulation (60 steps) makes 24 frames
+    # and the video plays at the simulation's speed (every second or third step: taking every round(2.5) = 2nd,
+    # it made 30 frames, 1.25x too slow).
     r = _play("--headless", "--play-dataset", "--hand", "rigid", "--motion-dir", "data/BallPlay-M/layup", "--steps",
-              "40", "--fps", "30", "--width", "320", "--height", "180", "--save-images", str(tmp_path / "img"),
+              "60", "--fps", "24", "--width", "320", "--height", "180", "--save-images", str(tmp_path / "img"),
               "--video", str(tmp_path / "v.mp4"))
     assert r.returncode == 0, r.stderr
     images = sorted((tmp_path / "img").glob("*.png"))
-    assert len(images) == 20  # 40 control steps at 60 Hz, recorded at 30 fps
+    assert len(images) == 24
     first = imageio.imread(images[0])
     assert first.shape == (180, 320, 3) and first.std() > 10
-    assert len(imageio.mimread(tmp_path / "v.mp4", memtest=False)) == 20
+    assert len(imageio.mimread(tmp_path / "v.mp4", memtest=False)) == 24
+    assert imageio.get_reader(tmp_path / "v.mp4").get_meta_data()["fps"] == 24
+    assert f"wrote {tmp_path / 'v.mp4'}: 24 frames at 24 fps" in r.stdout
 
 
 def test_headless_replay_draws_the_court_on_request(tmp_path):

@@ -1,6 +1,7 @@
-"""The skill-policy training recipe: warm start, adaptive starts, play past the clip, --init-from, and exact
-resume with all of them (CPU, a few environments)."""
+"""The skill-policy training recipe: warm start, adaptive starts, play past the clip, --init-from (and the history a
+policy carries across it), and exact resume with all of them (CPU, a few environments)."""
 
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
 from skillmimic import checkpoint  # noqa: E402
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv  # noqa: E402
+from skillmimic.llc_link import file_sha256  # noqa: E402
 
 FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
         "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64", "--warm-start-steps", "20"]
@@ -117,6 +119,24 @@ def test_init_from_a_policy_and_refuse_one_of_another_model(tmp_path):
     b = checkpoint.load(tmp_path / "b" / "checkpoint.pt", train_llc.TRAIN_FORMAT)
     for k, v in a["actor"].items():  # the critic alone learned in b's one iteration
         assert torch.equal(v, b["agent"][f"actor.{k}"]), k
+    # b's policy carries the whole history: a's samples and iteration with its own, and the file it came from.
+    history = checkpoint.load(tmp_path / "b" / "policy.pt", "skillmimic-llc-policy/1")["history"]
+    assert a["history"] == {"samples": 32, "iterations": 1, "from": [], "complete": True}
+    assert history["samples"] == 64 and history["iterations"] == 2 and history["complete"]
+    assert history["from"] == [{"file": str(tmp_path / "a" / "policy.pt"), "sha256": file_sha256(tmp_path / "a" /
+                                "policy.pt"), "iteration": 1, "samples": 32}]
+    # The evaluation prints it, and of the shipped policy, written before histories, no more than its file holds.
+    (tmp_path / "both").mkdir()
+    shutil.copy(tmp_path / "b" / "policy.pt", tmp_path / "both" / "b.pt")
+    shutil.copy(ROOT / "skillmimic" / "assets" / "llc_policy.pt", tmp_path / "both" / "shipped.pt")
+    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(tmp_path / "both"),
+                        "--motion-dir", "data/BallPlay-M/layup", "--episodes", "1", "--horizon", "1",
+                        "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert (f"b.pt: iteration 1, 32 samples in its run; 64 samples and 2 iterations in all, started from "
+            f"{tmp_path / 'a' / 'policy.pt'}\n") in r.stdout, r.stdout
+    assert ("shipped.pt: iteration 332, 87,031,808 samples (of the run that wrote it; the file records no policy that "
+            "run started from)\n") in r.stdout, r.stdout
     a["num_actions"] = 7
     checkpoint.save_atomic(a, tmp_path / "other.pt")
     r = _run(*FAST, "--iterations", "1", "--run-dir", str(tmp_path / "c"), "--init-from", str(tmp_path / "other.pt"))

@@ -10,7 +10,8 @@ import torch
 
 from paths import ROOT
 from skillmimic.render import SceneRenderer, write_text
-from skillmimic.video import write_video
+from skillmimic.errors import UserError
+from skillmimic.video import frames_due, write_video
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,16 @@ def test_video_reads_back_with_its_frame_count(tmp_path):
     frames = [np.full((48, 64, 3), 10 * i, np.uint8) for i in range(12)]
     assert write_video(frames, tmp_path / "a.mp4", fps=12) == 12
     assert len(imageio.mimread(tmp_path / "a.mp4", memtest=False)) == 12
+    for name in ("none.mp4", "none.gif"):  # no frames: said, and no file claimed
+        with pytest.raises(UserError, match="no frames to write"):
+            write_video([], tmp_path / name)
+        assert not (tmp_path / name).exists()
+
+
+def test_frames_are_due_at_the_asked_rate_of_simulated_time():
+    for fps in (60, 30, 24, 12, 7.5):
+        due = [frames_due(step, fps) for step in range(600)]  # 10 s at 60 steps a second
+        assert due[0] == 1 and due[-1] == round(10 * fps) and all(b - a in (0, 1) for a, b in zip(due, due[1:]))
 
 
 def test_video_command_from_a_folder(tmp_path):

@@ -91,6 +91,8 @@ def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(two_itera
     # Resumed from another folder with no --run-dir: it continues in b (its motion folder found from the package).
     r = _run(*FAST, "--iterations", "3", "--resume", b / "checkpoint.pt", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
+    assert f"resuming {b / 'checkpoint.pt'} after iteration 2 (64 samples), up to iteration 3; run folder {b}\n" \
+        in r.stdout, r.stdout
     assert not (tmp_path / "runs").exists()
     assert _iterations(b) == ["1", "2", "3"]
     assert not list(b.glob(".*.tmp"))

@@ -6,7 +6,9 @@ high-level run, reward and the training success rate from its progress.csv alone
     python tools/plot_curve.py runs/hlc_throwing/progress.csv docs/hlc_throwing_curve.png
     python tools/plot_curve.py --compare A=runs/a/progress.csv B=runs/b/progress.csv arms.png   # A/B arms
 
-Needs matplotlib (a development tool, not a dependency of the package: `pip install matplotlib`).
+Needs matplotlib (a development tool, not a dependency of the package: `pip install matplotlib`). A missing
+matplotlib, input file or column, or an output path that cannot be written, is one line (`error: ...`, exit
+status 2), said before anything is drawn.
 """
 
 from __future__ import annotations
@@ -14,18 +16,49 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package beside this folder
+from skillmimic.errors import UserError  # noqa: E402
+from skillmimic.outputs import check_file  # noqa: E402
+
+USAGE = ("usage: python tools/plot_curve.py PROGRESS.csv [CURVE.json] OUT.png, or --compare NAME=PROGRESS.csv ... "
+         "OUT.png (--help for more)")
 
 
-def main(progress_csv: str, curve_json: str | None, out_png: str) -> None:
-    import matplotlib
-
+def _pyplot():
+    """matplotlib's pyplot, drawing to files only; a one-line error where it is not installed."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise UserError("tools/plot_curve.py needs matplotlib, which the package does not install: pip install "
+                        "matplotlib") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows: dict[int, dict] = {}
-    with open(progress_csv) as f:
-        for r in csv.DictReader(f):
-            rows[int(r["iteration"])] = r  # a resumed run may repeat iterations: the last one counts
+    return plt
+
+
+def _rows(path: str, *columns: str) -> dict[int, dict]:
+    """A progress.csv's rows by iteration (a resumed run may repeat iterations: the last one counts); one line if
+    it is missing, empty or lacks a column the figure needs."""
+    if not Path(path).is_file():
+        raise UserError(f"{path}: no such file (a run's progress.csv)")
+    with open(path) as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in ("iteration", "samples", *columns) if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UserError(f"{path}: not a progress.csv of train_llc.py or train_hlc.py (no column "
+                            f"{', '.join(missing)})")
+        rows = {int(r["iteration"]): r for r in reader}
+    if not rows:
+        raise UserError(f"{path}: no iterations in it yet")
+    return rows
+
+
+def main(progress_csv: str, curve_json: str | None, out_png: str) -> None:
+    plt = _pyplot()
+    rows = _rows(progress_csv, "mean_reward", *(() if curve_json else ("success_rate",)))
     its = sorted(rows)
     samples = [int(rows[i]["samples"]) / 1e6 for i in its]
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4))
@@ -54,17 +87,11 @@ def compare(arms: list[str], out_png: str) -> None:
     """Training reward and episode length (high-level runs: training success rate) against samples of several
     runs, NAME=progress.csv each; and, when the runs logged them, the ball error on the clip's frames and the ball
     assist's factor."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     tables = []
     for arm in arms:
         name, _, path = arm.rpartition("=")
-        with open(path) as f:
-            rows = {int(r["iteration"]): r for r in csv.DictReader(f)}
-        tables.append((name, path, rows))
+        tables.append((name, path, _rows(path, "mean_reward")))
     ball = all("ball_error" in rows[min(rows)] for _, _, rows in tables)
     fig, axes = plt.subplots(1, 3 if ball else 2, figsize=(16 if ball else 11, 4))
     ax0, ax1 = axes[0], axes[1]
@@ -102,12 +129,24 @@ def _save(fig, axes, out_png: str) -> None:
     print(f"wrote {out_png}")
 
 
-if __name__ == "__main__":
-    if len(sys.argv) >= 4 and sys.argv[1] == "--compare":
-        compare(sys.argv[2:-1], sys.argv[-1])
-    elif len(sys.argv) == 3:
-        main(sys.argv[1], None, sys.argv[2])
-    elif len(sys.argv) == 4:
-        main(*sys.argv[1:])
+def cli(argv: list[str]) -> None:
+    """The command line: --help, --compare NAME=CSV ... OUT, or CSV [JSON] OUT."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return
+    compare_arms = len(argv) >= 3 and argv[0] == "--compare"
+    if not compare_arms and len(argv) not in (2, 3) or any(a.startswith("-") for a in argv[compare_arms:]):
+        raise UserError(USAGE)
+    check_file(argv[-1], "OUT.png")  # before the figure is drawn
+    if compare_arms:
+        compare(argv[1:-1], argv[-1])
     else:
-        raise SystemExit(__doc__)
+        main(argv[0], argv[1] if len(argv) == 3 else None, argv[-1])
+
+
+if __name__ == "__main__":
+    try:
+        cli(sys.argv[1:])
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(e.status) from None

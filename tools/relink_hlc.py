@@ -1,7 +1,7 @@
 """Rewrite a high-level policy to name another skill policy file: by its sha256, and by its path relative to the
 package when it lies inside it (skillmimic.llc_link).
 
-    python tools/relink_hlc.py runs/hlc_scoring/policy.pt --llc runs/llc/policy.pt       # in place
+    python tools/relink_hlc.py runs/hlc/policy.pt --llc runs/llc/policy.pt       # in place
     python tools/relink_hlc.py /root/exp2/hlc_scoring.pt --out skillmimic/assets/hlc_scoring.pt   # the shipped LLC
 
 A skill policy that the high-level policy cannot drive (another hand or MJCF, other observation or action sizes,
