@@ -123,8 +123,8 @@ def test_init_from_a_policy_and_refuse_one_of_another_model(tmp_path):
     history = checkpoint.load(tmp_path / "b" / "policy.pt", "skillmimic-llc-policy/1")["history"]
     assert a["history"] == {"samples": 32, "iterations": 1, "from": [], "complete": True}
     assert history["samples"] == 64 and history["iterations"] == 2 and history["complete"]
-    assert history["from"] == [{"file": str(tmp_path / "a" / "policy.pt"), "sha256": file_sha256(tmp_path / "a" /
-                                "policy.pt"), "iteration": 1, "samples": 32}]
+    assert history["from"] == [{"file": str(tmp_path / "actor_only.pt"), "sha256": file_sha256(tmp_path /
+                                "actor_only.pt"), "iteration": 1, "samples": 32}]
     # The evaluation prints it, and of the shipped policy, written before histories, no more than its file holds.
     (tmp_path / "both").mkdir()
     shutil.copy(tmp_path / "b" / "policy.pt", tmp_path / "both" / "b.pt")
