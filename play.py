@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 from skillmimic import DATA, ROOT, skills
-from skillmimic.checkpoint import CheckpointError
 from skillmimic.model import Hand, load_model
 from skillmimic.cli import check_counts, run_command
 from skillmimic.court import Decoration, Marker
@@ -191,11 +190,10 @@ class SkillPlayer(Player):
 
     def __init__(self, args: Args):
         super().__init__(args)
-        try:
-            self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs, hand=args.hand)
-        except CheckpointError as e:
-            hint = " (train one with train_llc.py, or use --play-dataset)" if "no such" in str(e) else ""
-            raise SystemExit(f"{e}{hint}") from None
+        if not Path(args.checkpoint).is_file():
+            raise UserError(f"{args.checkpoint}: no such checkpoint file (train one with train_llc.py, or use "
+                            f"--play-dataset)")
+        self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs, hand=args.hand)
         self.hand = self.policy.hand
         self.motions = MotionSet(args.motion_dir, hand=self.hand)
         self.motion_ids, self.start_frames = _starts(args, self.motions, self.policy.info.get("skill_labels", []))
@@ -233,11 +231,8 @@ class TaskPlayer(Player):
     def __init__(self, args: Args):
         super().__init__(args)
         path = shipped_hlc(args.task) if Path(args.checkpoint) == SHIPPED_LLC else args.checkpoint
-        try:
-            self.hlc = load_task_policy(path, "cpu", task=args.task)
-            llc, _ = load_llc(self.hlc, path, args.llc, "cpu", hand=args.hand)
-        except CheckpointError as e:
-            raise SystemExit(str(e)) from None
+        self.hlc = load_task_policy(path, "cpu", task=args.task)
+        llc, _ = load_llc(self.hlc, path, args.llc, "cpu", hand=args.hand)
         self.hand = llc.hand
         self.motions = MotionSet(args.motion_dir, hand=self.hand)
         task_cls, cfg_cls = TASKS[args.task]

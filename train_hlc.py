@@ -28,7 +28,6 @@ from torch import nn
 
 from skillmimic import DATA, distributed, runs, skills
 from skillmimic.advantage import gae
-from skillmimic.checkpoint import CheckpointError
 from skillmimic.cli import check_counts, merge, run_command
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
@@ -125,10 +124,7 @@ class Agent(nn.Module):
 
 def make_env(args: Args, num_envs: int, device: torch.device, seed: int) -> TaskEnv:
     """The task environment of these settings, with its frozen skill policy."""
-    try:
-        llc = load_policy(args.llc, device, num_obs=OBS_DIM + skills.NUM_SLOTS, hand=args.env.hand)
-    except CheckpointError as e:
-        raise SystemExit(f"--llc: {e}") from None
+    llc = load_policy(args.llc, device, num_obs=OBS_DIM + skills.NUM_SLOTS, hand=args.env.hand, flag="--llc")
     motions = MotionSet(args.motion_dir, device=device, hand=llc.hand)
     task_cls, _ = TASKS[args.task]
     return TaskEnv(args.env, task_cls, getattr(args, args.task), llc, motions, num_envs, device, seed=seed)

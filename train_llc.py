@@ -216,10 +216,8 @@ def main(args: Args) -> None:
         expect = {"num_obs": ImitationEnv.num_obs}
         resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations, expect=expect)
         args = merge(args, runs.saved_args(resume, RESUME_OVERRIDES), args.resume)
-        try:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
-            check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
-        except checkpoint.CheckpointError as e:
-            raise SystemExit(str(e)) from None
+        # the run's hand (from its args; full before hands were recorded) as this checkout has it
+        check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
     args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/llc", args.resume, args.overwrite)))
     ranks, device = distributed.init(args.device)
     default = 4096 if device.type == "cuda" else 8

@@ -71,26 +71,28 @@ def _umask() -> int:
 
 
 def load(path: str | Path, fmt: str, expect: dict[str, Any] | None = None,
-         map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint of format `fmt`; each key of `expect` must hold the given value (sizes of the model)."""
+         map_location: str | torch.device = "cpu", name: str | None = None) -> dict:
+    """Read a checkpoint of format `fmt`; each key of `expect` must hold the given value (sizes of the model).
+    Errors name the file as `name` (default: its path; '--llc: runs/llc/policy.pt' names the flag too)."""
     path = Path(path)
+    name = name or str(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"{name}: no such checkpoint file")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(f"{path}: refused: holds objects other than tensors and plain values "
+        raise CheckpointError(f"{name}: refused: holds objects other than tensors and plain values "
                               f"({str(e).strip().splitlines()[0][:100]})") from None
     except Exception as e:  # truncated, not a torch file, ...
-        raise CheckpointError(f"{path}: not a readable checkpoint: {str(e).strip().splitlines()[0][:160]}") from None
+        raise CheckpointError(f"{name}: not a readable checkpoint: {str(e).strip().splitlines()[0][:160]}") from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
-        raise CheckpointError(f"{path}: not a skillmimic checkpoint (no 'format' entry)")
+        raise CheckpointError(f"{name}: not a skillmimic checkpoint (no 'format' entry)")
     if ckpt["format"] != fmt:
-        raise CheckpointError(f"{path}: holds a {ckpt['format']!r}, expected a {fmt!r}")
+        raise CheckpointError(f"{name}: holds a {ckpt['format']!r}, expected a {fmt!r}")
     for key, want in (expect or {}).items():
         got = ckpt.get(key)
         if isinstance(want, tuple) and isinstance(got, list):
             got = tuple(got)
         if got != want:
-            raise CheckpointError(f"{path}: made for {key}={got}, this model has {key}={want}")
+            raise CheckpointError(f"{name}: made for {key}={got}, this model has {key}={want}")
     return ckpt

@@ -25,6 +25,7 @@ import torch.distributed as dist
 
 from skillmimic import checkpoint
 from skillmimic.device import resolve_device
+from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
 
 # Keep NVLink multicast (NVLS / symmetric memory) off: the lent multi-GPU machines do not support it.
@@ -62,7 +63,7 @@ def init(device: str) -> tuple[Ranks, torch.device]:
     d = resolve_device(device)
     if d.type == "cuda":
         if ranks.local_rank >= torch.cuda.device_count():
-            raise SystemExit(f"rank {ranks.rank}: LOCAL_RANK {ranks.local_rank} but this host has "
+            raise UserError(f"rank {ranks.rank}: LOCAL_RANK {ranks.local_rank} but this host has "
                              f"{torch.cuda.device_count()} GPUs: use --nproc_per_node <= {torch.cuda.device_count()}")
         d = torch.device("cuda", ranks.local_rank)
         torch.cuda.set_device(d)
@@ -141,11 +142,11 @@ def gather_to_main(obj: Any) -> list[Any] | None:
 def split_envs(num_envs: int, ranks: Ranks, resume: dict | None, resume_path: str | None) -> tuple[int, int]:
     """(environments in all, environments of this rank); a resumed run must keep its count and its ranks."""
     if num_envs % ranks.world_size:
-        raise SystemExit(f"--num-envs {num_envs} does not split evenly over {ranks.world_size} processes")
+        raise UserError(f"--num-envs {num_envs} does not split evenly over {ranks.world_size} processes")
     if resume is not None:
         made = (resume["num_envs"], resume.get("world_size", 1))
         if made != (num_envs, ranks.world_size):
-            raise SystemExit(f"{resume_path}: made with {made[0]} environments on {made[1]} process(es); this run "
+            raise UserError(f"{resume_path}: made with {made[0]} environments on {made[1]} process(es); this run "
                              f"has {num_envs} on {ranks.world_size}: pass --num-envs {made[0]} and start "
                              f"{made[1]} process(es) (torchrun --nproc_per_node) to continue it")
     return num_envs, num_envs // ranks.world_size

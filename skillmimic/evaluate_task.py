@@ -23,6 +23,7 @@ from skillmimic import DATA
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
 from skillmimic.envs.task import TaskEnv, TaskEnvConfig
+from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.llc_link import load_llc, shipped_hlc
 from skillmimic.policy import load_task_policy
@@ -89,7 +90,7 @@ def main(args: Args) -> dict:
     env = TaskEnv(env_cfg, task_cls, cfg_cls(**policy.info.get("task_config", {})), llc,
                   MotionSet(args.motion_dir, device=device, hand=llc.hand), args.episodes, device, seed=args.seed)
     if policy.num_obs != env.num_obs:
-        raise SystemExit(f"{path}: made for num_obs={policy.num_obs}, the {task} task has {env.num_obs}")
+        raise UserError(f"{path}: made for num_obs={policy.num_obs}, the {task} task has {env.num_obs}")
     out = run_episodes(env, policy)
     result = {"task": task, "episodes": args.episodes, "success": float(out["success"].float().mean()),
               "fell": float(out["fell"].float().mean()),

@@ -92,17 +92,19 @@ def check_model(path: str | Path, hand: str, model_sha256: str | None, num_actio
 
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: int | None = None,
-                hand: str | None = None) -> SkillPolicy:
+                hand: str | None = None, flag: str | None = None) -> SkillPolicy:
     """Read an exported policy; with num_obs, check that it fits the environment it will drive. The policy runs on
     the model it was trained on (its `hand`; a file without one is a full-hand policy), which must be this
-    checkout's file of that hand; with `hand`, it must also be that hand."""
+    checkout's file of that hand; with `hand`, it must also be that hand. Errors start with `flag` (the option
+    that named the file) when given."""
+    name = f"{flag}: {path}" if flag else str(path)
     expect = {"num_obs": num_obs} if num_obs is not None else None
-    ckpt = checkpoint.load(path, POLICY_FORMAT, expect=expect, map_location=device)
+    ckpt = checkpoint.load(path, POLICY_FORMAT, expect=expect, map_location=device, name=name)
     policy_hand, sha = ckpt.get("hand", "full"), ckpt.get("model_sha256")
-    check_model(path, policy_hand, sha, ckpt["num_actions"], hand)
+    check_model(name, policy_hand, sha, ckpt["num_actions"], hand)
     policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
                          ckpt["action_clip"], policy_hand, sha)
-    return _fill(policy, ckpt, path, device)
+    return _fill(policy, ckpt, name, device)
 
 
 def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):

@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 import train_hlc  # noqa: E402
 import train_llc  # noqa: E402
 from skillmimic import checkpoint, distributed  # noqa: E402
+from skillmimic.errors import UserError  # noqa: E402
 from skillmimic.normalizer import EmpiricalNormalization  # noqa: E402
 from skillmimic.policy import SkillPolicy, save_policy  # noqa: E402
 
@@ -84,7 +85,7 @@ def test_two_processes_train_the_high_level_controller(tmp_path):
 def test_an_uneven_split_of_environments_is_refused():
     ranks = distributed.Ranks(rank=0, world_size=2)
     assert distributed.split_envs(8, ranks, None, None) == (8, 4)
-    with pytest.raises(SystemExit, match="does not split evenly over 2 processes"):
+    with pytest.raises(UserError, match="does not split evenly over 2 processes"):
         distributed.split_envs(7, ranks, None, None)
 
 
