@@ -32,7 +32,7 @@ from torch import nn
 
 from skillmimic import DATA, checkpoint, distributed, runs
 from skillmimic.advantage import gae
-from skillmimic.cli import check_counts, merge, run_command
+from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
@@ -40,7 +40,6 @@ from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import POLICY_FORMAT, check_model, mlp, policy_file
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
-LOSSES = ("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac")  # the update's statistics, in `stats`
 
 
 @dataclasses.dataclass
@@ -211,23 +210,12 @@ RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir"
 def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
     check_counts(args, "num_envs", "num_steps", "iterations", "num_minibatches", "update_epochs", "checkpoint_every")
-    resume = None
-    if args.resume:  # a checkpoint of another model, or one already at --iterations, is a one-line error
-        expect = {"num_obs": ImitationEnv.num_obs}
-        resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations, expect=expect)
-        args = merge(args, runs.saved_args(resume, RESUME_OVERRIDES), args.resume)
-        # the run's hand (from its args; full before hands were recorded) as this checkout has it
+    # A checkpoint of another model, or one already at --iterations, is a one-line error.
+    args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES, expect={"num_obs": ImitationEnv.num_obs})
+    if resume is not None:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
         check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
-    args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/llc", args.resume, args.overwrite)))
-    ranks, device = distributed.init(args.device)
-    default = 4096 if device.type == "cuda" else 8
-    num_envs, local_envs = distributed.split_envs(args.num_envs or default * ranks.world_size, ranks, resume,
-                                                  args.resume)
-    runs.check_minibatches(local_envs, args.num_steps, args.num_minibatches)
-    torch.manual_seed(args.seed)
-    # A NaN reaches the finite guard (runs.Run) as a NaN loss, rather than failing the distribution's argument
-    # check (which would also wait for the device at every construction).
-    torch.distributions.Distribution.set_default_validate_args(False)
+    run = runs.Run(args, resume, "runs/llc")  # its folder, ranks, device and environments
+    args, ranks, device, local_envs = run.args, run.ranks, run.device, run.local_envs
     motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
     env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
@@ -245,25 +233,10 @@ def main(args: Args) -> None:
         if ranks.main:
             newline = "\n" if sys.stdout.isatty() else ""  # after the progress line, which a terminal keeps
             print(f"{newline}warm start: {ws_steps} steps, regression loss {loss:.4g}, {time.time() - t0:.1f} s")
-    distributed.broadcast_module_(agent)
-    if ranks.multi:
-        torch.manual_seed(args.seed + ranks.rank)  # each rank samples its own actions and minibatches
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    obs, start_iteration, global_step = run.restore(env, agent, optimizer)  # a new run's, or the checkpoint's
     batch_size = local_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
-    start_iteration, global_step = 0, 0
-    obs = env.reset()
-    if resume is not None:
-        agent.load_state_dict(resume["agent"])
-        optimizer.load_state_dict(resume["optimizer"])
-        obs = distributed.restore_rank_state(resume, ranks, env, device)
-        start_iteration, global_step = resume["iteration"], resume["global_step"]
-
-    # The run's folder, tensorboard (main rank), progress.csv (one row per iteration, easy to plot and to copy
-    # around) and the finite guard on the agent's losses, gradients and weights.
-    run = runs.Run(args, ranks, resume, "iteration,samples,mean_reward,episode_length,samples_per_s,kl,clipfrac,"
-                   "learning_rate,log_std", agent, optimizer)
-    writer = run.writer
 
     # Rollout storage, allocated once: (num_steps, local_envs, ...).
     obs_buf = torch.zeros(args.num_steps, local_envs, env.num_obs, device=device)
@@ -275,21 +248,12 @@ def main(args: Args) -> None:
     timeout_buf = torch.zeros(args.num_steps, local_envs, device=device)
     val_buf = torch.zeros(args.num_steps, local_envs, device=device)
 
-    def save(iteration: int) -> None:
-        """Every rank takes part (its environments go into the file); rank 0 writes."""
-        per_rank = distributed.gather_to_main(distributed.rank_state(env, obs, device, agent))
-        if not ranks.main:
-            return
-        distributed.check_same_model(per_rank)
-        run.save(iteration, {
-            "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step,
-            "num_obs": env.num_obs, "num_actions": env.num_actions, "hidden": list(args.hidden),
-            "hand": env.spec.hand, "model_sha256": env.spec.sha256,
-            "num_envs": num_envs, "world_size": ranks.world_size, "args": dataclasses.asdict(args),
-            "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "ranks": per_rank,
-        }, policy_export(agent, args, env, iteration, global_step), keep_policy=args.keep_policies)
-
-    with run.loop(save) as stop:  # Ctrl-C / SIGTERM: finish the iteration, save, stop; NaN or Inf: stop unsaved
+    # What a checkpoint records besides the run's state (skillmimic.runs), and the policy saved with it.
+    entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
+               "hidden": list(args.hidden), "hand": env.spec.hand, "model_sha256": env.spec.sha256}
+    # Saved every checkpoint_every iterations and at the end; Ctrl-C or SIGTERM: finish the iteration, save, stop.
+    with run.loop(lambda i: run.checkpoint(i, global_step, obs, entries,
+                                           policy_export(agent, args, env, i, global_step), args.keep_policies)):
         for iteration in range(start_iteration + 1, args.iterations + 1):
             term_sums: dict[str, torch.Tensor] = {}
             ended_len, ended_n = torch.zeros((), device=device), torch.zeros((), device=device)
@@ -306,7 +270,7 @@ def main(args: Args) -> None:
                 rew_buf[step] = reward
                 done_buf[step] = (terminated | truncated).float()
                 timeout_buf[step] = truncated.float()
-                global_step += num_envs
+                global_step += run.num_envs
                 for k, v in info["terms"].items():
                     term_sums[k] = term_sums.get(k, 0.0) + v.mean()
                 ended = terminated | truncated
@@ -325,7 +289,7 @@ def main(args: Args) -> None:
             old_log_std = agent.log_std.detach().clamp(-5.0, 1.0).clone()  # the rollout's (num_actions,)
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
-            stats = torch.zeros(len(LOSSES), device=device)
+            stats: dict[str, torch.Tensor] = {}  # the update's statistics, by their names in the log
             actor_on = 0.0 if iteration <= args.critic_warmup_iterations else 1.0
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
@@ -361,40 +325,24 @@ def main(args: Args) -> None:
                     optimizer.step()
                     with torch.no_grad():
                         clipfrac = ((ratio - 1.0).abs() > args.clip_coef).float().mean()
-                        stats += torch.stack((pg_loss, v_loss, bounds, kl, clipfrac)).detach()
-            stats /= args.update_epochs * args.num_minibatches
+                        for k, v in {"losses/policy_loss": pg_loss, "losses/value_loss": v_loss,
+                                     "losses/bounds_loss": bounds, "kl": kl, "clipfrac": clipfrac}.items():
+                            stats[k] = stats.get(k, 0.0) + v.detach()
 
-            # Logging: one device sync (and one all-reduce over the ranks) per iteration.
-            summed = distributed.sum_named({
-                "reward": rew_buf.mean(), "ended_steps": ended_len, "ended": ended_n, **dict(zip(LOSSES, stats)),
-                **{f"reward_terms/{k}": v for k, v in term_sums.items()},
-                "stop": torch.tensor(float(stop.requested), device=device),
-            })
-            w = ranks.world_size
-            mean_reward, ep_len = summed["reward"] / w, summed["ended_steps"] / max(summed["ended"], 1)
-            losses = {name: summed[name] / w for name in LOSSES}
-            term_means = {k: summed[f"reward_terms/{k}"] / w for k in term_sums}
-            run.end_iteration(iteration, {"reward": mean_reward, **losses})  # stops on a NaN or Inf
-            if ranks.main:
-                sps = run.samples_per_s(global_step)
-                for name, v in losses.items():
-                    writer.add_scalar(f"losses/{name}", v, global_step)
-                writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
-                writer.add_scalar("charts/log_std", float(agent.log_std.detach().mean()), global_step)
-                for k, v in term_means.items():
-                    writer.add_scalar(f"reward_terms/{k}", v / args.num_steps, global_step)
-                writer.add_scalar("charts/reward", mean_reward, global_step)
-                writer.add_scalar("charts/episode_length", ep_len, global_step)
-                writer.add_scalar("charts/SPS", sps, global_step)
-                lr, log_std = optimizer.param_groups[0]["lr"], float(agent.log_std.detach().mean())
-                run.log(iteration, global_step, f"{mean_reward:.6g},{ep_len:.4g},{sps:.0f},{losses['kl']:.4g},"
-                        f"{losses['clipfrac']:.4g},{lr:.4g},{log_std:.4g}",
-                        f"reward {mean_reward:.3f}  episode {ep_len:.1f}  SPS {sps:,.0f}")
-            if iteration % args.checkpoint_every == 0:
-                save(iteration)
-            if summed["stop"] > 0:
-                if ranks.main:
-                    print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
+            # Logging: one device sync (and one all-reduce over the ranks) per iteration (skillmimic.runs).
+            n, w = args.update_epochs * args.num_minibatches, ranks.world_size
+            terms = {f"reward_terms/{k}": v for k, v in term_sums.items()}
+            summed = run.reduce({"reward": rew_buf.mean(), "ended_steps": ended_len, "ended": ended_n,
+                                 **{k: v / n for k, v in stats.items()}, **terms})
+            scalars = {"mean_reward": summed["reward"] / w,
+                       "episode_length": summed["ended_steps"] / max(summed["ended"], 1),
+                       "samples_per_s": run.samples_per_s(global_step), **{k: summed[k] / w for k in stats},
+                       "learning_rate": optimizer.param_groups[0]["lr"],
+                       "log_std": float(agent.log_std.detach().mean()),
+                       **{k: summed[k] / w / args.num_steps for k in terms}}
+            run.log(iteration, global_step, scalars, f"reward {scalars['mean_reward']:.3f}  episode "
+                    f"{scalars['episode_length']:.1f}  SPS {scalars['samples_per_s']:,.0f}")
+            if run.end_iteration(iteration):  # saves every checkpoint_every iterations; True: stop requested
                 break
 
 
