@@ -33,7 +33,7 @@ from skillmimic.envs.task import TaskEnv, TaskEnvConfig
 from skillmimic.llc_link import SHIPPED_LLC, find_llc, llc_reference
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import TASK_POLICY_FORMAT, load_policy, mlp
+from skillmimic.policy import load_policy, mlp, task_policy_file
 from skillmimic.tasks import TASKS, CirclingConfig, TaskName, HeadingConfig, ScoringConfig, ThrowingConfig
 
 TRAIN_FORMAT = "skillmimic-hlc-train/1"
@@ -131,12 +131,11 @@ def make_env(args: Args, num_envs: int, device: torch.device, seed: int) -> Task
 def policy_export(agent: Agent, args: Args, env: TaskEnv, llc_ref: dict, iteration: int, global_step: int) -> dict:
     """What play.py and the evaluation need: the actor, the observation normaliser, the task it serves, and the
     skill policy it drives (`llc` as given, and llc_ref: llc_link.llc_reference's llc_sha256 and llc_path)."""
-    return {"format": TASK_POLICY_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
-            "hidden": list(args.hidden), "actor": agent.actor.state_dict(), "obs_norm": agent.obs_norm.state_dict(),
-            "task": args.task, "skills": list(env.task.skills), "llc": args.llc, "hand": env.sim.spec.hand,
-            "model_sha256": env.sim.spec.sha256, **llc_ref,
-            "task_config": dataclasses.asdict(getattr(args, args.task)), "llc_steps": env.cfg.llc_steps,
-            "iteration": iteration, "samples": global_step}
+    return task_policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
+                            task=args.task, skills=env.task.skills,
+                            task_config=dataclasses.asdict(getattr(args, args.task)), llc_steps=env.cfg.llc_steps,
+                            llc=args.llc, **llc_ref, hand=env.sim.spec.hand,
+                            model_sha256=env.sim.spec.sha256, iteration=iteration, samples=global_step)
 
 
 RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "overwrite", "device", "resume", "llc")

@@ -10,7 +10,8 @@ separate actor and critic MLPs; observation and value normalisation as modules w
 bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient clipping; optionally a
 KL-adaptive learning rate (rsl_rl's rule). A new run can start with a warm start: the actor fitted by regression
 to the data's next-frame PD targets from reference states (and the observation normaliser to those states), or
-from an exported policy (`--init-from`); then the critic alone learns for `critic_warmup_iterations`.
+from an exported policy (`--init-from`) (skillmimic.recipe); then the critic alone learns for
+`critic_warmup_iterations`.
 Checkpoints (run_dir/checkpoint.pt) are written atomically every `checkpoint_every` iterations and on exit;
 Ctrl-C (or SIGTERM) stops at the end of the iteration and saves; `--resume` continues one exactly, in its own
 folder. At the end (or exit) the policy alone goes to run_dir/policy.pt, for play.py and the evaluation;
@@ -24,20 +25,17 @@ logs and writes files.
 from __future__ import annotations
 
 import dataclasses
-import sys
-import time
 
 import torch
 from torch import nn
 
-from skillmimic import DATA, checkpoint, distributed, runs
+from skillmimic import DATA, distributed, recipe, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
-from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import POLICY_FORMAT, check_model, mlp, policy_file
+from skillmimic.policy import check_model, mlp, policy_file
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
 
@@ -156,52 +154,6 @@ def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, g
                        log_std=float(agent.log_std.detach().mean()))
 
 
-def warm_start(agent: Agent, env: ImitationEnv, args: Args, steps: int, show: bool = False) -> float:
-    """Fit the actor's mean to the data's next-frame PD targets from reference states (and the observation
-    normaliser to those states) by `steps` Adam steps on the squared error; with `show`, a progress line every 100
-    steps. Returns the last regression loss."""
-    obs, target = env.demonstration()  # (F, num_obs), (F, num_actions)
-    agent.obs_norm.update(obs)
-    # What never varies in the data (the ball's spin, absent from it; the skill slots) keeps a unit scale, so
-    # that the first rollouts, where it does vary, do not reach the actor 300 times enlarged.
-    flat = agent.obs_norm.var < 1e-6
-    agent.obs_norm.var[flat] = 1.0
-    obs_n = agent.obs_norm.normalize(obs)
-    opt = torch.optim.Adam(agent.actor.parameters(), lr=args.warm_start_lr)
-    gen = torch.Generator(device=obs.device).manual_seed(args.seed)
-    loss = torch.zeros((), device=obs.device)
-    for k in range(steps):
-        mb = torch.randint(0, obs.shape[0], (min(args.warm_start_batch, obs.shape[0]),), device=obs.device,
-                           generator=gen)
-        loss = (agent.actor(obs_n[mb]) - target[mb]).square().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        distributed.average_gradients_(list(agent.actor.parameters()))
-        opt.step()
-        if show and (k + 1) % 100 == 0:
-            end = "\n" if not sys.stdout.isatty() else ""
-            print(f"\rwarm start: step {k + 1}/{steps}  regression loss {float(loss.detach()):.4g}", end=end,
-                  flush=True)
-    return float(loss.detach())
-
-
-def init_from_policy(agent: Agent, path: str, env: ImitationEnv, hidden: tuple[int, ...],
-                     device: torch.device) -> dict:
-    """Copy an exported policy's actor and observation normaliser into agent. One-line error if it does not
-    fit (another hand or model, another network) or holds a NaN or Inf."""
-    ckpt = checkpoint.load(path, POLICY_FORMAT, expect={"num_obs": env.num_obs}, map_location=device)
-    check_model(path, ckpt.get("hand", "full"), ckpt.get("model_sha256"), ckpt["num_actions"], env.spec.hand)
-    if tuple(ckpt["hidden"]) != tuple(hidden):
-        raise UserError(f"{path}: the policy's hidden layers are {tuple(ckpt['hidden'])}, this run's "
-                        f"{tuple(hidden)}; pass --hidden {' '.join(map(str, ckpt['hidden']))}")
-    bad = checkpoint.non_finite({"actor": ckpt["actor"], "obs_norm": ckpt["obs_norm"]})
-    if bad is not None:
-        raise UserError(f"{path}: {bad} holds a NaN or Inf")
-    agent.actor.load_state_dict(ckpt["actor"])
-    agent.obs_norm.load_state_dict(ckpt["obs_norm"])
-    return ckpt
-
-
 # What a resumed run may change; everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir", "overwrite", "device", "resume",
                     "init_from")
@@ -220,19 +172,13 @@ def main(args: Args) -> None:
     env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
-    if resume is None and args.init_from:
-        init_from_policy(agent, args.init_from, env, tuple(args.hidden), device)
-        if ranks.main:
-            print(f"init from {args.init_from}")
-    if args.warm_start_steps is not None and args.warm_start_steps < 0:
-        raise UserError(f"--warm-start-steps {args.warm_start_steps}: must be 0 (off) or more")
-    ws_steps = args.warm_start_steps if args.warm_start_steps is not None else (1500 if device.type == "cuda" else 200)
-    if resume is None and ws_steps > 0 and not args.init_from:
-        t0 = time.time()
-        loss = warm_start(agent, env, args, ws_steps, show=ranks.main)
-        if ranks.main:
-            newline = "\n" if sys.stdout.isatty() else ""  # after the progress line, which a terminal keeps
-            print(f"{newline}warm start: {ws_steps} steps, regression loss {loss:.4g}, {time.time() - t0:.1f} s")
+    ws_steps = recipe.warm_start_steps(args.warm_start_steps, device)
+    if resume is None and args.init_from:  # a new run's actor: an exported policy's, or fitted to the data
+        recipe.init_from(args.init_from, agent.actor, agent.obs_norm, tuple(args.hidden), env.num_obs, env.spec.hand,
+                         device, show=ranks.main)
+    elif resume is None and ws_steps > 0:
+        recipe.warm_start(agent.actor, agent.obs_norm, *env.demonstration(), ws_steps, args.warm_start_lr,
+                          args.warm_start_batch, args.seed, show=ranks.main)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     obs, start_iteration, global_step = run.restore(env, agent, optimizer)  # a new run's, or the checkpoint's
     batch_size = local_envs * args.num_steps

@@ -124,6 +124,19 @@ def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):
 TASK_POLICY_FORMAT = "skillmimic-hlc-policy/1"
 
 
+def task_policy_file(actor: nn.Module, obs_norm: EmpiricalNormalization, num_obs: int, num_actions: int,
+                     hidden: tuple[int, ...], *, task: str, skills: list[int], task_config: dict, llc_steps: int,
+                     llc: str, llc_sha256: str, llc_path: str, hand: str, model_sha256: str | None, **extra) -> dict:
+    """The contents of an exported high-level policy file (what load_task_policy reads), with any extra plain
+    entries: the task it serves (its name, its skills in action order, its settings, and the control steps per
+    decision), the skill policy it drives (`llc` as given, and skillmimic.llc_link's llc_sha256 and llc_path) and
+    the model both were trained on."""
+    return {"format": TASK_POLICY_FORMAT, "num_obs": num_obs, "num_actions": num_actions, "hidden": list(hidden),
+            "actor": actor.state_dict(), "obs_norm": obs_norm.state_dict(), "task": task, "skills": list(skills),
+            "llc": llc, "hand": hand, "model_sha256": model_sha256, "llc_sha256": llc_sha256, "llc_path": llc_path,
+            "task_config": task_config, "llc_steps": llc_steps, **extra}
+
+
 class TaskPolicy(nn.Module):
     """A trained high-level policy: observation (B, num_obs) -> the index of the skill to play (B,), the most
     likely one, with the observation normaliser it was trained with."""

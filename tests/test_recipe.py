@@ -11,7 +11,7 @@ from paths import ROOT
 
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
-from skillmimic import checkpoint  # noqa: E402
+from skillmimic import checkpoint, recipe  # noqa: E402
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv  # noqa: E402
 
 FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
@@ -51,7 +51,8 @@ def test_warm_start_fits_the_data_and_its_first_actions_track_the_clip(layup_mot
     assert obs.shape == (160, env.num_obs) and target.shape == (160, env.num_actions)  # every frame but the last
     with torch.no_grad():
         before = float((agent.actor(agent.obs_norm.normalize(obs)) - target).square().mean())
-    after = train_llc.warm_start(agent, env, args, steps=300)
+    after = recipe.warm_start(agent.actor, agent.obs_norm, obs, target, 300, args.warm_start_lr, args.warm_start_batch,
+                              args.seed)
     assert after < before / 20, (before, after)
     with torch.no_grad():
         warm = _body_error_from_clip_start(env, lambda o: agent.actor(agent.obs_norm.normalize(o)))
