@@ -36,11 +36,11 @@ from skillmimic.cli import check_counts, run_command
 from skillmimic.court import Decoration, Marker
 from skillmimic.errors import UserError
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
-from skillmimic.envs.task import TaskEnv, TaskEnvConfig
-from skillmimic.llc_link import SHIPPED_LLC, load_llc, shipped_hlc
+from skillmimic.envs.task import TaskEnvConfig, make_task_env
+from skillmimic.llc_link import SHIPPED_LLC, shipped_hlc
 from skillmimic.motion import MotionSet
-from skillmimic.policy import load_policy, load_task_policy
-from skillmimic.tasks import TASKS, TaskName
+from skillmimic.policy import load_policy
+from skillmimic.tasks import TaskName
 from skillmimic.render import SceneRenderer
 from skillmimic.video import write_video
 from skillmimic.viewer import SkillKeys, Window
@@ -231,14 +231,10 @@ class TaskPlayer(Player):
     def __init__(self, args: Args):
         super().__init__(args)
         path = shipped_hlc(args.task) if Path(args.checkpoint) == SHIPPED_LLC else args.checkpoint
-        self.hlc = load_task_policy(path, "cpu", task=args.task)
-        llc, _ = load_llc(self.hlc, path, args.llc, "cpu", hand=args.hand)
-        self.hand = llc.hand
-        self.motions = MotionSet(args.motion_dir, hand=self.hand)
-        task_cls, cfg_cls = TASKS[args.task]
-        cfg = TaskEnvConfig(backend="mujoco", auto_reset=False, llc_steps=self.hlc.info.get("llc_steps", 3))
-        self.task_env = TaskEnv(cfg, task_cls, cfg_cls(**self.hlc.info.get("task_config", {})), llc, self.motions,
-                                args.num_envs, "cpu", seed=args.seed)
+        self.task_env, self.hlc = make_task_env(TaskEnvConfig(backend="mujoco", auto_reset=False), args.motion_dir,
+                                                args.num_envs, "cpu", args.seed, task=args.task, llc=args.llc,
+                                                hlc=path, hand=args.hand)
+        self.hand = self.task_env.llc.hand
         self.skill_idx = torch.zeros(args.num_envs, dtype=torch.long)
         self.ticks = 0
         self.restart()

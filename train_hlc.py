@@ -25,15 +25,13 @@ import dataclasses
 import torch
 from torch import nn
 
-from skillmimic import DATA, distributed, runs, skills
+from skillmimic import DATA, distributed, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
-from skillmimic.envs.observations import OBS_DIM
-from skillmimic.envs.task import TaskEnv, TaskEnvConfig
+from skillmimic.envs.task import TaskEnv, TaskEnvConfig, make_task_env
 from skillmimic.llc_link import SHIPPED_LLC, find_llc, llc_reference
-from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import load_policy, mlp, task_policy_file
+from skillmimic.policy import mlp, task_policy_file
 from skillmimic.tasks import TASKS, CirclingConfig, TaskName, HeadingConfig, ScoringConfig, ThrowingConfig
 
 TRAIN_FORMAT = "skillmimic-hlc-train/1"
@@ -120,21 +118,14 @@ class Agent(nn.Module):
         return torch.distributions.Categorical(logits=self.actor(obs_n))
 
 
-def make_env(args: Args, num_envs: int, device: torch.device, seed: int) -> TaskEnv:
-    """The task environment of these settings, with its frozen skill policy."""
-    llc = load_policy(args.llc, device, num_obs=OBS_DIM + skills.NUM_SLOTS, hand=args.env.hand, flag="--llc")
-    motions = MotionSet(args.motion_dir, device=device, hand=llc.hand)
-    task_cls, _ = TASKS[args.task]
-    return TaskEnv(args.env, task_cls, getattr(args, args.task), llc, motions, num_envs, device, seed=seed)
-
-
-def policy_export(agent: Agent, args: Args, env: TaskEnv, llc_ref: dict, iteration: int, global_step: int) -> dict:
-    """What play.py and the evaluation need: the actor, the observation normaliser, the task it serves, and the
-    skill policy it drives (`llc` as given, and llc_ref: llc_link.llc_reference's llc_sha256 and llc_path)."""
+def policy_export(agent: Agent, args: Args, task_cfg, env: TaskEnv, llc_ref: dict, iteration: int,
+                  global_step: int) -> dict:
+    """What play.py and the evaluation need: the actor, the observation normaliser, the task it serves (its
+    settings task_cfg), and the skill policy it drives (`llc` as given, and llc_ref: llc_link.llc_reference's
+    llc_sha256 and llc_path)."""
     return task_policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
-                            task=args.task, skills=env.task.skills,
-                            task_config=dataclasses.asdict(getattr(args, args.task)), llc_steps=env.cfg.llc_steps,
-                            llc=args.llc, **llc_ref, hand=env.sim.spec.hand,
+                            task=args.task, skills=env.task.skills, task_config=dataclasses.asdict(task_cfg),
+                            llc_steps=env.cfg.llc_steps, llc=args.llc, **llc_ref, hand=env.sim.spec.hand,
                             model_sha256=env.sim.spec.sha256, iteration=iteration, samples=global_step)
 
 
@@ -154,7 +145,9 @@ def main(args: Args) -> None:
         args = dataclasses.replace(args, llc=str(SHIPPED_LLC))
     run = runs.Run(args, resume, "runs/hlc")  # its folder, ranks, device and environments
     args, ranks, device, local_envs = run.args, run.ranks, run.device, run.local_envs
-    env = make_env(args, local_envs, device, seed=args.seed + ranks.rank)
+    task_cfg = getattr(args, args.task)  # the chosen task's settings: the one task config the run reads and saves
+    env, _ = make_task_env(args.env, args.motion_dir, local_envs, device, args.seed + ranks.rank, task=args.task,
+                           task_cfg=task_cfg, llc=args.llc)  # a skill policy that lacks the task's skills: refused
     llc_ref = llc_reference(args.llc)  # the skill policy's sha256 and path, in the checkpoint and the policy
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden)).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
@@ -173,9 +166,11 @@ def main(args: Args) -> None:
     val_buf = torch.zeros(args.num_steps, local_envs, device=device)
 
     # Saved every checkpoint_every iterations and at the end; Ctrl-C or SIGTERM: finish the iteration, save, stop.
-    entries = {"format": TRAIN_FORMAT, **llc_ref}  # besides the run's state (skillmimic.runs)
+    # Besides the run's state (skillmimic.runs): its skill policy; its args hold only its own task's settings.
+    saved_args = {k: v for k, v in dataclasses.asdict(args).items() if k not in TASKS or k == args.task}
+    entries = {"format": TRAIN_FORMAT, **llc_ref, "args": saved_args}
     with run.loop(lambda i: run.checkpoint(i, global_step, obs, entries,
-                                           policy_export(agent, args, env, llc_ref, i, global_step))):
+                                           policy_export(agent, args, task_cfg, env, llc_ref, i, global_step))):
         for iteration in range(start_iteration + 1, args.iterations + 1):
             ended = torch.zeros((), device=device)
             succeeded = torch.zeros((), device=device)

@@ -162,7 +162,6 @@ RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir"
 def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
     check_counts(args, "num_envs", "num_steps", "iterations", "num_minibatches", "update_epochs", "checkpoint_every")
-    # A checkpoint of another model, or one already at --iterations, is a one-line error.
     args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES, expect={"num_obs": ImitationEnv.num_obs})
     if resume is not None:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
         check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
@@ -194,10 +193,10 @@ def main(args: Args) -> None:
     timeout_buf = torch.zeros(args.num_steps, local_envs, device=device)
     val_buf = torch.zeros(args.num_steps, local_envs, device=device)
 
-    # What a checkpoint records besides the run's state (skillmimic.runs), and the policy saved with it.
+    # Saved every checkpoint_every iterations and at the end (Ctrl-C or SIGTERM: finish the iteration, save, stop):
+    # the run's state (skillmimic.runs) with these entries, and the policy.
     entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
                "hidden": list(args.hidden), "hand": env.spec.hand, "model_sha256": env.spec.sha256}
-    # Saved every checkpoint_every iterations and at the end; Ctrl-C or SIGTERM: finish the iteration, save, stop.
     with run.loop(lambda i: run.checkpoint(i, global_step, obs, entries,
                                            policy_export(agent, args, env, i, global_step), args.keep_policies)):
         for iteration in range(start_iteration + 1, args.iterations + 1):
@@ -217,8 +216,8 @@ def main(args: Args) -> None:
                 done_buf[step] = (terminated | truncated).float()
                 timeout_buf[step] = truncated.float()
                 global_step += run.num_envs
-                for k, v in info["terms"].items():
-                    term_sums[k] = term_sums.get(k, 0.0) + v.mean()
+                for k, v in info["terms"].items():  # summed over the rollout, by their names in the log
+                    term_sums[f"reward_terms/{k}"] = term_sums.get(f"reward_terms/{k}", 0.0) + v.mean()
                 ended = terminated | truncated
                 ended_len += (info["episode_steps"] * ended).sum()
                 ended_n += ended.sum()
@@ -277,15 +276,14 @@ def main(args: Args) -> None:
 
             # Logging: one device sync (and one all-reduce over the ranks) per iteration (skillmimic.runs).
             n, w = args.update_epochs * args.num_minibatches, ranks.world_size
-            terms = {f"reward_terms/{k}": v for k, v in term_sums.items()}
             summed = run.reduce({"reward": rew_buf.mean(), "ended_steps": ended_len, "ended": ended_n,
-                                 **{k: v / n for k, v in stats.items()}, **terms})
+                                 **{k: v / n for k, v in stats.items()}, **term_sums})
             scalars = {"mean_reward": summed["reward"] / w,
                        "episode_length": summed["ended_steps"] / max(summed["ended"], 1),
                        "samples_per_s": run.samples_per_s(global_step), **{k: summed[k] / w for k in stats},
                        "learning_rate": optimizer.param_groups[0]["lr"],
                        "log_std": float(agent.log_std.detach().mean()),
-                       **{k: summed[k] / w / args.num_steps for k in terms}}
+                       **{k: summed[k] / w / args.num_steps for k in term_sums}}
             run.log(iteration, global_step, scalars, f"reward {scalars['mean_reward']:.3f}  episode "
                     f"{scalars['episode_length']:.1f}  SPS {scalars['samples_per_s']:,.0f}")
             if run.end_iteration(iteration):  # saves every checkpoint_every iterations; True: stop requested

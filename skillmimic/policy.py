@@ -50,6 +50,7 @@ class SkillPolicy(nn.Module):
         self.action_scale, self.action_clip = action_scale, action_clip
         self.hand, self.model_sha256 = hand, model_sha256
         self.info: dict = {}  # the file's other plain entries (skill_labels, iteration, samples, ...)
+        self.path: Path | None = None  # the file it was read from (load_policy)
 
     @torch.no_grad()
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -104,6 +105,7 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: i
     check_model(name, policy_hand, sha, ckpt["num_actions"], hand)
     policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
                          ckpt["action_clip"], policy_hand, sha)
+    policy.path = Path(path)
     return _fill(policy, ckpt, name, device)
 
 

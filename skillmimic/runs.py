@@ -279,16 +279,16 @@ class Run:
                    keep_policy: bool = False) -> None:
         """Save the run, on every rank together (each rank's environments and random state go into the file): the
         main rank writes checkpoint.pt (the run's settings, model, optimizer and ranks, and `entries`: its format
-        and what else the script records) and policy.pt (`policy`; also policies/iter_NNNNNN.pt with keep_policy).
+        and what else the script records, or records otherwise, as train_hlc.py's args) and policy.pt (`policy`; also policies/iter_NNNNNN.pt with keep_policy).
         obs: this rank's last observation (local_envs, num_obs)."""
         per_rank = distributed.gather_to_main(rank_state(self.env, obs, self.device, self.model))
         if not self.ranks.main:
             return
         check_same_model(per_rank)
         self.save(iteration, {
-            **entries, "iteration": iteration, "global_step": global_step, "num_envs": self.num_envs,
+            "iteration": iteration, "global_step": global_step, "num_envs": self.num_envs,
             "world_size": self.ranks.world_size, "args": dataclasses.asdict(self.args),
-            "agent": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "ranks": per_rank,
+            "agent": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "ranks": per_rank, **entries,
         }, policy, keep_policy)
 
     def save(self, iteration: int, ckpt: dict, policy: dict, keep_policy: bool = False) -> None:
