@@ -31,17 +31,16 @@ import numpy as np
 import torch
 
 from skillmimic import DATA, ROOT, skills
-from skillmimic.checkpoint import CheckpointError
 from skillmimic.model import Hand, Physics, load_model
 from skillmimic.cli import check_counts, run_command
 from skillmimic.court import Decoration, Marker
 from skillmimic.errors import UserError
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
-from skillmimic.envs.task import TaskEnv, TaskEnvConfig
-from skillmimic.llc_link import SHIPPED_LLC, load_llc, shipped_hlc
+from skillmimic.envs.task import TaskEnvConfig, make_task_env
+from skillmimic.llc_link import SHIPPED_LLC, shipped_hlc
 from skillmimic.motion import MotionSet
-from skillmimic.policy import load_policy, load_task_policy
-from skillmimic.tasks import TASKS, TaskName
+from skillmimic.policy import load_policy
+from skillmimic.tasks import TaskName
 from skillmimic.render import SceneRenderer
 from skillmimic.outputs import check_file, check_folder
 from skillmimic.video import SIM_HZ, SUFFIXES as VIDEO_SUFFIXES, frames_due, write_video
@@ -194,11 +193,10 @@ class SkillPlayer(Player):
 
     def __init__(self, args: Args):
         super().__init__(args)
-        try:
-            self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs, hand=args.hand)
-        except CheckpointError as e:
-            hint = " (train one with train_llc.py, or use --play-dataset)" if "no such" in str(e) else ""
-            raise SystemExit(f"{e}{hint}") from None
+        if not Path(args.checkpoint).is_file():
+            raise UserError(f"{args.checkpoint}: no such checkpoint file (train one with train_llc.py, or use "
+                            f"--play-dataset)")
+        self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs, hand=args.hand)
         self.hand, self.physics = self.policy.hand, self.policy.physics
         self.motions = MotionSet(args.motion_dir, hand=self.hand)
         self.motion_ids, self.start_frames = _starts(args, self.motions, self.policy.info.get("skill_labels", []))
@@ -236,17 +234,10 @@ class TaskPlayer(Player):
     def __init__(self, args: Args):
         super().__init__(args)
         path = shipped_hlc(args.task) if Path(args.checkpoint) == SHIPPED_LLC else args.checkpoint
-        try:
-            self.hlc = load_task_policy(path, "cpu", task=args.task)
-            llc, _ = load_llc(self.hlc, path, args.llc, "cpu", hand=args.hand)
-        except CheckpointError as e:
-            raise SystemExit(str(e)) from None
-        self.hand, self.physics = llc.hand, llc.physics
-        self.motions = MotionSet(args.motion_dir, hand=self.hand)
-        task_cls, cfg_cls = TASKS[args.task]
-        cfg = TaskEnvConfig(backend="mujoco", auto_reset=False, llc_steps=self.hlc.info.get("llc_steps", 3))
-        self.task_env = TaskEnv(cfg, task_cls, cfg_cls(**self.hlc.info.get("task_config", {})), llc, self.motions,
-                                args.num_envs, "cpu", seed=args.seed)
+        self.task_env, self.hlc = make_task_env(TaskEnvConfig(backend="mujoco", auto_reset=False), args.motion_dir,
+                                                args.num_envs, "cpu", args.seed, task=args.task, llc=args.llc,
+                                                hlc=path, hand=args.hand)
+        self.hand, self.physics = self.task_env.llc.hand, self.task_env.llc.physics
         self.skill_idx = torch.zeros(args.num_envs, dtype=torch.long)
         self.ticks = 0
         self.restart()

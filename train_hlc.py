@@ -21,25 +21,20 @@ that holds a run is never overwritten without `--overwrite`, and a NaN or Inf st
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import torch
 from torch import nn
 
-from skillmimic import DATA, distributed, plan, runs, skills
+from skillmimic import DATA, distributed, plan, runs
 from skillmimic.advantage import gae
-from skillmimic.checkpoint import CheckpointError
-from skillmimic.cli import check_counts, merge, run_command
-from skillmimic.envs.observations import OBS_DIM
-from skillmimic.envs.task import TaskEnv, TaskEnvConfig
+from skillmimic.cli import check_counts, run_command
+from skillmimic.envs.task import TaskEnv, TaskEnvConfig, make_task_env
 from skillmimic.llc_link import SHIPPED_LLC, find_llc, llc_reference
-from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import TASK_POLICY_FORMAT, load_policy, mlp
+from skillmimic.policy import mlp, task_policy_file
 from skillmimic.tasks import TASKS, CirclingConfig, TaskName, HeadingConfig, ScoringConfig, ThrowingConfig
 
 TRAIN_FORMAT = "skillmimic-hlc-train/1"
-LOSSES = ("policy_loss", "value_loss", "entropy", "approx_kl", "clipfrac")  # the update's statistics, in `stats`
 DEFAULTS = plan.Defaults(gpu_iterations=2000)  # --iterations by device (a CPU: a short run, skillmimic.plan)
 
 
@@ -127,26 +122,15 @@ class Agent(nn.Module):
         return torch.distributions.Categorical(logits=self.actor(obs_n))
 
 
-def make_env(args: Args, num_envs: int, device: torch.device, seed: int) -> TaskEnv:
-    """The task environment of these settings, with its frozen skill policy."""
-    try:
-        llc = load_policy(args.llc, device, num_obs=OBS_DIM + skills.NUM_SLOTS, hand=args.env.hand)
-    except CheckpointError as e:
-        raise SystemExit(f"--llc: {e}") from None
-    motions = MotionSet(args.motion_dir, device=device, hand=llc.hand)
-    task_cls, _ = TASKS[args.task]
-    return TaskEnv(args.env, task_cls, getattr(args, args.task), llc, motions, num_envs, device, seed=seed)
-
-
-def policy_export(agent: Agent, args: Args, env: TaskEnv, llc_ref: dict, iteration: int, global_step: int) -> dict:
-    """What play.py and the evaluation need: the actor, the observation normaliser, the task it serves, and the
-    skill policy it drives (`llc` as given, and llc_ref: llc_link.llc_reference's llc_sha256 and llc_path)."""
-    return {"format": TASK_POLICY_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
-            "hidden": list(args.hidden), "actor": agent.actor.state_dict(), "obs_norm": agent.obs_norm.state_dict(),
-            "task": args.task, "skills": list(env.task.skills), "llc": args.llc, "hand": env.sim.spec.hand,
-            "model_sha256": env.sim.spec.sha256, **llc_ref,
-            "task_config": dataclasses.asdict(getattr(args, args.task)), "llc_steps": env.cfg.llc_steps,
-            "iteration": iteration, "samples": global_step}
+def policy_export(agent: Agent, args: Args, task_cfg, env: TaskEnv, llc_ref: dict, iteration: int,
+                  global_step: int) -> dict:
+    """What play.py and the evaluation need: the actor, the observation normaliser, the task it serves (its
+    settings task_cfg), and the skill policy it drives (`llc` as given, and llc_ref: llc_link.llc_reference's
+    llc_sha256 and llc_path)."""
+    return task_policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
+                            task=args.task, skills=env.task.skills, task_config=dataclasses.asdict(task_cfg),
+                            llc_steps=env.cfg.llc_steps, llc=args.llc, **llc_ref, hand=env.sim.spec.hand,
+                            model_sha256=env.sim.spec.sha256, iteration=iteration, samples=global_step)
 
 
 RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "overwrite", "device", "resume", "llc")
@@ -156,10 +140,8 @@ def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
     check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
                  "checkpoint_every")
-    resume = None
-    if args.resume:
-        resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations)
-        args = merge(args, runs.saved_args(resume, RESUME_OVERRIDES), args.resume)
+    args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES)
+    if resume is not None:
         # The run's own skill policy: the file of its sha256 (checkpoints from before it was recorded: its path).
         saved = {"llc": resume["args"].get("llc"), "llc_path": resume.get("llc_path"),
                  "llc_sha256": resume.get("llc_sha256")}
@@ -167,41 +149,19 @@ def main(args: Args) -> None:
     elif args.llc is None:
         args = dataclasses.replace(args, llc=str(SHIPPED_LLC))
     args = dataclasses.replace(args, iterations=plan.iterations(args.iterations, args.device, resume, DEFAULTS))
-    args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/hlc", args.resume, args.overwrite)))
-    ranks, device = distributed.init(args.device)
-    default = args.envs_per_gpu if device.type == "cuda" else plan.CPU_ENVS
-    num_envs, local_envs = distributed.split_envs(args.num_envs or default * ranks.world_size, ranks, resume,
-                                                  args.resume)
-    runs.check_minibatches(local_envs, args.num_steps, args.num_minibatches)
-    torch.manual_seed(args.seed)
-    # A NaN reaches the finite guard (runs.Run) as a NaN loss, rather than failing the distribution's argument
-    # check (which would also wait for the device at every construction).
-    torch.distributions.Distribution.set_default_validate_args(False)
-    env = make_env(args, local_envs, device, seed=args.seed + ranks.rank)
-    if ranks.main:
-        print(plan.startup("train_hlc.py", device, env.sim, num_envs, ranks.world_size, args.num_steps,
-                           env.cfg.llc_steps, args.iterations, args.run_dir, resume, args.resume, DEFAULTS), flush=True)
+    run = runs.Run(args, resume, "runs/hlc")  # its folder, ranks, device and environments
+    args, ranks, device, local_envs = run.args, run.ranks, run.device, run.local_envs
+    task_cfg = getattr(args, args.task)  # the chosen task's settings: the one task config the run reads and saves
+    env, _ = make_task_env(args.env, args.motion_dir, local_envs, device, args.seed + ranks.rank, task=args.task,
+                           task_cfg=task_cfg, llc=args.llc)  # a skill policy that lacks the task's skills: refused
+    run.announce("train_hlc.py", env.sim, env.cfg.llc_steps, DEFAULTS)
     llc_ref = llc_reference(args.llc)  # the skill policy's sha256 and path, in the checkpoint and the policy
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden)).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
-    distributed.broadcast_module_(agent)
-    if ranks.multi:
-        torch.manual_seed(args.seed + ranks.rank)  # each rank samples its own actions and minibatches
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    obs, start_iteration, global_step = run.restore(env, agent, optimizer)  # a new run's, or the checkpoint's
     batch_size = local_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
-    start_iteration, global_step = 0, 0
-    obs = env.reset()
-    if resume is not None:
-        agent.load_state_dict(resume["agent"])
-        optimizer.load_state_dict(resume["optimizer"])
-        obs = distributed.restore_rank_state(resume, ranks, env, device)
-        start_iteration, global_step = resume["iteration"], resume["global_step"]
-
-    # The run's folder, tensorboard (main rank), progress.csv and the finite guard (skillmimic.runs).
-    run = runs.Run(args, ranks, resume, "iteration,samples,mean_reward,success_rate,episode_length,samples_per_s",
-                   agent, optimizer)
-    writer = run.writer
 
     # Rollout storage: (num_steps, local_envs, ...).
     obs_buf = torch.zeros(args.num_steps, local_envs, env.num_obs, device=device)
@@ -212,19 +172,12 @@ def main(args: Args) -> None:
     timeout_buf = torch.zeros(args.num_steps, local_envs, device=device)
     val_buf = torch.zeros(args.num_steps, local_envs, device=device)
 
-    def save(iteration: int) -> None:
-        """Every rank takes part (its environments go into the file); rank 0 writes."""
-        per_rank = distributed.gather_to_main(distributed.rank_state(env, obs, device, agent))
-        if not ranks.main:
-            return
-        distributed.check_same_model(per_rank)
-        run.save(iteration, {
-            "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step, "num_envs": num_envs,
-            "world_size": ranks.world_size, "args": dataclasses.asdict(args), "agent": agent.state_dict(),
-            "optimizer": optimizer.state_dict(), "ranks": per_rank, **llc_ref,
-        }, policy_export(agent, args, env, llc_ref, iteration, global_step))
-
-    with run.loop(save) as stop:  # Ctrl-C / SIGTERM: finish the iteration, save, stop; NaN or Inf: stop unsaved
+    # Saved every checkpoint_every iterations and at the end; Ctrl-C or SIGTERM: finish the iteration, save, stop.
+    # Besides the run's state (skillmimic.runs): its skill policy; its args hold only its own task's settings.
+    saved_args = {k: v for k, v in dataclasses.asdict(args).items() if k not in TASKS or k == args.task}
+    entries = {"format": TRAIN_FORMAT, **llc_ref, "args": saved_args}
+    with run.loop(lambda i: run.checkpoint(i, global_step, obs, entries,
+                                           policy_export(agent, args, task_cfg, env, llc_ref, i, global_step))):
         for iteration in range(start_iteration + 1, args.iterations + 1):
             ended = torch.zeros((), device=device)
             succeeded = torch.zeros((), device=device)
@@ -242,7 +195,7 @@ def main(args: Args) -> None:
                 rew_buf[step] = reward
                 done = terminated | truncated
                 done_buf[step], timeout_buf[step] = done.float(), truncated.float()
-                global_step += num_envs * env.cfg.llc_steps  # control steps (simulator samples)
+                global_step += run.num_envs * env.cfg.llc_steps  # control steps (simulator samples)
                 ended += done.sum()
                 succeeded += info["success"].sum()
                 ended_len += (info["episode_steps"] * done).sum()
@@ -256,7 +209,7 @@ def main(args: Args) -> None:
             b_obs, b_act = obs_buf.reshape(batch_size, -1), act_buf.flatten()
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
-            stats = torch.zeros(len(LOSSES), device=device)
+            stats: dict[str, torch.Tensor] = {}  # the update's statistics, by their names in the log
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
                 for start in range(0, batch_size, minibatch_size):
@@ -278,35 +231,22 @@ def main(args: Args) -> None:
                     with torch.no_grad():
                         kl = ((ratio - 1) - logratio).mean()
                         clipfrac = ((ratio - 1.0).abs() > args.clip_coef).float().mean()
-                        stats += torch.stack((pg_loss, v_loss, entropy, kl, clipfrac)).detach()
-            stats /= args.update_epochs * args.num_minibatches
+                        for k, v in {"losses/policy_loss": pg_loss, "losses/value_loss": v_loss,
+                                     "losses/entropy": entropy, "losses/approx_kl": kl,
+                                     "losses/clipfrac": clipfrac}.items():
+                            stats[k] = stats.get(k, 0.0) + v.detach()
 
-            # Logging: one device sync (and one all-reduce over the ranks) per iteration.
-            summed = distributed.sum_named({
-                "reward": rew_buf.mean(), "succeeded": succeeded, "ended": ended, "ended_steps": ended_len,
-                **dict(zip(LOSSES, stats)), "stop": torch.tensor(float(stop.requested), device=device),
-            })
-            w = ranks.world_size
-            mean_reward = summed["reward"] / w
+            # Logging: one device sync (and one all-reduce over the ranks) per iteration (skillmimic.runs).
+            n, w = args.update_epochs * args.num_minibatches, ranks.world_size
+            summed = run.reduce({"reward": rew_buf.mean(), "succeeded": succeeded, "ended": ended,
+                                 "ended_steps": ended_len, **{k: v / n for k, v in stats.items()}})
             ended_n = max(summed["ended"], 1)
-            success_rate, ep_len = summed["succeeded"] / ended_n, summed["ended_steps"] / ended_n
-            losses = {name: summed[name] / w for name in LOSSES}
-            run.end_iteration(iteration, {"reward": mean_reward, **losses})  # stops on a NaN or Inf
-            if ranks.main:
-                sps = run.samples_per_s(global_step)
-                for name, v in losses.items():
-                    writer.add_scalar(f"losses/{name}", v, global_step)
-                writer.add_scalar("charts/reward", mean_reward, global_step)
-                writer.add_scalar("charts/success_rate", success_rate, global_step)
-                writer.add_scalar("charts/episode_length", ep_len, global_step)
-                writer.add_scalar("charts/SPS", sps, global_step)
-                run.log(iteration, global_step, f"{mean_reward:.6g},{success_rate:.4g},{ep_len:.4g},{sps:.0f}",
-                        f"reward {mean_reward:.3f}  success {100 * success_rate:.1f}%  SPS {sps:,.0f}")
-            if iteration % args.checkpoint_every == 0:
-                save(iteration)
-            if summed["stop"] > 0:
-                if ranks.main:
-                    print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
+            scalars = {"mean_reward": summed["reward"] / w, "success_rate": summed["succeeded"] / ended_n,
+                       "episode_length": summed["ended_steps"] / ended_n,
+                       "samples_per_s": run.samples_per_s(global_step), **{k: summed[k] / w for k in stats}}
+            run.log(iteration, global_step, scalars, f"reward {scalars['mean_reward']:.3f}  success "
+                    f"{100 * scalars['success_rate']:.1f}%  SPS {scalars['samples_per_s']:,.0f}")
+            if run.end_iteration(iteration):  # saves every checkpoint_every iterations; True: stop requested
                 break
 
 

@@ -10,12 +10,13 @@ separate actor and critic MLPs; observation and value normalisation as modules w
 bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient clipping; optionally a
 KL-adaptive learning rate (rsl_rl's rule). A new run can start with a warm start: the actor fitted by regression
 to the data's next-frame PD targets from reference states (and the observation normaliser to those states), or
-from an exported policy (`--init-from`); then the critic alone learns for `critic_warmup_iterations`.
+from an exported policy (`--init-from`, its critic too when the file carries one) (skillmimic.recipe); a new
+critic first learns alone for `critic_warmup_iterations`.
 Checkpoints (run_dir/checkpoint.pt) are written atomically every `checkpoint_every` iterations and on exit;
 Ctrl-C (or SIGTERM) stops at the end of the iteration and saves; `--resume` continues one exactly, in its own
 folder. At the end (or exit) the policy alone goes to run_dir/policy.pt, for play.py and the evaluation;
 run_dir/progress.csv holds one row per iteration (samples, mean reward, episode length, samples/s, KL, clip
-fraction, learning rate, log-std). A folder that holds a run is never overwritten without `--overwrite`, and a
+fraction, learning rate, log-std, the ball error on the clip's frames, the ball assist's factor). A folder that holds a run is never overwritten without `--overwrite`, and a
 NaN or Inf stops the run before it is saved (skillmimic.runs). Under torchrun each rank simulates
 num_envs / ranks environments on its own GPU, gradients and normaliser statistics are shared, and rank 0 alone
 logs and writes files.
@@ -24,24 +25,20 @@ logs and writes files.
 from __future__ import annotations
 
 import dataclasses
-import sys
-import time
 
 import torch
 from torch import nn
 
-from skillmimic import DATA, checkpoint, distributed, lineage, plan, runs
+from skillmimic import DATA, distributed, lineage, plan, recipe, runs
 from skillmimic.advantage import gae
-from skillmimic.cli import check_counts, merge, run_command
+from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
-from skillmimic.errors import UserError
 from skillmimic.model import Physics
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import POLICY_FORMAT, check_model, mlp, policy_file
+from skillmimic.policy import check_model, mlp, policy_file
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
-LOSSES = ("policy_loss", "value_loss", "bounds_loss", "kl", "clipfrac")  # the update's statistics, in `stats`
 DEFAULTS = plan.Defaults(gpu_iterations=10_000)  # --iterations by device (a CPU: a short run, skillmimic.plan)
 
 
@@ -170,54 +167,6 @@ def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, g
                        history=lineage.total(history_before, iteration, global_step))
 
 
-def warm_start(agent: Agent, env: ImitationEnv, args: Args, steps: int, show: bool = False) -> float:
-    """Fit the actor's mean to the data's next-frame PD targets from reference states (and the observation
-    normaliser to those states) by `steps` Adam steps on the squared error; with `show`, a progress line every 100
-    steps. Returns the last regression loss."""
-    obs, target = env.demonstration()  # (F, num_obs), (F, num_actions)
-    agent.obs_norm.update(obs)
-    # What never varies in the data (the ball's spin, absent from it; the skill slots) keeps a unit scale, so
-    # that the first rollouts, where it does vary, do not reach the actor 300 times enlarged.
-    flat = agent.obs_norm.var < 1e-6
-    agent.obs_norm.var[flat] = 1.0
-    obs_n = agent.obs_norm.normalize(obs)
-    opt = torch.optim.Adam(agent.actor.parameters(), lr=args.warm_start_lr)
-    gen = torch.Generator(device=obs.device).manual_seed(args.seed)
-    loss = torch.zeros((), device=obs.device)
-    for k in range(steps):
-        mb = torch.randint(0, obs.shape[0], (min(args.warm_start_batch, obs.shape[0]),), device=obs.device,
-                           generator=gen)
-        loss = (agent.actor(obs_n[mb]) - target[mb]).square().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        distributed.average_gradients_(list(agent.actor.parameters()))
-        opt.step()
-        if show and (k + 1) % 100 == 0:
-            end = "\n" if not sys.stdout.isatty() else ""
-            print(f"\rwarm start: step {k + 1}/{steps}  regression loss {float(loss.detach()):.4g}", end=end,
-                  flush=True)
-    return float(loss.detach())
-
-
-def init_from_policy(agent: Agent, path: str, env: ImitationEnv, hidden: tuple[int, ...],
-                     device: torch.device) -> dict:
-    """Copy an exported policy's actor and observation normaliser into agent, and its critic and value normaliser
-    when it carries them. One-line error if it does not fit (another hand or model, another network) or holds a
-    NaN or Inf."""
-    ckpt = checkpoint.load(path, POLICY_FORMAT, expect={"num_obs": env.num_obs}, map_location=device)
-    check_model(path, ckpt.get("hand", "full"), ckpt.get("model_sha256"), ckpt["num_actions"], env.spec.hand)
-    if tuple(ckpt["hidden"]) != tuple(hidden):
-        raise UserError(f"{path}: the policy's hidden layers are {tuple(ckpt['hidden'])}, this run's "
-                        f"{tuple(hidden)}; pass --hidden {' '.join(map(str, ckpt['hidden']))}")
-    parts = {k: ckpt[k] for k in ("actor", "obs_norm", "critic", "value_norm") if k in ckpt}
-    bad = checkpoint.non_finite(parts)
-    if bad is not None:
-        raise UserError(f"{path}: {bad} holds a NaN or Inf")
-    for name, state in parts.items():
-        getattr(agent, name).load_state_dict(state)
-    return ckpt
-
-
 # What a resumed run may change; everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir", "overwrite", "device", "resume",
                     "init_from")
@@ -227,70 +176,25 @@ def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
     check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
                  "checkpoint_every")
-    resume = None
-    if args.resume:  # a checkpoint of another model, or one already at --iterations, is a one-line error
-        expect = {"num_obs": ImitationEnv.num_obs}
-        resume = runs.load_resume(args.resume, TRAIN_FORMAT, args.iterations, expect=expect)
-        args = merge(args, runs.saved_args(resume, RESUME_OVERRIDES), args.resume)
-        try:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
-            check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
-        except checkpoint.CheckpointError as e:
-            raise SystemExit(str(e)) from None
+    args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES, expect={"num_obs": ImitationEnv.num_obs})
+    if resume is not None:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
+        check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
     args = dataclasses.replace(args, iterations=plan.iterations(args.iterations, args.device, resume, DEFAULTS))
-    args = dataclasses.replace(args, run_dir=str(runs.run_dir(args.run_dir, "runs/llc", args.resume, args.overwrite)))
-    ranks, device = distributed.init(args.device)
-    default = args.envs_per_gpu if device.type == "cuda" else plan.CPU_ENVS
-    num_envs, local_envs = distributed.split_envs(args.num_envs or default * ranks.world_size, ranks, resume,
-                                                  args.resume)
-    runs.check_minibatches(local_envs, args.num_steps, args.num_minibatches)
-    torch.manual_seed(args.seed)
-    # A NaN reaches the finite guard (runs.Run) as a NaN loss, rather than failing the distribution's argument
-    # check (which would also wait for the device at every construction).
-    torch.distributions.Distribution.set_default_validate_args(False)
+    run = runs.Run(args, resume, "runs/llc")  # its folder, ranks, device and environments
+    args, ranks, device, local_envs = run.args, run.ranks, run.device, run.local_envs
     motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
     env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
-    if ranks.main:
-        print(plan.startup("train_llc.py", device, env.sim, num_envs, ranks.world_size, args.num_steps, 1,
-                           args.iterations, args.run_dir, resume, args.resume, DEFAULTS), flush=True)
+    run.announce("train_llc.py", env.sim, 1, DEFAULTS)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
-    critic_warmup = args.critic_warmup_iterations
-    init = None
-    if resume is None and args.init_from:
-        init = init_from_policy(agent, args.init_from, env, tuple(args.hidden), device)
-        if "critic" in init:
-            critic_warmup = 0  # the critic comes with the policy
-        if ranks.main:
-            print(f"init from {args.init_from} ({'actor and critic' if 'critic' in init else 'actor; new critic'})")
-    history_before = lineage.before(resume, args.init_from, init)  # carried into every policy file it writes
-    if args.warm_start_steps is not None and args.warm_start_steps < 0:
-        raise UserError(f"--warm-start-steps {args.warm_start_steps}: must be 0 (off) or more")
-    ws_steps = args.warm_start_steps if args.warm_start_steps is not None else (1500 if device.type == "cuda" else 200)
-    if resume is None and ws_steps > 0 and not args.init_from:
-        t0 = time.time()
-        loss = warm_start(agent, env, args, ws_steps, show=ranks.main)
-        if ranks.main:
-            newline = "\n" if sys.stdout.isatty() else ""  # after the progress line, which a terminal keeps
-            print(f"{newline}warm start: {ws_steps} steps, regression loss {loss:.4g}, {time.time() - t0:.1f} s")
-    distributed.broadcast_module_(agent)
-    if ranks.multi:
-        torch.manual_seed(args.seed + ranks.rank)  # each rank samples its own actions and minibatches
+    # A new run's actor (and critic): an exported policy's, or fitted to the data; a resumed run's: run.restore.
+    init, critic_warmup = recipe.start(agent, env, resume is None, args.init_from, args.warm_start_steps,
+                                       args.warm_start_lr, args.warm_start_batch, args.seed,
+                                       args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    obs, start_iteration, global_step = run.restore(env, agent, optimizer)  # a new run's, or the checkpoint's
     batch_size = local_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
-    start_iteration, global_step = 0, 0
-    obs = env.reset()
-    if resume is not None:
-        agent.load_state_dict(resume["agent"])
-        optimizer.load_state_dict(resume["optimizer"])
-        obs = distributed.restore_rank_state(resume, ranks, env, device)
-        start_iteration, global_step = resume["iteration"], resume["global_step"]
-
-    # The run's folder, tensorboard (main rank), progress.csv (one row per iteration, easy to plot and to copy
-    # around) and the finite guard on the agent's losses, gradients and weights.
-    run = runs.Run(args, ranks, resume, "iteration,samples,mean_reward,episode_length,samples_per_s,kl,clipfrac,"
-                   "learning_rate,log_std,ball_error,assist", agent, optimizer)
-    writer = run.writer
 
     # Rollout storage, allocated once: (num_steps, local_envs, ...).
     obs_buf = torch.zeros(args.num_steps, local_envs, env.num_obs, device=device)
@@ -302,25 +206,16 @@ def main(args: Args) -> None:
     timeout_buf = torch.zeros(args.num_steps, local_envs, device=device)
     val_buf = torch.zeros(args.num_steps, local_envs, device=device)
 
-    def save(iteration: int) -> None:
-        """Every rank takes part (its environments go into the file); rank 0 writes."""
-        per_rank = distributed.gather_to_main(distributed.rank_state(env, obs, device, agent))
-        if not ranks.main:
-            return
-        distributed.check_same_model(per_rank)
-        run.save(iteration, {
-            "format": TRAIN_FORMAT, "iteration": iteration, "global_step": global_step,
-            "num_obs": env.num_obs, "num_actions": env.num_actions, "hidden": list(args.hidden),
-            "hand": env.spec.hand, "model_sha256": env.spec.sha256,
-            "num_envs": num_envs, "world_size": ranks.world_size, "args": dataclasses.asdict(args),
-            "agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "ranks": per_rank,
-            "history_before": history_before,
-        }, policy_export(agent, args, env, iteration, global_step, history_before), keep_policy=args.keep_policies)
-
-    with run.loop(save) as stop:  # Ctrl-C / SIGTERM: finish the iteration, save, stop; NaN or Inf: stop unsaved
+    # Saved every checkpoint_every iterations and at the end (Ctrl-C or SIGTERM: finish the iteration, save, stop):
+    # the run's state (skillmimic.runs) with these entries, and the policy.
+    history_before = lineage.before(resume, args.init_from, init)  # carried into every policy file it writes
+    entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
+               "hidden": list(args.hidden), "hand": env.spec.hand, "model_sha256": env.spec.sha256,
+               "history_before": history_before}
+    with run.loop(lambda i: run.checkpoint(i, global_step, obs, entries, policy_export(
+            agent, args, env, i, global_step, history_before), args.keep_policies)):
         for iteration in range(start_iteration + 1, args.iterations + 1):
-            term_sums: dict[str, torch.Tensor] = {}
-            env_sums: dict[str, torch.Tensor] = {}  # the environment's scalars (ball error, assist factor)
+            term_sums: dict[str, torch.Tensor] = {}  # and the environment's scalars (ball error, assist factor)
             ended_len, ended_n = torch.zeros((), device=device), torch.zeros((), device=device)
             agent.train()  # the observation normaliser learns from the rollout
             for step in range(args.num_steps):
@@ -335,11 +230,11 @@ def main(args: Args) -> None:
                 rew_buf[step] = reward
                 done_buf[step] = (terminated | truncated).float()
                 timeout_buf[step] = truncated.float()
-                global_step += num_envs
-                for k, v in info["terms"].items():
-                    term_sums[k] = term_sums.get(k, 0.0) + v.mean()
+                global_step += run.num_envs
+                for k, v in info["terms"].items():  # summed over the rollout, by their names in the log
+                    term_sums[f"reward_terms/{k}"] = term_sums.get(f"reward_terms/{k}", 0.0) + v.mean()
                 for k, v in info["stats"].items():
-                    env_sums[k] = env_sums.get(k, 0.0) + v
+                    term_sums[k] = term_sums.get(k, 0.0) + v
                 ended = terminated | truncated
                 ended_len += (info["episode_steps"] * ended).sum()
                 ended_n += ended.sum()
@@ -356,7 +251,7 @@ def main(args: Args) -> None:
             old_log_std = agent.log_std.detach().clamp(-5.0, 1.0).clone()  # the rollout's (num_actions,)
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
-            stats = torch.zeros(len(LOSSES), device=device)
+            stats: dict[str, torch.Tensor] = {}  # the update's statistics, by their names in the log
             actor_on = 0.0 if iteration <= critic_warmup else 1.0
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
@@ -392,45 +287,23 @@ def main(args: Args) -> None:
                     optimizer.step()
                     with torch.no_grad():
                         clipfrac = ((ratio - 1.0).abs() > args.clip_coef).float().mean()
-                        stats += torch.stack((pg_loss, v_loss, bounds, kl, clipfrac)).detach()
-            stats /= args.update_epochs * args.num_minibatches
+                        for k, v in {"losses/policy_loss": pg_loss, "losses/value_loss": v_loss,
+                                     "losses/bounds_loss": bounds, "kl": kl, "clipfrac": clipfrac}.items():
+                            stats[k] = stats.get(k, 0.0) + v.detach()
 
-            # Logging: one device sync (and one all-reduce over the ranks) per iteration.
-            summed = distributed.sum_named({
-                "reward": rew_buf.mean(), "ended_steps": ended_len, "ended": ended_n, **dict(zip(LOSSES, stats)),
-                **{f"reward_terms/{k}": v for k, v in term_sums.items()},
-                **{f"env/{k}": v for k, v in env_sums.items()},
-                "stop": torch.tensor(float(stop.requested), device=device),
-            })
-            w = ranks.world_size
-            mean_reward, ep_len = summed["reward"] / w, summed["ended_steps"] / max(summed["ended"], 1)
-            losses = {name: summed[name] / w for name in LOSSES}
-            term_means = {k: summed[f"reward_terms/{k}"] / w for k in term_sums}
-            env_means = {k: summed[f"env/{k}"] / (w * args.num_steps) for k in env_sums}
-            run.end_iteration(iteration, {"reward": mean_reward, **losses})  # stops on a NaN or Inf
-            if ranks.main:
-                sps = run.samples_per_s(global_step)
-                for name, v in losses.items():
-                    writer.add_scalar(f"losses/{name}", v, global_step)
-                writer.add_scalar("charts/learning_rate", optimizer.param_groups[0]["lr"], global_step)
-                writer.add_scalar("charts/log_std", float(agent.log_std.detach().mean()), global_step)
-                for k, v in term_means.items():
-                    writer.add_scalar(f"reward_terms/{k}", v / args.num_steps, global_step)
-                for k, v in env_means.items():
-                    writer.add_scalar(f"env/{k}", v, global_step)
-                writer.add_scalar("charts/reward", mean_reward, global_step)
-                writer.add_scalar("charts/episode_length", ep_len, global_step)
-                writer.add_scalar("charts/SPS", sps, global_step)
-                lr, log_std = optimizer.param_groups[0]["lr"], float(agent.log_std.detach().mean())
-                run.log(iteration, global_step, f"{mean_reward:.6g},{ep_len:.4g},{sps:.0f},{losses['kl']:.4g},"
-                        f"{losses['clipfrac']:.4g},{lr:.4g},{log_std:.4g},{env_means['ball_error']:.4g},"
-                        f"{env_means['assist']:.4g}",
-                        f"reward {mean_reward:.3f}  episode {ep_len:.1f}  SPS {sps:,.0f}")
-            if iteration % args.checkpoint_every == 0:
-                save(iteration)
-            if summed["stop"] > 0:
-                if ranks.main:
-                    print(f"\nstop requested: saving iteration {iteration}", file=sys.stderr)
+            # Logging: one device sync (and one all-reduce over the ranks) per iteration (skillmimic.runs).
+            n, w = args.update_epochs * args.num_minibatches, ranks.world_size
+            summed = run.reduce({"reward": rew_buf.mean(), "ended_steps": ended_len, "ended": ended_n,
+                                 **{k: v / n for k, v in stats.items()}, **term_sums})
+            scalars = {"mean_reward": summed["reward"] / w,
+                       "episode_length": summed["ended_steps"] / max(summed["ended"], 1),
+                       "samples_per_s": run.samples_per_s(global_step), **{k: summed[k] / w for k in stats},
+                       "learning_rate": optimizer.param_groups[0]["lr"],
+                       "log_std": float(agent.log_std.detach().mean()),
+                       **{k: summed[k] / w / args.num_steps for k in term_sums}}
+            run.log(iteration, global_step, scalars, f"reward {scalars['mean_reward']:.3f}  episode "
+                    f"{scalars['episode_length']:.1f}  SPS {scalars['samples_per_s']:,.0f}")
+            if run.end_iteration(iteration):  # saves every checkpoint_every iterations; True: stop requested
                 break
 
 

@@ -82,12 +82,13 @@ KINDS = {
 }
 
 
-def kind_mismatch(path: Path, got: str, want: str) -> str:
+def kind_mismatch(path: Path, got: str, want: str, name: str | None = None) -> str:
     """The line for a file of format `got` where one of `want` was needed: what it is, where it goes, and the
-    run's policy.pt beside a training checkpoint when a policy was wanted."""
+    run's policy.pt beside a training checkpoint when a policy was wanted. The file is named as `name` (default:
+    its path)."""
     noun = KINDS.get(got, (f"a {got!r} file", ""))[0]
     use = KINDS.get(got, ("", ""))[1]
-    line = f"{path}: is {noun}, not {KINDS.get(want, (repr(want),))[0]}"
+    line = f"{name or path}: is {noun}, not {KINDS.get(want, (repr(want),))[0]}"
     sibling = path.parent / "policy.pt"
     if want.endswith("-policy/1") and got.endswith("-train/1") and sibling.is_file() and sibling != path:
         return f"{line}; its run's policy is {sibling}"
@@ -95,23 +96,25 @@ def kind_mismatch(path: Path, got: str, want: str) -> str:
 
 
 def load(path: str | Path, fmt: str, expect: dict[str, Any] | None = None,
-         map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint of format `fmt`; each key of `expect` must hold the given value (sizes of the model)."""
+         map_location: str | torch.device = "cpu", name: str | None = None) -> dict:
+    """Read a checkpoint of format `fmt`; each key of `expect` must hold the given value (sizes of the model).
+    Errors name the file as `name` (default: its path; '--llc: runs/llc/policy.pt' names the flag too)."""
     path = Path(path)
+    name = name or str(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        raise CheckpointError(f"{name}: no such checkpoint file")
     try:
         ckpt = torchfile.load(path, map_location=map_location)
     except torchfile.Unreadable as e:
-        raise CheckpointError(f"{path}: {e}") from None
+        raise CheckpointError(f"{name}: {e}") from None
     if not isinstance(ckpt, dict) or "format" not in ckpt:
-        raise CheckpointError(f"{path}: not a skillmimic checkpoint (no 'format' entry)")
+        raise CheckpointError(f"{name}: not a skillmimic checkpoint (no 'format' entry)")
     if ckpt["format"] != fmt:
-        raise CheckpointError(kind_mismatch(path, ckpt["format"], fmt))
+        raise CheckpointError(kind_mismatch(path, ckpt["format"], fmt, name))
     for key, want in (expect or {}).items():
         got = ckpt.get(key)
         if isinstance(want, tuple) and isinstance(got, list):
             got = tuple(got)
         if got != want:
-            raise CheckpointError(f"{path}: made for {key}={got}, this model has {key}={want}")
+            raise CheckpointError(f"{name}: made for {key}={got}, this model has {key}={want}")
     return ckpt

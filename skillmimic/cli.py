@@ -220,10 +220,6 @@ def run_command(main: Callable[[T], Any], cls: type[T], description: str | None 
         main(parse(cls, description=description))
     except UserError as e:  # also bad checkpoints and clips (CheckpointError, MotionError)
         _fail(str(e), e.status)
-    except SystemExit as e:
-        if isinstance(e.code, str):  # raise SystemExit("message"): a user error too
-            _fail(e.code, 2)
-        raise
     except OSError as e:  # a file that cannot be read or written: its name and why
         if e.filename is None:
             raise

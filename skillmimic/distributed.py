@@ -6,16 +6,17 @@ torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; without them a run is a single pr
 returns at once, so a single-process run computes exactly what it did before this module existed. Each rank
 simulates its own share of the environments on its own GPU (NCCL) or on the CPU (gloo); gradients are averaged
 with one all-reduce per optimiser step; normaliser statistics are summed over ranks (`share_normalizers_`); the
-main rank (0) alone logs and writes files, and a checkpoint holds every rank's environment and random state.
+main rank (0) alone logs and writes files (a checkpoint holds every rank's environment and random state:
+skillmimic.runs).
 
 Stopping: SIGINT or SIGTERM (Ctrl-C, `timeout -s INT`, torchrun passing a signal on) asks for a stop; the ranks
-agree on it at the end of an iteration and save together. A second signal to a single process stops it at once.
+agree on it at the end of an iteration (skillmimic.runs.Run.reduce) and save together. A second signal to a single
+process stops it at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import signal
 import sys
@@ -24,8 +25,8 @@ from typing import Any, Callable
 import torch
 import torch.distributed as dist
 
-from skillmimic import checkpoint
 from skillmimic.device import resolve_device
+from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
 
 # Keep NVLink multicast (NVLS / symmetric memory) off: the lent multi-GPU machines do not support it.
@@ -63,7 +64,7 @@ def init(device: str) -> tuple[Ranks, torch.device]:
     d = resolve_device(device)
     if d.type == "cuda":
         if ranks.local_rank >= torch.cuda.device_count():
-            raise SystemExit(f"rank {ranks.rank}: LOCAL_RANK {ranks.local_rank} but this host has "
+            raise UserError(f"rank {ranks.rank}: LOCAL_RANK {ranks.local_rank} but this host has "
                              f"{torch.cuda.device_count()} GPUs: use --nproc_per_node <= {torch.cuda.device_count()}")
         d = torch.device("cuda", ranks.local_rank)
         torch.cuda.set_device(d)
@@ -142,11 +143,11 @@ def gather_to_main(obj: Any) -> list[Any] | None:
 def split_envs(num_envs: int, ranks: Ranks, resume: dict | None, resume_path: str | None) -> tuple[int, int]:
     """(environments in all, environments of this rank); a resumed run must keep its count and its ranks."""
     if num_envs % ranks.world_size:
-        raise SystemExit(f"--num-envs {num_envs} does not split evenly over {ranks.world_size} processes")
+        raise UserError(f"--num-envs {num_envs} does not split evenly over {ranks.world_size} processes")
     if resume is not None:
         made = (resume["num_envs"], resume.get("world_size", 1))
         if made != (num_envs, ranks.world_size):
-            raise SystemExit(f"{resume_path}: made with {made[0]} environments on {made[1]} process(es); this run "
+            raise UserError(f"{resume_path}: made with {made[0]} environments on {made[1]} process(es); this run "
                              f"has {num_envs} on {ranks.world_size}: pass --num-envs {made[0]} and start "
                              f"{made[1]} process(es) (torchrun --nproc_per_node) to continue it")
     return num_envs, num_envs // ranks.world_size
@@ -192,40 +193,3 @@ def say(text: str) -> None:
         os.write(sys.stderr.fileno(), text.encode())
     except (OSError, ValueError, AttributeError):  # no file descriptor behind stderr: say nothing
         pass
-
-
-def rank_state(env, obs: torch.Tensor, device: torch.device, model: torch.nn.Module) -> dict:
-    """What a checkpoint keeps of one rank: its environments, its last observation, its random generators, and
-    a digest of its model (all ranks must hold the same)."""
-    return checkpoint.to_cpu({
-        "env": env.state_dict(), "obs": obs, "torch_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-        "model_digest": digest(model.state_dict()),
-    })
-
-
-def check_same_model(per_rank: list[dict]) -> None:
-    """Stop with a clear error if the ranks' models have drifted apart (they must stay identical)."""
-    digests = {r["model_digest"] for r in per_rank}
-    if len(digests) > 1:
-        raise RuntimeError(f"the {len(per_rank)} ranks hold different models: gradients were not shared")
-
-
-def restore_rank_state(ckpt: dict, ranks: Ranks, env, device: torch.device) -> torch.Tensor:
-    """Put this rank's part of a training checkpoint back (a checkpoint without a 'ranks' list is one rank's);
-    returns its observation."""
-    state = ckpt["ranks"][ranks.rank] if "ranks" in ckpt else ckpt
-    env.load_state_dict(state["env"])
-    torch.set_rng_state(state["torch_rng"])
-    if device.type == "cuda" and state.get("cuda_rng") is not None:
-        torch.cuda.set_rng_state(state["cuda_rng"], device)
-    return state["obs"].to(device)
-
-
-def digest(state_dict: dict[str, torch.Tensor]) -> str:
-    """A SHA-256 of a model's state dict (parameters and buffers), to check that ranks hold the same model."""
-    h = hashlib.sha256()
-    for k, v in state_dict.items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()

@@ -46,6 +46,7 @@ from skillmimic import lineage, skills
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.outputs import check_file
 from skillmimic.policy import load_policy
@@ -216,7 +217,7 @@ def main(args: Args) -> list[dict]:
     else:
         files = sorted(path.glob("*.pt"))
         if not files:
-            raise SystemExit(f"{path}: no policy files (*.pt) in this folder")
+            raise UserError(f"{path}: no policy files (*.pt) in this folder")
         results = []
         for f in files:
             per_skill, info = evaluate_policy(f, motion_sets, args, device)

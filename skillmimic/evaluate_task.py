@@ -22,13 +22,11 @@ import torch
 from skillmimic import DATA
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
-from skillmimic.envs.task import TaskEnv, TaskEnvConfig
-from skillmimic.motion import MotionSet
+from skillmimic.envs.task import TaskEnv, TaskEnvConfig, make_task_env
+from skillmimic.llc_link import shipped_hlc
 from skillmimic.outputs import check_file
-from skillmimic.llc_link import load_llc, shipped_hlc
-from skillmimic.policy import load_task_policy
 from skillmimic.sim import Backend
-from skillmimic.tasks import TASKS, TaskName
+from skillmimic.tasks import TaskName
 
 
 @dataclasses.dataclass
@@ -82,21 +80,16 @@ def main(args: Args) -> dict:
     check_file(args.json_out, "--json-out")  # before the work, which a typo would waste
     device = resolve_device(args.device)
     path = args.checkpoint or (shipped_hlc(args.task) if args.task else "runs/hlc/policy.pt")
-    policy = load_task_policy(path, device, task=args.task)  # a wrong or non-finite file: one line (CheckpointError)
+    # A wrong or non-finite file, or a skill policy other than the one it was trained on: one line.
+    env_cfg = TaskEnvConfig(backend=args.backend, max_episode_steps=args.max_episode_steps, auto_reset=False)
+    env, policy = make_task_env(env_cfg, args.motion_dir, args.episodes, device, args.seed, task=args.task,
+                                llc=args.llc, hlc=path)
     task = policy.info["task"]
-    llc, llc_path = load_llc(policy, path, args.llc, device)  # not the file it was trained on: one line
-    task_cls, cfg_cls = TASKS[task]
-    env_cfg = TaskEnvConfig(backend=args.backend, llc_steps=policy.info.get("llc_steps", 3),
-                            max_episode_steps=args.max_episode_steps, auto_reset=False)
-    env = TaskEnv(env_cfg, task_cls, cfg_cls(**policy.info.get("task_config", {})), llc,
-                  MotionSet(args.motion_dir, device=device, hand=llc.hand), args.episodes, device, seed=args.seed)
-    if policy.num_obs != env.num_obs:
-        raise SystemExit(f"{path}: made for num_obs={policy.num_obs}, the {task} task has {env.num_obs}")
     out = run_episodes(env, policy)
     result = {"task": task, "episodes": args.episodes, "success": float(out["success"].float().mean()),
               "fell": float(out["fell"].float().mean()),
               "timed_out": float((~out["success"] & ~out["fell"]).float().mean()),
-              "mean_episode_steps": float(out["steps"].float().mean()), "llc": str(llc_path)}
+              "mean_episode_steps": float(out["steps"].float().mean()), "llc": str(env.llc.path)}
     print(f"{'task':<10} {'success':>8} {'fell':>6} {'timed out':>10} {'steps':>6}")
     print(f"{task:<10} {100 * result['success']:>7.1f}% {100 * result['fell']:>5.1f}% "
           f"{100 * result['timed_out']:>9.1f}% {result['mean_episode_steps']:>6.0f}")

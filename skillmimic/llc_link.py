@@ -96,11 +96,26 @@ def check_fits(source: str | Path, info: dict, llc: SkillPolicy, llc_path: str |
         theirs = f"MJCF sha256 {llc.model_sha256[:12]}" if llc.model_sha256 else "MJCF not recorded"
         raise CheckpointError(f"{llc_path}: a skill policy of the {llc.hand} hand ({theirs}); {source} was trained "
                               f"on the {hand} hand ({ours})")
+    check_skills(llc, llc_path, info.get("skills", []), f"{source} picks ({info.get('task')} task)")
+
+
+def check_skills(llc: SkillPolicy, llc_path: str | Path, skills: list[int], picker: str) -> None:
+    """Refuse, in one line, a skill policy that did not learn one of `skills` (`picker` says who picks them). A
+    policy that does not record what it learned (skill_labels) passes."""
     learned = llc.info.get("skill_labels")
-    missing = [s for s in info.get("skills", []) if learned is not None and s not in learned]
+    missing = [s for s in skills if learned is not None and s not in learned]
     if missing:
-        raise CheckpointError(f"{llc_path}: did not learn skill(s) {', '.join(map(str, missing))}, which {source} "
-                              f"picks ({info.get('task')} task)")
+        raise CheckpointError(f"{llc_path}: did not learn skill(s) {', '.join(map(str, missing))}, which {picker}")
+
+
+def load_task_llc(task: str, skills: list[int], path: str | Path, device: str | torch.device = "cpu",
+                  hand: str | None = None, flag: str = "--llc") -> SkillPolicy:
+    """The skill policy at `path` for a new high-level policy of `task`, whose actions are `skills`: refused in one
+    line (naming `flag`) unless it is a skill policy of the skill observation's size (of `hand` when given) that
+    learned every one of them, as load_llc refuses one for a trained high-level policy."""
+    llc = load_policy(path, device, num_obs=LLC_NUM_OBS, hand=hand, flag=flag)
+    check_skills(llc, f"{flag}: {path}", skills, f"the {task} task picks")
+    return llc
 
 
 def load_llc(hlc: TaskPolicy, source: str | Path, llc: str | Path | None = None,

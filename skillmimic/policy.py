@@ -56,6 +56,8 @@ class SkillPolicy(nn.Module):
         self.hand, self.model_sha256 = hand, model_sha256
         self.physics = M.Physics()  # the file's "physics", set by load_policy
         self.info: dict = {}  # the file's other plain entries (skill_labels, iteration, samples, ...)
+        self.critic_state: dict = {}  # the file's critic and value normaliser state dicts, when it carries them
+        self.path: Path | None = None  # the file it was read from (load_policy)
 
     @torch.no_grad()
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -98,26 +100,30 @@ def check_model(path: str | Path, hand: str, model_sha256: str | None, num_actio
 
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: int | None = None,
-                hand: str | None = None) -> SkillPolicy:
+                hand: str | None = None, flag: str | None = None) -> SkillPolicy:
     """Read an exported policy; with num_obs, check that it fits the environment it will drive. The policy runs on
     the model it was trained on (its `hand`; a file without one is a full-hand policy), which must be this
-    checkout's file of that hand; with `hand`, it must also be that hand."""
+    checkout's file of that hand; with `hand`, it must also be that hand. Errors start with `flag` (the option
+    that named the file) when given."""
+    name = f"{flag}: {path}" if flag else str(path)
     expect = {"num_obs": num_obs} if num_obs is not None else None
-    ckpt = checkpoint.load(path, POLICY_FORMAT, expect=expect, map_location=device)
+    ckpt = checkpoint.load(path, POLICY_FORMAT, expect=expect, map_location=device, name=name)
     policy_hand, sha = ckpt.get("hand", "full"), ckpt.get("model_sha256")
-    check_model(path, policy_hand, sha, ckpt["num_actions"], hand)
+    check_model(name, policy_hand, sha, ckpt["num_actions"], hand)
     policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
                          ckpt["action_clip"], policy_hand, sha)
     try:
         policy.physics = M.Physics.from_dict(ckpt.get("physics"))
     except TypeError as e:
-        raise checkpoint.CheckpointError(f"{path}: unknown physical options {ckpt.get('physics')}: {e}") from None
-    return _fill(policy, ckpt, path, device)
+        raise checkpoint.CheckpointError(f"{name}: unknown physical options {ckpt.get('physics')}: {e}") from None
+    policy.path = Path(path)
+    return _fill(policy, ckpt, name, device)
 
 
 def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):
     """Load an exported file's actor and normaliser into policy; keep its other entries as policy.info."""
-    bad = checkpoint.non_finite({"actor": ckpt["actor"], "obs_norm": ckpt["obs_norm"]})
+    weights = {k: ckpt[k] for k in ("actor", "obs_norm", "critic", "value_norm") if k in ckpt}
+    bad = checkpoint.non_finite(weights)
     if bad is not None:
         raise checkpoint.CheckpointError(f"{path}: refused: {bad} holds NaN or Inf (the run that wrote it diverged)")
     try:
@@ -125,11 +131,25 @@ def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):
         policy.obs_norm.load_state_dict(ckpt["obs_norm"])
     except RuntimeError as e:
         raise checkpoint.CheckpointError(f"{path}: weights do not fit: {str(e).splitlines()[0][:160]}") from None
-    policy.info = {k: v for k, v in ckpt.items() if k not in ("actor", "obs_norm", "critic", "value_norm")}
+    policy.info = {k: v for k, v in ckpt.items() if k not in weights}
+    policy.critic_state = {k: weights[k] for k in ("critic", "value_norm") if k in weights}  # for --init-from
     return policy.to(device).eval()
 
 
 TASK_POLICY_FORMAT = "skillmimic-hlc-policy/1"
+
+
+def task_policy_file(actor: nn.Module, obs_norm: EmpiricalNormalization, num_obs: int, num_actions: int,
+                     hidden: tuple[int, ...], *, task: str, skills: list[int], task_config: dict, llc_steps: int,
+                     llc: str, llc_sha256: str, llc_path: str, hand: str, model_sha256: str | None, **extra) -> dict:
+    """The contents of an exported high-level policy file (what load_task_policy reads), with any extra plain
+    entries: the task it serves (its name, its skills in action order, its settings, and the control steps per
+    decision), the skill policy it drives (`llc` as given, and skillmimic.llc_link's llc_sha256 and llc_path) and
+    the model both were trained on."""
+    return {"format": TASK_POLICY_FORMAT, "num_obs": num_obs, "num_actions": num_actions, "hidden": list(hidden),
+            "actor": actor.state_dict(), "obs_norm": obs_norm.state_dict(), "task": task, "skills": list(skills),
+            "llc": llc, "hand": hand, "model_sha256": model_sha256, "llc_sha256": llc_sha256, "llc_path": llc_path,
+            "task_config": task_config, "llc_steps": llc_steps, **extra}
 
 
 class TaskPolicy(nn.Module):

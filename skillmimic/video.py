@@ -84,10 +84,10 @@ def _write_gif(frames: Iterable[np.ndarray], path: Path, fps: float) -> int:
 def frames_in(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
-        raise SystemExit(f"{folder}: no such folder of frames")
+        raise UserError(f"{folder}: no such folder of frames")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise SystemExit(f"{folder}: no .png or .jpg frames in it")
+        raise UserError(f"{folder}: no .png or .jpg frames in it")
     return files
 
 
@@ -100,7 +100,7 @@ def folder_to_video(folder: str | Path, path: str | Path, fps: float = 30.0) -> 
         for f in files:
             img = imageio.imread(f)
             if img.shape != first:
-                raise SystemExit(f"{f}: size {img.shape[:2]} differs from the first frame's {first[:2]}")
+                raise UserError(f"{f}: size {img.shape[:2]} differs from the first frame's {first[:2]}")
             yield img[..., :3]
 
     return write_video(frames(), path, fps)

@@ -16,6 +16,7 @@ import yaml
 
 from skillmimic import skills
 from skillmimic.court import Decoration
+from skillmimic.errors import UserError
 from skillmimic.render import SceneRenderer
 
 
@@ -32,14 +33,14 @@ class SkillKeys:
     def from_file(cls, path: str | Path) -> "SkillKeys":
         path = Path(path)
         if not path.is_file():
-            raise SystemExit(f"{path}: no such key map")
+            raise UserError(f"{path}: no such key map")
         data = yaml.safe_load(path.read_text())
         if not isinstance(data, dict):
-            raise SystemExit(f"{path}: expected a mapping of key names to skill labels")
+            raise UserError(f"{path}: expected a mapping of key names to skill labels")
         try:
             return cls(data)
         except ValueError as e:
-            raise SystemExit(f"{path}: {e}") from None
+            raise UserError(f"{path}: {e}") from None
 
     def label(self, key: str) -> int | None:
         """The skill a key selects, or None for a key that selects none."""
@@ -70,12 +71,12 @@ class Window:
 
         self.glfw = glfw
         if not glfw.init():
-            raise SystemExit("no display for a window (is DISPLAY set?): run with --headless to render offscreen")
+            raise UserError("no display for a window (is DISPLAY set?): run with --headless to render offscreen")
         glfw.window_hint(glfw.SAMPLES, 4)
         self.window = glfw.create_window(width, height, title, None, None)
         if not self.window:
             glfw.terminate()
-            raise SystemExit("could not open a window with OpenGL: run with --headless to render offscreen")
+            raise UserError("could not open a window with OpenGL: run with --headless to render offscreen")
         glfw.make_context_current(self.window)
         glfw.swap_interval(0)
         self.scenes = scenes

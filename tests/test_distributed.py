@@ -15,7 +15,8 @@ from paths import ROOT
 sys.path.insert(0, str(ROOT))
 import train_hlc  # noqa: E402
 import train_llc  # noqa: E402
-from skillmimic import checkpoint, distributed  # noqa: E402
+from skillmimic import checkpoint, distributed, runs  # noqa: E402
+from skillmimic.errors import UserError  # noqa: E402
 from skillmimic.normalizer import EmpiricalNormalization  # noqa: E402
 from skillmimic.policy import SkillPolicy, save_policy  # noqa: E402
 
@@ -43,7 +44,7 @@ def test_two_processes_share_one_model_write_one_checkpoint_and_resume_every_ran
     assert ckpt["global_step"] == 2 * 8 * 4  # iterations x steps x environments of all ranks
     # Both ranks hold the same parameters and normaliser statistics, those of the checkpoint.
     d0, d1 = (rank["model_digest"] for rank in ckpt["ranks"])
-    assert d0 == d1 == distributed.digest(ckpt["agent"])
+    assert d0 == d1 == runs.digest(ckpt["agent"])
     # ... but simulate different environments (own seeds): their observations differ.
     assert not torch.equal(ckpt["ranks"][0]["obs"], ckpt["ranks"][1]["obs"])
     # One writer: one checkpoint, one policy, one progress row per iteration.
@@ -78,13 +79,13 @@ def test_two_processes_train_the_high_level_controller(tmp_path):
     ckpt = _load(tmp_path / "hlc", train_hlc.TRAIN_FORMAT)
     assert ckpt["iteration"] == 2 and ckpt["world_size"] == 2
     d0, d1 = (rank["model_digest"] for rank in ckpt["ranks"])
-    assert d0 == d1 == distributed.digest(ckpt["agent"])
+    assert d0 == d1 == runs.digest(ckpt["agent"])
 
 
 def test_an_uneven_split_of_environments_is_refused():
     ranks = distributed.Ranks(rank=0, world_size=2)
     assert distributed.split_envs(8, ranks, None, None) == (8, 4)
-    with pytest.raises(SystemExit, match="does not split evenly over 2 processes"):
+    with pytest.raises(UserError, match="does not split evenly over 2 processes"):
         distributed.split_envs(7, ranks, None, None)
 
 

@@ -12,7 +12,7 @@ from paths import ROOT
 
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
-from skillmimic import checkpoint  # noqa: E402
+from skillmimic import checkpoint, recipe  # noqa: E402
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv  # noqa: E402
 from skillmimic.llc_link import file_sha256  # noqa: E402
 
@@ -53,7 +53,8 @@ def test_warm_start_fits_the_data_and_its_first_actions_track_the_clip(layup_mot
     assert obs.shape == (160, env.num_obs) and target.shape == (160, env.num_actions)  # every frame but the last
     with torch.no_grad():
         before = float((agent.actor(agent.obs_norm.normalize(obs)) - target).square().mean())
-    after = train_llc.warm_start(agent, env, args, steps=300)
+    after = recipe.warm_start(agent.actor, agent.obs_norm, obs, target, 300, args.warm_start_lr, args.warm_start_batch,
+                              args.seed)
     assert after < before / 20, (before, after)
     with torch.no_grad():
         warm = _body_error_from_clip_start(env, lambda o: agent.actor(agent.obs_norm.normalize(o)))
@@ -154,8 +155,9 @@ def test_init_from_carries_the_critic_and_both_normalisers_exactly(tmp_path):
     trained = train_llc.Agent(env.num_obs, env.num_actions, (64, 64), -2.9)
     trained.load_state_dict(saved["agent"])
     fresh = train_llc.Agent(env.num_obs, env.num_actions, (64, 64), -2.9)
-    carried = train_llc.init_from_policy(fresh, str(tmp_path / "a" / "policy.pt"), env, (64, 64), torch.device("cpu"))
-    assert "critic" in carried
+    carried = recipe.init_from(str(tmp_path / "a" / "policy.pt"), fresh.actor, fresh.obs_norm, (64, 64), env.num_obs,
+                               "rigid", torch.device("cpu"), critic=fresh.critic, value_norm=fresh.value_norm)
+    assert set(carried.critic_state) == {"critic", "value_norm"}
     obs = env.reset()
     with torch.no_grad():
         for agent in (trained, fresh):

@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 import train_hlc  # noqa: E402
 from skillmimic import checkpoint  # noqa: E402
 from skillmimic.llc_link import file_sha256  # noqa: E402
-from skillmimic.policy import TASK_POLICY_FORMAT, SkillPolicy, save_policy  # noqa: E402
+from skillmimic.policy import TASK_POLICY_FORMAT, SkillPolicy, policy_file, save_policy  # noqa: E402
 
 FAST = ["--num-envs", "3", "--num-steps", "4", "--num-minibatches", "2", "--update-epochs", "2", "--device", "cpu",
         "--checkpoint-every", "1", "--hidden", "32", "32"]
@@ -79,6 +79,18 @@ def test_resume_runs_on_the_skill_policy_it_started_with(tmp_path, llc):
     assert policy["iteration"] == 2 and policy["llc"] == str(moved) and policy["llc_sha256"] == file_sha256(moved)
 
 
+def test_a_new_run_on_a_skill_policy_that_lacks_the_tasks_skills_is_refused_at_the_start(tmp_path):
+    """As play.py refuses it for a trained high-level policy (skillmimic.llc_link.load_task_llc)."""
+    policy = SkillPolicy(868, 156, (16,), math.pi / 2, 2.0)
+    path = tmp_path / "dribbles.pt"
+    checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, 868, 156, (16,), math.pi / 2, 2.0, hand="full",
+                                       model_sha256=None, skill_labels=[9, 10, 11]), path)
+    r = _run(*FAST, "--task", "scoring", "--llc", str(path), "--iterations", "1", "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"--llc: {path}: did not learn skill(s)" in r.stderr and "which the scoring task picks" in r.stderr
+    assert not (tmp_path / "r").exists()
+
+
 def test_config_file(tmp_path, llc):
     cfg = tmp_path / "t.yaml"
     cfg.write_text(f"task: throwing\nllc: {llc}\nthrowing:\n  height: 2.0\n")
@@ -86,6 +98,8 @@ def test_config_file(tmp_path, llc):
     assert r.returncode == 0, r.stderr
     policy = checkpoint.load(tmp_path / "r" / "policy.pt", TASK_POLICY_FORMAT)
     assert policy["task"] == "throwing" and policy["task_config"]["height"] == 2.0
+    saved = checkpoint.load(tmp_path / "r" / "checkpoint.pt", train_hlc.TRAIN_FORMAT)["args"]
+    assert saved["throwing"]["height"] == 2.0 and not {"heading", "circling", "scoring"} & set(saved)
     # (Wrong files for --resume and --llc are refused in one line: test_user_errors.py.)
 
 

@@ -16,16 +16,21 @@ Within a decision, steps after a world's end are simulated but neither rewarded 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Any
 
 import torch
 
 from skillmimic import model as M
 from skillmimic import skills
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
+from skillmimic.checkpoint import CheckpointError
 from skillmimic.envs.observations import OBS_DIM
+from skillmimic.llc_link import SHIPPED_LLC, load_llc, load_task_llc
 from skillmimic.motion import MotionSet
-from skillmimic.policy import SkillPolicy
+from skillmimic.policy import SkillPolicy, TaskPolicy, load_task_policy
 from skillmimic.sim import Backend
+from skillmimic.tasks import TASKS
 from skillmimic.tasks.state import TaskState
 
 
@@ -151,3 +156,35 @@ class TaskEnv:
         for k, v in state["task"].items():
             getattr(self.task, k).copy_(v)
         self.gen.set_state(state["generator"])
+
+
+def make_task_env(cfg: TaskEnvConfig, motion_dir: str | Path, num_envs: int, device: str | torch.device = "auto",
+                  seed: int = 0, *, task: str | None = None, task_cfg: Any = None, llc: str | Path | None = None,
+                  hlc: str | Path | None = None, hand: str | None = None) -> tuple[TaskEnv, TaskPolicy | None]:
+    """The task environment that play.py --task, the task evaluation and train_hlc.py run, and its high-level
+    policy, built in one way from either
+    - a high-level policy file `hlc`: its task (which must be `task`, when given), its settings and its
+      decision interval (cfg's llc_steps is replaced by the file's), and the skill policy it was trained on
+      (llc_link.load_llc; `llc` says where it lies), checked to fit it; -> (env, the high-level policy);
+    - or the task named `task` with its settings `task_cfg` (the task's config, or a dict of its fields; default:
+      its defaults) and the skill policy file `llc`, which must have learned every skill the task picks
+      (llc_link.load_task_llc); -> (env, None).
+    Episodes start at frames of the clips in `motion_dir`, loaded for the skill policy's hand; `hand` (default:
+    cfg.hand) is the hand the skill policy must be of. A file that does not fit is a one-line CheckpointError."""
+    hand = hand or cfg.hand
+    policy = None
+    if hlc is not None:
+        policy = load_task_policy(hlc, device, task=task)
+        skill_policy, _ = load_llc(policy, hlc, llc, device, hand=hand)
+        task, task_cfg = policy.info["task"], policy.info.get("task_config", {})
+        cfg = dataclasses.replace(cfg, llc_steps=policy.info.get("llc_steps", 3))
+    else:
+        skill_policy = load_task_llc(task, list(TASKS[task][0].skills), llc or SHIPPED_LLC, device, hand=hand)
+    task_cls, cfg_cls = TASKS[task]
+    if not isinstance(task_cfg, cfg_cls):
+        task_cfg = cfg_cls(**(task_cfg or {}))
+    motions = MotionSet(motion_dir, device=device, hand=skill_policy.hand)
+    env = TaskEnv(cfg, task_cls, task_cfg, skill_policy, motions, num_envs, device, seed=seed)
+    if policy is not None and policy.num_obs != env.num_obs:
+        raise CheckpointError(f"{hlc}: made for num_obs={policy.num_obs}, the {task} task has {env.num_obs}")
+    return env, policy

@@ -1,0 +1,107 @@
+"""How a new skill-policy run's actor starts, before PPO (train_llc.py; docs/llc_recipe.md):
+
+- warm_start: the actor fitted by regression to the data's next-frame PD targets from reference states, and the
+  observation normaliser to those states (on the layup it raised the accuracy at 10.6M samples from 2.6% to 9.3%);
+- init_from: the actor and observation normaliser of an exported policy (--init-from), checked as every policy
+  file is (skillmimic.policy.load_policy).
+
+Either way the critic starts fresh, and learns alone for the run's first critic_warmup_iterations.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from skillmimic import distributed
+from skillmimic.errors import UserError
+from skillmimic.normalizer import EmpiricalNormalization
+from skillmimic.policy import SkillPolicy, load_policy
+
+
+def warm_start_steps(steps: int | None, device: torch.device) -> int:
+    """--warm-start-steps, or by default 1500 on a GPU (about 7 s) and 200 on a CPU; 0 is off, less is refused."""
+    if steps is not None and steps < 0:
+        raise UserError(f"--warm-start-steps {steps}: must be 0 (off) or more")
+    return steps if steps is not None else (1500 if device.type == "cuda" else 200)
+
+
+def warm_start(actor: nn.Module, obs_norm: EmpiricalNormalization, obs: torch.Tensor, target: torch.Tensor,
+               steps: int, lr: float, batch: int, seed: int, show: bool = False) -> float:
+    """Fit the observation normaliser to `obs` (F, num_obs), the data's reference states, and the actor's mean on
+    them to `target` (F, num_actions), their next frames' PD targets, by `steps` Adam steps of step size `lr` on
+    the squared error over `batch` random frames (seeded by `seed`). Under torchrun the gradients are averaged over
+    the ranks. With `show`, a progress line every 100 steps and a summary. Returns the last regression loss."""
+    t0 = time.time()
+    obs_norm.update(obs)
+    # What never varies in the data (the ball's spin, absent from it; the skill slots) keeps a unit scale, so
+    # that the first rollouts, where it does vary, do not reach the actor 300 times enlarged.
+    flat = obs_norm.var < 1e-6
+    obs_norm.var[flat] = 1.0
+    obs_n = obs_norm.normalize(obs)
+    opt = torch.optim.Adam(actor.parameters(), lr=lr)
+    gen = torch.Generator(device=obs.device).manual_seed(seed)
+    loss = torch.zeros((), device=obs.device)
+    for k in range(steps):
+        mb = torch.randint(0, obs.shape[0], (min(batch, obs.shape[0]),), device=obs.device, generator=gen)
+        loss = (actor(obs_n[mb]) - target[mb]).square().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        distributed.average_gradients_(list(actor.parameters()))
+        opt.step()
+        if show and (k + 1) % 100 == 0:
+            end = "\n" if not sys.stdout.isatty() else ""
+            print(f"\rwarm start: step {k + 1}/{steps}  regression loss {float(loss.detach()):.4g}", end=end,
+                  flush=True)
+    if show:
+        newline = "\n" if sys.stdout.isatty() else ""  # after the progress line, which a terminal keeps
+        print(f"{newline}warm start: {steps} steps, regression loss {float(loss.detach()):.4g}, "
+              f"{time.time() - t0:.1f} s")
+    return float(loss.detach())
+
+
+def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalization, hidden: tuple[int, ...],
+              num_obs: int, hand: str, device: torch.device, show: bool = False, critic: nn.Module | None = None,
+              value_norm: EmpiricalNormalization | None = None) -> SkillPolicy:
+    """Copy the actor and observation normaliser of the exported policy at `path` into `actor` and `obs_norm`
+    (of a network with `hidden` layers, for `num_obs` observations of the `hand` model), and its critic and value
+    normaliser into `critic` and `value_norm` when the file carries them (then `critic_state` of the policy
+    returned is not empty), so that a run continues with the values it had learned. One-line error if it does
+    not fit (another hand or model, another network) or holds a NaN or Inf. Returns the policy read."""
+    policy = load_policy(path, device, num_obs=num_obs, hand=hand)
+    if tuple(policy.info["hidden"]) != tuple(hidden):
+        raise UserError(f"{path}: the policy's hidden layers are {tuple(policy.info['hidden'])}, this run's "
+                        f"{tuple(hidden)}; pass --hidden {' '.join(map(str, policy.info['hidden']))}")
+    actor.load_state_dict(policy.actor.state_dict())
+    obs_norm.load_state_dict(policy.obs_norm.state_dict())
+    carried = critic is not None and value_norm is not None and len(policy.critic_state) == 2
+    if carried:
+        critic.load_state_dict(policy.critic_state["critic"])
+        value_norm.load_state_dict(policy.critic_state["value_norm"])
+    else:
+        policy.critic_state = {}
+    if show:
+        print(f"init from {path} ({'actor and critic' if carried else 'actor; new critic'})")
+    return policy
+
+
+def start(agent: nn.Module, env, new_run: bool, init_from_path: str | None, warm_start_steps_arg: int | None,
+          lr: float, batch: int, seed: int, critic_warmup_iterations: int, hidden: tuple[int, ...],
+          device: torch.device, show: bool = False) -> tuple[dict | None, int]:
+    """A new run's first actor and critic (`agent`: actor, obs_norm, critic, value_norm): the exported policy's at
+    `init_from_path`, its critic too when the file carries one; else the actor fitted to `env`'s demonstration
+    (warm_start, warm_start_steps(warm_start_steps_arg) Adam steps). A resumed run (not new_run) is left alone.
+    Returns (the --init-from file's plain entries, or None; the iterations in which the critic learns alone:
+    critic_warmup_iterations, 0 when the critic came with the file)."""
+    steps = warm_start_steps(warm_start_steps_arg, device)  # checked for a resumed run too
+    if new_run and init_from_path:
+        policy = init_from(init_from_path, agent.actor, agent.obs_norm, hidden, env.num_obs, env.spec.hand, device,
+                           show=show, critic=agent.critic, value_norm=agent.value_norm)
+        return policy.info, 0 if policy.critic_state else critic_warmup_iterations
+    if new_run and steps > 0:
+        warm_start(agent.actor, agent.obs_norm, *env.demonstration(), steps, lr, batch, seed, show=show)
+    return None, critic_warmup_iterations
