@@ -299,8 +299,8 @@ def main(args: Args) -> None:
         raise UserError("--steps 0: records nothing; pass --steps N (60 a second) to record")
     keys = SkillKeys.from_file(args.keys)
     player = make_player(args)
-    scenes = SceneRenderer(load_model(player.hand, physics=player.physics), width=args.width, height=args.height, offscreen=args.headless,
-                           court=args.court or args.task is not None)
+    scenes = SceneRenderer(load_model(player.hand, physics=player.physics), width=args.width, height=args.height,
+                           offscreen=args.headless, court=args.court or args.task is not None)
     if args.task is not None:
         scenes.camera.distance = TASK_CAMERA_DISTANCE
     frames: list[np.ndarray] = []

@@ -16,8 +16,9 @@ Checkpoints (run_dir/checkpoint.pt) are written atomically every `checkpoint_eve
 Ctrl-C (or SIGTERM) stops at the end of the iteration and saves; `--resume` continues one exactly, in its own
 folder. At the end (or exit) the policy alone goes to run_dir/policy.pt, for play.py and the evaluation;
 run_dir/progress.csv holds one row per iteration (samples, mean reward, episode length, samples/s, KL, clip
-fraction, learning rate, log-std, the ball error on the clip's frames, the ball assist's factor). A folder that holds a run is never overwritten without `--overwrite`, and a
-NaN or Inf stops the run before it is saved (skillmimic.runs). Under torchrun each rank simulates
+fraction, learning rate, log-std, the ball error on the clip's frames, the ball assist's factor). A folder that
+holds a run is never overwritten without `--overwrite`, and a NaN or Inf stops the run before it is saved
+(skillmimic.runs). Under torchrun each rank simulates
 num_envs / ranks environments on its own GPU, gradients and normaliser statistics are shared, and rank 0 alone
 logs and writes files.
 """
@@ -187,10 +188,9 @@ def main(args: Args) -> None:
     run.announce("train_llc.py", env.sim, 1, DEFAULTS)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
-    # A new run's actor (and critic): an exported policy's, or fitted to the data; a resumed run's: run.restore.
-    init, critic_warmup = recipe.start(agent, env, resume is None, args.init_from, args.warm_start_steps,
-                                       args.warm_start_lr, args.warm_start_batch, args.seed,
-                                       args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main)
+    history, critic_warmup = recipe.start(  # a new run's actor (and critic): --init-from's, or the warm start
+        agent, env, resume, args.init_from, args.warm_start_steps, args.warm_start_lr, args.warm_start_batch, args.seed,
+        args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     obs, start_iteration, global_step = run.restore(env, agent, optimizer)  # a new run's, or the checkpoint's
     batch_size = local_envs * args.num_steps
@@ -206,14 +206,11 @@ def main(args: Args) -> None:
     timeout_buf = torch.zeros(args.num_steps, local_envs, device=device)
     val_buf = torch.zeros(args.num_steps, local_envs, device=device)
 
-    # Saved every checkpoint_every iterations and at the end (Ctrl-C or SIGTERM: finish the iteration, save, stop):
-    # the run's state (skillmimic.runs) with these entries, and the policy.
-    history_before = lineage.before(resume, args.init_from, init)  # carried into every policy file it writes
-    entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions,
-               "hidden": list(args.hidden), "hand": env.spec.hand, "model_sha256": env.spec.sha256,
-               "history_before": history_before}
+    # Saved every checkpoint_every iterations and at the end (Ctrl-C, SIGTERM: finish the iteration, save, stop).
+    entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions, "hand": env.spec.hand,
+               "hidden": list(args.hidden), "model_sha256": env.spec.sha256, "history_before": history}
     with run.loop(lambda i: run.checkpoint(i, global_step, obs, entries, policy_export(
-            agent, args, env, i, global_step, history_before), args.keep_policies)):
+            agent, args, env, i, global_step, history), args.keep_policies)):
         for iteration in range(start_iteration + 1, args.iterations + 1):
             term_sums: dict[str, torch.Tensor] = {}  # and the environment's scalars (ball error, assist factor)
             ended_len, ended_n = torch.zeros((), device=device), torch.zeros((), device=device)

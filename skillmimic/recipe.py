@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from skillmimic import distributed
+from skillmimic import distributed, lineage
 from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import SkillPolicy, load_policy
@@ -89,19 +89,21 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
     return policy
 
 
-def start(agent: nn.Module, env, new_run: bool, init_from_path: str | None, warm_start_steps_arg: int | None,
+def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None, warm_start_steps_arg: int | None,
           lr: float, batch: int, seed: int, critic_warmup_iterations: int, hidden: tuple[int, ...],
-          device: torch.device, show: bool = False) -> tuple[dict | None, int]:
+          device: torch.device, show: bool = False) -> tuple[dict, int]:
     """A new run's first actor and critic (`agent`: actor, obs_norm, critic, value_norm): the exported policy's at
     `init_from_path`, its critic too when the file carries one; else the actor fitted to `env`'s demonstration
-    (warm_start, warm_start_steps(warm_start_steps_arg) Adam steps). A resumed run (not new_run) is left alone.
-    Returns (the --init-from file's plain entries, or None; the iterations in which the critic learns alone:
-    critic_warmup_iterations, 0 when the critic came with the file)."""
+    (warm_start, warm_start_steps(warm_start_steps_arg) Adam steps). A resumed run (`resume`, its checkpoint) is
+    left to Run.restore. Returns (what came before this run, skillmimic.lineage, for every policy file it writes;
+    the iterations in which the critic learns alone: critic_warmup_iterations, 0 when the critic came with the
+    file)."""
     steps = warm_start_steps(warm_start_steps_arg, device)  # checked for a resumed run too
-    if new_run and init_from_path:
+    if resume is None and init_from_path:
         policy = init_from(init_from_path, agent.actor, agent.obs_norm, hidden, env.num_obs, env.spec.hand, device,
                            show=show, critic=agent.critic, value_norm=agent.value_norm)
-        return policy.info, 0 if policy.critic_state else critic_warmup_iterations
-    if new_run and steps > 0:
+        warmup = 0 if policy.critic_state else critic_warmup_iterations
+        return lineage.before(None, init_from_path, policy.info), warmup
+    if resume is None and steps > 0:
         warm_start(agent.actor, agent.obs_norm, *env.demonstration(), steps, lr, batch, seed, show=show)
-    return None, critic_warmup_iterations
+    return lineage.before(resume, None, None), critic_warmup_iterations

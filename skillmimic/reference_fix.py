@@ -39,7 +39,8 @@ import torch.nn.functional as F
 from skillmimic import model as M
 from skillmimic import rotations
 
-SPHERE, CAPSULE, BOX = int(mujoco.mjtGeom.mjGEOM_SPHERE), int(mujoco.mjtGeom.mjGEOM_CAPSULE), int(mujoco.mjtGeom.mjGEOM_BOX)
+SPHERE, CAPSULE, BOX = (int(mujoco.mjtGeom.mjGEOM_SPHERE), int(mujoco.mjtGeom.mjGEOM_CAPSULE),
+                         int(mujoco.mjtGeom.mjGEOM_BOX))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -284,7 +284,8 @@ class Run:
                    keep_policy: bool = False) -> None:
         """Save the run, on every rank together (each rank's environments and random state go into the file): the
         main rank writes checkpoint.pt (the run's settings, model, optimizer and ranks, and `entries`: its format
-        and what else the script records, or records otherwise, as train_hlc.py's args) and policy.pt (`policy`; also policies/iter_NNNNNN.pt with keep_policy).
+        and what else the script records, or records otherwise, as train_hlc.py's args) and policy.pt (`policy`;
+        also policies/iter_NNNNNN.pt with keep_policy).
         obs: this rank's last observation (local_envs, num_obs)."""
         per_rank = distributed.gather_to_main(rank_state(self.env, obs, self.device, self.model))
         if not self.ranks.main:

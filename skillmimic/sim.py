@@ -132,9 +132,9 @@ class Simulator:
     unstable (N,) bool: the world blew up in the last step (see the module docstring).
 
     A backend provides raw tensors qpos, qvel, ctrl, _xpos (N, 55, 3), _xquat (N, 55, 4), _cvel (N, 55, 6),
-    _subtree_com (N, 55, 3), _qacc_warmstart (N, nv), _xfrc (N, 55, 6) (MuJoCo's xfrc_applied), and implements _physics_step(), _forward(collide) and
-    _contacts() -> (geom_pair (K, 2), valid (K,), world (K,)); it may replay _check_and_update and
-    _update_derived from graphs by overriding _after_physics and _derive.
+    _subtree_com (N, 55, 3), _qacc_warmstart (N, nv), _xfrc (N, 55, 6) (MuJoCo's xfrc_applied), and implements
+    _physics_step(), _forward(collide) and _contacts() -> (geom_pair (K, 2), valid (K,), world (K,)); it may replay
+    _check_and_update and _update_derived from graphs by overriding _after_physics and _derive.
     """
 
     backend = ""

@@ -1,4 +1,5 @@
-"""How well reference starts fit the model, with each setting of MotionSet's `consistent` fix (skillmimic.reference_fix).
+"""How well reference starts fit the model, with each setting of MotionSet's `consistent` fix
+(skillmimic.reference_fix).
 
     python tools/reference_kick.py --motion-dir data/BallPlay-M/layup --every 1   # every layup frame (~10 s)
     python tools/reference_kick.py --every 7                                      # every 7th frame of all clips

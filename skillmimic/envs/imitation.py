@@ -271,7 +271,7 @@ class ImitationEnv:
             fell |= (ball_error > self.cfg.ball_distance) & on_clip
         if self.cfg.contact_patience > 0:  # the reference holds the ball and the hands have not for a while
             missing = (t.contact[rows] > 0.5) & ~s.hand_ball_contact.any(-1) & on_clip
-            self.contact_missing = torch.where(missing, self.contact_missing + 1, torch.zeros_like(self.contact_missing))
+            self.contact_missing = (self.contact_missing + 1) * missing
             fell |= self.contact_missing > self.cfg.contact_patience
         terminated = fell | s.unstable
         self.assist.update(terminated, on_clip)
