@@ -135,7 +135,7 @@ def test_init_from_a_policy_and_refuse_one_of_another_model(tmp_path):
                         "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert (f"b.pt: iteration 1, 32 samples in its run; 64 samples and 2 iterations in all, started from "
-            f"{tmp_path / 'a' / 'policy.pt'}\n") in r.stdout, r.stdout
+            f"{tmp_path / 'actor_only.pt'}\n") in r.stdout, r.stdout
     assert ("shipped.pt: iteration 332, 87,031,808 samples (of the run that wrote it; the file records no policy that "
             "run started from)\n") in r.stdout, r.stdout
     a["num_actions"] = 7
