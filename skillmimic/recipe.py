@@ -3,9 +3,12 @@
 - warm_start: the actor fitted by regression to the data's next-frame PD targets from reference states, and the
   observation normaliser to those states (on the layup it raised the accuracy at 10.6M samples from 2.6% to 9.3%);
 - init_from: the actor and observation normaliser of an exported policy (--init-from), checked as every policy
-  file is (skillmimic.policy.load_policy).
+  file is (skillmimic.policy.load_policy), and its critic and value normaliser when the file carries them;
+- start: whichever of the two a new run takes, and what came before it (skillmimic.lineage).
 
-Either way the critic starts fresh, and learns alone for the run's first critic_warmup_iterations.
+A new critic learns alone for the run's first critic_warmup_iterations; one carried by the policy file does not
+(a run continued on two GPUs from a 30-million-sample layup policy went on at its reward, with a one-iteration
+dip: docs/llc_recipe.md, round 4).
 """
 
 from __future__ import annotations
