@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 import mujoco
+import numpy as np
 import torch
 
 from skillmimic import rotations
@@ -87,6 +88,8 @@ FIBA_BALL_MASS = 0.6  # kg, the MJCF's ball: a size-7 basketball (FIBA: 567-650 
 # centred 3 cm towards the fingers (x is the forearm's axis, mirrored on the left), half sizes in m.
 PALM_HALF_SIZE = (0.06, 0.01, 0.04)
 PALM_POS = {"L_Wrist": (0.03, 0.005, 0.01), "R_Wrist": (-0.03, 0.005, 0.01)}
+HAND_CONTACT_LIST = 0.015  # m: hand contacts are listed (the contact graph) from this far away (tools/make_model.py)
+LEGACY_HAND_MARGIN = 0.015  # m: the hand's push distance under MuJoCo 4 in files made before Physics.hand_margin
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,14 +103,25 @@ class Physics:
     palm: bool = False
     """Add SkillMimic's box palm (12 x 2 x 8 cm) to each wrist: the model's hand otherwise has a 1 cm capsule
     for a palm, so the ball rests on the finger capsules alone."""
+    hand_margin: float = 0.0
+    """How far (m) from a hand geom (wrist, palm, fingers) its contacts start to push. The MJCFs give the hands
+    margin = gap = 1.5 cm, written for MuJoCo 3, where a contact is listed from `margin` away and pushes only
+    within `margin - gap` (here: on overlap). MuJoCo 4 lists it from `margin + gap` and pushes within `margin`,
+    so those files put a 1.5 cm cushion around every hand: the ball floats 1.5 cm off each finger, the data's
+    grips are out of reach, and a reference start in the carry pops the ball out of the hand (with the humanoid
+    replayed kinematically, tools/ball_replay.py: the ball strays 15 cm from the layup's reference by frame 3;
+    without the cushion by frame 12). 0 restores the intended contact: pushes on overlap, listed (for the
+    contact graph) from 1.5 cm. Policy files that record no value were trained with the cushion and load with
+    LEGACY_HAND_MARGIN."""
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @staticmethod
     def from_dict(d: dict | None) -> "Physics":
-        """What a policy file records (absent in older files: the defaults)."""
-        return Physics(**(d or {}))
+        """What a policy file records. Absent in older files: the defaults, but for the hand's margin, which is
+        the cushion they were trained with (LEGACY_HAND_MARGIN)."""
+        return Physics(**{"hand_margin": LEGACY_HAND_MARGIN, **(d or {})})
 
 
 def load_model(hand: str = "full", self_collision: bool = False, physics: Physics = Physics()) -> mujoco.MjModel:
@@ -136,6 +150,11 @@ def load_model(hand: str = "full", self_collision: bool = False, physics: Physic
     if physics.ball_mass != FIBA_BALL_MASS:
         m.body_mass[BALL_BODY] = physics.ball_mass
         m.body_inertia[BALL_BODY] = 2.0 / 3.0 * physics.ball_mass * BALL_RADIUS**2
+    if not 0.0 <= physics.hand_margin <= 0.05:
+        raise ValueError(f"hand margin {physics.hand_margin}: must be between 0 and 0.05 m")
+    hand = np.isin(m.geom_bodyid, np.asarray(LEFT_HAND + RIGHT_HAND) + 1)  # body ids: the Pelvis is 1
+    m.geom_margin[hand] = physics.hand_margin  # pushes within this distance (MuJoCo 4)
+    m.geom_gap[hand] = HAND_CONTACT_LIST  # listed within margin + gap; the legacy files: 1.5 + 1.5 cm
     if self_collision:
         humanoid = (m.geom_bodyid >= 1) & (m.geom_bodyid <= NUM_BODIES)
         m.geom_conaffinity[humanoid] = 3

@@ -3,6 +3,8 @@ palm) and their record in policy files, the contact-aware termination, and Skill
 
 import math
 
+import mujoco
+
 import numpy as np
 import pytest
 import torch
@@ -157,7 +159,32 @@ def test_a_policy_records_its_physics_and_is_evaluated_with_them(tmp_path):
     assert evaluation_config(loaded, 10).physics == physics
     save_atomic(policy_file(p.actor, p.obs_norm, p.num_obs, p.num_actions, (8,), 1.5, 2.0, hand="rigid",
                             model_sha256=spec.sha256), tmp_path / "old.pt")
-    assert load_policy(tmp_path / "old.pt").physics == M.Physics()  # files without it: FIBA ball, no palm
+    # files without it: FIBA ball, no palm, and the hand's cushion they were trained with
+    assert load_policy(tmp_path / "old.pt").physics == M.Physics(hand_margin=M.LEGACY_HAND_MARGIN)
+    assert M.Physics.from_dict({"ball_mass": 0.6, "palm": True}).hand_margin == M.LEGACY_HAND_MARGIN
+    assert M.Physics.from_dict(M.Physics().as_dict()) == M.Physics()
+
+
+@pytest.mark.parametrize("hand_margin", [0.0, M.LEGACY_HAND_MARGIN])
+def test_the_hand_pushes_the_ball_only_within_its_margin(rigid_layup, hand_margin):
+    """In the layup's first frame (the ball carried, moved out of the hand's geoms) the hand's contacts are listed
+    (the contact graph sees the touch) but push only with the legacy cushion; the ball still touches the hand."""
+    m = M.load_model("rigid", physics=M.Physics(hand_margin=hand_margin))
+    d = mujoco.MjData(m)
+    qpos, _ = rigid_layup.state(torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.long))
+    d.qpos[:] = qpos[0].double().numpy()
+    mujoco.mj_forward(m, d)
+    ball = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "ball")
+    hand = np.isin(m.geom_bodyid, np.asarray(M.LEFT_HAND + M.RIGHT_HAND) + 1)
+    touching = [i for i in range(d.ncon) if ball in d.contact[i].geom and hand[d.contact[i].geom].any()]
+    assert touching and all(d.contact[i].dist >= -1e-6 for i in touching)  # listed, none overlapping
+    assert min(d.contact[i].dist for i in touching) < 0.005  # the fingers are on the ball
+    force = np.zeros(6)
+    pushing = 0.0
+    for i in touching:
+        mujoco.mj_contactForce(m, d, i, force)
+        pushing += abs(force[0])
+    assert (pushing > 1.0) == (hand_margin > 0)
 
 
 # --- contact-aware termination ------------------------------------------------------------------------------------
