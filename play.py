@@ -36,6 +36,7 @@ from skillmimic.cli import check_counts, run_command
 from skillmimic.court import Decoration, Marker
 from skillmimic.errors import UserError
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.envs.task import TaskEnvConfig, make_task_env
 from skillmimic.llc_link import SHIPPED_LLC, shipped_hlc
 from skillmimic.motion import MotionSet
@@ -196,7 +197,7 @@ class SkillPlayer(Player):
         if not Path(args.checkpoint).is_file():
             raise UserError(f"{args.checkpoint}: no such checkpoint file (train one with train_llc.py, or use "
                             f"--play-dataset)")
-        self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs, hand=args.hand)
+        self.policy = load_policy(args.checkpoint, "cpu", num_obs=SKILL_OBS_DIM, hand=args.hand)
         self.hand, self.physics = self.policy.hand, self.policy.physics
         self.motions = MotionSet(args.motion_dir, hand=self.hand)
         self.motion_ids, self.start_frames = _starts(args, self.motions, self.policy.info.get("skill_labels", []))

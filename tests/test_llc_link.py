@@ -16,7 +16,8 @@ from paths import ROOT
 from skillmimic import checkpoint, cli
 from skillmimic import model as M
 from skillmimic.checkpoint import CheckpointError
-from skillmimic.llc_link import (LLC_NUM_OBS, PACKAGE, SHIPPED_LLC, file_sha256, find_llc, llc_reference, relink,
+from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.llc_link import (PACKAGE, SHIPPED_LLC, file_sha256, find_llc, llc_reference, relink,
                                  shipped_hlc)
 from skillmimic.motion import MotionSet
 from skillmimic.policy import TASK_POLICY_FORMAT, SkillPolicy, policy_file
@@ -36,8 +37,8 @@ def _env() -> dict:
 def _tiny_llc(path, hand: str = "rigid", **extra):
     """A small skill policy of `hand` (random weights), written to `path`."""
     spec = M.load_spec(hand)
-    policy = SkillPolicy(LLC_NUM_OBS, spec.num_dofs, (8,), 1.5, 2.0, hand, spec.sha256)
-    checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, LLC_NUM_OBS, spec.num_dofs, (8,), 1.5, 2.0,
+    policy = SkillPolicy(SKILL_OBS_DIM, spec.num_dofs, (8,), 1.5, 2.0, hand, spec.sha256)
+    checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, SKILL_OBS_DIM, spec.num_dofs, (8,), 1.5, 2.0,
                                        hand=hand, model_sha256=spec.sha256, **extra), path)
     return path
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from paths import DATA, ROOT
-from skillmimic.envs.imitation import ImitationEnv
+from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.model import load_spec
 from skillmimic.policy import SkillPolicy, policy_file
 
@@ -34,7 +34,7 @@ CASES = {
     "resume of a finished run": ("train_llc.py --resume {d}/done.pt --iterations 3",
                                  "{d}/done.pt: already at iteration 3"),
     "resume of another model": ("train_llc.py --resume {d}/other.pt",
-                                f"{{d}}/other.pt: made for num_obs=10, this model has num_obs={ImitationEnv.num_obs}"),
+                                f"{{d}}/other.pt: made for num_obs=10, this model has num_obs={SKILL_OBS_DIM}"),
     "resume of a policy": ("train_llc.py --resume {d}/nan.pt",
                            "{d}/nan.pt: is a skill policy (a policy.pt of train_llc.py), not a training checkpoint of "
                            "train_llc.py; pass it to play.py --checkpoint"),
@@ -118,7 +118,7 @@ def results(tmp_path_factory):
     torch.save(torch.zeros(3, 5), d / "clips" / "031_bad.pt")
     (d / "four.yaml").write_text("num_envs: four\n")
     (d / "hidden.yaml").write_text("hidden: 64\n")
-    n = ImitationEnv.num_obs, load_spec("full").num_dofs  # full-hand files (a file without a hand is one)
+    n = SKILL_OBS_DIM, load_spec("full").num_dofs  # full-hand files (a file without a hand is one)
     torch.save({"format": "skillmimic-llc-train/1", "num_obs": n[0], "num_actions": n[1], "iteration": 3,
                 "agent": {}, "args": {}}, d / "done.pt")
     torch.save({"format": "skillmimic-llc-train/1", "num_obs": 10, "num_actions": n[1], "iteration": 3,
