@@ -37,7 +37,7 @@ from skillmimic.court import Decoration, Marker
 from skillmimic.errors import UserError
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import SKILL_OBS_DIM
-from skillmimic.envs.task import TaskEnvConfig, make_task_env
+from skillmimic.envs.task_env import TaskEnvConfig, make_task_env
 from skillmimic.llc_link import SHIPPED_LLC, shipped_hlc
 from skillmimic.motion import MotionSet
 from skillmimic.policy import load_policy

@@ -22,7 +22,7 @@ import torch
 from skillmimic import DATA
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
-from skillmimic.envs.task import TaskEnv, TaskEnvConfig, make_task_env
+from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig, make_task_env
 from skillmimic.llc_link import shipped_hlc
 from skillmimic.outputs import check_file
 from skillmimic.sim import Backend

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM
-from skillmimic.envs.task import TaskEnv, TaskEnvConfig
+from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig
 from skillmimic.policy import SkillPolicy
 from skillmimic.tasks import TASKS, CirclingConfig, HeadingConfig, ScoringConfig, ThrowingConfig
 from skillmimic.tasks.scoring import HOOP_HEIGHT, RIM_RADIUS, through_rim
