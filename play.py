@@ -31,21 +31,21 @@ import numpy as np
 import torch
 
 from skillmimic import DATA, ROOT, skills
-from skillmimic.model import Hand, Physics, load_model
 from skillmimic.cli import check_counts, run_command
-from skillmimic.court import Decoration, Marker
-from skillmimic.errors import UserError
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.envs.task_env import TaskEnvConfig, make_task_env
+from skillmimic.errors import UserError
 from skillmimic.llc_link import SHIPPED_LLC, shipped_hlc
+from skillmimic.model import Hand, Physics, load_model
 from skillmimic.motion import MotionSet
+from skillmimic.outputs import check_file, check_folder
 from skillmimic.policy import load_policy
 from skillmimic.tasks import TaskName
-from skillmimic.render import SceneRenderer
-from skillmimic.outputs import check_file, check_folder
-from skillmimic.video import SIM_HZ, SUFFIXES as VIDEO_SUFFIXES, frames_due, write_video
-from skillmimic.viewer import SkillKeys, Window
+from skillmimic.viz.court import Decoration, Marker
+from skillmimic.viz.render import SceneRenderer
+from skillmimic.viz.video import SIM_HZ, SUFFIXES as VIDEO_SUFFIXES, frames_due, write_video
+from skillmimic.viz.viewer import SkillKeys, Window
 
 TASK_CAMERA_DISTANCE = 8.0
 """With --task the camera starts this far back (m, the wheel zooms), to show the goal 2-8 m away."""

@@ -103,7 +103,7 @@ def _target(words: list[str]) -> tuple[str, list[str]] | None:
 def _texts() -> dict[str, str]:
     """Where commands are shown: the README, and the help (docstring) of each script and command module."""
     texts = {"README.md": README}
-    for path in [*ROOT.glob("*.py"), *ROOT.glob("tools/*.py"), *ROOT.glob("skillmimic/*.py")]:
+    for path in [*ROOT.glob("*.py"), *ROOT.glob("tools/*.py"), *ROOT.glob("skillmimic/**/*.py")]:
         doc = ast.get_docstring(ast.parse(path.read_text()), clean=False)
         if doc and _commands(doc):
             texts[str(path.relative_to(ROOT))] = doc

@@ -13,7 +13,7 @@ from paths import ROOT
 from skillmimic import model as M
 from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.policy import SkillPolicy, save_policy
-from skillmimic.viewer import SkillKeys
+from skillmimic.viz.viewer import SkillKeys
 
 
 @pytest.fixture(scope="module")

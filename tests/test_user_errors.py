@@ -70,7 +70,7 @@ CASES = {
     "a high-level policy on a different skill policy": ("-m skillmimic.evaluate_task --task heading --llc {d}/nan.pt "
                                                         "--device cpu", "); found {d}/nan.pt (sha256 "),
     "bench no steps": ("-m skillmimic.bench --steps 0", "--steps 0: must be at least 1"),
-    "video of a missing folder": ("-m skillmimic.video {d}/none {d}/out.mp4", "{d}/none: no such folder of frames"),
+    "video of a missing folder": ("-m skillmimic.viz.video {d}/none {d}/out.mp4", "{d}/none: no such folder of frames"),
     "play no humanoids": ("play.py --num-envs 0", "--num-envs 0: must be at least 1"),
     # Output paths are checked before the work: here before the policy is read (none.pt does not exist).
     "a video that is a folder": ("play.py --headless --checkpoint {d}/none.pt --video {d}/dir.mp4",
