@@ -11,7 +11,7 @@ given, else llc_path (against this package when relative), else `llc`; its sha25
 command stops with one line naming the file it needs and the file it found. Files written before llc_sha256 was
 recorded are loaded from their `llc` path (or `--llc`) unchecked.
 
-`python tools/relink_hlc.py` rewrites a high-level policy to name another skill policy file (`relink`), refusing
+`python -m skillmimic.relink_hlc` rewrites a high-level policy to name another skill policy file (`relink`), refusing
 one that does not fit it (another hand or model, other sizes, skills it did not learn).
 """
 
@@ -30,7 +30,7 @@ from skillmimic.policy import TASK_POLICY_FORMAT, SkillPolicy, TaskPolicy, load_
 PACKAGE = Path(__file__).resolve().parent  # the package this code runs from: llc_path is relative to it
 ASSETS = PACKAGE / "assets"
 SHIPPED_LLC = ASSETS / "llc_policy.pt"
-RELINK = "python tools/relink_hlc.py"
+RELINK = "python -m skillmimic.relink_hlc"
 
 
 def shipped_hlc(task: str) -> Path:

@@ -214,8 +214,7 @@ def test_trace_episode_reports_each_step_from_the_clip_start(tmp_path, capsys):
     from skillmimic import model as M
     from skillmimic.policy import SkillPolicy, save_policy
 
-    sys.path.insert(0, str(ROOT / "tools"))
-    import trace_episode
+    from skillmimic import trace_episode
 
     spec = M.load_spec("rigid")
     path = tmp_path / "p.pt"

@@ -1,6 +1,6 @@
 """Trace one evaluation episode of a skill policy step by step: where and how it loses the ball or falls.
 
-    python tools/trace_episode.py --checkpoint skillmimic/assets/llc_policy.pt --motion-dir data/BallPlay-M/layup
+    python -m skillmimic.trace_episode --checkpoint skillmimic/assets/llc_policy.pt --motion-dir data/BallPlay-M/layup
 
 From the first clip's frame 0 (the evaluation's start, without its hinge noise) the policy's mean action plays on
 plain MuJoCo (CPU) with the evaluation's settings (no drift termination; the episode ends when a body other than
