@@ -31,20 +31,21 @@ import numpy as np
 import torch
 
 from skillmimic import DATA, ROOT, skills
-from skillmimic.model import Hand, Physics, load_model
 from skillmimic.cli import check_counts, run_command
-from skillmimic.court import Decoration, Marker
-from skillmimic.errors import UserError
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
-from skillmimic.envs.task import TaskEnvConfig, make_task_env
+from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.envs.task_env import TaskEnvConfig, make_task_env
+from skillmimic.errors import UserError
 from skillmimic.llc_link import SHIPPED_LLC, shipped_hlc
+from skillmimic.model import Hand, Physics, load_model
 from skillmimic.motion import MotionSet
+from skillmimic.outputs import check_file, check_folder
 from skillmimic.policy import load_policy
 from skillmimic.tasks import TaskName
-from skillmimic.render import SceneRenderer
-from skillmimic.outputs import check_file, check_folder
-from skillmimic.video import SIM_HZ, SUFFIXES as VIDEO_SUFFIXES, frames_due, write_video
-from skillmimic.viewer import SkillKeys, Window
+from skillmimic.viz.court import Decoration, Marker
+from skillmimic.viz.render import SceneRenderer
+from skillmimic.viz.video import SIM_HZ, SUFFIXES as VIDEO_SUFFIXES, frames_due, write_video
+from skillmimic.viz.viewer import SkillKeys, Window
 
 TASK_CAMERA_DISTANCE = 8.0
 """With --task the camera starts this far back (m, the wheel zooms), to show the goal 2-8 m away."""
@@ -196,7 +197,7 @@ class SkillPlayer(Player):
         if not Path(args.checkpoint).is_file():
             raise UserError(f"{args.checkpoint}: no such checkpoint file (train one with train_llc.py, or use "
                             f"--play-dataset)")
-        self.policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs, hand=args.hand)
+        self.policy = load_policy(args.checkpoint, "cpu", num_obs=SKILL_OBS_DIM, hand=args.hand)
         self.hand, self.physics = self.policy.hand, self.policy.physics
         self.motions = MotionSet(args.motion_dir, hand=self.hand)
         self.motion_ids, self.start_frames = _starts(args, self.motions, self.policy.info.get("skill_labels", []))

@@ -28,7 +28,7 @@ from torch import nn
 from skillmimic import DATA, distributed, plan, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
-from skillmimic.envs.task import TaskEnv, TaskEnvConfig, make_task_env
+from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig, make_task_env
 from skillmimic.llc_link import SHIPPED_LLC, find_llc, llc_reference
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import mlp, task_policy_file

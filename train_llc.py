@@ -34,6 +34,7 @@ from skillmimic import DATA, distributed, lineage, plan, recipe, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.model import Physics
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
@@ -177,7 +178,7 @@ def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
     check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
                  "checkpoint_every")
-    args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES, expect={"num_obs": ImitationEnv.num_obs})
+    args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES, expect={"num_obs": SKILL_OBS_DIM})
     if resume is not None:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
         check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
     args = dataclasses.replace(args, iterations=plan.iterations(args.iterations, args.device, resume, DEFAULTS))

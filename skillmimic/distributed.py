@@ -29,7 +29,7 @@ from skillmimic.device import resolve_device
 from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
 
-# Keep NVLink multicast (NVLS / symmetric memory) off: the lent multi-GPU machines do not support it.
+# Keep NVLink multicast (NVLS / symmetric memory) off: the multi-GPU machines it was tested on do not support it.
 NO_MULTICAST = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1"}
 
 

@@ -46,6 +46,7 @@ from skillmimic import lineage, skills
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.outputs import check_file
@@ -190,7 +191,7 @@ def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
                     device: torch.device) -> tuple[list[dict], dict]:
     """Per-skill results of one exported policy, and the policy file's info; prints a table. motion_sets holds the
     clips loaded so far, by hand; those of the policy's hand are loaded when missing."""
-    policy = load_policy(path, device, num_obs=ImitationEnv.num_obs)  # a wrong or non-finite file: one line
+    policy = load_policy(path, device, num_obs=SKILL_OBS_DIM)  # a wrong or non-finite file: one line
     if policy.hand not in motion_sets:
         motion_sets[policy.hand] = MotionSet(args.motion_dir, device=device, hand=policy.hand)
     motions = motion_sets[policy.hand]

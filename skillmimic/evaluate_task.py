@@ -5,7 +5,7 @@
 
 The task, its settings and the skill policy come from the policy file, and the hand from the skill policy. The
 skill policy is the file it was trained on, found by its sha256 and its path in the package, or `--llc`, which
-must be that file too (skillmimic.llc_link; `python tools/relink_hlc.py` makes a high-level policy name another).
+must be that file too (skillmimic.llc_link; `python -m skillmimic.relink_hlc` makes a high-level policy name another).
 Each episode starts at a random frame of the task's starting clips with a new goal; the high-level policy takes
 its most likely skill every 3 control steps, and the episode ends at its first success, fall or time-out
 (`max_episode_steps`). The skill evaluation of the same family is `python -m skillmimic.evaluate`.
@@ -22,7 +22,7 @@ import torch
 from skillmimic import DATA
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
-from skillmimic.envs.task import TaskEnv, TaskEnvConfig, make_task_env
+from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig, make_task_env
 from skillmimic.llc_link import shipped_hlc
 from skillmimic.outputs import check_file
 from skillmimic.sim import Backend

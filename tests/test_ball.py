@@ -13,6 +13,7 @@ from skillmimic import model as M
 from skillmimic import rewards as R
 from skillmimic.envs.assist import AssistConfig, BallAssist, assist_force
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.evaluate import evaluation_config
 from skillmimic.motion import MotionSet
 from skillmimic.policy import SkillPolicy, load_policy, policy_file
@@ -102,7 +103,7 @@ def test_the_assist_moves_the_ball_towards_its_reference_and_the_evaluation_neve
     assisted = _ball_error_after(_env(rigid_layup, n=1, assist=AssistConfig(mode="schedule",
                                                                                 schedule_steps=10**6)), 15)
     assert assisted < 0.7 * free, (assisted, free)
-    policy = SkillPolicy(ImitationEnv.num_obs, M.load_spec("rigid").num_dofs, (8,), 1.5, 2.0, hand="rigid")
+    policy = SkillPolicy(SKILL_OBS_DIM, M.load_spec("rigid").num_dofs, (8,), 1.5, 2.0, hand="rigid")
     cfg = evaluation_config(policy, 10, "mujoco")
     assert cfg.assist.mode == "off"
     env = ImitationEnv(cfg, rigid_layup, 1, "cpu")
@@ -150,7 +151,7 @@ def test_ball_rebound_meets_fiba_whatever_the_mass(mass):
 
 def test_a_policy_records_its_physics_and_is_evaluated_with_them(tmp_path):
     spec = M.load_spec("rigid")
-    p = SkillPolicy(ImitationEnv.num_obs, spec.num_dofs, (8,), 1.5, 2.0, hand="rigid", model_sha256=spec.sha256)
+    p = SkillPolicy(SKILL_OBS_DIM, spec.num_dofs, (8,), 1.5, 2.0, hand="rigid", model_sha256=spec.sha256)
     physics = M.Physics(ball_mass=7.2, palm=True)
     save_atomic(policy_file(p.actor, p.obs_norm, p.num_obs, p.num_actions, (8,), 1.5, 2.0, hand="rigid",
                             model_sha256=spec.sha256, physics=physics.as_dict()), tmp_path / "p.pt")

@@ -1,5 +1,5 @@
-"""The drawn court (skillmimic/court.py): its geometry by hand, the hoop and the lines where the camera should see
-them in rendered pictures (EGL on the CPU), and each task's decorations following its goal."""
+"""The drawn court (skillmimic/viz/court.py): its geometry by hand, the hoop and the lines where the camera should
+see them in rendered pictures (EGL on the CPU), and each task's decorations following its goal."""
 
 import math
 
@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from skillmimic import court as C
-from skillmimic.court import Arrow, Court, Hoop, Marker, Ring, add_shapes, hoop_facing
-from skillmimic.render import SceneRenderer
 from skillmimic.tasks import TASKS
 from skillmimic.tasks.scoring import HOOP_HEIGHT, RIM_RADIUS
 from skillmimic.tasks.state import TaskState
+from skillmimic.viz import court as C
+from skillmimic.viz.court import Arrow, Court, Hoop, Marker, Ring, add_shapes, hoop_facing
+from skillmimic.viz.render import SceneRenderer
 
 WIDTH, HEIGHT = 160, 120
 

@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 import train_hlc  # noqa: E402
 import train_llc  # noqa: E402
 from skillmimic import checkpoint, distributed, runs  # noqa: E402
+from skillmimic.envs.observations import SKILL_OBS_DIM  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
 from skillmimic.normalizer import EmpiricalNormalization  # noqa: E402
 from skillmimic.policy import SkillPolicy, save_policy  # noqa: E402
@@ -71,7 +72,7 @@ def test_two_processes_share_one_model_write_one_checkpoint_and_resume_every_ran
 
 def test_two_processes_train_the_high_level_controller(tmp_path):
     llc = tmp_path / "llc.pt"
-    save_policy(SkillPolicy(868, 156, (32,), math.pi / 2, 2.0), llc)
+    save_policy(SkillPolicy(SKILL_OBS_DIM, 156, (32,), math.pi / 2, 2.0), llc)
     r = _torchrun("train_hlc.py", "--task", "heading", "--llc", str(llc), "--num-envs", "4", "--num-steps", "4",
                   "--num-minibatches", "2", "--update-epochs", "2", "--device", "cpu", "--hidden", "32", "32",
                   "--iterations", "2", "--run-dir", str(tmp_path / "hlc"))

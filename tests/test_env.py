@@ -5,7 +5,7 @@ import torch
 from paths import DATA
 from skillmimic import rotations, skills
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
-from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs
+from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, humanoid_ball_obs
 from skillmimic.motion import MotionSet
 
 
@@ -27,7 +27,7 @@ def _ref_actions(env):
 def test_reset_observation_layout_and_skill(two_skills):
     env = _env(two_skills)
     obs = env.reset()
-    assert obs.shape == (4, OBS_DIM + 64) == (4, env.num_obs) and torch.isfinite(obs).all()
+    assert obs.shape == (4, env.num_obs) == (4, SKILL_OBS_DIM) == (4, 804 + 64) and torch.isfinite(obs).all()
     labels = two_skills.labels[env.motion_ids]
     assert torch.equal(obs[:, OBS_DIM:], skills.one_hot(labels))
     assert torch.allclose(obs[:, 0], env.sim.body_pos_w[:, 0, 2])  # root height first

@@ -9,7 +9,7 @@ import torch
 from paths import ROOT
 from skillmimic import checkpoint
 from skillmimic import model as M
-from skillmimic.envs.imitation import ImitationEnv
+from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.evaluate import accuracy, success
 from skillmimic.policy import POLICY_FORMAT, SkillPolicy, load_policy, save_policy
 
@@ -69,14 +69,14 @@ def test_accuracy_perfect_and_off():
 
 def _policy(hand: str, hidden=(32,)) -> SkillPolicy:
     spec = M.load_spec(hand)
-    return SkillPolicy(ImitationEnv.num_obs, spec.num_dofs, hidden, 1.5, 2.0, hand=hand, model_sha256=spec.sha256)
+    return SkillPolicy(SKILL_OBS_DIM, spec.num_dofs, hidden, 1.5, 2.0, hand=hand, model_sha256=spec.sha256)
 
 
 def test_evaluate_command_runs_on_a_policy_of_its_hand(tmp_path):
     path = tmp_path / "policy.pt"
     save_policy(_policy("rigid"), path)
-    policy = load_policy(path, num_obs=ImitationEnv.num_obs)
-    assert policy.hand == "rigid" and policy(torch.zeros(1, ImitationEnv.num_obs)).shape == (1, 66)
+    policy = load_policy(path, num_obs=SKILL_OBS_DIM)
+    assert policy.hand == "rigid" and policy(torch.zeros(1, SKILL_OBS_DIM)).shape == (1, 66)
     out = tmp_path / "eval.json"
     # Run from another folder: the default motion folder (the layup clip) is found from the package.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
@@ -122,6 +122,6 @@ def test_policy_of_another_hand_or_model_is_refused_in_one_line(tmp_path):
 def test_policy_for_another_environment_is_a_clear_error(tmp_path):
     path = tmp_path / "small.pt"
     save_policy(SkillPolicy(10, 156, (8,), 1.5, 2.0), path)
-    message = f"made for num_obs=10, this model has num_obs={ImitationEnv.num_obs}"
+    message = f"made for num_obs=10, this model has num_obs={SKILL_OBS_DIM}"
     with pytest.raises(checkpoint.CheckpointError, match=message):
-        load_policy(path, num_obs=ImitationEnv.num_obs)
+        load_policy(path, num_obs=SKILL_OBS_DIM)

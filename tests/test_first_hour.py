@@ -103,7 +103,7 @@ def _target(words: list[str]) -> tuple[str, list[str]] | None:
 def _texts() -> dict[str, str]:
     """Where commands are shown: the README, and the help (docstring) of each script and command module."""
     texts = {"README.md": README}
-    for path in [*ROOT.glob("*.py"), *ROOT.glob("tools/*.py"), *ROOT.glob("skillmimic/*.py")]:
+    for path in [*ROOT.glob("*.py"), *ROOT.glob("tools/*.py"), *ROOT.glob("skillmimic/**/*.py")]:
         doc = ast.get_docstring(ast.parse(path.read_text()), clean=False)
         if doc and _commands(doc):
             texts[str(path.relative_to(ROOT))] = doc
@@ -163,3 +163,13 @@ def test_every_run_folder_a_documented_command_reads_is_one_a_command_of_that_te
             if a in READS and args[i + 1].startswith("runs/"):
                 folder = "/".join(args[i + 1].split("/")[:2])
                 assert folder in written[name], f"{name}: {a} {args[i + 1]}: no command there writes {folder}"
+
+
+def test_every_result_file_the_readme_and_docs_name_exists():
+    """results/ files cited by the README and docs/ (a placeholder in capitals, such as ARM or HAND, or roundN,
+    stands for any name) lie where the text says."""
+    texts = {"README.md": README, **{f"docs/{p.name}": p.read_text() for p in (ROOT / "docs").glob("*.md")}}
+    for name, text in texts.items():
+        for path in set(re.findall(r"results/[\w./*<>-]*[\w*/]", text)):
+            pattern = re.sub(r"(?<![A-Za-z])[A-Z]{2,}(?![a-z])|(?<=round)N\b", "*", path)
+            assert list(ROOT.glob(pattern)), f"{name}: {path} names no file"

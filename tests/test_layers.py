@@ -1,5 +1,6 @@
-"""The package's layers: the core (simulator, data, model, rewards, normaliser, rotations) imports no
-environment, task or script, so it can be read and tested alone and imports run one way."""
+"""The package's layers: the core (simulator, data, model, rewards, normaliser, rotations) and the drawing
+package viz/ import no environment, task or script, so they can be read and tested alone and imports run one
+way (scripts -> envs -> tasks -> viz, core)."""
 
 import ast
 
@@ -7,8 +8,8 @@ import pytest
 
 from paths import ROOT
 
-CORE = ["sim", "motion", "model", "rewards", "normalizer", "rotations", "device", "skills", "errors", "court",
-        "torchfile"]
+CORE = ["sim", "motion", "model", "rewards", "normalizer", "rotations", "device", "skills", "errors", "torchfile"]
+VIZ = sorted(p.stem for p in (ROOT / "skillmimic" / "viz").glob("*.py"))
 UPWARD = ("skillmimic.envs", "skillmimic.tasks", "train_llc", "train_hlc", "play")
 
 
@@ -24,11 +25,16 @@ def _imports(path):
     return names
 
 
-@pytest.mark.parametrize("module", CORE + ["render"])  # pictures draw what tasks describe, knowing no task
-def test_the_core_imports_no_environment_task_or_script(module):
+@pytest.mark.parametrize("module", CORE + [f"viz/{m}" for m in VIZ])  # pictures draw what tasks describe
+def test_the_core_and_viz_import_no_environment_task_or_script(module):
     names = _imports(ROOT / "skillmimic" / f"{module}.py")
     upward = [n for n in names if n.startswith(UPWARD) or n in ("skillmimic.envs", "skillmimic.tasks")]
     assert not upward, f"skillmimic/{module}.py imports {upward}"
+
+
+def test_viz_holds_the_drawing_modules():
+    assert {"court", "render", "viewer", "video"} <= set(VIZ), VIZ
+    assert not [m for m in ("court", "render", "viewer", "video") if (ROOT / "skillmimic" / f"{m}.py").exists()]
 
 
 def test_the_normaliser_imports_only_torch():

@@ -1,6 +1,6 @@
 """A high-level policy names its skill policy by sha256 and by its path in the package (skillmimic.llc_link): the
 shipped ones play with no argument but the task, a moved clone finds its own skill policy, a different one is one
-line naming both files, and tools/relink_hlc.py refuses a skill policy that does not fit."""
+line naming both files, and `python -m skillmimic.relink_hlc` refuses a skill policy that does not fit."""
 
 import json
 import os
@@ -16,7 +16,8 @@ from paths import ROOT
 from skillmimic import checkpoint, cli
 from skillmimic import model as M
 from skillmimic.checkpoint import CheckpointError
-from skillmimic.llc_link import (LLC_NUM_OBS, PACKAGE, SHIPPED_LLC, file_sha256, find_llc, llc_reference, relink,
+from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.llc_link import (PACKAGE, SHIPPED_LLC, file_sha256, find_llc, llc_reference, relink,
                                  shipped_hlc)
 from skillmimic.motion import MotionSet
 from skillmimic.policy import TASK_POLICY_FORMAT, SkillPolicy, policy_file
@@ -36,8 +37,8 @@ def _env() -> dict:
 def _tiny_llc(path, hand: str = "rigid", **extra):
     """A small skill policy of `hand` (random weights), written to `path`."""
     spec = M.load_spec(hand)
-    policy = SkillPolicy(LLC_NUM_OBS, spec.num_dofs, (8,), 1.5, 2.0, hand, spec.sha256)
-    checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, LLC_NUM_OBS, spec.num_dofs, (8,), 1.5, 2.0,
+    policy = SkillPolicy(SKILL_OBS_DIM, spec.num_dofs, (8,), 1.5, 2.0, hand, spec.sha256)
+    checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, SKILL_OBS_DIM, spec.num_dofs, (8,), 1.5, 2.0,
                                        hand=hand, model_sha256=spec.sha256, **extra), path)
     return path
 
@@ -156,11 +157,13 @@ def test_relink_refuses_a_skill_policy_that_did_not_learn_its_skills(tmp_path):
 def test_relink_tool_refuses_a_skill_policy_of_another_hand(tmp_path):
     full = _tiny_llc(tmp_path / "full.pt", hand="full")
     out = tmp_path / "out.pt"
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "relink_hlc.py"), str(shipped_hlc("heading")), "--llc",
-                        str(full), "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+    relink_hlc = [sys.executable, "-m", "skillmimic.relink_hlc", str(shipped_hlc("heading"))]
+    r = subprocess.run([*relink_hlc, "--llc", str(full), "--out", str(out)], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=300, env=env)
     line = _one_line_error(r)
     assert f"{full}: a skill policy of the full hand" in line and "trained on the rigid hand" in line, line
     assert not out.exists()
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "relink_hlc.py"), str(shipped_hlc("heading")), "--out",
-                        str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([*relink_hlc, "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                       env=env)
     assert r.returncode == 0 and "naming the skill policy assets/llc_policy.pt" in r.stdout, r.stderr

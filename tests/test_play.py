@@ -11,15 +11,15 @@ import pytest
 
 from paths import ROOT
 from skillmimic import model as M
-from skillmimic.envs.imitation import ImitationEnv
+from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.policy import SkillPolicy, save_policy
-from skillmimic.viewer import SkillKeys
+from skillmimic.viz.viewer import SkillKeys
 
 
 @pytest.fixture(scope="module")
 def tiny_policy(tmp_path_factory):
     path = tmp_path_factory.mktemp("policy") / "policy.pt"
-    save_policy(SkillPolicy(ImitationEnv.num_obs, M.load_spec("full").num_dofs, (32,), 1.5, 2.0), path)
+    save_policy(SkillPolicy(SKILL_OBS_DIM, M.load_spec("full").num_dofs, (32,), 1.5, 2.0), path)
     return path
 
 
@@ -69,7 +69,7 @@ def test_headless_policy_of_another_hand(tmp_path):
     """A policy runs on the hand its file names."""
     spec = M.load_spec("hinge1")
     path = tmp_path / "hinge1.pt"
-    save_policy(SkillPolicy(ImitationEnv.num_obs, spec.num_dofs, (32,), 1.5, 2.0, "hinge1", spec.sha256), path)
+    save_policy(SkillPolicy(SKILL_OBS_DIM, spec.num_dofs, (32,), 1.5, 2.0, "hinge1", spec.sha256), path)
     r = _play("--headless", "--checkpoint", str(path), "--state-init", "0", "--steps", "2", "--width", "160",
               "--height", "90", "--save-images", str(tmp_path / "img"), "--motion-dir", "data/BallPlay-M/layup")
     assert r.returncode == 0, r.stderr

@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
 from skillmimic import checkpoint, recipe  # noqa: E402
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv  # noqa: E402
+from skillmimic.envs.observations import SKILL_OBS_DIM  # noqa: E402
 from skillmimic.llc_link import file_sha256  # noqa: E402
 
 FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
@@ -213,12 +214,11 @@ def test_trace_episode_reports_each_step_from_the_clip_start(tmp_path, capsys):
     from skillmimic import model as M
     from skillmimic.policy import SkillPolicy, save_policy
 
-    sys.path.insert(0, str(ROOT / "tools"))
-    import trace_episode
+    from skillmimic import trace_episode
 
     spec = M.load_spec("rigid")
     path = tmp_path / "p.pt"
-    save_policy(SkillPolicy(ImitationEnv.num_obs, spec.num_dofs, (16,), 1.5, 2.0, hand="rigid",
+    save_policy(SkillPolicy(SKILL_OBS_DIM, spec.num_dofs, (16,), 1.5, 2.0, hand="rigid",
                             model_sha256=spec.sha256), path)
     lines = trace_episode.trace(trace_episode.Args(checkpoint=str(path), steps=3, every=1))
     assert [x["step"] for x in lines] == [1, 2, 3] or lines[-1]["fell"]

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from paths import ROOT
-from skillmimic.render import SceneRenderer, write_text
 from skillmimic.errors import UserError
-from skillmimic.video import frames_due, write_video
+from skillmimic.viz.render import SceneRenderer, write_text
+from skillmimic.viz.video import frames_due, write_video
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +63,13 @@ def test_video_command_from_a_folder(tmp_path):
     folder.mkdir()
     for i in range(7):
         imageio.imwrite(folder / f"{i:04d}.png", np.full((32, 32, 3), 30 * i, np.uint8))
-    r = subprocess.run([sys.executable, "-m", "skillmimic.video", str(folder), str(tmp_path / "v.mp4"), "--fps", "7"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "skillmimic.viz.video", str(folder), str(tmp_path / "v.mp4"),
+                        "--fps", "7"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert len(imageio.mimread(tmp_path / "v.mp4", memtest=False)) == 7
     empty = tmp_path / "empty"
     empty.mkdir()
-    r = subprocess.run([sys.executable, "-m", "skillmimic.video", str(empty), str(tmp_path / "w.mp4")], cwd=ROOT,
+    r = subprocess.run([sys.executable, "-m", "skillmimic.viz.video", str(empty), str(tmp_path / "w.mp4")], cwd=ROOT,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "no .png or .jpg frames" in r.stderr
 

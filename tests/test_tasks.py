@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from skillmimic.envs.task import TaskEnv, TaskEnvConfig
+from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM
+from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig
 from skillmimic.policy import SkillPolicy
 from skillmimic.tasks import TASKS, CirclingConfig, HeadingConfig, ScoringConfig, ThrowingConfig
 from skillmimic.tasks.scoring import HOOP_HEIGHT, RIM_RADIUS, through_rim
@@ -105,20 +106,21 @@ def test_scoring_through_the_rim_from_above_only():
 
 
 def test_task_env_refuses_a_skill_policy_of_another_hand(all_motions):
-    llc = SkillPolicy(868, 156, (32,), math.pi / 2, 2.0)  # a full-hand policy
+    llc = SkillPolicy(SKILL_OBS_DIM, 156, (32,), math.pi / 2, 2.0)  # a full-hand policy
     cls, cfg_cls = TASKS["heading"]
     cfg = TaskEnvConfig(backend="mujoco", hand="rigid")
-    with pytest.raises(ValueError, match=r"skill policy \(full hand\) .* this model \(rigid hand\) needs 868 and 66"):
+    needs = rf"skill policy \(full hand\) .* this model \(rigid hand\) needs {SKILL_OBS_DIM} and 66"
+    with pytest.raises(ValueError, match=needs):
         TaskEnv(cfg, cls, cfg_cls(), llc, all_motions, 1, "cpu")
 
 
 def test_task_env_steps_and_ends_episodes(all_motions):
-    llc = SkillPolicy(868, 156, (32,), math.pi / 2, 2.0)
+    llc = SkillPolicy(SKILL_OBS_DIM, 156, (32,), math.pi / 2, 2.0)
     cls, cfg_cls = TASKS["heading"]
     env = TaskEnv(TaskEnvConfig(backend="mujoco", max_episode_steps=6), cls, cfg_cls(), llc, all_motions, 3, "cpu",
                   seed=0)
     obs = env.reset()
-    assert obs.shape == (3, env.num_obs) and env.num_obs == 804 + 4 and env.num_actions == 4
+    assert obs.shape == (3, env.num_obs) and env.num_obs == OBS_DIM + 4 and env.num_actions == 4
     starts = all_motions.labels[env.init_clips].tolist()
     assert set(starts) <= {11, 12, 13} and starts
     obs, reward, terminated, truncated, info = env.step(torch.tensor([0, 1, 2]))

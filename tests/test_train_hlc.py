@@ -15,6 +15,7 @@ from paths import ROOT
 sys.path.insert(0, str(ROOT))
 import train_hlc  # noqa: E402
 from skillmimic import checkpoint  # noqa: E402
+from skillmimic.envs.observations import SKILL_OBS_DIM  # noqa: E402
 from skillmimic.llc_link import file_sha256  # noqa: E402
 from skillmimic.policy import TASK_POLICY_FORMAT, SkillPolicy, policy_file, save_policy  # noqa: E402
 
@@ -30,7 +31,7 @@ def _run(*args, script="train_hlc.py"):
 @pytest.fixture(scope="module")
 def llc(tmp_path_factory):
     path = tmp_path_factory.mktemp("llc") / "llc.pt"
-    save_policy(SkillPolicy(868, 156, (32,), math.pi / 2, 2.0), path)
+    save_policy(SkillPolicy(SKILL_OBS_DIM, 156, (32,), math.pi / 2, 2.0), path)
     return path
 
 
@@ -67,7 +68,7 @@ def test_resume_runs_on_the_skill_policy_it_started_with(tmp_path, llc):
     assert r.returncode == 0, r.stderr
     moved = tmp_path / "moved.pt"
     first.rename(moved)
-    save_policy(SkillPolicy(868, 156, (16,), math.pi / 2, 2.0), first)  # another skill policy at its path
+    save_policy(SkillPolicy(SKILL_OBS_DIM, 156, (16,), math.pi / 2, 2.0), first)  # another skill policy at its path
     resume = ("--iterations", "2", "--device", "cpu", "--resume", str(tmp_path / "r" / "checkpoint.pt"))
     r = _run(*resume)
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
@@ -81,10 +82,10 @@ def test_resume_runs_on_the_skill_policy_it_started_with(tmp_path, llc):
 
 def test_a_new_run_on_a_skill_policy_that_lacks_the_tasks_skills_is_refused_at_the_start(tmp_path):
     """As play.py refuses it for a trained high-level policy (skillmimic.llc_link.load_task_llc)."""
-    policy = SkillPolicy(868, 156, (16,), math.pi / 2, 2.0)
+    policy = SkillPolicy(SKILL_OBS_DIM, 156, (16,), math.pi / 2, 2.0)
     path = tmp_path / "dribbles.pt"
-    checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, 868, 156, (16,), math.pi / 2, 2.0, hand="full",
-                                       model_sha256=None, skill_labels=[9, 10, 11]), path)
+    checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, SKILL_OBS_DIM, 156, (16,), math.pi / 2, 2.0,
+                                       hand="full", model_sha256=None, skill_labels=[9, 10, 11]), path)
     r = _run(*FAST, "--task", "scoring", "--llc", str(path), "--iterations", "1", "--run-dir", str(tmp_path / "r"))
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert f"--llc: {path}: did not learn skill(s)" in r.stderr and "which the scoring task picks" in r.stderr

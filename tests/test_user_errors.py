@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from paths import DATA, ROOT
-from skillmimic.envs.imitation import ImitationEnv
+from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.model import load_spec
 from skillmimic.policy import SkillPolicy, policy_file
 
@@ -34,7 +34,7 @@ CASES = {
     "resume of a finished run": ("train_llc.py --resume {d}/done.pt --iterations 3",
                                  "{d}/done.pt: already at iteration 3"),
     "resume of another model": ("train_llc.py --resume {d}/other.pt",
-                                f"{{d}}/other.pt: made for num_obs=10, this model has num_obs={ImitationEnv.num_obs}"),
+                                f"{{d}}/other.pt: made for num_obs=10, this model has num_obs={SKILL_OBS_DIM}"),
     "resume of a policy": ("train_llc.py --resume {d}/nan.pt",
                            "{d}/nan.pt: is a skill policy (a policy.pt of train_llc.py), not a training checkpoint of "
                            "train_llc.py; pass it to play.py --checkpoint"),
@@ -70,7 +70,7 @@ CASES = {
     "a high-level policy on a different skill policy": ("-m skillmimic.evaluate_task --task heading --llc {d}/nan.pt "
                                                         "--device cpu", "); found {d}/nan.pt (sha256 "),
     "bench no steps": ("-m skillmimic.bench --steps 0", "--steps 0: must be at least 1"),
-    "video of a missing folder": ("-m skillmimic.video {d}/none {d}/out.mp4", "{d}/none: no such folder of frames"),
+    "video of a missing folder": ("-m skillmimic.viz.video {d}/none {d}/out.mp4", "{d}/none: no such folder of frames"),
     "play no humanoids": ("play.py --num-envs 0", "--num-envs 0: must be at least 1"),
     # Output paths are checked before the work: here before the policy is read (none.pt does not exist).
     "a video that is a folder": ("play.py --headless --checkpoint {d}/none.pt --video {d}/dir.mp4",
@@ -118,7 +118,7 @@ def results(tmp_path_factory):
     torch.save(torch.zeros(3, 5), d / "clips" / "031_bad.pt")
     (d / "four.yaml").write_text("num_envs: four\n")
     (d / "hidden.yaml").write_text("hidden: 64\n")
-    n = ImitationEnv.num_obs, load_spec("full").num_dofs  # full-hand files (a file without a hand is one)
+    n = SKILL_OBS_DIM, load_spec("full").num_dofs  # full-hand files (a file without a hand is one)
     torch.save({"format": "skillmimic-llc-train/1", "num_obs": n[0], "num_actions": n[1], "iteration": 3,
                 "agent": {}, "args": {}}, d / "done.pt")
     torch.save({"format": "skillmimic-llc-train/1", "num_obs": 10, "num_actions": n[1], "iteration": 3,

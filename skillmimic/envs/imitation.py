@@ -39,7 +39,7 @@ from skillmimic import rewards as R
 from skillmimic import skills
 from skillmimic.envs.assist import AssistConfig, BallAssist, assist_force
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
-from skillmimic.envs.observations import OBS_DIM
+from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.motion import MotionSet
 from skillmimic.sim import Backend
 
@@ -96,11 +96,9 @@ class ImitationEnv:
     """Batched imitation environment of num_envs worlds on the simulator. Tensors live on `device` ('cuda',
     'cuda:N', 'cpu' or 'auto', where the motions must be too), batch dimension first.
 
-    obs (num_envs, OBS_DIM + 64); actions (num_envs, num_actions) in roughly [-1, 1], one per hinge of the model
+    obs (num_envs, SKILL_OBS_DIM); actions (num_envs, num_actions) in roughly [-1, 1], one per hinge of the model
     (`spec`, the hand's ModelSpec).
     """
-
-    num_obs = OBS_DIM + skills.NUM_SLOTS
 
     def __init__(self, cfg: EnvConfig, motions: MotionSet, num_envs: int, device: str | torch.device = "auto",
                  seed: int = 0):
@@ -108,7 +106,7 @@ class ImitationEnv:
         skills.check_labels(motions.labels)  # before the simulator is built (on a GPU that takes a while)
         self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, cfg.hand, motions, cfg.physics)
         self.spec = self.sim.spec
-        self.num_actions = self.spec.num_dofs
+        self.num_obs, self.num_actions = SKILL_OBS_DIM, self.spec.num_dofs
         self.device = self.sim.device
         self.num_envs = num_envs
         self.motions = motions

@@ -14,15 +14,17 @@ Layout of `humanoid_ball_obs` (N, 804):
     ball position relative to the pelvis               3
     ball linear and angular velocity                   6
     hand-ball contact, left and right                  2
+A skill policy observes these and the skill condition, a one-hot of skills.NUM_SLOTS (64): SKILL_OBS_DIM, 868.
 """
 
 from __future__ import annotations
 
 import torch
 
-from skillmimic import rotations
+from skillmimic import rotations, skills
 
 OBS_DIM = 1 + 156 + 318 + 159 + 159 + 3 + 6 + 2
+SKILL_OBS_DIM = OBS_DIM + skills.NUM_SLOTS  # a skill policy's observation size
 
 def tan_norm(quat: torch.Tensor) -> torch.Tensor:
     """Continuous 6-number encoding of orientations: two columns of the rotation matrix. (..., 4) -> (..., 6)."""

@@ -15,9 +15,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from skillmimic.court import Decoration, Marker, Ring
 from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
 from skillmimic.tasks.state import TaskState, random_points_around, to_heading_frame
+from skillmimic.viz.court import Decoration, Marker, Ring
 
 
 @dataclasses.dataclass

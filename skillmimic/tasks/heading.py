@@ -13,9 +13,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from skillmimic.court import Arrow, Decoration, Marker
 from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, PICKUP
 from skillmimic.tasks.state import TaskState, goal_obs, random_points_around
+from skillmimic.viz.court import Arrow, Decoration, Marker
 
 
 @dataclasses.dataclass

@@ -14,9 +14,9 @@ import dataclasses
 import numpy as np
 import torch
 
-from skillmimic.court import Decoration, Hoop, hoop_facing
 from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, LAYUP, PICKUP
 from skillmimic.tasks.state import TaskState, floor_heading, goal_obs, random_points_around
+from skillmimic.viz.court import Decoration, Hoop, hoop_facing
 
 HOOP_HEIGHT = 2.5
 RIM_RADIUS = 0.225

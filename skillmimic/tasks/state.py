@@ -8,8 +8,8 @@ Tasks are plain classes with the same few members (no base class):
     set_goal(point)                 put every world's goal at a floor point (play.py's mouse target)
     observe(state) -> (N, obs_dim)  the goal in the humanoid's heading frame
     step(state) -> reward (N,), success (N,) bool   after each control step (60 Hz)
-    decorations(i) -> list          what pictures draw for world i's goal, in its frame (skillmimic.court: a hoop,
-                                    markers, a circle, an arrow); drawn only, the physics does not know them
+    decorations(i) -> list          what pictures draw for world i's goal, in its frame (skillmimic.viz.court: a
+                                    hoop, markers, a circle, an arrow); drawn only, the physics does not know them
 """
 
 from __future__ import annotations

@@ -14,10 +14,10 @@ import dataclasses
 import numpy as np
 import torch
 
-from skillmimic.court import Decoration, Hoop, hoop_facing
 from skillmimic.skills import DRIBBLE_FORWARD, DRIBBLE_LEFT, DRIBBLE_RIGHT, LAYUP, PICKUP, SHOT
 from skillmimic.tasks.scoring import RIM_RADIUS
 from skillmimic.tasks.state import TaskState, floor_heading
+from skillmimic.viz.court import Decoration, Hoop, hoop_facing
 
 
 @dataclasses.dataclass

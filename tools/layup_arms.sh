@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# One GPU session of layup experiments on a 2-GPU machine, unattended (docs/llc_recipe.md, "Round 4"):
+# Round 4's layup experiments on a computer with 2 GPUs, unattended (docs/llc_recipe.md, "Round 4"):
 #   1. round 1: four equal-time arms, two per GPU, 4,096 envs each, then the evaluation of each (64 episodes);
 #   2. the scaling check: train_llc.py under torchrun on one GPU alone (8,192 envs, 40 iterations);
 #   3. round 2: the best arm of round 1 (highest accuracy, then lowest ball error) continued under torchrun on both
 #      GPUs (8,192 envs each) from its policy file (actor, critic and normalisers), then evaluated.
 # Usage (from the repository root, after the GPU packages are installed):
-#   setsid nohup bash tools/layup_session.sh OUTDIR T1 T2 > OUTDIR.log 2>&1 &
+#   setsid nohup bash tools/layup_arms.sh OUTDIR T1 T2 > OUTDIR.log 2>&1 &
 # T1, T2: seconds of training per arm in round 1 and in round 2. Progress: OUTDIR/status (one line per stage).
 set -u
 R=${1:?out dir}; T1=${2:-450}; T2=${3:-540}

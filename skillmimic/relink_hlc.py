@@ -1,8 +1,8 @@
 """Rewrite a high-level policy to name another skill policy file: by its sha256, and by its path relative to the
 package when it lies inside it (skillmimic.llc_link).
 
-    python tools/relink_hlc.py runs/hlc/policy.pt --llc runs/llc/policy.pt       # in place
-    python tools/relink_hlc.py /root/exp2/hlc_scoring.pt --out skillmimic/assets/hlc_scoring.pt   # the shipped LLC
+    python -m skillmimic.relink_hlc runs/hlc/policy.pt --llc runs/llc/policy.pt      # in place
+    python -m skillmimic.relink_hlc runs/hlc/policy.pt --out hlc_scoring.pt          # naming the shipped one
 
 A skill policy that the high-level policy cannot drive (another hand or MJCF, other observation or action sizes,
 a skill it picks that the skill policy did not learn) is refused in one line; nothing else in the file changes.
@@ -13,15 +13,11 @@ the skill policy it was trained on (the same bytes under another path), with --o
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 from tyro.conf import Positional
 
-# The package of this clone, whatever is installed: llc_path is written relative to it.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from skillmimic.cli import run_command  # noqa: E402
-from skillmimic.llc_link import SHIPPED_LLC, relink  # noqa: E402
+from skillmimic.cli import run_command
+from skillmimic.llc_link import SHIPPED_LLC, relink
 
 
 @dataclasses.dataclass

@@ -1,6 +1,6 @@
 """Trace one evaluation episode of a skill policy step by step: where and how it loses the ball or falls.
 
-    python tools/trace_episode.py --checkpoint skillmimic/assets/llc_policy.pt --motion-dir data/BallPlay-M/layup
+    python -m skillmimic.trace_episode --checkpoint skillmimic/assets/llc_policy.pt --motion-dir data/BallPlay-M/layup
 
 From the first clip's frame 0 (the evaluation's start, without its hinge noise) the policy's mean action plays on
 plain MuJoCo (CPU) with the evaluation's settings (no drift termination; the episode ends when a body other than
@@ -19,6 +19,7 @@ from skillmimic import DATA
 from skillmimic import model as M
 from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import ImitationEnv
+from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.evaluate import evaluation_config
 from skillmimic.llc_link import SHIPPED_LLC
 from skillmimic.motion import MotionSet
@@ -41,7 +42,7 @@ class Args:
 def trace(args: Args) -> list[dict]:
     """The episode's lines, as dicts (also printed)."""
     check_counts(args, "steps", "every")
-    policy = load_policy(args.checkpoint, "cpu", num_obs=ImitationEnv.num_obs)
+    policy = load_policy(args.checkpoint, "cpu", num_obs=SKILL_OBS_DIM)
     motions = MotionSet(args.motion_dir, hand=policy.hand)
     env = ImitationEnv(evaluation_config(policy, args.steps, "mujoco"), motions, 1, "cpu", seed=0)
     zero = torch.zeros(1, dtype=torch.long)

@@ -25,7 +25,7 @@ from skillmimic import model as M
 from skillmimic import skills
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
 from skillmimic.checkpoint import CheckpointError
-from skillmimic.envs.observations import OBS_DIM
+from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM
 from skillmimic.llc_link import SHIPPED_LLC, load_llc, load_task_llc
 from skillmimic.motion import MotionSet
 from skillmimic.policy import SkillPolicy, TaskPolicy, load_task_policy
@@ -59,10 +59,10 @@ class TaskEnv:
                  device: str | torch.device = "auto", seed: int = 0):
         hand = cfg.hand or llc.hand
         spec = M.load_spec(hand)
-        if llc.num_obs != OBS_DIM + skills.NUM_SLOTS or llc.num_actions != spec.num_dofs or llc.hand != hand:
+        if llc.num_obs != SKILL_OBS_DIM or llc.num_actions != spec.num_dofs or llc.hand != hand:
             raise ValueError(f"the skill policy ({llc.hand} hand) takes {llc.num_obs} observations and gives "
                              f"{llc.num_actions} actions; this model ({hand} hand) needs "
-                             f"{OBS_DIM + skills.NUM_SLOTS} and {spec.num_dofs}")
+                             f"{SKILL_OBS_DIM} and {spec.num_dofs}")
         self.cfg = cfg
         self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, hand, motions, llc.physics)
         self.device = dev = self.sim.device

@@ -15,9 +15,9 @@ import numpy as np
 import yaml
 
 from skillmimic import skills
-from skillmimic.court import Decoration
 from skillmimic.errors import UserError
-from skillmimic.render import SceneRenderer
+from skillmimic.viz.court import Decoration
+from skillmimic.viz.render import SceneRenderer
 
 
 class SkillKeys:

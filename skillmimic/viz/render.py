@@ -4,7 +4,7 @@ Rendering uses plain MuJoCo's renderer on one CPU-side MjData, whatever engine r
 rows (from a Simulator, or from reference frames for dataset replay). With no display it renders through EGL
 (see skillmimic/__init__.py). Worlds are laid out across the floor `spacing` metres apart; a camera follows their
 middle. The ball turns green while a hand touches it (or while the data's contact label is 1). Each world's
-decorations (hoops, goal markers: skillmimic/court.py) are drawn in that world's place, and the half court's
+decorations (hoops, goal markers: skillmimic/viz/court.py) are drawn in that world's place, and the half court's
 lines, when asked for, at world 0's hoop; they are drawn only, the physics does not know them.
 """
 
@@ -18,7 +18,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from skillmimic import model as M
-from skillmimic.court import Court, Decoration, add_shapes, focus
+from skillmimic.viz.court import Court, Decoration, add_shapes, focus
 
 BALL_RGBA = np.array([0.9, 0.4, 0.1, 1.0], dtype=np.float32)
 BALL_TOUCHED_RGBA = np.array([0.2, 0.8, 0.2, 1.0], dtype=np.float32)

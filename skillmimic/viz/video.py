@@ -1,7 +1,7 @@
 """Frames to video: H.264 mp4 through imageio's ffmpeg plugin (imageio-ffmpeg ships the ffmpeg binary), or an
 animated GIF (a file name ending in .gif; Pillow writes it) for pages that show pictures only, like a README.
 
-    python -m skillmimic.video FRAMES_DIR OUT.mp4 --fps 30
+    python -m skillmimic.viz.video FRAMES_DIR OUT.mp4 --fps 30
 
 FRAMES_DIR holds PNG (or JPEG) images, taken in file-name order; all must have one size.
 """
