@@ -24,8 +24,8 @@ vectorised over the frames of one clip (no MuJoCo call; the tests check the resu
    its diameter no place is free: it is left where both penetrate alike.
 The lift moves every body about 3 cm from the recorded positions, so MotionSet's default ('ball') does only
 steps 2-3 without the lift (see MotionSet and docs/reference_consistency.md for the measurements).
-The hands' geoms have margin = gap = 1.5 cm, so MuJoCo lists their contacts from 1.5 cm away but acts only on
-real penetration (distance < 0); only that is removed here.
+The hands' contacts are listed from 1.5 cm away but act only on real penetration (distance < 0,
+skillmimic.model.Physics.hand_margin = 0); only that is removed here.
 """
 
 from __future__ import annotations

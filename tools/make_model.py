@@ -33,7 +33,10 @@ BALL_INERTIA = 2.0 / 3.0 * BALL_MASS * BALL_RADIUS**2
 # ball lands; this one gives a restitution of 0.72-0.77 for drops of 0.5-3 m, and a drop from 1.8 m (bottom)
 # rebounds to 1.30 m (top): FIBA asks for 1.2-1.4 m. tests/test_model.py measures it on both backends.
 BALL_FLOOR_SOLREF = "-7500 -16"
-# Hand geoms (wrist and fingers) list a contact from this far away but push only on overlap (margin = gap): the
+# Hand geoms (wrist and fingers) list a contact from this far away but push only on overlap: margin = gap, as MuJoCo 3
+# reads them (listed within margin, pushing within margin - gap). MuJoCo 4 lists within margin + gap and pushes within
+# margin, so skillmimic.model.load_model sets the hands' margin to Physics.hand_margin (0) and their gap to this
+# (the file is kept as it is: policy files record its hash). The
 # data's hand-ball contact labels come from approximate mocap, and in the dataset's own poses the labelled hands
 # are within 1.6 cm of the ball in 95% of the labelled frames, while unlabelled hands are beyond 1.8 cm in 95%.
 HAND_CONTACT_MARGIN = 0.015
@@ -200,7 +203,8 @@ def make_model(reference_path: str, hand: str = "full") -> str:
             "  </worldbody>",
             "  <contact>",
             # margin = gap: the contact is listed from 2 mm away (so a resting ball, which jitters by a fraction of a
-            # millimetre, reads as touching the floor) but pushes only once they overlap.
+            # millimetre, reads as touching the floor). Under MuJoCo 4 it also pushes from 2 mm away (see the hands
+            # above); BALL_FLOOR_SOLREF's bounce was measured with that.
             f'    <pair name="ball_floor" geom1="ball" geom2="floor" condim="3" friction="0.8 0.8 0.05 0.0001 0.0001" '
             f'solref="{BALL_FLOOR_SOLREF}" solimp="0.9 0.95 0.001" margin="0.002" gap="0.002"/>',
             "  </contact>",

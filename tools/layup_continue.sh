@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Equal-time layup arms, one per GPU, unattended (docs/llc_recipe.md, "Round 5"): each arm continues INIT (a policy
+# file with its critic) at 8,192 envs on its own GPU for T seconds, then is evaluated (64 episodes, unassisted).
+# Usage (from the repository root, after the GPU packages are installed):
+#   setsid nohup bash tools/layup_continue.sh OUTDIR T INIT > OUTDIR.log 2>&1 &
+# Progress: OUTDIR/status (one line per stage). Arms: ARMS below, each one change from B.
+set -u
+R=${1:?out dir}; T=${2:-900}; INIT=${3:?policy file to continue}
+N=${ENVS:-8192}  # smaller for a dry run on a CPU
+X=${EXTRA:-}  # more train_llc.py flags for every run (a dry run: --warm-start-steps 5)
+mkdir -p "$R"
+export PYTHONUNBUFFERED=1
+L=data/BallPlay-M/layup
+say() { echo "$(date +%T) $*" >> "$R/status"; }
+# Round 4's continuation recipe with the assist on a schedule (1 -> 0 over the first ~45% of the run)
+COMMON="--env.reward.form components --env.physics.palm --env.assist.mode schedule --env.assist.schedule-steps 8000"
+declare -A ARMS=(
+  [A]="--env.physics.ball-mass 7.2 --env.physics.hand-margin 0.015"  # the hand's 1.5 cm cushion, as INIT was trained
+  [B]="--env.physics.ball-mass 7.2"                                  # the cushion removed
+  [C]=""                                                             # B on FIBA's 0.6 kg ball
+  [D]="--env.physics.ball-mass 7.2 --env.contact-patience 10"        # B with InterMimic's contact termination
+)
+NAMES=(A B C D)
+GPUS=${NUM_GPUS:-$(nvidia-smi -L 2>/dev/null | wc -l)}; GPUS=$(( GPUS > 0 ? GPUS : 1 ))
+
+say "warm-up (kernel compile)"
+python train_llc.py --motion-dir $L --num-envs ${WARM_ENVS:-64} --iterations 1 --warm-start-steps 10 --run-dir "$R/warmup" \
+  --overwrite $COMMON > "$R/warmup.log" 2>&1
+
+arm() {
+  local name=$1 gpu=$2
+  CUDA_VISIBLE_DEVICES=$gpu timeout -s TERM "$T" python train_llc.py --motion-dir $L --num-envs $N \
+    --iterations 100000 --checkpoint-every 50 --init-from "$INIT" --run-dir "$R/$name" --overwrite \
+    $COMMON ${ARMS[$name]} $X > "$R/$name.log" 2>&1
+  say "$name trained"
+  CUDA_VISIBLE_DEVICES=$gpu python -m skillmimic.evaluate --checkpoint "$R/$name/policy.pt" \
+    --motion-dir $L --episodes 64 --json-out "$R/$name.eval.json" > "$R/$name.eval.log" 2>&1
+  say "$name evaluated"
+}
+say "arms ${NAMES[*]} for ${T}s each on $GPUS GPUs"
+i=0
+for name in "${NAMES[@]}"; do arm "$name" $(( i % GPUS )) & i=$(( i + 1 )); done
+wait
+say "DONE"
