@@ -150,6 +150,10 @@ def load_model(hand: str = "full", self_collision: bool = False, physics: Physic
     if physics.ball_mass != FIBA_BALL_MASS:
         m.body_mass[BALL_BODY] = physics.ball_mass
         m.body_inertia[BALL_BODY] = 2.0 / 3.0 * physics.ball_mass * BALL_RADIUS**2
+        # The compiler's constants that follow the masses (subtree masses, the inverse weights that scale the
+        # constraints' softness). Left stale (as until round 5), a 7.2 kg ball had a subtree of 0.6 kg, and plain
+        # MuJoCo and MuJoCo Warp parted by 4.5 mm after one control step and 0.5 m after 60 (tests/test_sim.py).
+        mujoco.mj_setConst(m, mujoco.MjData(m))
     if not 0.0 <= physics.hand_margin <= 0.05:
         raise ValueError(f"hand margin {physics.hand_margin}: must be between 0 and 0.05 m")
     hand = np.isin(m.geom_bodyid, np.asarray(LEFT_HAND + RIGHT_HAND) + 1)  # body ids: the Pelvis is 1

@@ -119,6 +119,8 @@ def test_physics_options_build_and_the_palm_is_a_hand_geom():
     assert heavy.ngeom == plain.ngeom + 2
     assert math.isclose(heavy.body_mass[M.BALL_BODY], 7.2)
     assert math.isclose(heavy.body_inertia[M.BALL_BODY][0], 2 / 3 * 7.2 * 0.12**2, rel_tol=1e-6)
+    assert math.isclose(heavy.body_subtreemass[M.BALL_BODY], 7.2)  # the compiler's constants follow the mass
+    assert math.isclose(heavy.body_invweight0[M.BALL_BODY][0], 1 / 7.2, rel_tol=1e-6)
     for side in ("L_Wrist", "R_Wrist"):  # one box more on each wrist, heavier by its 0.19 kg
         b = heavy.body(side).id
         boxes = [g for g in range(heavy.ngeom) if heavy.geom_bodyid[g] == b and heavy.geom_type[g] == 6]
