@@ -147,15 +147,10 @@ def load_model(hand: str = "full", self_collision: bool = False, physics: Physic
             raise ValueError(f"{path}: body {i + 1} is {m.body(i + 1).name!r}, expected {name!r}")
     if physics.ball_mass <= 0:
         raise ValueError(f"ball mass {physics.ball_mass}: must be positive")
-    if physics.ball_mass != FIBA_BALL_MASS:
-        m.body_mass[BALL_BODY] = physics.ball_mass
-        m.body_inertia[BALL_BODY] = 2.0 / 3.0 * physics.ball_mass * BALL_RADIUS**2
-        # The compiler's constants that follow the masses (subtree masses, the inverse weights that scale the
-        # constraints' softness). Left stale (as until round 5), a 7.2 kg ball had a subtree of 0.6 kg, and plain
-        # MuJoCo and MuJoCo Warp parted by 4.5 mm after one control step and 0.5 m after 60 (tests/test_sim.py).
-        mujoco.mj_setConst(m, mujoco.MjData(m))
     if not 0.0 <= physics.hand_margin <= 0.05:
         raise ValueError(f"hand margin {physics.hand_margin}: must be between 0 and 0.05 m")
+    if physics.ball_mass != FIBA_BALL_MASS:
+        set_ball_mass(m, physics.ball_mass)
     hand = np.isin(m.geom_bodyid, np.asarray(LEFT_HAND + RIGHT_HAND) + 1)  # body ids: the Pelvis is 1
     m.geom_margin[hand] = physics.hand_margin  # pushes within this distance (MuJoCo 4)
     m.geom_gap[hand] = HAND_CONTACT_LIST  # listed within margin + gap; the legacy files: 1.5 + 1.5 cm
@@ -163,6 +158,21 @@ def load_model(hand: str = "full", self_collision: bool = False, physics: Physic
         humanoid = (m.geom_bodyid >= 1) & (m.geom_bodyid <= NUM_BODIES)
         m.geom_conaffinity[humanoid] = 3
     return m
+
+
+def set_ball_mass(m: mujoco.MjModel, mass: float) -> None:
+    """Give the compiled model's ball this mass (kg), a thin shell of the same size (I = 2/3 m r^2), in place.
+    The compiler's constants that follow the masses (subtree masses, the inverse weights that scale the
+    constraints' softness) are computed again: left stale (as until round 5), a 7.2 kg ball had a subtree of 0.6
+    kg, and plain MuJoCo and MuJoCo Warp parted by 4.5 mm after one control step and 0.5 m after 60
+    (tests/test_sim.py)."""
+    m.body_mass[BALL_BODY] = mass
+    m.body_inertia[BALL_BODY] = 2.0 / 3.0 * mass * BALL_RADIUS**2
+    mujoco.mj_setConst(m, mujoco.MjData(m))
+
+
+# The model's arrays that set_ball_mass changes (a simulator that holds its own copy of the model copies these).
+BALL_MASS_FIELDS = ("body_mass", "body_inertia", "body_subtreemass", "body_invweight0", "dof_invweight0")
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

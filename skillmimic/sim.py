@@ -170,6 +170,15 @@ class Simulator:
         self._left = torch.tensor(M.LEFT_HAND, device=device)
         self._right = torch.tensor(M.RIGHT_HAND, device=device)
 
+    def set_ball_mass(self, mass: float) -> None:
+        """Give the ball this mass (kg) in every world from the next step on (a ball curriculum); the model's
+        constants that follow the masses are computed again (skillmimic.model.set_ball_mass)."""
+        M.set_ball_mass(self.model, mass)
+        self._model_changed()
+
+    def _model_changed(self) -> None:
+        """A backend that holds its own copy of the model copies skillmimic.model.BALL_MASS_FIELDS here."""
+
     def _bind_views(self) -> None:
         """Public views of the raw tensors; call once the backend has made them."""
         b = slice(1, M.NUM_BODIES + 1)
@@ -351,6 +360,13 @@ class WarpSim(Simulator):
         bad = (self._overflow & self._overflow_mask) != 0
         self._overflow.zero_()
         return bad
+
+    def _model_changed(self) -> None:
+        # In place, so that the captured graphs read the new values.
+        for name in M.BALL_MASS_FIELDS:
+            dst = self._wp.to_torch(getattr(self._m, name))  # (1 or N, n, ...)
+            src = torch.as_tensor(getattr(self.model, name), dtype=dst.dtype, device=dst.device)
+            dst.copy_(src.expand_as(dst))
 
     def _physics_kernels(self) -> None:
         for _ in range(self.cfg.substeps):

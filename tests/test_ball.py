@@ -11,13 +11,14 @@ import torch
 
 from skillmimic import model as M
 from skillmimic import rewards as R
-from skillmimic.envs.assist import AssistConfig, BallAssist, assist_force
+from skillmimic.envs.assist import AssistConfig, BallAssist, MassCurriculum, assist_force
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.evaluate import evaluation_config
 from skillmimic.motion import MotionSet
 from skillmimic.policy import SkillPolicy, load_policy, policy_file
 from skillmimic.checkpoint import save_atomic
+from skillmimic.errors import UserError
 from skillmimic.sim import SimConfig, make_sim
 from paths import DATA
 
@@ -132,6 +133,57 @@ def test_physics_options_build_and_the_palm_is_a_hand_geom():
     assert len(g) == 2 and all(int(sim._geom_class[i]) in M.LEFT_HAND + M.RIGHT_HAND for i in g)  # hand contacts
     with pytest.raises(ValueError, match="ball mass"):
         M.load_model("rigid", physics=M.Physics(ball_mass=0.0))
+
+
+# --- the ball-mass curriculum ----------------------------------------------------------------------------------
+def test_the_mass_curriculum_falls_in_equal_ratios_to_the_physics_mass():
+    c = MassCurriculum(start=7.2, steps=8, levels=4)
+    masses = [c.mass(0.6, k) for k in range(11)]
+    r = (0.6 / 7.2) ** 0.25
+    expected = [7.2, 7.2, 7.2 * r, 7.2 * r, 7.2 * r**2, 7.2 * r**2, 7.2 * r**3, 7.2 * r**3, 0.6, 0.6, 0.6]
+    assert np.allclose(masses, expected)
+    assert MassCurriculum().mass(0.6, 0) == 0.6  # off
+    with pytest.raises(UserError, match="mass-curriculum"):
+        EnvConfig(mass_curriculum=MassCurriculum(start=-1.0))
+
+
+@pytest.mark.parametrize("backend", ["mujoco", "mujoco_warp"])
+def test_a_mass_set_on_a_running_simulator_acts_as_one_built_with_it(rigid_layup, backend):
+    """Simulator.set_ball_mass gives the same motion as a simulator built with that mass (the constants that
+    follow the mass included), on both engines."""
+    def rollout(sim):
+        mid, fid = torch.zeros(2, dtype=torch.long), torch.tensor([0, 40])
+        sim.reset(torch.arange(2), *rigid_layup.state(mid, fid))
+        for k in range(20):
+            sim.ctrl[:] = rigid_layup.frames(mid, fid + k + 1).dof_pos
+            sim.step()
+        return sim.ball_pos_w.clone()
+
+    changed = make_sim(SimConfig(backend=backend, hand="rigid", physics=M.Physics(palm=True)), 2, "cpu")
+    changed.set_ball_mass(7.2)
+    built = make_sim(SimConfig(backend=backend, hand="rigid", physics=M.Physics(palm=True, ball_mass=7.2)), 2, "cpu")
+    for name in M.BALL_MASS_FIELDS:
+        assert np.allclose(getattr(changed.model, name), getattr(built.model, name))
+    light = make_sim(SimConfig(backend=backend, hand="rigid", physics=M.Physics(palm=True)), 2, "cpu")
+    a, b, c = rollout(changed), rollout(built), rollout(light)
+    assert float((a - b).norm(dim=-1).max()) < 1e-4 < float((a - c).norm(dim=-1).max())
+
+
+def test_the_environment_follows_the_mass_curriculum_and_resumes_it(rigid_layup):
+    cfg = dict(physics=M.Physics(palm=True), mass_curriculum=MassCurriculum(start=2.4, steps=4, levels=2))
+    env = _env(rigid_layup, **cfg)
+    masses = [env.sim.model.body_mass[M.BALL_BODY]]
+    for _ in range(5):
+        _, _, _, _, info = env.step(torch.zeros(2, env.num_actions))
+        masses.append(env.sim.model.body_mass[M.BALL_BODY])
+    assert np.allclose(masses, [2.4, 2.4, 2.4, 1.2, 1.2, 0.6])  # [0]: built; [k]: the mass step k played with
+    assert float(info["stats"]["ball_mass"]) == pytest.approx(0.6)
+    state = env.state_dict()
+    again = _env(rigid_layup, **cfg)
+    assert again.sim.model.body_mass[M.BALL_BODY] == pytest.approx(2.4)
+    again.load_state_dict(state)
+    assert again.mass_steps == 5 and again.ball_mass == pytest.approx(0.6)
+    assert again.sim.model.body_subtreemass[M.BALL_BODY] == pytest.approx(0.6)
 
 
 @pytest.mark.parametrize("mass", [M.FIBA_BALL_MASS, 7.2])

@@ -1,5 +1,6 @@
-"""A ball curriculum: a guiding force that pulls the ball towards its reference while the policy cannot yet keep
-it, and fades as the policy learns to.
+"""Ball curricula: a guiding force that pulls the ball towards its reference while the policy cannot yet keep
+it, and fades as the policy learns to (AssistConfig, BallAssist); and a heavier ball that becomes the real one
+over the run (MassCurriculum, at the end of this module's configs).
 
 Why: with the ball in the reward's product and the ball termination, an episode that loses the ball in the
 layup's dribble (frames 18-38) stops there, so the clip's bounce, catch and finish are practised only from
@@ -58,6 +59,30 @@ class AssistConfig:
     """adaptive: per control step decay of the probes' counts (a memory of about 200 steps)."""
     schedule_steps: int = 20_000
     """schedule: control steps of the environment over which the factor falls from 1 to 0."""
+
+
+@dataclasses.dataclass
+class MassCurriculum:
+    """The other ball curriculum: the ball starts heavier and becomes the physics' ball (EnvConfig.physics, the
+    mass the policy file records and the evaluation uses) over a number of control steps, in `levels` steps of
+    equal ratio, each applied to every world at once (Simulator.set_ball_mass). Why: in round 5
+    (docs/llc_recipe.md) a policy trained on SkillMimic's 7.2 kg ball succeeded on the layup where, from the same
+    start, FIBA's 0.6 kg ball scored 0%; kinematic replay keeps a heavy ball in the hand longer
+    (tools/ball_replay.py)."""
+
+    start: float = 0.0
+    """The ball's mass (kg) when the run starts; 0: no curriculum (the physics' mass throughout)."""
+    steps: int = 20_000
+    """Control steps of the environment over which the mass goes from `start` to the physics' mass."""
+    levels: int = 8
+    """The masses on the way (the last one is the physics' mass)."""
+
+    def mass(self, end: float, step: int) -> float:
+        """The ball's mass (kg) after `step` control steps of a run whose physics' mass is `end`."""
+        if self.start <= 0:
+            return end
+        level = min(int(self.levels * step / max(self.steps, 1)), self.levels)
+        return self.start * (end / self.start) ** (level / self.levels)
 
 
 def assist_force(ball_pos: torch.Tensor, ball_vel: torch.Tensor, ref_pos: torch.Tensor, ref_vel: torch.Tensor,

@@ -37,9 +37,10 @@ import torch
 from skillmimic import model as M
 from skillmimic import rewards as R
 from skillmimic import skills
-from skillmimic.envs.assist import AssistConfig, BallAssist, assist_force
+from skillmimic.envs.assist import AssistConfig, BallAssist, MassCurriculum, assist_force
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
 from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.sim import Backend
 
@@ -85,11 +86,19 @@ class EnvConfig:
     assist: AssistConfig = dataclasses.field(default_factory=AssistConfig)
     """The ball curriculum: a guiding force on the ball towards its reference (envs/assist.py); off by default
     and always off in the evaluation."""
+    mass_curriculum: MassCurriculum = dataclasses.field(default_factory=MassCurriculum)
+    """A heavier ball at the start that becomes the physics' ball over the run (envs/assist.py); off by default."""
     contact_patience: int = 0
     """End an episode when the reference's hand-ball contact has been missing from the simulation for more than
     this many control steps in a row, on the clip's frames (InterMimic uses 10); 0: never."""
     reward: R.RewardConfig = dataclasses.field(default_factory=R.RewardConfig)
     """Weights of the HOI imitation reward."""
+
+    def __post_init__(self):
+        c = self.mass_curriculum  # a user's flags: refused when parsed, before anything is built
+        if c.start < 0 or c.steps < 1 or c.levels < 1:
+            raise UserError(f"--env.mass-curriculum: start {c.start} must be 0 (off) or a mass in kg, steps {c.steps} "
+                            f"and levels {c.levels} at least 1")
 
 
 class ImitationEnv:
@@ -123,6 +132,8 @@ class ImitationEnv:
         self.rot_bodies = torch.tensor([i == 0 or n in moved for i, n in enumerate(M.BODY_NAMES)], device=dev)
         self.assist = BallAssist(cfg.assist, num_envs, dev)
         self.ball_mass = float(self.sim.model.body_mass[M.BALL_BODY])
+        self.mass_steps = 0  # control steps played: where the mass curriculum is
+        self._follow_mass_curriculum()
         # Class-balanced sampling: a label, then one of its clips. clips_of[l, :count[l]] are label l's clips.
         self.skill_labels = torch.unique(motions.labels)  # (L,)
         per = [torch.nonzero(motions.labels == lab).flatten() for lab in self.skill_labels]
@@ -238,6 +249,7 @@ class ImitationEnv:
         """
         s, t = self.sim, self.motions.table
         last = self.motions.lengths[self.motion_ids] - 1
+        self._follow_mass_curriculum()
         s.ctrl.copy_(self.cfg.action_scale * actions.clamp(-self.cfg.action_clip, self.cfg.action_clip))
         if self.assist.on:  # towards the frame the step leads to
             a, nxt = self.cfg.assist, self.motions.rows(self.motion_ids, self.frame_ids + 1)
@@ -245,6 +257,7 @@ class ImitationEnv:
             s.ball_force_w.copy_(assist_force(s.ball_pos_w, s.ball_lin_vel_w, t.ball_pos[nxt], t.ball_vel[nxt],
                                               self.ball_mass, a.kp, a.kd, a.max_accel, factor))
         s.step()
+        self.mass_steps += 1
         self.frame_ids += 1
         self.episode_steps += 1
         rows = self.motions.rows(self.motion_ids, self.frame_ids)
@@ -287,7 +300,16 @@ class ImitationEnv:
                 # (scalars) the ball error on the clip's frames, and the assist factor now
                 "stats": {"ball_error": (ball_error * on_clip).sum() / on_clip.sum().clamp(min=1),
                           "assist": self.assist.factor.clone()}}
+        if self.cfg.mass_curriculum.start > 0:
+            info["stats"]["ball_mass"] = torch.full((), self.ball_mass, device=self.device)
         return self.observe(), reward, terminated, truncated, info
+
+    def _follow_mass_curriculum(self) -> None:
+        """Give the ball the curriculum's mass for this step, where it changed (MassCurriculum)."""
+        mass = self.cfg.mass_curriculum.mass(self.cfg.physics.ball_mass, self.mass_steps)
+        if mass != self.ball_mass:
+            self.sim.set_ball_mass(mass)
+            self.ball_mass = mass
 
     def _count_starts(self, terminated: torch.Tensor, truncated: torch.Tensor) -> None:
         """Decay the segment statistics and add the episodes that ended this step to their start segments."""
@@ -305,7 +327,7 @@ class ImitationEnv:
                 "skill": self.skill.cpu().clone(), "start_seg": self.start_seg.cpu().clone(),
                 "seg_started": self.seg_started.cpu().clone(), "seg_fell": self.seg_fell.cpu().clone(),
                 "contact_missing": self.contact_missing.cpu().clone(), "assist": self.assist.state_dict(),
-                "generator": self.gen.get_state()}
+                "mass_steps": self.mass_steps, "generator": self.gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
         self.sim.load_state_dict(state["sim"])
@@ -316,4 +338,6 @@ class ImitationEnv:
                 getattr(self, name).copy_(state[name])
         if "assist" in state:
             self.assist.load_state_dict(state["assist"])
+        self.mass_steps = int(state.get("mass_steps", 0))
+        self._follow_mass_curriculum()
         self.gen.set_state(state["generator"])
