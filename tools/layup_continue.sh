@@ -1,26 +1,23 @@
 #!/usr/bin/env bash
-# Equal-time layup arms, one per GPU, unattended (docs/llc_recipe.md, "Round 5"): each arm continues INIT (a policy
-# file with its critic) at 8,192 envs on its own GPU for T seconds, then is evaluated (64 episodes, unassisted).
+# Equal-time layup arms, one per GPU, unattended (docs/llc_recipe.md, rounds 5 and 6): each arm continues INIT (a
+# policy file with its critic) at 8,192 envs on its own GPU for T seconds, then is evaluated (64 episodes, no assist).
 # Usage (from the repository root, after the GPU packages are installed):
-#   setsid nohup bash tools/layup_continue.sh OUTDIR T INIT > OUTDIR.log 2>&1 &
-# Progress: OUTDIR/status (one line per stage). Arms: ARMS below, each one change from B.
+#   setsid nohup bash tools/layup_continue.sh OUTDIR T INIT [ARMS] > OUTDIR.log 2>&1 &
+# ARMS: a file of lines `NAME FLAGS...` (train_llc.py flags of that arm) and one `COMMON FLAGS...` line for every
+# arm; '#' starts a comment (default: tools/arms/round5.txt, what round 5 ran). Progress: OUTDIR/status.
 set -u
-R=${1:?out dir}; T=${2:-900}; INIT=${3:?policy file to continue}
+R=${1:?out dir}; T=${2:-900}; INIT=${3:?policy file to continue}; ARMS_FILE=${4:-tools/arms/round5.txt}
 N=${ENVS:-8192}  # smaller for a dry run on a CPU
 X=${EXTRA:-}  # more train_llc.py flags for every run (a dry run: --warm-start-steps 5)
 mkdir -p "$R"
 export PYTHONUNBUFFERED=1
 L=data/BallPlay-M/layup
 say() { echo "$(date +%T) $*" >> "$R/status"; }
-# Round 4's continuation recipe with the assist on a schedule (1 -> 0 over the first ~45% of the run)
-COMMON="--env.reward.form components --env.physics.palm --env.assist.mode schedule --env.assist.schedule-steps 8000"
-declare -A ARMS=(
-  [A]="--env.physics.ball-mass 7.2 --env.physics.hand-margin 0.015"  # the hand's 1.5 cm cushion, as INIT was trained
-  [B]="--env.physics.ball-mass 7.2"                                  # the cushion removed
-  [C]=""                                                             # B on FIBA's 0.6 kg ball
-  [D]="--env.physics.ball-mass 7.2 --env.contact-patience 10"        # B with InterMimic's contact termination
-)
-NAMES=(A B C D)
+declare -A ARMS=(); NAMES=(); COMMON=""
+while read -r name flags; do
+  case "$name" in ""|\#*) continue ;; COMMON) COMMON=$flags ;; *) ARMS[$name]=$flags; NAMES+=("$name") ;; esac
+done < "$ARMS_FILE"
+cp "$ARMS_FILE" "$R/arms.txt"
 GPUS=${NUM_GPUS:-$(nvidia-smi -L 2>/dev/null | wc -l)}; GPUS=$(( GPUS > 0 ? GPUS : 1 ))
 
 say "warm-up (kernel compile)"
