@@ -3,7 +3,7 @@ reference at every physics step, its velocities too), the ball is simulated, and
 reference is measured: an upper bound on what any policy can do with the ball in a given physics.
 
     python tools/ball_replay.py --motion-dir data/BallPlay-M/layup                 # every physics variant
-    python tools/ball_replay.py --variants base palm --starts 0 52
+    python tools/ball_replay.py --variants base cushion --starts 0 52
 
 For each variant (a change of the model's contact physics, see VARIANTS) and each start frame, plain MuJoCo (CPU)
 is reset to the start's reference state; then, for every control step, each of its physics steps first sets the

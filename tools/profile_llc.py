@@ -1,0 +1,154 @@
+"""Where a train_llc.py iteration's time goes: train_llc.py run as it is, with its pieces timed.
+
+    python tools/profile_llc.py --num-envs 16384 --iterations 8 --motion-dir data/BallPlay-M/layup
+    python tools/profile_llc.py --burn-in 2 --num-envs 8 --iterations 4     # on a CPU, to try it
+
+Every flag but `--burn-in N` (iterations left out of the averages: compilation, the first updates; default 3) is
+train_llc.py's. The tool wraps, without changing train_llc.py: the physics step (Simulator.step), the reward
+(rewards.hoi_reward), the observation (ImitationEnv.observe), the resets (ImitationEnv.reset_envs), the rest of
+ImitationEnv.step, the policy's forward passes (Agent.dist, Agent.value) in the rollout and in the update, GAE,
+backward, the optimizer's step, the iteration's logging (with its all-reduce) and checkpoint; time outside them
+is "other" of the rollout or the update (the update starts at GAE, the rollout after the checkpoint). The device is
+synchronised at every boundary, so each piece's time is its own but the whole runs slower than without the tool:
+both samples/s are printed. Prints a markdown table, ms per iteration and share, averaged over the iterations
+after the burn-in. One process (not under torchrun).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train_llc.py and the package beside this folder
+import train_llc  # noqa: E402
+from skillmimic import rewards, runs  # noqa: E402
+from skillmimic.cli import run_command  # noqa: E402
+from skillmimic.envs.imitation import ImitationEnv  # noqa: E402
+from skillmimic.errors import UserError  # noqa: E402
+from skillmimic.sim import Simulator  # noqa: E402
+
+
+class PhaseClock:
+    """Wall time split exclusively among nested named phases: each moment belongs to the innermost open phase, or
+    to 'other (MODE)' when none is open. The device is synchronised at every boundary."""
+
+    def __init__(self):
+        self.mode = "rollout"
+        self.stack: list[str] = []
+        self.totals: dict[str, float] = {}
+        self.device: torch.device | None = None
+        self.counting = False
+        self._last = time.perf_counter()
+
+    def _tick(self) -> None:
+        if self.device is not None and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        if self.counting:
+            name = self.stack[-1] if self.stack else f"other ({self.mode})"
+            self.totals[name] = self.totals.get(name, 0.0) + now - self._last
+        self._last = now
+
+    def wrap(self, fn, name: str, mode: str | None = None, per_mode: bool = False, mode_after: str | None = None):
+        """fn timed as phase `name` (with ' (MODE)' appended when per_mode); entering it sets the mode to `mode`,
+        leaving it to `mode_after` (where given)."""
+        @functools.wraps(fn)
+        def timed(*args, **kwargs):
+            self._tick()
+            if mode is not None:
+                self.mode = mode
+            self.stack.append(f"{name} ({self.mode})" if per_mode else name)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._tick()
+                self.stack.pop()
+                if mode_after is not None:
+                    self.mode = mode_after
+        return timed
+
+
+def profiled_main(args: train_llc.Args, burn_in: int) -> None:
+    if args.iterations is not None and args.iterations <= burn_in:
+        raise UserError(f"--iterations {args.iterations}: must exceed --burn-in {burn_in} to average anything")
+    clock = PhaseClock()
+    iterations = {"n": 0, "start": None, "samples": 0}
+
+    timed_log = clock.wrap(runs.Run.log, "logging")
+
+    def on_log(self, iteration, step, scalars, line):
+        clock._tick()
+        iterations["n"] = iteration
+        if iteration == burn_in:  # averages start after this iteration
+            clock.totals.clear()
+            clock.counting = True
+            iterations["start"], iterations["samples"] = time.perf_counter(), step
+        elif iteration > burn_in:
+            iterations["sps"] = (step - iterations["samples"]) / (time.perf_counter() - iterations["start"])
+            iterations["plain_sps"] = scalars["samples_per_s"]
+        return timed_log(self, iteration, step, scalars, line)
+
+    original_init = ImitationEnv.__init__
+
+    def env_init(self, *a, **k):
+        original_init(self, *a, **k)
+        clock.device = self.device
+
+    patches = [
+        (Simulator, "step", clock.wrap(Simulator.step, "physics")),
+        (rewards, "hoi_reward", clock.wrap(rewards.hoi_reward, "reward")),
+        (ImitationEnv, "observe", clock.wrap(ImitationEnv.observe, "observation")),
+        (ImitationEnv, "reset_envs", clock.wrap(ImitationEnv.reset_envs, "resets")),
+        (ImitationEnv, "step", clock.wrap(ImitationEnv.step, "environment, the rest", mode="rollout")),
+        (ImitationEnv, "__init__", env_init),
+        (train_llc.Agent, "dist", clock.wrap(train_llc.Agent.dist, "policy forward", per_mode=True)),
+        (train_llc.Agent, "value", clock.wrap(train_llc.Agent.value, "value forward", per_mode=True)),
+        (train_llc, "gae", clock.wrap(train_llc.gae, "GAE", mode="update")),
+        (torch.Tensor, "backward", clock.wrap(torch.Tensor.backward, "backward")),
+        (torch.optim.Adam, "step", clock.wrap(torch.optim.Adam.step, "optimizer step")),
+        (runs.Run, "log", on_log),
+        (runs.Run, "end_iteration", clock.wrap(runs.Run.end_iteration, "checkpoint", mode_after="rollout")),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    for owner, name, new in patches:
+        setattr(owner, name, new)
+    try:
+        train_llc.main(args)
+    finally:
+        for owner, name, old in saved:
+            setattr(owner, name, old)
+    counted = iterations["n"] - burn_in
+    if counted < 1:  # stopped early (Ctrl-C)
+        print(f"stopped after {iterations['n']} iterations, within the burn-in of {burn_in}: nothing to average")
+        return
+    total = sum(clock.totals.values())
+    print(f"\n{counted} iterations after a burn-in of {burn_in}; {total / counted * 1000:.1f} ms each with the "
+          f"tool's synchronisations ({iterations['sps']:,.0f} samples/s; train_llc.py's own last reading "
+          f"{iterations['plain_sps']:,.0f})\n")
+    print("| phase | ms per iteration | share |\n|---|---|---|")
+    for name, t in sorted(clock.totals.items(), key=lambda kv: -kv[1]):
+        print(f"| {name} | {t / counted * 1000:.1f} | {100 * t / total:.1f}% |")
+
+
+def main() -> None:
+    argv, burn_in = list(sys.argv[1:]), 3
+    if "--burn-in" in argv:
+        i = argv.index("--burn-in")
+        try:
+            burn_in = int(argv[i + 1])
+            if burn_in < 1:
+                raise ValueError
+        except (IndexError, ValueError):
+            print("error: --burn-in takes a count of at least 1", file=sys.stderr)
+            raise SystemExit(2) from None
+        del argv[i : i + 2]
+    sys.argv = [sys.argv[0], *argv]
+    run_command(lambda args: profiled_main(args, burn_in), train_llc.Args, description=__doc__)
+
+
+if __name__ == "__main__":
+    main()
