@@ -88,7 +88,6 @@ FIBA_BALL_MASS = 0.6  # kg, the MJCF's ball: a size-7 basketball (FIBA: 567-650 
 # centred 3 cm towards the fingers (x is the forearm's axis, mirrored on the left), half sizes in m.
 PALM_HALF_SIZE = (0.06, 0.01, 0.04)
 PALM_POS = {"L_Wrist": (0.03, 0.005, 0.01), "R_Wrist": (-0.03, 0.005, 0.01)}
-HAND_CONTACT_LIST = 0.015  # m: hand contacts are listed (the contact graph) from this far away (tools/make_model.py)
 LEGACY_HAND_MARGIN = 0.015  # m: the hand's push distance under MuJoCo 4 in files made before Physics.hand_margin
 
 
@@ -151,13 +150,17 @@ def load_model(hand: str = "full", self_collision: bool = False, physics: Physic
         raise ValueError(f"hand margin {physics.hand_margin}: must be between 0 and 0.05 m")
     if physics.ball_mass != FIBA_BALL_MASS:
         set_ball_mass(m, physics.ball_mass)
-    hand = np.isin(m.geom_bodyid, np.asarray(LEFT_HAND + RIGHT_HAND) + 1)  # body ids: the Pelvis is 1
-    m.geom_margin[hand] = physics.hand_margin  # pushes within this distance (MuJoCo 4)
-    m.geom_gap[hand] = HAND_CONTACT_LIST  # listed within margin + gap; the legacy files: 1.5 + 1.5 cm
+    # Pushes within the margin (MuJoCo 4); listed within margin + the MJCF's gap of 1.5 cm (legacy: 1.5 + 1.5 cm).
+    m.geom_margin[hand_geoms(m)] = physics.hand_margin
     if self_collision:
         humanoid = (m.geom_bodyid >= 1) & (m.geom_bodyid <= NUM_BODIES)
         m.geom_conaffinity[humanoid] = 3
     return m
+
+
+def hand_geoms(m: mujoco.MjModel) -> np.ndarray:
+    """(ngeom,) bool: the geoms of the hands' bodies (wrists, palms, fingers) in a compiled model."""
+    return np.isin(m.geom_bodyid, np.asarray(LEFT_HAND + RIGHT_HAND) + 1)  # body ids: the Pelvis is 1
 
 
 def set_ball_mass(m: mujoco.MjModel, mass: float) -> None:

@@ -230,7 +230,7 @@ def test_the_hand_pushes_the_ball_only_within_its_margin(rigid_layup, hand_margi
     d.qpos[:] = qpos[0].double().numpy()
     mujoco.mj_forward(m, d)
     ball = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "ball")
-    hand = np.isin(m.geom_bodyid, np.asarray(M.LEFT_HAND + M.RIGHT_HAND) + 1)
+    hand = M.hand_geoms(m)
     touching = [i for i in range(d.ncon) if ball in d.contact[i].geom and hand[d.contact[i].geom].any()]
     assert touching and all(d.contact[i].dist >= -1e-6 for i in touching)  # listed, none overlapping
     assert min(d.contact[i].dist for i in touching) < 0.005  # the fingers are on the ball

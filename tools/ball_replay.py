@@ -30,10 +30,6 @@ def _ball_geom(m: mujoco.MjModel) -> int:
     return mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_GEOM, "ball")
 
 
-def _hand_geoms(m: mujoco.MjModel) -> np.ndarray:
-    return np.flatnonzero(np.isin(m.geom_bodyid, np.asarray(M.LEFT_HAND + M.RIGHT_HAND) + 1))
-
-
 def _set(**opt):
     def apply(m):
         for k, v in opt.items():
@@ -52,7 +48,7 @@ def _ball_friction(mu: float, condim: int = 3):
 def _hand_solref(timeconst: float):
     def apply(m):
         m.geom_solref[_ball_geom(m), 0] = timeconst
-        m.geom_solref[_hand_geoms(m), 0] = timeconst
+        m.geom_solref[M.hand_geoms(m), 0] = timeconst
     return apply
 
 

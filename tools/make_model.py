@@ -35,7 +35,7 @@ BALL_INERTIA = 2.0 / 3.0 * BALL_MASS * BALL_RADIUS**2
 BALL_FLOOR_SOLREF = "-7500 -16"
 # Hand geoms (wrist and fingers) list a contact from this far away but push only on overlap: margin = gap, as MuJoCo 3
 # reads them (listed within margin, pushing within margin - gap). MuJoCo 4 lists within margin + gap and pushes within
-# margin, so skillmimic.model.load_model sets the hands' margin to Physics.hand_margin (0) and their gap to this
+# margin, so skillmimic.model.load_model sets the hands' margin to Physics.hand_margin (0) and keeps this gap
 # (the file is kept as it is: policy files record its hash). The
 # data's hand-ball contact labels come from approximate mocap, and in the dataset's own poses the labelled hands
 # are within 1.6 cm of the ball in 95% of the labelled frames, while unlabelled hands are beyond 1.8 cm in 95%.

@@ -131,7 +131,6 @@ class ImitationEnv:
         moved = {h.rsplit("_", 1)[0] for h in self.spec.hinges}
         self.rot_bodies = torch.tensor([i == 0 or n in moved for i, n in enumerate(M.BODY_NAMES)], device=dev)
         self.assist = BallAssist(cfg.assist, num_envs, dev)
-        self.ball_mass = float(self.sim.model.body_mass[M.BALL_BODY])
         self.mass_steps = 0  # control steps played: where the mass curriculum is
         self._follow_mass_curriculum()
         # Class-balanced sampling: a label, then one of its clips. clips_of[l, :count[l]] are label l's clips.
@@ -309,7 +308,11 @@ class ImitationEnv:
         mass = self.cfg.mass_curriculum.mass(self.cfg.physics.ball_mass, self.mass_steps)
         if mass != self.ball_mass:
             self.sim.set_ball_mass(mass)
-            self.ball_mass = mass
+
+    @property
+    def ball_mass(self) -> float:
+        """The ball's mass now (kg), as the simulator has it."""
+        return float(self.sim.model.body_mass[M.BALL_BODY])
 
     def _count_starts(self, terminated: torch.Tensor, truncated: torch.Tensor) -> None:
         """Decay the segment statistics and add the episodes that ended this step to their start segments."""
