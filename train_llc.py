@@ -107,6 +107,10 @@ class Args:
     """First iterations of a new run in which only the critic learns (the actor acts but does not move)."""
     hidden: tuple[int, ...] = (1024, 512, 512)
     """Hidden layer widths of the actor and of the critic."""
+    tf32: bool = False
+    """Matrix products in TF32 on the GPU's tensor cores (10-bit mantissa) instead of FP32: the update's forward
+    and backward passes are half of an iteration in FP32 (tools/profile_llc.py). Opt-in until an equal-sample
+    comparison shows the learning curve unchanged; a speed setting, taken from the command line on --resume."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     keep_policies: bool = False
@@ -120,13 +124,14 @@ class Args:
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
     env: EnvConfig = dataclasses.field(
         default_factory=lambda: EnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300,
-                                          ball_distance=0.5, physics=Physics(palm=True)))
+                                          ball_distance=0.5, adaptive_starts=True, physics=Physics(palm=True)))
     """The environment (its number of worlds and its device are --num-envs and --device above). The rigid hand by
     default (2.9x the samples/s of the full hand, and more accurate after equal GPU time: README, "Hands"), with
     SkillMimic's box palm (at equal samples with the ball assist on: accuracy 8.4% against 6.7%, ball error
     540 against 1,287 mm; docs/llc_recipe.md, round 4);
     episodes go on 150 steps past their clip (the evaluation plays 300 steps from a clip's start) and end when the
-    ball is 0.5 m off the reference's (docs/llc_recipe.md)."""
+    ball is 0.5 m off the reference's; starts are drawn more often where episodes fail (adaptive starts: on the
+    layup at 762 million samples, 39% success against 8% without; docs/llc_recipe.md, round 6)."""
 
 
 class Agent(nn.Module):
@@ -171,7 +176,7 @@ def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, g
 
 # What a resumed run may change; everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir", "overwrite", "device", "resume",
-                    "init_from")
+                    "init_from", "tf32")
 
 
 def main(args: Args) -> None:
@@ -184,6 +189,7 @@ def main(args: Args) -> None:
     args = dataclasses.replace(args, iterations=plan.iterations(args.iterations, args.device, resume, DEFAULTS))
     run = runs.Run(args, resume, "runs/llc")  # its folder, ranks, device and environments
     args, ranks, device, local_envs = run.args, run.ranks, run.device, run.local_envs
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the policy's and the critic's products (no effect on a CPU)
     motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
     env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
     run.announce("train_llc.py", env.sim, 1, DEFAULTS)

@@ -115,6 +115,15 @@ def test_resume_keeps_the_run_settings(two_iterations, tmp_path):
     assert ckpt["iteration"] == 3 and ckpt["hidden"] == [64, 64]
 
 
+def test_tf32_is_a_speed_setting_a_resumed_run_takes_from_the_command_line(two_iterations, tmp_path):
+    run = _copy(two_iterations, tmp_path)
+    assert checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["tf32"] is False
+    r = _run(*FAST, "--iterations", "3", "--tf32", "--resume", str(run / "checkpoint.pt"))
+    assert r.returncode == 0, r.stderr
+    assert checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["tf32"] is True
+    assert "tf32" in train_llc.RESUME_OVERRIDES
+
+
 def test_a_diverged_run_stops_in_one_line_and_keeps_its_last_good_checkpoint(two_iterations, tmp_path):
     run = _copy(two_iterations, tmp_path)
     # The next update diverges: a learning rate of 1e30, in the run's settings and in the optimiser's state.

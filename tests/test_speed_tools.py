@@ -1,4 +1,5 @@
-"""tools/profile_llc.py: train_llc.py run with its pieces timed, a table of where an iteration's time goes."""
+"""The speed tools: tools/profile_llc.py (train_llc.py run with its pieces timed, a table of where an iteration's
+time goes) and tools/tf32_check.py (how far TF32 moves a policy's outputs)."""
 
 import os
 import re
@@ -34,3 +35,17 @@ def test_a_bad_burn_in_is_one_line_before_any_work(tmp_path):
                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert out.returncode == 2 and "--iterations 3: must exceed --burn-in 3" in out.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_tf32_check_compares_a_policy_s_outputs_and_refuses_a_bad_batch_in_one_line(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+    policy = ROOT / "skillmimic/assets/llc_policy.pt"
+    tool = [sys.executable, str(ROOT / "tools/tf32_check.py"), "--checkpoint", str(policy)]
+    out = subprocess.run([*tool, "--device", "cpu", "--batch", "64"], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    # A CPU computes in FP32 either way: nothing moves, and the line says so.
+    assert out.stdout.startswith("cpu (FP32 either way): TF32 against FP32 on 64 normalised observations")
+    assert "change by 0.00e+00 on average" in out.stdout and "standard deviation of 0.000e+00" in out.stdout
+    out = subprocess.run([*tool, "--batch", "1"], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert out.returncode == 2 and out.stderr.strip() == "error: --batch 1: must be at least 2"
