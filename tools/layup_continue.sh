@@ -4,7 +4,8 @@
 # Usage (from the repository root, after the GPU packages are installed):
 #   setsid nohup bash tools/layup_continue.sh OUTDIR T INIT [ARMS] > OUTDIR.log 2>&1 &
 # ARMS: a file of lines `NAME FLAGS...` (train_llc.py flags of that arm) and one `COMMON FLAGS...` line for every
-# arm; '#' starts a comment (default: tools/arms/round5.txt, what round 5 ran). Progress: OUTDIR/status.
+# arm; '#' starts a comment (default: tools/arms/round5.txt, what round 5 ran). ONLY="A B": run these arms of
+# the file alone (fewer GPUs than arms). Progress: OUTDIR/status.
 set -u
 R=${1:?out dir}; T=${2:-900}; INIT=${3:?policy file to continue}; ARMS_FILE=${4:-tools/arms/round5.txt}
 N=${ENVS:-8192}  # smaller for a dry run on a CPU
@@ -15,7 +16,9 @@ L=data/BallPlay-M/layup
 say() { echo "$(date +%T) $*" >> "$R/status"; }
 declare -A ARMS=(); NAMES=(); COMMON=""
 while read -r name flags; do
-  case "$name" in ""|\#*) continue ;; COMMON) COMMON=$flags ;; *) ARMS[$name]=$flags; NAMES+=("$name") ;; esac
+  case "$name" in ""|\#*) continue ;; COMMON) COMMON=$flags; continue ;; esac
+  [[ -n ${ONLY:-} && " $ONLY " != *" $name "* ]] && continue
+  ARMS[$name]=$flags; NAMES+=("$name")
 done < "$ARMS_FILE"
 cp "$ARMS_FILE" "$R/arms.txt"
 GPUS=${NUM_GPUS:-$(nvidia-smi -L 2>/dev/null | wc -l)}; GPUS=$(( GPUS > 0 ? GPUS : 1 ))

@@ -85,8 +85,8 @@ def main(progress_csv: str, curve_json: str | None, out_png: str) -> None:
 
 def compare(arms: list[str], out_png: str) -> None:
     """Training reward and episode length (high-level runs: training success rate) against samples of several
-    runs, NAME=progress.csv each; and, when the runs logged them, the ball error on the clip's frames and the ball
-    assist's factor."""
+    runs, NAME=progress.csv each; and, when the runs logged them, the ball error on the clip's frames, the ball
+    assist's factor and (where it changed: the mass curriculum) the ball's mass, on an axis of its own."""
     plt = _pyplot()
     tables = []
     for arm in arms:
@@ -95,6 +95,7 @@ def compare(arms: list[str], out_png: str) -> None:
     ball = all("ball_error" in rows[min(rows)] for _, _, rows in tables)
     fig, axes = plt.subplots(1, 3 if ball else 2, figsize=(16 if ball else 11, 4))
     ax0, ax1 = axes[0], axes[1]
+    mass_axis = None  # the ball panel's right-hand axis, made for the first run whose ball mass changed
     for name, path, rows in tables:
         its = sorted(rows)
         x = [int(rows[i]["samples"]) / 1e6 for i in its]
@@ -108,9 +109,16 @@ def compare(arms: list[str], out_png: str) -> None:
             line, = axes[2].plot(x, [100 * float(rows[i]["ball_error"]) for i in its], label=name or path)
             if any(float(rows[i]["assist"]) > 0 for i in its):
                 axes[2].plot(x, [100 * float(rows[i]["assist"]) for i in its], ":", color=line.get_color())
+            masses = [float(rows[i]["ball_mass"]) for i in its if rows[i].get("ball_mass")]
+            if len(set(masses)) > 1:
+                mass_axis = mass_axis or axes[2].twinx()
+                mass_axis.plot(x[-len(masses):], masses, "--", color=line.get_color(), linewidth=0.8)
     if ball:
         axes[2].set(xlabel="samples (millions)", ylabel="cm  /  %",
-                    title="ball error on the clip, cm (dotted: assist factor, %)")
+                    title="ball error on the clip, cm (dotted: assist, %"
+                          + (", dashed: mass" if mass_axis else "") + ")")
+        if mass_axis:
+            mass_axis.set(ylabel="ball mass, kg (dashed)")
     xlabel = "control steps (millions)" if tasks else "samples (millions)"
     ax0.set(xlabel=xlabel, ylabel="mean reward per step", title="training reward")
     if tasks:
