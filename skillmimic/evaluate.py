@@ -27,8 +27,9 @@ Success, as SkillMimic-V2's evaluation defines it:
 Imitation accuracy, as SkillMimic defines it, over the reference's frames: the share of frames where the root
 and the key bodies (head, wrists, ankles) are within 0.1 m of the reference on average, the ball within 0.2 m,
 and the hand-ball contact matches the label (frames after a fall count as misses); plus the mean body-position
-error (53 bodies) and ball-position error in mm; and the share of episodes that fell, and the median step of
-those falls.
+error (53 bodies) and ball-position error in mm; the share of episodes that fell, and the median step of
+those falls; and the share of episodes that lost the ball (farther than 0.5 m from the reference's, on the
+reference's frames, before any fall), and the median step of the loss: where a ball skill fails.
 """
 
 from __future__ import annotations
@@ -120,6 +121,22 @@ def accuracy(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: to
     }
 
 
+BALL_LOST_M = 0.5  # the ball this far from the reference's ball is lost (train_llc.py's ball termination)
+
+
+def ball_loss(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: torch.Tensor) -> dict:
+    """Where the ball was lost: the share of episodes whose ball got farther than BALL_LOST_M from the reference's
+    on the reference's frames while standing, and the median (1-based) step of the first such step among them
+    (None if none). t, ref (T, E, ...) as in accuracy(); n_ref (E,) frames."""
+    T = t["ball"].shape[0]
+    in_ref = torch.arange(T, device=n_ref.device)[:, None] < n_ref[None, :]  # (T, E)
+    off = ((t["ball"] - ref["ball"]).norm(dim=-1) > BALL_LOST_M) & in_ref & t["alive"]  # (T, E)
+    lost = off.any(0)  # (E,)
+    first = off.float().argmax(0) + 1  # (E,) the first lost step, 1-based (meaningful where lost)
+    return {"ball_lost": float(lost.float().mean()),
+            "ball_lost_step_median": float(first[lost].float().median()) if bool(lost.any()) else None}
+
+
 def evaluation_config(policy, horizon: int, backend: Backend = "auto") -> EnvConfig:
     """The environment of an evaluation episode: the policy's hand, physics and action scaling, `horizon` steps,
     no drift or ball termination (a fall alone ends it), no ball assist, no end at the clip's end, no automatic
@@ -171,6 +188,7 @@ def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: t
            "success": None if ok is None else float(ok.float().mean()),
            "fell": float((~t["alive"][-1]).float().mean()), "fall_step_median": _median_fall_step(t["alive"])}
     out.update(accuracy(t, r, n_ref))
+    out.update(ball_loss(t, r, n_ref))
     return out
 
 
@@ -197,11 +215,13 @@ def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
     motions = motion_sets[policy.hand]
     print(f"{path}: {lineage.describe(policy.info)}")
     results = [evaluate_skill(policy, motions, int(label), args, device) for label in torch.unique(motions.labels)]
-    print(f"{'skill':<32} {'success':>8} {'accuracy':>9} {'body mm':>8} {'ball mm':>8} {'fell':>6} {'at step':>8}")
+    print(f"{'skill':<32} {'success':>8} {'accuracy':>9} {'body mm':>8} {'ball mm':>8} {'fell':>6} {'at step':>8} "
+          f"{'ball lost':>9} {'at step':>8}")
     for r in results:
         succ = "n/a" if r["success"] is None else f"{100 * r['success']:.1f}%"
         print(f"{r['label'] + ' ' + r['skill']:<32} {succ:>8} {100 * r['accuracy']:>8.1f}% {r['body_error_mm']:>8.0f} "
-              f"{r['ball_error_mm']:>8.0f} {100 * r['fell']:>5.0f}% {_step(r['fall_step_median']):>8}")
+              f"{r['ball_error_mm']:>8.0f} {100 * r['fell']:>5.0f}% {_step(r['fall_step_median']):>8} "
+              f"{100 * r['ball_lost']:>8.0f}% {_step(r['ball_lost_step_median']):>8}")
     return results, policy.info
 
 

@@ -10,7 +10,7 @@ from paths import ROOT
 from skillmimic import checkpoint
 from skillmimic import model as M
 from skillmimic.envs.observations import SKILL_OBS_DIM
-from skillmimic.evaluate import accuracy, success
+from skillmimic.evaluate import accuracy, ball_loss, success
 from skillmimic.policy import POLICY_FORMAT, SkillPolicy, load_policy, save_policy
 
 T, E = 300, 2
@@ -65,6 +65,19 @@ def test_accuracy_perfect_and_off():
     assert a["accuracy"] == 1.0 and a["body_error_mm"] == 0.0 and a["ball_error_mm"] == 0.0
     ref["contact"][:, 0] = 1.0  # episode 0 never touches the ball the label says it holds
     assert abs(accuracy(t, ref, torch.tensor([T, T]))["accuracy"] - 0.5) < 1e-6
+
+
+def test_ball_loss_counts_the_first_step_off_on_the_clip_before_a_fall():
+    t = _traj()
+    ref = {"body": t["body"].clone(), "ball": t["ball"].clone(), "contact": torch.zeros(T, E)}
+    assert ball_loss(t, ref, torch.tensor([T, T])) == {"ball_lost": 0.0, "ball_lost_step_median": None}
+    t["ball"][40:, 0, 0] += 0.6  # episode 0 loses the ball at step 41 (1-based)
+    t["ball"][200:, 1, 0] += 0.6  # episode 1 only after its clip's 150 frames, and after its fall at step 101
+    t["alive"][100:, 1] = False
+    assert ball_loss(t, ref, torch.tensor([T, 150])) == {"ball_lost": 0.5, "ball_lost_step_median": 41.0}
+    t["alive"][100:, 1] = True  # standing, but past its clip: the clip's frames alone count
+    assert ball_loss(t, ref, torch.tensor([T, 150]))["ball_lost"] == 0.5
+    assert ball_loss(t, ref, torch.tensor([T, T])) == {"ball_lost": 1.0, "ball_lost_step_median": 41.0}
 
 
 def _policy(hand: str, hidden=(32,)) -> SkillPolicy:
