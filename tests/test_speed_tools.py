@@ -26,6 +26,20 @@ def test_the_profile_splits_an_iteration_into_its_pieces(tmp_path):
     assert (tmp_path / "run" / "policy.pt").is_file()  # train_llc.py ran as it does
 
 
+def test_kernels_profiles_one_iteration_and_leaves_it_out_of_the_averages(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "tools/profile_llc.py"), "--kernels", "5", "--burn-in", "1", "--num-envs", "4",
+         "--iterations", "3", "--hidden", "32", "32", "--warm-start-steps", "0", "--run-dir", str(tmp_path / "run"),
+         "--motion-dir", str(DATA / "layup"), "--device", "cpu"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "torch's profiler over one iteration: 0 kernel and graph launches" in out.stdout  # a CPU launches none
+    table = out.stdout.split("torch's profiler over one iteration")[1].split("iterations after")[0]
+    assert "Self CPU" in table and "aten::" in table
+    assert "1 iterations after a burn-in of 2" in out.stdout  # the profiled iteration is not averaged
+
+
 def test_a_bad_burn_in_is_one_line_before_any_work(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
     tool = [sys.executable, str(ROOT / "tools/profile_llc.py")]
@@ -34,6 +48,12 @@ def test_a_bad_burn_in_is_one_line_before_any_work(tmp_path):
     out = subprocess.run([*tool, "--burn-in", "3", "--iterations", "3", "--run-dir", str(tmp_path / "run")],
                          capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert out.returncode == 2 and "--iterations 3: must exceed --burn-in 3" in out.stderr
+    out = subprocess.run([*tool, "--kernels", "0"], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert out.returncode == 2 and out.stderr.strip() == "error: --kernels takes a count of at least 1"
+    out = subprocess.run([*tool, "--kernels", "5", "--burn-in", "2", "--iterations", "3", "--run-dir",
+                          str(tmp_path / "run")], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
+    assert out.returncode == 2
+    assert "--iterations 3: must exceed --burn-in 2 + 1 (--kernels profiles one more)" in out.stderr
     assert not (tmp_path / "run").exists()
 
 

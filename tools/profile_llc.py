@@ -12,6 +12,13 @@ is "other" of the rollout or the update (the update starts at GAE, the rollout a
 synchronised at every boundary, so each piece's time is its own but the whole runs slower than without the tool:
 both samples/s are printed. Prints a markdown table, ms per iteration and share, averaged over the iterations
 after the burn-in. One process (not under torchrun).
+
+`--kernels N` also runs torch's profiler over the first iteration after the burn-in (left out of the averages,
+which start one iteration later) and prints its N most expensive operators by their own device time (CPU time on
+a CPU) and the iteration's count of kernel and graph launches: where the pieces that are bound by launches spend
+them.
+
+    python tools/profile_llc.py --kernels 30 --num-envs 16384 --iterations 8 --motion-dir data/BallPlay-M/layup
 """
 
 from __future__ import annotations
@@ -72,22 +79,49 @@ class PhaseClock:
         return timed
 
 
-def profiled_main(args: train_llc.Args, burn_in: int) -> None:
-    if args.iterations is not None and args.iterations <= burn_in:
-        raise UserError(f"--iterations {args.iterations}: must exceed --burn-in {burn_in} to average anything")
+LAUNCHES = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx", "cudaGraphLaunch",
+            "cuGraphLaunch")  # the host calls that start work on the GPU, as torch's profiler names them
+
+
+def kernel_table(prof: torch.profiler.profile, rows: int, device: torch.device) -> str:
+    """The `rows` most expensive operators of a finished profile by their own device time (CPU time on a CPU),
+    and the count of kernel and graph launches."""
+    events = prof.key_averages()
+    launches = sum(e.count for e in events if e.key in LAUNCHES)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return (f"torch's profiler over one iteration: {launches:,} kernel and graph launches\n\n"
+            + events.table(sort_by=sort, row_limit=rows))
+
+
+def profiled_main(args: train_llc.Args, burn_in: int, kernels: int = 0) -> None:
+    first = burn_in + (1 if kernels else 0)  # the iteration after which averages start
+    if args.iterations is not None and args.iterations <= first:
+        raise UserError(f"--iterations {args.iterations}: must exceed --burn-in {burn_in}"
+                        + (" + 1 (--kernels profiles one more)" if kernels else "") + " to average anything")
     clock = PhaseClock()
     iterations = {"n": 0, "start": None, "samples": 0}
+    profiler: list[torch.profiler.profile] = []  # the one running, over iteration burn_in + 1 (--kernels)
 
     timed_log = clock.wrap(runs.Run.log, "logging")
 
     def on_log(self, iteration, step, scalars, line):
         clock._tick()
         iterations["n"] = iteration
-        if iteration == burn_in:  # averages start after this iteration
+        if kernels and iteration == burn_in:
+            activities = [torch.profiler.ProfilerActivity.CPU]
+            if clock.device is not None and clock.device.type == "cuda":
+                activities.append(torch.profiler.ProfilerActivity.CUDA)
+            profiler.append(torch.profiler.profile(activities=activities))
+            profiler[0].__enter__()
+        if kernels and iteration == burn_in + 1:
+            profiler[0].__exit__(None, None, None)
+            iterations["kernels"] = kernel_table(profiler[0], kernels, clock.device or torch.device("cpu"))
+        if iteration == first:  # averages start after this iteration
             clock.totals.clear()
+            clock._tick()  # from now: the profiler's summary above is not counted
             clock.counting = True
             iterations["start"], iterations["samples"] = time.perf_counter(), step
-        elif iteration > burn_in:
+        elif iteration > first:
             iterations["sps"] = (step - iterations["samples"]) / (time.perf_counter() - iterations["start"])
             iterations["plain_sps"] = scalars["samples_per_s"]
         return timed_log(self, iteration, step, scalars, line)
@@ -121,12 +155,16 @@ def profiled_main(args: train_llc.Args, burn_in: int) -> None:
     finally:
         for owner, name, old in saved:
             setattr(owner, name, old)
-    counted = iterations["n"] - burn_in
+        if profiler and "kernels" not in iterations:  # stopped while profiling
+            profiler[0].__exit__(None, None, None)
+    if "kernels" in iterations:
+        print(f"\n{iterations['kernels']}")
+    counted = iterations["n"] - first
     if counted < 1:  # stopped early (Ctrl-C)
-        print(f"stopped after {iterations['n']} iterations, within the burn-in of {burn_in}: nothing to average")
+        print(f"stopped after {iterations['n']} iterations, within the burn-in of {first}: nothing to average")
         return
     total = sum(clock.totals.values())
-    print(f"\n{counted} iterations after a burn-in of {burn_in}; {total / counted * 1000:.1f} ms each with the "
+    print(f"\n{counted} iterations after a burn-in of {first}; {total / counted * 1000:.1f} ms each with the "
           f"tool's synchronisations ({iterations['sps']:,.0f} samples/s; train_llc.py's own last reading "
           f"{iterations['plain_sps']:,.0f})\n")
     print("| phase | ms per iteration | share |\n|---|---|---|")
@@ -134,20 +172,27 @@ def profiled_main(args: train_llc.Args, burn_in: int) -> None:
         print(f"| {name} | {t / counted * 1000:.1f} | {100 * t / total:.1f}% |")
 
 
+def _take_count(argv: list[str], flag: str, default: int) -> int:
+    """The count after `flag` in argv (removed from it), at least 1; `default` where the flag is absent."""
+    if flag not in argv:
+        return default
+    i = argv.index(flag)
+    try:
+        n = int(argv[i + 1])
+        if n < 1:
+            raise ValueError
+    except (IndexError, ValueError):
+        print(f"error: {flag} takes a count of at least 1", file=sys.stderr)
+        raise SystemExit(2) from None
+    del argv[i : i + 2]
+    return n
+
+
 def main() -> None:
-    argv, burn_in = list(sys.argv[1:]), 3
-    if "--burn-in" in argv:
-        i = argv.index("--burn-in")
-        try:
-            burn_in = int(argv[i + 1])
-            if burn_in < 1:
-                raise ValueError
-        except (IndexError, ValueError):
-            print("error: --burn-in takes a count of at least 1", file=sys.stderr)
-            raise SystemExit(2) from None
-        del argv[i : i + 2]
+    argv = list(sys.argv[1:])
+    burn_in, kernels = _take_count(argv, "--burn-in", 3), _take_count(argv, "--kernels", 0)
     sys.argv = [sys.argv[0], *argv]
-    run_command(lambda args: profiled_main(args, burn_in), train_llc.Args, description=__doc__)
+    run_command(lambda args: profiled_main(args, burn_in, kernels), train_llc.Args, description=__doc__)
 
 
 if __name__ == "__main__":
