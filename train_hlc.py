@@ -85,12 +85,16 @@ class Args:
     """Gradient clipping."""
     hidden: tuple[int, ...] = (512, 256)
     """Hidden layer widths of the actor and of the critic."""
+    tf32: bool = False
+    """Matrix products (this controller's and the frozen skill policy's) in TF32 on the GPU's tensor cores instead of
+    FP32 (train_llc.py's --tf32; README, "Where one GPU's time goes"); a speed setting, taken from the command line
+    on --resume."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     resume: str | None = None
     """A training checkpoint to continue, in its own folder unless --run-dir says otherwise. The run goes on with
-    the settings it was started with; only iterations, checkpoint_every, run_dir, overwrite and device are taken
-    from this command line."""
+    the settings it was started with; only iterations, checkpoint_every, run_dir, overwrite, device, llc and tf32
+    are taken from this command line."""
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
     env: TaskEnvConfig = dataclasses.field(default_factory=TaskEnvConfig)
@@ -133,7 +137,7 @@ def policy_export(agent: Agent, args: Args, task_cfg, env: TaskEnv, llc_ref: dic
                             model_sha256=env.sim.spec.sha256, iteration=iteration, samples=global_step)
 
 
-RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "overwrite", "device", "resume", "llc")
+RESUME_OVERRIDES = ("iterations", "checkpoint_every", "run_dir", "overwrite", "device", "resume", "llc", "tf32")
 
 
 def main(args: Args) -> None:
@@ -151,6 +155,7 @@ def main(args: Args) -> None:
     args = dataclasses.replace(args, iterations=plan.iterations(args.iterations, args.device, resume, DEFAULTS))
     run = runs.Run(args, resume, "runs/hlc")  # its folder, ranks, device and environments
     args, ranks, device, local_envs = run.args, run.ranks, run.device, run.local_envs
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32  # no effect on a CPU
     task_cfg = getattr(args, args.task)  # the chosen task's settings: the one task config the run reads and saves
     env, _ = make_task_env(args.env, args.motion_dir, local_envs, device, args.seed + ranks.rank, task=args.task,
                            task_cfg=task_cfg, llc=args.llc)  # a skill policy that lacks the task's skills: refused

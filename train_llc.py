@@ -118,8 +118,8 @@ class Args:
     `python -m skillmimic.evaluate --checkpoint run_dir/policies`)."""
     resume: str | None = None
     """A training checkpoint to continue, in its own folder unless --run-dir says otherwise. The run goes on with
-    the settings it was started with; only iterations, checkpoint_every, keep_policies, run_dir, overwrite and
-    device are taken from this command line."""
+    the settings it was started with; only iterations, checkpoint_every, keep_policies, run_dir, overwrite,
+    device and tf32 are taken from this command line."""
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
     env: EnvConfig = dataclasses.field(

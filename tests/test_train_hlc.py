@@ -59,6 +59,16 @@ def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path,
     assert rows[0].startswith("iteration,samples,mean_reward,success_rate") and len(rows) == 4
 
 
+def test_tf32_is_a_speed_setting_a_resumed_run_takes_from_the_command_line(tmp_path, llc):
+    r = _run(*FAST, "--task", "heading", "--llc", str(llc), "--iterations", "1", "--run-dir", str(tmp_path / "r"))
+    assert r.returncode == 0, r.stderr
+    ckpt = tmp_path / "r" / "checkpoint.pt"
+    assert checkpoint.load(ckpt, train_hlc.TRAIN_FORMAT)["args"]["tf32"] is False
+    r = _run("--iterations", "2", "--device", "cpu", "--tf32", "--resume", str(ckpt))
+    assert r.returncode == 0, r.stderr
+    assert checkpoint.load(ckpt, train_hlc.TRAIN_FORMAT)["args"]["tf32"] is True
+
+
 def test_resume_runs_on_the_skill_policy_it_started_with(tmp_path, llc):
     """--resume finds the run's skill policy by its sha256: a different file at its path is one line naming both;
     the file moved elsewhere is found with --llc."""
