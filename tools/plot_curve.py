@@ -109,10 +109,10 @@ def compare(arms: list[str], out_png: str) -> None:
             line, = axes[2].plot(x, [100 * float(rows[i]["ball_error"]) for i in its], label=name or path)
             if any(float(rows[i]["assist"]) > 0 for i in its):
                 axes[2].plot(x, [100 * float(rows[i]["assist"]) for i in its], ":", color=line.get_color())
-            masses = [float(rows[i]["ball_mass"]) for i in its if rows[i].get("ball_mass")]
-            if len(set(masses)) > 1:
+            logged = [(xi, float(rows[i]["ball_mass"])) for xi, i in zip(x, its) if rows[i].get("ball_mass")]
+            if len({m for _, m in logged}) > 1:
                 mass_axis = mass_axis or axes[2].twinx()
-                mass_axis.plot(x[-len(masses):], masses, "--", color=line.get_color(), linewidth=0.8)
+                mass_axis.plot(*zip(*logged), "--", color=line.get_color(), linewidth=0.8)
     if ball:
         axes[2].set(xlabel="samples (millions)", ylabel="cm  /  %",
                     title="ball error on the clip, cm (dotted: assist, %"
