@@ -39,6 +39,7 @@ from skillmimic.model import Physics
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import check_model, mlp, policy_file
+from skillmimic.rewards import RewardConfig
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
 DEFAULTS = plan.Defaults(gpu_iterations=10_000)  # --iterations by device (a CPU: a short run, skillmimic.plan)
@@ -107,10 +108,12 @@ class Args:
     """First iterations of a new run in which only the critic learns (the actor acts but does not move)."""
     hidden: tuple[int, ...] = (1024, 512, 512)
     """Hidden layer widths of the actor and of the critic."""
-    tf32: bool = False
-    """Matrix products in TF32 on the GPU's tensor cores (10-bit mantissa) instead of FP32: the update's forward
-    and backward passes are half of an iteration in FP32 (tools/profile_llc.py). Opt-in until an equal-sample
-    comparison shows the learning curve unchanged; a speed setting, taken from the command line on --resume."""
+    tf32: bool = True
+    """Matrix products in TF32 on the GPU's tensor cores (10-bit mantissa) instead of FP32 (--no-tf32): the
+    update's forward and backward passes are half of an iteration in FP32 (tools/profile_llc.py). On the layup at
+    8,192 environments on one H100, 216,500 samples/s against 178,400, and the training curve at equal samples
+    within the band of two FP32 seeds (docs/llc_recipe.md, round 7). A speed setting, taken from the command line
+    on --resume; no effect on a CPU."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     keep_policies: bool = False
@@ -124,11 +127,13 @@ class Args:
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
     env: EnvConfig = dataclasses.field(
         default_factory=lambda: EnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300,
-                                          ball_distance=0.5, adaptive_starts=True, physics=Physics(palm=True)))
+                                          ball_distance=0.5, adaptive_starts=True, physics=Physics(palm=True),
+                                          reward=RewardConfig(form="components")))
     """The environment (its number of worlds and its device are --num-envs and --device above). The rigid hand by
     default (2.9x the samples/s of the full hand, and more accurate after equal GPU time: README, "Hands"), with
     SkillMimic's box palm (at equal samples with the ball assist on: accuracy 8.4% against 6.7%, ball error
-    540 against 1,287 mm; docs/llc_recipe.md, round 4);
+    540 against 1,287 mm; docs/llc_recipe.md, round 4) and SkillMimic's form of the body errors (the form of every
+    run behind the layup policy that succeeds, skillmimic/assets/llc_layup.pt; round 7);
     episodes go on 150 steps past their clip (the evaluation plays 300 steps from a clip's start) and end when the
     ball is 0.5 m off the reference's; starts are drawn more often where episodes fail (adaptive starts: on the
     layup at 762 million samples, 39% success against 8% without; docs/llc_recipe.md, round 6)."""

@@ -117,10 +117,10 @@ def test_resume_keeps_the_run_settings(two_iterations, tmp_path):
 
 def test_tf32_is_a_speed_setting_a_resumed_run_takes_from_the_command_line(two_iterations, tmp_path):
     run = _copy(two_iterations, tmp_path)
-    assert checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["tf32"] is False
-    r = _run(*FAST, "--iterations", "3", "--tf32", "--resume", str(run / "checkpoint.pt"))
+    assert checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["tf32"] is True  # the default
+    r = _run(*FAST, "--iterations", "3", "--no-tf32", "--resume", str(run / "checkpoint.pt"))
     assert r.returncode == 0, r.stderr
-    assert checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["tf32"] is True
+    assert checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["tf32"] is False
     assert "tf32" in train_llc.RESUME_OVERRIDES
 
 

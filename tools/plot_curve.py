@@ -5,6 +5,12 @@ high-level run, reward and the training success rate from its progress.csv alone
     python tools/plot_curve.py runs/llc_layup/progress.csv curve.json docs/llc_layup_curve.png
     python tools/plot_curve.py runs/hlc_throwing/progress.csv docs/hlc_throwing_curve.png
     python tools/plot_curve.py --compare A=runs/a/progress.csv B=runs/b/progress.csv arms.png   # A/B arms
+    python tools/plot_curve.py --lineage "r1=runs/a/progress.csv=a_eval.json" "r2=runs/b/progress.csv=b_eval.json" out.png
+
+--lineage draws one policy's whole training when it went on over several runs, each continuing the last
+(`train_llc.py --init-from`): NAME=PROGRESS.csv[=EVAL.json] per run, in order; the samples add up across runs,
+and each run's evaluation (`python -m skillmimic.evaluate --json-out`, its first skill) is a point at the run's
+end: success, accuracy and the ball error, with training's ball error and episode lengths beside them.
 
 Needs matplotlib (a development tool, not a dependency of the package: `pip install matplotlib`). A missing
 matplotlib, input file or column, or an output path that cannot be written, is one line (`error: ...`, exit
@@ -23,7 +29,7 @@ from skillmimic.errors import UserError  # noqa: E402
 from skillmimic.outputs import check_file  # noqa: E402
 
 USAGE = ("usage: python tools/plot_curve.py PROGRESS.csv [CURVE.json] OUT.png, or --compare NAME=PROGRESS.csv ... "
-         "OUT.png (--help for more)")
+         "OUT.png, or --lineage NAME=PROGRESS.csv[=EVAL.json] ... OUT.png (--help for more)")
 
 
 def _pyplot():
@@ -129,6 +135,66 @@ def compare(arms: list[str], out_png: str) -> None:
     _save(fig, axes, out_png)
 
 
+def lineage_series(stages: list[str]) -> dict:
+    """The series of a lineage figure from NAME=PROGRESS.csv[=EVAL.json] stages, in training order: samples
+    (millions) add up across stages. -> {"train": [(name, x, ball_error_mm or None, episode_length)],
+    "eval": [(name, x_end, success % or None, accuracy %, ball mm)], "ends": [x_end per stage]}."""
+    out, offset = {"train": [], "eval": [], "ends": []}, 0.0
+    for stage in stages:
+        parts = stage.split("=")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise UserError(f"{stage}: expected NAME=PROGRESS.csv or NAME=PROGRESS.csv=EVAL.json")
+        name, path = parts[:2]
+        rows = _rows(path, "episode_length")
+        its = sorted(rows)
+        x = [offset + int(rows[i]["samples"]) / 1e6 for i in its]
+        ball = [1000 * float(rows[i]["ball_error"]) for i in its] if "ball_error" in rows[its[0]] else None
+        out["train"].append((name, x, ball, [float(rows[i]["episode_length"]) for i in its]))
+        offset = x[-1]
+        out["ends"].append(offset)
+        if len(parts) == 3:
+            if not Path(parts[2]).is_file():
+                raise UserError(f"{parts[2]}: no such file (an evaluation's JSON)")
+            try:
+                r = json.loads(Path(parts[2]).read_text())
+                r = r[0] if isinstance(r, list) else r
+                s = r["skills"][0]
+                succ = None if s["success"] is None else 100 * s["success"]
+                out["eval"].append((name, offset, succ, 100 * s["accuracy"], s["ball_error_mm"]))
+            except (ValueError, KeyError, IndexError, TypeError):
+                raise UserError(f"{parts[2]}: not the JSON of python -m skillmimic.evaluate --json-out") from None
+    return out
+
+
+def lineage(stages: list[str], out_png: str) -> None:
+    """One policy's training across the runs that continued it (lineage_series)."""
+    series = lineage_series(stages)
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    ev = series["eval"]
+    if ev:
+        x = [e[1] for e in ev]
+        if any(e[2] is not None for e in ev):
+            axes[0].plot([e[1] for e in ev if e[2] is not None], [e[2] for e in ev if e[2] is not None], "o-",
+                         label="success")
+        axes[0].plot(x, [e[3] for e in ev], "s--", label="accuracy")
+        axes[1].plot(x, [e[4] for e in ev], "o-", color="k", label="evaluation (from the clip's start)")
+    for name, x, ball, length in series["train"]:
+        if ball:
+            axes[1].plot(x, ball, linewidth=0.8, label=f"training: {name}")
+        axes[2].plot(x, length, linewidth=0.8, label=name)
+    for ax in axes:
+        for end in series["ends"][:-1]:
+            ax.axvline(end, color="grey", linestyle=":", linewidth=0.8)
+    axes[0].set(xlabel="samples (millions)", ylabel="%", ylim=(-2, 102),
+                title="evaluation at each run's end (policy mean action)")
+    axes[1].set(xlabel="samples (millions)", ylabel="mm", title="ball error on the clip's frames")
+    axes[2].set(xlabel="samples (millions)", ylabel="control steps", title="length of finished training episodes")
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7)
+    _save(fig, axes, out_png)
+
+
 def _save(fig, axes, out_png: str) -> None:
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -138,9 +204,13 @@ def _save(fig, axes, out_png: str) -> None:
 
 
 def cli(argv: list[str]) -> None:
-    """The command line: --help, --compare NAME=CSV ... OUT, or CSV [JSON] OUT."""
+    """The command line: --help, --compare NAME=CSV ... OUT, --lineage NAME=CSV[=JSON] ... OUT, or CSV [JSON] OUT."""
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
+        return
+    if len(argv) >= 3 and argv[0] == "--lineage":
+        check_file(argv[-1], "OUT.png")
+        lineage(argv[1:-1], argv[-1])
         return
     compare_arms = len(argv) >= 3 and argv[0] == "--compare"
     if not compare_arms and len(argv) not in (2, 3) or any(a.startswith("-") for a in argv[compare_arms:]):
