@@ -139,8 +139,8 @@ def ball_loss(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: t
 
 def evaluation_config(policy, horizon: int, backend: Backend = "auto") -> EnvConfig:
     """The environment of an evaluation episode: the policy's hand, physics and action scaling, `horizon` steps,
-    no drift or ball termination (a fall alone ends it), no ball assist, no end at the clip's end, no automatic
-    restart."""
+    no drift or ball termination (a fall alone ends it), no ball assist or ball noise (training's aids; a policy
+    file records neither), no end at the clip's end, no automatic restart."""
     return EnvConfig(backend=backend, fall_distance=math.inf, max_episode_steps=horizon, end_at_clip_end=False,
                      auto_reset=False, action_scale=policy.action_scale, action_clip=policy.action_clip,
                      hand=policy.hand, physics=policy.physics)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import math
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -39,6 +40,7 @@ import numpy as np
 import torch
 
 from skillmimic import rotations
+from skillmimic.errors import UserError
 
 Hand = Literal["full", "anatomical", "hinge1", "rigid"]
 HANDS: tuple[str, ...] = get_args(Hand)
@@ -112,14 +114,39 @@ class Physics:
     without the cushion by frame 12). 0 restores the intended contact: pushes on overlap, listed (for the
     contact graph) from 1.5 cm. Policy files that record no value were trained with the cushion and load with
     LEGACY_HAND_MARGIN."""
+    wrist_kp: float = 0.0
+    """Stiffness (N m/rad) of both wrists' PD position actuators (x, y, z); 0 keeps the MJCF's 100, the softest
+    joint of the arm (shoulder 400, elbow 300). Why: in the layup the hand must roll over the 0.6 kg ball and push
+    it to the floor, then cushion it coming back up at about 3 m/s, and every failed episode of round 6 lost the
+    ball there (docs/llc_recipe.md, "What limits it"). The hand is light, so the wrist's PD is overdamped: it
+    follows a target with a lag of about kd / kp (0.1 s, six control steps, at the MJCF's 100 and 10), and a
+    torque impulse the size of the catch's (0.1 N m s) bends it by about half a degree. Raising kp alone shortens
+    the lag (300: about 0.03 s); raising kp and kd together stiffens the wrist but keeps the lag
+    (tests/test_model.py). A policy's targets lead the lag it was trained with: round 6's layup policy, evaluated
+    unchanged, keeps its success with kp and kd x3 (42% against 45%) and loses it with kp alone (2%;
+    results/round8/). Not measured in training yet (round 8)."""
+    wrist_kd: float = 0.0
+    """Damping (N m s/rad) of the wrists' hinges, the D of their PD (MuJoCo's joint damping, implicit in the Euler
+    integrator); 0 keeps the MJCF's 10 (a tenth of kp, as at every joint of the MJCF). Not measured yet (round 8)."""
+
+    def __post_init__(self):
+        # A user's values (flags, a policy file): refused in one line (UserError) when made, before anything is built.
+        if not self.ball_mass > 0:
+            raise UserError(f"ball mass {self.ball_mass}: must be positive")
+        if not 0.0 <= self.hand_margin <= 0.05:
+            raise UserError(f"hand margin {self.hand_margin}: must be between 0 and 0.05 m")
+        for name in ("wrist_kp", "wrist_kd"):
+            value = getattr(self, name)
+            if not (value >= 0.0 and math.isfinite(value)):
+                raise UserError(f"physics {name} {value}: must be 0 (keep the MJCF's) or a positive gain")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @staticmethod
     def from_dict(d: dict | None) -> "Physics":
-        """What a policy file records. Absent in older files: the defaults, but for the hand's margin, which is
-        the cushion they were trained with (LEGACY_HAND_MARGIN)."""
+        """What a policy file records. Absent in older files: the defaults (the wrists' gains: the MJCF's), but
+        for the hand's margin, which is the cushion they were trained with (LEGACY_HAND_MARGIN)."""
         return Physics(**{"hand_margin": LEGACY_HAND_MARGIN, **(d or {})})
 
 
@@ -144,14 +171,17 @@ def load_model(hand: str = "full", self_collision: bool = False, physics: Physic
     for i, name in enumerate(BODY_NAMES):
         if m.body(i + 1).name != name:
             raise ValueError(f"{path}: body {i + 1} is {m.body(i + 1).name!r}, expected {name!r}")
-    if physics.ball_mass <= 0:
-        raise ValueError(f"ball mass {physics.ball_mass}: must be positive")
-    if not 0.0 <= physics.hand_margin <= 0.05:
-        raise ValueError(f"hand margin {physics.hand_margin}: must be between 0 and 0.05 m")
     if physics.ball_mass != FIBA_BALL_MASS:
         set_ball_mass(m, physics.ball_mass)
     # Pushes within the margin (MuJoCo 4); listed within margin + the MJCF's gap of 1.5 cm (legacy: 1.5 + 1.5 cm).
     m.geom_margin[hand_geoms(m)] = physics.hand_margin
+    # The wrists' gains (MuJoCo Warp's model is made from this one: sim.WarpSim).
+    joints, actuators = wrist_joints(m)
+    if physics.wrist_kp > 0:  # a position actuator's force: gain * ctrl + bias1 * qpos, gain = kp = -bias1
+        m.actuator_gainprm[actuators, 0] = physics.wrist_kp
+        m.actuator_biasprm[actuators, 1] = -physics.wrist_kp
+    if physics.wrist_kd > 0:
+        m.dof_damping[m.jnt_dofadr[joints]] = physics.wrist_kd
     if self_collision:
         humanoid = (m.geom_bodyid >= 1) & (m.geom_bodyid <= NUM_BODIES)
         m.geom_conaffinity[humanoid] = 3
@@ -161,6 +191,19 @@ def load_model(hand: str = "full", self_collision: bool = False, physics: Physic
 def hand_geoms(m: mujoco.MjModel) -> np.ndarray:
     """(ngeom,) bool: the geoms of the hands' bodies (wrists, palms, fingers) in a compiled model."""
     return np.isin(m.geom_bodyid, np.asarray(LEFT_HAND + RIGHT_HAND) + 1)  # body ids: the Pelvis is 1
+
+
+WRISTS = ("L_Wrist", "R_Wrist")
+
+
+def wrist_joints(m: mujoco.MjModel) -> tuple[np.ndarray, np.ndarray]:
+    """The wrists' hinges in a compiled model, and the actuators that drive them: joint ids (6,), actuator ids (6,)
+    (x, y, z of the left wrist, then of the right)."""
+    bodies = [m.body(w).id for w in WRISTS]
+    joints = np.flatnonzero(np.isin(m.jnt_bodyid, bodies) & (m.jnt_type == mujoco.mjtJoint.mjJNT_HINGE))
+    actuators = np.flatnonzero(np.isin(m.actuator_trnid[:, 0], joints)
+                               & (m.actuator_trntype == mujoco.mjtTrn.mjTRN_JOINT))
+    return joints, actuators
 
 
 def set_ball_mass(m: mujoco.MjModel, mass: float) -> None:

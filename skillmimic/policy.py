@@ -3,8 +3,9 @@
 A skill policy file records the model it was trained on: the hand ("hand") and the sha256 of its MJCF
 ("model_sha256"). Loading checks them against this checkout's file of that hand, so a policy never drives a model
 it was not trained on; files from before hands were recorded are full-hand policies (no hash to check). It also
-records the physical options it was trained with ("physics": the ball's mass, the palm; skillmimic.model.Physics;
-absent in older files: the defaults), with which the evaluation and play.py simulate it.
+records the physical options it was trained with ("physics": the ball's mass, the palm, the hands' margin, the
+wrists' gains; skillmimic.model.Physics; absent in older files: Physics.from_dict's defaults), with which the
+evaluation and play.py simulate it.
 
 A policy file may also carry the critic and the value normaliser ("critic", "value_norm"), so that a run started
 from it (`train_llc.py --init-from`) continues with the values it had learned rather than a new critic."""
@@ -116,6 +117,8 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: i
         policy.physics = M.Physics.from_dict(ckpt.get("physics"))
     except TypeError as e:
         raise checkpoint.CheckpointError(f"{name}: unknown physical options {ckpt.get('physics')}: {e}") from None
+    except ValueError as e:  # a value Physics refuses (skillmimic.errors.UserError)
+        raise checkpoint.CheckpointError(f"{name}: {e}") from None
     policy.path = Path(path)
     return _fill(policy, ckpt, name, device)
 

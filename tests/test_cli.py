@@ -74,3 +74,54 @@ def test_a_bad_flag_is_a_one_line_error(argv, message):
     with pytest.raises(UserError, match=message) as e:
         parse(Args, argv)
     assert "\n" not in str(e.value) and str(e.value).endswith("(see --help)")
+
+
+def _arms(path):
+    """An arms file of tools/layup_continue.sh: (COMMON flags, {arm: its flags})."""
+    common, arms = [], {}
+    for line in path.read_text().splitlines():
+        name, *flags = line.split() or ["#"]
+        if name.startswith("#"):
+            continue
+        if name == "COMMON":
+            common = flags
+        else:
+            arms[name] = flags
+    return common, arms
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "tools" / "arms").glob("*.txt")))
+def test_every_arm_of_the_arms_files_parses(name):
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    import train_llc
+
+    common, arms = _arms(ROOT / "tools" / "arms" / name)
+    assert arms
+    for arm, flags in arms.items():
+        parse(train_llc.Args, common + flags)
+
+
+def test_round8_flags_reach_the_environment():
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    import train_llc
+    from skillmimic.envs.ball_noise import BallNoise
+    from skillmimic.model import Physics
+
+    common, arms = _arms(ROOT / "tools" / "arms" / "round8.txt")
+    d = parse(train_llc.Args, common + arms["D"]).env
+    assert d.physics == Physics(palm=True, wrist_kp=300.0, wrist_kd=30.0)
+    assert d.ball_noise == BallNoise(share=0.25, pos=0.03, vel=0.5)
+    a = parse(train_llc.Args, common + arms["A"]).env
+    assert a.physics == Physics(palm=True) and a.ball_noise == BallNoise() and a.ball_noise.share == 0.0
+    assert d.hand == "rigid" and d.adaptive_starts and d.ball_distance == 0.5  # train_llc.py's other env defaults
+    kd = parse(train_llc.Args, ["--env.physics.wrist-kd", "30"]).env.physics
+    assert (kd.wrist_kp, kd.wrist_kd, kd.palm) == (0.0, 30.0, True)
+    with pytest.raises(UserError, match="physics wrist_kp -300.0: must be 0") as e:
+        parse(train_llc.Args, ["--env.physics.wrist-kp", "-300"])
+    assert "\n" not in str(e.value)
+    with pytest.raises(UserError, match="--env.ball-noise.share 2.0: must be within"):
+        parse(train_llc.Args, ["--env.ball-noise.share", "2"])

@@ -1,11 +1,17 @@
 
+import math
+import re
+
 import pytest
 import torch
 
 from paths import DATA
+from skillmimic import model as M
 from skillmimic import rotations, skills
+from skillmimic.envs.ball_noise import BallNoise, perturb_ball
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, humanoid_ball_obs
+from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 
 
@@ -14,8 +20,8 @@ def two_skills():
     return MotionSet([DATA / "layup", DATA / "run"])  # label 31 (1 clip) and 13 (3 clips)
 
 
-def _env(motions, n=4, backend="mujoco", hand="full"):
-    return ImitationEnv(EnvConfig(backend=backend, hand=hand), motions, n, "cpu", seed=1)
+def _env(motions, n=4, backend="mujoco", hand="full", **kw):
+    return ImitationEnv(EnvConfig(backend=backend, hand=hand, **kw), motions, n, "cpu", seed=1)
 
 
 def _ref_actions(env):
@@ -123,3 +129,60 @@ def test_label_beyond_64_slots_is_refused(tmp_path, two_skills):
     torch.save(x, tmp_path / "077_new_skill.pt")
     with pytest.raises(ValueError, match="077"):
         ImitationEnv(EnvConfig(backend="mujoco"), MotionSet(tmp_path), 1, "cpu")
+
+
+# --- starts with the ball perturbed (EnvConfig.ball_noise) -------------------------------------------------------
+def test_ball_noise_off_gives_the_reference_start_and_draws_nothing(two_skills):
+    plain = _env(two_skills)
+    plain.reset()
+    off = _env(two_skills, ball_noise=BallNoise(share=0.0, pos=0.1, vel=1.0))
+    off.reset()
+    assert torch.equal(off.gen.get_state(), plain.gen.get_state())  # the random stream of today's runs
+    assert torch.equal(off.motion_ids, plain.motion_ids) and torch.equal(off.frame_ids, plain.frame_ids)
+    qpos, qvel = two_skills.state(off.motion_ids, off.frame_ids)
+    assert torch.equal(off.sim.qpos, qpos) and torch.equal(off.sim.qvel, qvel)
+
+
+def test_ball_noise_has_its_scale_and_share_and_leaves_the_humanoid_alone():
+    spec = M.load_spec("rigid")
+    n, cfg = 4000, BallNoise(share=1.0, pos=0.05, vel=0.8)
+    qpos, qvel = torch.rand(n, spec.nq), torch.rand(n, spec.nv)
+    q, v = qpos.clone(), qvel.clone()
+    perturb_ball(q, v, spec, cfg, torch.Generator().manual_seed(0))
+    p, w = spec.ball_qpos.start, spec.ball_qvel.start
+    mad = (2 / math.pi) ** 0.5  # the mean absolute value of a unit Gaussian
+    assert float((q - qpos)[:, p : p + 3].abs().mean()) == pytest.approx(cfg.pos * mad, rel=0.05)
+    assert float((v - qvel)[:, w : w + 3].abs().mean()) == pytest.approx(cfg.vel * mad, rel=0.05)
+    assert torch.equal(q[:, :p], qpos[:, :p]) and torch.equal(q[:, p + 3 :], qpos[:, p + 3 :])  # body; ball's turn
+    assert torch.equal(v[:, :w], qvel[:, :w]) and torch.equal(v[:, w + 3 :], qvel[:, w + 3 :])  # body; ball's spin
+    q = qpos.clone()
+    perturb_ball(q, qvel.clone(), spec, BallNoise(share=0.25), torch.Generator().manual_seed(1))
+    moved = (q != qpos).any(-1).float().mean()
+    assert float(moved) == pytest.approx(0.25, abs=0.03)
+
+
+def test_ball_noise_acts_on_drawn_starts_only(two_skills):
+    """Training's own starts (reset, the restarts) get it; starts given to the environment (the evaluation's,
+    play.py's, the warm start's demonstration) never do."""
+    env = _env(two_skills, n=6, ball_noise=BallNoise(share=1.0, pos=0.05, vel=0.8))
+    env.reset()
+    qpos, qvel = two_skills.state(env.motion_ids, env.frame_ids)
+    b, w = env.spec.ball_qpos.start, env.spec.ball_qvel.start
+    assert float((env.sim.qpos - qpos)[:, b : b + 3].abs().min(-1).values.min()) > 0  # every ball moved
+    assert float((env.sim.qvel - qvel)[:, w : w + 3].abs().min(-1).values.min()) > 0
+    assert torch.equal(env.sim.qpos[:, :b], qpos[:, :b]) and torch.equal(env.sim.qvel[:, :w], qvel[:, :w])
+    assert torch.allclose(env.sim.ball_pos_w, env.sim.qpos[:, b : b + 3])  # the simulator's poses follow
+    given = (torch.zeros(6, dtype=torch.long), torch.arange(6) * 10)
+    env.reset_envs(torch.arange(6), *given)
+    qpos, qvel = two_skills.state(*given)
+    assert torch.equal(env.sim.qpos, qpos) and torch.equal(env.sim.qvel, qvel)
+
+
+@pytest.mark.parametrize("noise, flag", [(BallNoise(share=1.5), "--env.ball-noise.share 1.5: must be within"),
+                                         (BallNoise(share=-0.1), "--env.ball-noise.share -0.1: must be within"),
+                                         (BallNoise(share=0.5, pos=-0.01), "--env.ball-noise.pos -0.01: must be 0"),
+                                         (BallNoise(share=0.5, vel=float("nan")), "--env.ball-noise.vel nan: must")])
+def test_bad_ball_noise_is_refused_in_one_line(noise, flag):
+    with pytest.raises(UserError, match=f"^{re.escape(flag)}") as e:
+        EnvConfig(ball_noise=noise)
+    assert "\n" not in str(e.value)

@@ -8,6 +8,7 @@ import torch
 from paths import DATA, REFERENCE, ROOT
 from skillmimic import model as M
 from skillmimic import rotations
+from skillmimic.errors import UserError
 from skillmimic.motion import JOINT_ROT, MotionSet, load_clip
 from skillmimic.sim import SimConfig, make_sim
 
@@ -179,3 +180,111 @@ def test_ball_rebound_meets_fiba(backend):
     print(f"\n{backend}: rebound to {top:.3f} m (top of the ball), lowest centre {z[low]:.3f} m")
     assert touched
     assert 1.2 <= top <= 1.4
+
+
+# --- the wrists' gains (Physics.wrist_kp, Physics.wrist_kd) ----------------------------------------------------
+WRIST_HINGES = [f"{w}_{a}" for w in M.WRISTS for a in "xyz"]
+
+
+@pytest.mark.parametrize("hand", ["full", "rigid"])
+def test_wrist_gains_change_exactly_the_wrists_and_zero_keeps_the_mjcf(hand):
+    plain = mujoco.MjModel.from_xml_path(str(M.model_path(hand)))  # the MJCF as written
+    base = M.load_model(hand)
+    joints, actuators = M.wrist_joints(base)
+    assert [base.joint(j).name for j in joints] == [base.actuator(a).name for a in actuators] == WRIST_HINGES
+    dofs = base.jnt_dofadr[joints]
+    assert np.all(base.actuator_gainprm[actuators, 0] == 100.0) and np.all(base.dof_damping[dofs] == 10.0)
+    for name in ("actuator_gainprm", "actuator_biasprm", "dof_damping"):  # 0, the default: the MJCF's gains
+        assert np.array_equal(getattr(base, name), getattr(plain, name)), name
+    stiff = M.load_model(hand, physics=M.Physics(wrist_kp=300.0, wrist_kd=30.0))
+    changed = lambda name: np.flatnonzero((getattr(stiff, name) != getattr(base, name)).reshape(  # noqa: E731
+        len(getattr(base, name)), -1).any(1)).tolist()
+    assert changed("actuator_gainprm") == changed("actuator_biasprm") == actuators.tolist()
+    assert changed("dof_damping") == dofs.tolist()
+    assert np.all(stiff.actuator_gainprm[actuators, 0] == 300.0)
+    assert np.all(stiff.actuator_biasprm[actuators, :3] == [0.0, -300.0, 0.0])  # a position actuator's kp
+    assert np.all(stiff.dof_damping[dofs] == 30.0)
+    kp_only = M.load_model(hand, physics=M.Physics(wrist_kp=300.0))
+    assert np.array_equal(kp_only.actuator_gainprm, stiff.actuator_gainprm)
+    assert np.array_equal(kp_only.dof_damping, base.dof_damping)
+    kd_only = M.load_model(hand, physics=M.Physics(wrist_kd=30.0))
+    assert np.array_equal(kd_only.actuator_gainprm, base.actuator_gainprm)
+    assert np.array_equal(kd_only.dof_damping, stiff.dof_damping)
+
+
+def _wrist_response(physics: M.Physics, motions: MotionSet, steps: int = 4) -> tuple[float, float]:
+    """From the layup's first frame (the ball moved away), every other hinge holding its angle: the mean distance
+    (rad) of the six wrist hinges to their targets `steps` control steps after the targets jump by 0.4 rad (world
+    0), and the largest deflection of the right wrist by a torque impulse of 0.1 N m s on its body (world 1
+    against world 0 held at the pose, targets unchanged)."""
+    sim = make_sim(SimConfig(backend="mujoco", hand="rigid", physics=physics), 3, "cpu")
+    zero = torch.zeros(3, dtype=torch.long)
+    qpos, qvel = motions.state(zero, zero)
+    qpos[:, sim.spec.ball_qpos.start : sim.spec.ball_qpos.start + 3] = torch.tensor([9.0, 9.0, 5.0])
+    sim.reset(torch.arange(3), qpos, qvel)
+    joints, _ = M.wrist_joints(sim.model)
+    cols = torch.as_tensor(sim.model.jnt_dofadr[joints] - 6)  # the wrists' hinges among the actuated ones
+    target = qpos[:, sim.spec.dof_qpos].clone()
+    sim.ctrl[:] = target
+    sim.ctrl[0, cols] += 0.4
+    right = sim.model.body("R_Wrist").id
+    sim._xfrc[2, right, 3:] = 2.08 / 3**0.5  # 2.08 N m for 3 control steps (0.05 s)
+    dq = sim.spec.dof_qpos
+    bend = 0.0
+    for k in range(max(steps, 12)):
+        if k == 3:
+            sim._xfrc[2, right, 3:] = 0.0
+        sim.step()
+        if k + 1 == steps:
+            lag = float((sim.qpos[0, dq][cols] - sim.ctrl[0, cols]).abs().mean())
+        bend = max(bend, float((sim.qpos[2, dq][cols[3:]] - sim.qpos[1, dq][cols[3:]]).abs().max()))
+    return lag, bend
+
+
+def test_a_stiffer_wrist_follows_its_target_sooner_and_bends_less():
+    """The hand is light, so the wrist's PD is overdamped: after a target step it closes the gap as exp(-t kp / kd)
+    (the MJCF's 100 and 10: 0.1 s). kp alone shortens that; kp and kd together keep it, and stiffen the wrist
+    against a push (the lever of Physics.wrist_kp's docstring)."""
+    motions = MotionSet(DATA / "layup", hand="rigid")
+    steps, dt = 4, 2 / 120
+    soft_lag, soft_bend = _wrist_response(M.Physics(palm=True), motions, steps)
+    assert soft_lag == pytest.approx(0.4 * np.exp(-steps * dt * 100.0 / 10.0), rel=0.1)  # 0.20 rad
+    fast_lag, _ = _wrist_response(M.Physics(palm=True, wrist_kp=300.0), motions, steps)
+    assert fast_lag < 0.3 * soft_lag  # about 0.04 rad
+    stiff_lag, stiff_bend = _wrist_response(M.Physics(palm=True, wrist_kp=300.0, wrist_kd=30.0), motions, steps)
+    assert stiff_lag == pytest.approx(soft_lag, rel=0.1)
+    assert 0.001 < stiff_bend < 0.5 * soft_bend < 0.01  # radians: half a degree at the MJCF's gains
+
+
+def test_wrist_gains_are_recorded_and_older_files_load_the_mjcf_gains(tmp_path):
+    from skillmimic.checkpoint import CheckpointError, save_atomic
+    from skillmimic.envs.observations import SKILL_OBS_DIM
+    from skillmimic.evaluate import evaluation_config
+    from skillmimic.policy import SkillPolicy, load_policy, policy_file
+
+    physics = M.Physics(palm=True, wrist_kp=300.0, wrist_kd=30.0)
+    assert M.Physics.from_dict(physics.as_dict()) == physics
+    spec = M.load_spec("rigid")
+    p = SkillPolicy(SKILL_OBS_DIM, spec.num_dofs, (8,), 1.5, 2.0, hand="rigid", model_sha256=spec.sha256)
+
+    def save(name, recorded):
+        save_atomic(policy_file(p.actor, p.obs_norm, p.num_obs, p.num_actions, (8,), 1.5, 2.0, hand="rigid",
+                                model_sha256=spec.sha256, physics=recorded), tmp_path / name)
+        return tmp_path / name
+
+    loaded = load_policy(save("stiff.pt", physics.as_dict()))
+    assert loaded.physics == physics and evaluation_config(loaded, 10).physics == physics  # evaluated with them
+    with pytest.raises(CheckpointError, match=f"^{tmp_path / 'bad.pt'}: physics wrist_kd -1.0: must be 0"):
+        load_policy(save("bad.pt", {**physics.as_dict(), "wrist_kd": -1.0}))
+    old = M.Physics.from_dict({"ball_mass": 0.6, "palm": True, "hand_margin": 0.0})  # a round 6 policy file
+    assert (old.wrist_kp, old.wrist_kd) == (0.0, 0.0)
+    m, plain = M.load_model("rigid", physics=old), M.load_model("rigid", physics=M.Physics(palm=True))
+    assert np.array_equal(m.actuator_gainprm, plain.actuator_gainprm) and np.array_equal(m.dof_damping,
+                                                                                         plain.dof_damping)
+
+
+@pytest.mark.parametrize("field, value", [("wrist_kp", -300.0), ("wrist_kd", -1.0), ("wrist_kp", float("inf")),
+                                          ("wrist_kd", float("nan"))])
+def test_a_bad_wrist_gain_is_refused_in_one_line(field, value):
+    with pytest.raises(UserError, match=f"^physics {field} {value}: must be 0 \\(keep the MJCF's\\) or a positive"):
+        M.Physics(**{field: value})

@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from paths import ROOT
+from paths import DATA, ROOT
 
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
@@ -21,6 +21,9 @@ FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--upda
         "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64", "--warm-start-steps", "20"]
 RECIPE = ["--learn-std", "--log-std", "-1.6", "--desired-kl", "0.02",
           "--critic-warmup-iterations", "1", "--env.adaptive-starts", "--env.steps-after-clip", "20"]
+
+
+BALL_NOISE = ["--env.ball-noise.share", "0.5", "--env.ball-noise.pos", "0.05", "--env.ball-noise.vel", "0.8"]
 
 
 def _run(*args):
@@ -172,7 +175,7 @@ def test_init_from_carries_the_critic_and_both_normalisers_exactly(tmp_path):
     assert r.returncode == 0 and "actor and critic" in r.stdout, r.stderr
 
 
-@pytest.mark.parametrize("recipe", [RECIPE])
+@pytest.mark.parametrize("recipe", [RECIPE, RECIPE + BALL_NOISE], ids=["recipe", "ball-noise"])
 def test_resume_with_the_recipe_is_exact(tmp_path, recipe):
     a, b = tmp_path / "a", tmp_path / "b"
     assert _run(*FAST, *recipe, "--iterations", "3", "--run-dir", str(a)).returncode == 0
@@ -226,3 +229,27 @@ def test_trace_episode_reports_each_step_from_the_clip_start(tmp_path, capsys):
     assert first["ball_error_m"] < 0.15 and first["drift_m"] < 0.15  # one step from the reference state
     assert first["ref_hand_on_ball"] and abs(first["ref_pelvis_z"] - first["pelvis_z"]) < 0.05
     assert "step   1  reward" in capsys.readouterr().out
+
+
+def test_ball_noise_is_training_only(tmp_path):
+    """A run with the ball noise records it in its checkpoint's arguments (a resumed run keeps it) but not in its
+    policy file; the evaluation of that policy builds an environment with it off, whose starts are the data's."""
+    from skillmimic import model as M
+    from skillmimic.envs.ball_noise import BallNoise
+    from skillmimic.evaluate import evaluation_config
+    from skillmimic.motion import MotionSet
+    from skillmimic.policy import load_policy
+
+    r = _run(*FAST, *BALL_NOISE, "--iterations", "1", "--run-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    saved = checkpoint.load(tmp_path / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["env"]["ball_noise"]
+    assert saved == {"share": 0.5, "pos": 0.05, "vel": 0.8}
+    policy = load_policy(tmp_path / "policy.pt", num_obs=SKILL_OBS_DIM)
+    assert "ball_noise" not in policy.info and policy.physics == M.Physics(palm=True)
+    cfg = evaluation_config(policy, 5, "mujoco")
+    assert cfg.ball_noise == BallNoise() and cfg.ball_noise.share == 0.0
+    motions = MotionSet(DATA / "layup", hand=policy.hand)
+    env = ImitationEnv(cfg, motions, 2, "cpu")
+    env.reset()  # even a start it draws itself
+    qpos, qvel = motions.state(env.motion_ids, env.frame_ids)
+    assert torch.equal(env.sim.qpos, qpos) and torch.equal(env.sim.qvel, qvel)

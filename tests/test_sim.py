@@ -66,6 +66,30 @@ def test_backends_agree_with_the_heavy_ball_and_the_palm():
     assert float((a - b).norm(dim=-1).max()) < AGREEMENT_TOL_M
 
 
+def test_the_wrists_gains_reach_mujoco_warp_and_the_engines_agree():
+    """MuJoCo Warp's model is made from the compiled MjModel (mujoco_warp.put_model), so the wrists' gains that
+    skillmimic.model.load_model writes into it are Warp's too: both engines step alike with them (0.001 mm in half
+    a second), and centimetres apart from the MJCF's gains. (Past step 34, where the layup's ball leaves the hand,
+    world 0 parts between the engines with any gains, the MJCF's too: test_backends_agree_over_60_control_steps.)"""
+    import warp as wp
+
+    motions = MotionSet(DATA / "layup", hand="rigid")
+    mid, fid = _start(motions, 4)
+    physics = M.Physics(palm=True, wrist_kp=300.0, wrist_kd=20.0)
+    warp = _sim("mujoco_warp", hand="rigid", physics=physics)
+    joints, actuators = M.wrist_joints(warp.model)
+    gain = wp.to_torch(warp._m.actuator_gainprm)[0]  # (nu, 10) of the one model all worlds share
+    bias = wp.to_torch(warp._m.actuator_biasprm)[0]
+    damping = wp.to_torch(warp._m.dof_damping)[0]  # (nv,)
+    assert torch.all(gain[actuators, 0] == 300.0) and torch.all(bias[actuators, 1] == -300.0)
+    assert torch.all(damping[warp.model.jnt_dofadr[joints]] == 20.0)
+    assert float(gain[:, 0].max()) == 1000.0 and int((gain[:, 0] == 300.0).sum()) == 6 + 6  # the elbows' and these
+    a = _rollout(_sim("mujoco", hand="rigid", physics=physics), motions, mid, fid, 30)
+    b = _rollout(warp, motions, mid, fid, 30)
+    c = _rollout(_sim("mujoco_warp", hand="rigid", physics=M.Physics(palm=True)), motions, mid, fid, 30)
+    assert float((a - b).norm(dim=-1).max()) < AGREEMENT_TOL_M < 5 * AGREEMENT_TOL_M < float((b - c).norm(dim=-1).max())
+
+
 @pytest.mark.parametrize("hand", [h for h in M.HANDS if h != "full"])
 def test_each_hand_steps_alike_on_both_engines(hand):
     """Every other hand loads a clip in its own layout and steps the same on plain MuJoCo and MuJoCo Warp. Half a

@@ -25,6 +25,7 @@ Starts are uniform over a label's frames, or (`adaptive_starts`) weighted toward
 whose episodes fall, after SkillMimic-V2's adaptive sampling: per segment of `adaptive_segment` frames a decayed
 count of episodes started there and of those that fell; a label's start is drawn with probability
 `adaptive_floor / frames` uniform plus `(1 - adaptive_floor)` in proportion to each frame's segment fall rate.
+A share of the starts drawn (`ball_noise`, off by default) has the ball's position and velocity perturbed.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from skillmimic import model as M
 from skillmimic import rewards as R
 from skillmimic import skills
 from skillmimic.envs.assist import AssistConfig, BallAssist, MassCurriculum, assist_force
+from skillmimic.envs.ball_noise import BallNoise, perturb_ball
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
 from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.errors import UserError
@@ -82,12 +84,16 @@ class EnvConfig:
     """The hand's articulation: 'full' (156 hinges), 'anatomical' (108), 'hinge1' (100) or 'rigid' (66); see
     skillmimic.model. The motion set must be loaded for the same hand."""
     physics: M.Physics = dataclasses.field(default_factory=M.Physics)
-    """The ball's mass and the palm (skillmimic.model.Physics); a policy records them."""
+    """The ball's mass, the palm, the hands' margin and the wrists' gains (skillmimic.model.Physics); a policy
+    records them."""
     assist: AssistConfig = dataclasses.field(default_factory=AssistConfig)
     """The ball curriculum: a guiding force on the ball towards its reference (envs/assist.py); off by default
     and always off in the evaluation."""
     mass_curriculum: MassCurriculum = dataclasses.field(default_factory=MassCurriculum)
     """A heavier ball at the start that becomes the physics' ball over the run (envs/assist.py); off by default."""
+    ball_noise: BallNoise = dataclasses.field(default_factory=BallNoise)
+    """Training starts with the ball moved and pushed off the data's (envs/ball_noise.py); off by default, and
+    never on the starts given to the environment (the evaluation's, play.py's)."""
     contact_patience: int = 0
     """End an episode when the reference's hand-ball contact has been missing from the simulation for more than
     this many control steps in a row, on the clip's frames (InterMimic uses 10); 0: never."""
@@ -99,6 +105,7 @@ class EnvConfig:
         if c.start < 0 or c.steps < 1 or c.levels < 1:
             raise UserError(f"--env.mass-curriculum: start {c.start} must be 0 (off) or a mass in kg, steps {c.steps} "
                             f"and levels {c.levels} at least 1")
+        self.ball_noise.check()
 
 
 class ImitationEnv:
@@ -201,8 +208,10 @@ class ImitationEnv:
 
     def reset_envs(self, env_ids: torch.Tensor, motion_ids: torch.Tensor | None = None,
                    frame_ids: torch.Tensor | None = None) -> None:
-        """Put env_ids at reference frames: the given ones, or random ones (class-balanced)."""
-        if motion_ids is None or frame_ids is None:
+        """Put env_ids at reference frames: the given ones, or random ones (class-balanced), a share of which
+        with the ball perturbed (EnvConfig.ball_noise)."""
+        drawn = motion_ids is None or frame_ids is None
+        if drawn:
             motion_ids, frame_ids = self.sample_starts(env_ids.shape[0])
         self.motion_ids[env_ids] = motion_ids
         self.frame_ids[env_ids] = frame_ids
@@ -211,7 +220,10 @@ class ImitationEnv:
         self.assist.start(env_ids, self.gen)
         self.start_seg[env_ids] = self.seg_of_row[self.motions.rows(motion_ids, frame_ids)]
         self.skill[env_ids] = skills.one_hot(self.motions.labels[motion_ids])
-        self.sim.reset(env_ids, *self.motions.state(motion_ids, frame_ids))
+        qpos, qvel = self.motions.state(motion_ids, frame_ids)  # (B, nq), (B, nv)
+        if drawn and self.cfg.ball_noise.share > 0:  # no draw when off: the random stream stays as it was
+            perturb_ball(qpos, qvel, self.spec, self.cfg.ball_noise, self.gen)
+        self.sim.reset(env_ids, qpos, qvel)
 
     def reset(self) -> torch.Tensor:
         self.reset_envs(torch.arange(self.num_envs, device=self.device))
