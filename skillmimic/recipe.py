@@ -3,7 +3,8 @@
 - warm_start: the actor fitted by regression to the data's next-frame PD targets from reference states, and the
   observation normaliser to those states (on the layup it raised the accuracy at 10.6M samples from 2.6% to 9.3%);
 - init_from: the actor and observation normaliser of an exported policy (--init-from), checked as every policy
-  file is (skillmimic.policy.load_policy), and its critic and value normaliser when the file carries them;
+  file is (skillmimic.policy.load_policy), and its critic and value normaliser when the file carries them; on
+  other skills than the file's, the skill inputs it never saw vary are seated for them (seat_skills);
 - start: whichever of the two a new run takes, and what came before it (skillmimic.lineage).
 
 A new critic learns alone for the run's first critic_warmup_iterations; one carried by the policy file does not
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from skillmimic import distributed, lineage
+from skillmimic import distributed, lineage, skills
 from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import SkillPolicy, load_policy
@@ -67,14 +68,46 @@ def warm_start(actor: nn.Module, obs_norm: EmpiricalNormalization, obs: torch.Te
     return float(loss.detach())
 
 
+CONSTANT_VAR = 1e-3
+"""A skill input whose variance in the normaliser is below this never varied in the file's training: a one-hot
+column seen in a share p of the samples has variance p(1 - p), so this is p < 0.1%. (The shipped files' unused
+columns hold 1.6e-7 and 8e-5, residues of the normaliser's first updates; their trained columns 0.02-0.1.)"""
+
+
+@torch.no_grad()
+def seat_skills(obs_norm: EmpiricalNormalization, first_layers: list[nn.Linear], labels: list[int]) -> list[int]:
+    """Seat a policy for a run on the skill `labels` (the run's L labels) where its training held a skill input
+    constant: a label it never trained on (its one-hot column always 0) or the only label of a one-skill policy
+    (always 1). Such a column is 0 after normalisation whatever the weights on it, so the network ignored it. For
+    each of the run's labels with such a column, the normaliser gets the statistics of a class-balanced one-hot
+    (mean 1/L, variance (1/L)(1 - 1/L)) and the first layers (the actor's, the critic's) get weight 0 on it: the
+    network computes exactly what it did, for every label, and learns to tell the new labels apart from there
+    (the inputs now vary, so their weights get gradients). Observations are (B, num_obs), the skill one-hot of
+    skills.NUM_SLOTS last (skillmimic.envs.observations). Returns the labels seated."""
+    first = obs_norm.mean.shape[0] - skills.NUM_SLOTS  # the one-hot's first column
+    cols = [first + lab for lab in labels]
+    seat = [lab for lab, c in zip(labels, cols) if float(obs_norm.var[c]) < CONSTANT_VAR]
+    if not seat or len(seat) == 1 == len(labels):  # nothing constant, or a one-skill run on its own skill
+        return []
+    p = 1.0 / len(labels)
+    for lab in seat:
+        c = first + lab
+        obs_norm.mean[c], obs_norm.var[c] = p, p * (1.0 - p)
+        for layer in first_layers:
+            layer.weight[:, c] = 0.0
+    return seat
+
+
 def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalization, hidden: tuple[int, ...],
               num_obs: int, hand: str, device: torch.device, show: bool = False, critic: nn.Module | None = None,
-              value_norm: EmpiricalNormalization | None = None) -> SkillPolicy:
+              value_norm: EmpiricalNormalization | None = None, skill_labels: list[int] | None = None) -> SkillPolicy:
     """Copy the actor and observation normaliser of the exported policy at `path` into `actor` and `obs_norm`
     (of a network with `hidden` layers, for `num_obs` observations of the `hand` model), and its critic and value
     normaliser into `critic` and `value_norm` when the file carries them (then `critic_state` of the policy
-    returned is not empty), so that a run continues with the values it had learned. One-line error if it does
-    not fit (another hand or model, another network) or holds a NaN or Inf. Returns the policy read."""
+    returned is not empty), so that a run continues with the values it had learned. For a run on `skill_labels`
+    (the run's labels) the skill inputs the file's training held constant are seated for them (seat_skills).
+    One-line error if it does not fit (another hand or model, another network) or holds a NaN or Inf. Returns the
+    policy read."""
     policy = load_policy(path, device, num_obs=num_obs, hand=hand)
     if tuple(policy.info["hidden"]) != tuple(hidden):
         raise UserError(f"{path}: the policy's hidden layers are {tuple(policy.info['hidden'])}, this run's "
@@ -87,8 +120,13 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
         value_norm.load_state_dict(policy.critic_state["value_norm"])
     else:
         policy.critic_state = {}
+    seated = []
+    if skill_labels is not None:
+        firsts = [actor[0]] + ([critic[0]] if carried else [])
+        seated = seat_skills(obs_norm, firsts, list(skill_labels))
     if show:
-        print(f"init from {path} ({'actor and critic' if carried else 'actor; new critic'})")
+        print(f"init from {path} ({'actor and critic' if carried else 'actor; new critic'})"
+              + (f"; skill inputs seated for {', '.join(f'{lab:03d}' for lab in seated)}" if seated else ""))
     return policy
 
 
@@ -104,7 +142,8 @@ def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None
     steps = warm_start_steps(warm_start_steps_arg, device)  # checked for a resumed run too
     if resume is None and init_from_path:
         policy = init_from(init_from_path, agent.actor, agent.obs_norm, hidden, env.num_obs, env.spec.hand, device,
-                           show=show, critic=agent.critic, value_norm=agent.value_norm)
+                           show=show, critic=agent.critic, value_norm=agent.value_norm,
+                           skill_labels=env.skill_labels.tolist())
         warmup = 0 if policy.critic_state else critic_warmup_iterations
         return lineage.before(None, init_from_path, policy.info), warmup
     if resume is None and steps > 0:

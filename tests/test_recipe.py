@@ -12,7 +12,7 @@ from paths import DATA, ROOT
 
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
-from skillmimic import checkpoint, recipe  # noqa: E402
+from skillmimic import checkpoint, recipe, skills  # noqa: E402
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv  # noqa: E402
 from skillmimic.envs.observations import SKILL_OBS_DIM  # noqa: E402
 from skillmimic.llc_link import file_sha256  # noqa: E402
@@ -253,3 +253,56 @@ def test_ball_noise_is_training_only(tmp_path):
     env.reset()  # even a start it draws itself
     qpos, qvel = motions.state(env.motion_ids, env.frame_ids)
     assert torch.equal(env.sim.qpos, qpos) and torch.equal(env.sim.qvel, qvel)
+
+
+def _one_skill_file_parts(label: int, seed: int = 0):
+    """An actor, critic and observation normaliser as a run on the single skill `label` leaves them: every skill
+    input constant (the label's column always 1, the others always 0), the state inputs varied."""
+    torch.manual_seed(seed)
+    agent = train_llc.Agent(SKILL_OBS_DIM, 5, (16, 16), -2.9)
+    states = torch.randn(256, SKILL_OBS_DIM - skills.NUM_SLOTS)
+    agent.obs_norm.update(torch.cat((states, skills.one_hot(torch.full((256,), label))), -1))
+    return agent
+
+
+def _obs(label: int, states: torch.Tensor) -> torch.Tensor:
+    return torch.cat((states, skills.one_hot(torch.full((states.shape[0],), label))), -1)
+
+
+def test_seating_new_skills_keeps_what_the_network_computes_and_lets_the_labels_vary():
+    agent = _one_skill_file_parts(31)
+    states = torch.randn(8, SKILL_OBS_DIM - skills.NUM_SLOTS)
+    with torch.no_grad():
+        before = agent.actor(agent.obs_norm.normalize(_obs(31, states)))
+        value_before = agent.critic(agent.obs_norm.normalize(_obs(31, states)))
+        stranger = agent.actor(agent.obs_norm.normalize(_obs(1, states)))
+    assert not torch.allclose(stranger, before)  # unseated, a label it never saw is a +5 input on random weights
+    seated = recipe.seat_skills(agent.obs_norm, [agent.actor[0], agent.critic[0]], [1, 11, 31])
+    assert seated == [1, 11, 31]
+    first = SKILL_OBS_DIM - skills.NUM_SLOTS
+    for lab in (1, 11, 31):
+        assert float(agent.obs_norm.mean[first + lab]) == pytest.approx(1 / 3)
+        assert float(agent.obs_norm.var[first + lab]) == pytest.approx(2 / 9)
+        assert torch.count_nonzero(agent.actor[0].weight[:, first + lab]) == 0
+    assert float(agent.obs_norm.var[first + 5]) == 0.0  # a slot the run does not use stays as it was
+    with torch.no_grad():
+        for lab in (1, 11, 31):  # every label does, at first, what the file did on its own
+            obs = agent.obs_norm.normalize(_obs(lab, states))
+            assert torch.allclose(agent.actor(obs), before, atol=1e-6)
+            assert torch.allclose(agent.critic(obs), value_before, atol=1e-6)
+        a = agent.obs_norm.normalize(_obs(1, states))
+        b = agent.obs_norm.normalize(_obs(31, states))
+    assert not torch.equal(a, b)  # the inputs now tell the labels apart, so their weights can learn
+
+
+def test_seating_leaves_skills_the_file_trained_and_a_one_skill_run_on_its_own_skill():
+    agent = _one_skill_file_parts(31)
+    weights = agent.actor[0].weight.clone()
+    assert recipe.seat_skills(agent.obs_norm, [agent.actor[0]], [31]) == []  # the layup continued on the layup
+    both = train_llc.Agent(SKILL_OBS_DIM, 5, (16, 16), -2.9)  # a file trained on two skills
+    states = torch.randn(256, SKILL_OBS_DIM - skills.NUM_SLOTS)
+    labels = torch.tensor([1, 31]).repeat(128)
+    both.obs_norm.update(torch.cat((states, skills.one_hot(labels)), -1))
+    assert recipe.seat_skills(both.obs_norm, [both.actor[0]], [1, 31]) == []
+    assert recipe.seat_skills(both.obs_norm, [both.actor[0]], [1, 11, 31]) == [11]  # only the new one
+    assert torch.equal(agent.actor[0].weight, weights)

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Equal-time layup arms, one per GPU, unattended (docs/llc_recipe.md, rounds 5 and 6): each arm continues INIT (a
-# policy file with its critic) at 8,192 envs on its own GPU for T seconds, then is evaluated (64 episodes, no assist).
+# Equal-time arms, one per GPU, unattended (docs/llc_recipe.md, rounds 5 to 7): each arm continues INIT (a policy
+# file with its critic) at 8,192 envs on its own GPU for T seconds, then is evaluated (64 episodes, no assist).
 # Usage (from the repository root, after the GPU packages are installed):
 #   setsid nohup bash tools/layup_continue.sh OUTDIR T INIT [ARMS] > OUTDIR.log 2>&1 &
 # ARMS: a file of lines `NAME FLAGS...` (train_llc.py flags of that arm) and one `COMMON FLAGS...` line for every
 # arm; '#' starts a comment (default: tools/arms/round5.txt, what round 5 ran). ONLY="A B": run these arms of
-# the file alone (fewer GPUs than arms). Progress: OUTDIR/status.
+# the file alone (fewer GPUs than arms). An arm whose flags hold its own --init-from starts from that file; INIT
+# "-" passes none (those arms start with the warm start). MOTION=DIR trains and evaluates on other clips than the
+# layup's (MOTION=data/BallPlay-M: all 19 skills). Progress: OUTDIR/status.
 set -u
 R=${1:?out dir}; T=${2:-900}; INIT=${3:?policy file to continue}; ARMS_FILE=${4:-tools/arms/round5.txt}
 N=${ENVS:-8192}  # smaller for a dry run on a CPU
 X=${EXTRA:-}  # more train_llc.py flags for every run (a dry run: --warm-start-steps 5)
 mkdir -p "$R"
 export PYTHONUNBUFFERED=1
-L=data/BallPlay-M/layup
+L=${MOTION:-data/BallPlay-M/layup}
 say() { echo "$(date +%T) $*" >> "$R/status"; }
 declare -A ARMS=(); NAMES=(); COMMON=""
 while read -r name flags; do
@@ -28,13 +30,14 @@ python train_llc.py --motion-dir $L --num-envs ${WARM_ENVS:-64} --iterations 1 -
   --overwrite $COMMON > "$R/warmup.log" 2>&1
 
 arm() {
-  local name=$1 gpu=$2
+  local name=$1 gpu=$2 init=()
+  [[ "$INIT" != "-" && " ${ARMS[$name]} " != *" --init-from "* ]] && init=(--init-from "$INIT")
   CUDA_VISIBLE_DEVICES=$gpu timeout -s TERM "$T" python train_llc.py --motion-dir $L --num-envs $N \
-    --iterations 100000 --checkpoint-every 50 --init-from "$INIT" --run-dir "$R/$name" --overwrite \
+    --iterations 100000 --checkpoint-every 50 "${init[@]}" --run-dir "$R/$name" --overwrite \
     $COMMON ${ARMS[$name]} $X > "$R/$name.log" 2>&1
   say "$name trained"
   CUDA_VISIBLE_DEVICES=$gpu python -m skillmimic.evaluate --checkpoint "$R/$name/policy.pt" \
-    --motion-dir $L --episodes 64 --json-out "$R/$name.eval.json" > "$R/$name.eval.log" 2>&1
+    --motion-dir $L --episodes ${EPISODES:-64} --json-out "$R/$name.eval.json" > "$R/$name.eval.log" 2>&1
   say "$name evaluated"
 }
 say "arms ${NAMES[*]} for ${T}s each on $GPUS GPUs"
