@@ -138,3 +138,21 @@ def test_policy_for_another_environment_is_a_clear_error(tmp_path):
     message = f"made for num_obs=10, this model has num_obs={SKILL_OBS_DIM}"
     with pytest.raises(checkpoint.CheckpointError, match=message):
         load_policy(path, num_obs=SKILL_OBS_DIM)
+
+
+def test_the_shipped_layup_policy_lays_up_on_the_default_ball_and_hand(tmp_path):
+    """skillmimic/assets/llc_layup.pt (docs/llc_recipe.md, round 7: 94% success on plain MuJoCo over 256 episodes)
+    on the default physics, and most of four episodes from the clip's start succeed on this CPU."""
+    shipped = load_policy(ROOT / "skillmimic" / "assets" / "llc_layup.pt", num_obs=SKILL_OBS_DIM)
+    assert shipped.hand == "rigid" and shipped.model_sha256 == M.load_spec("rigid").sha256
+    assert shipped.physics == M.Physics(palm=True)  # FIBA's ball, the box palm, contacts on overlap
+    assert set(shipped.critic_state) == {"critic", "value_norm"}  # it can be continued (--init-from)
+    out = tmp_path / "eval.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint",
+                        str(ROOT / "skillmimic" / "assets" / "llc_layup.pt"), "--episodes", "4", "--device", "cpu",
+                        "--backend", "mujoco", "--json-out", str(out)], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=600, env=env)
+    assert r.returncode == 0, r.stderr
+    (res,) = json.loads(out.read_text())["skills"]
+    assert res["label"] == "031" and res["success"] >= 0.5, res
