@@ -266,13 +266,14 @@ def main(args: Args) -> None:
                 perm = torch.randperm(batch_size, device=device)
                 for start in range(0, batch_size, minibatch_size):
                     mb = perm[start : start + minibatch_size]
-                    dist = agent.dist(b_obs[mb])
+                    mb_obs = b_obs[mb]  # gathered once for both networks (minibatch, num_obs)
+                    dist = agent.dist(mb_obs)
                     logratio = dist.log_prob(b_act[mb]).sum(-1) - b_logp[mb]
                     ratio = logratio.exp()
                     adv = b_adv[mb]
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
                     pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
-                    v_loss = 0.5 * (agent.value(b_obs[mb]) - b_ret_n[mb]).square().mean()
+                    v_loss = 0.5 * (agent.value(mb_obs) - b_ret_n[mb]).square().mean()
                     mu = dist.mean
                     bounds = ((mu - 1.0).clamp(min=0).square() + (-1.0 - mu).clamp(min=0).square()).sum(-1).mean()
                     loss = actor_on * (pg_loss + args.bounds_coef * bounds) + args.vf_coef * v_loss
