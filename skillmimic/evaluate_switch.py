@@ -34,8 +34,8 @@ Per pair, over the episodes still standing at the switch (an episode that fell w
 
 The shares are of the episodes standing at the switch; None where none was. All pairs' episodes run in one batch
 of worlds: on a GPU with MuJoCo Warp, on the CPU with plain MuJoCo (`--device cpu`), where fallen humanoids make a
-step dear: 8 episodes per pair of the 7 skills (392 worlds, 150 steps) took 2.2 minutes on 2 cores, and the
-default 32 take about four times as long.
+step dear: 8 episodes per pair of the 7 skills (392 worlds, 150 steps) took 50 s to 2.2 minutes on 2 cores (two
+runs), and the default 32 take about four times as long.
 """
 
 from __future__ import annotations
