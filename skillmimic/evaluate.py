@@ -95,13 +95,28 @@ def success(label: int, t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> t
         peak = torch.where(alive, t["ball"][..., 2], torch.zeros_like(ball_root)).amax(0)
         return (peak - ref_peak).abs() < 0.2
     if label in skills.DRIBBLES:
-        n = (T - 100) // 60  # whole 60-step windows after step 100; with none, nothing shows a dribble
-        if n <= 0:
-            return torch.zeros_like(standing_at_end)
-        near = (ball_root[100:] < 1.5).all(0)
-        bouncing = t["ball_floor"][100 : 100 + 60 * n].reshape(n, 60, -1).any(1).all(0)
-        return near & bouncing & standing_at_end
+        return dribbling(t, 100)
     return None
+
+
+DRIBBLE_WINDOW = 60  # control steps (1 s): a dribbled ball touches the floor in every window of this length
+
+
+def dribbling(t: dict[str, torch.Tensor], start: int) -> torch.Tensor:
+    """The dribble's test from step `start` to the end of the trajectories t (each (T, E, ...)): the ball within
+    1.5 m of the root, bouncing (it touches the floor in every whole DRIBBLE_WINDOW-step window), and the humanoid
+    still standing at the end. -> (E,) bool; with no whole window after `start`, nothing shows a dribble."""
+    near = ((t["ball"][start:] - t["root"][start:]).norm(dim=-1) < 1.5).all(0)
+    return near & in_every_window(t["ball_floor"], start) & t["alive"][-1]
+
+
+def in_every_window(flag: torch.Tensor, start: int) -> torch.Tensor:
+    """Whether flag (T, E) is true at least once in every whole DRIBBLE_WINDOW-step window from step `start`.
+    -> (E,) bool; False where no whole window fits."""
+    n = (flag.shape[0] - start) // DRIBBLE_WINDOW
+    if n <= 0:
+        return torch.zeros_like(flag[0])
+    return flag[start : start + DRIBBLE_WINDOW * n].reshape(n, DRIBBLE_WINDOW, -1).any(1).all(0)
 
 
 def accuracy(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: torch.Tensor) -> dict[str, float]:
@@ -146,41 +161,71 @@ def evaluation_config(policy, horizon: int, backend: Backend = "auto") -> EnvCon
                      hand=policy.hand, physics=policy.physics)
 
 
+TRAJECTORY = ("root", "ball", "body", "hand", "ball_floor", "alive")
+"""What an evaluation records after each control step (see record())."""
+
+_READ = {
+    "root": lambda s: s.body_pos_w[:, 0],  # (E, 3) the pelvis, world
+    "ball": lambda s: s.ball_pos_w,  # (E, 3) world
+    "body": lambda s: s.body_pos_w,  # (E, 53, 3) world
+    "hand": lambda s: s.hand_ball_contact.any(-1),  # (E,) a hand touches the ball
+    "ball_floor": lambda s: s.ball_floor_contact,  # (E,) the ball touches the floor
+}
+
+
+def record(traj: dict[str, list], sim, alive: torch.Tensor) -> None:
+    """Append the state after a control step to each list of traj (keys: any of TRAJECTORY; `alive` (E,) is not
+    yet fallen). torch.stack each list for the trajectories (T, E, ...) that success() and accuracy() read."""
+    for key, steps in traj.items():
+        steps.append(alive.clone() if key == "alive" else _READ[key](sim).clone())
+
+
+def clips_in_turn(motions: MotionSet, label: int, n: int) -> torch.Tensor:
+    """The clips of skill `label` for n episodes, taken in turn (in the motion set's order). -> motion ids (n,)."""
+    clips = torch.nonzero(motions.labels == label).flatten()
+    return clips[torch.arange(n, device=clips.device) % len(clips)]
+
+
+def clip_ball_peak(motions: MotionSet, motion_ids: torch.Tensor) -> torch.Tensor:
+    """The reference ball's highest point (m) in each clip of motion_ids (E,). -> (E,)"""
+    return torch.stack([motions.table.ball_pos[motions.starts[m] : motions.starts[m] + motions.lengths[m], 2].max()
+                        for m in motion_ids.tolist()])
+
+
+def start_at_first_frames(env: ImitationEnv, motion_ids: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """Start every world of env at the first frame of its clip in motion_ids (E,), with noise (E, num_dofs) added
+    to the hinge angles (rad); the skill condition is the clip's label. -> obs (E, num_obs)"""
+    ids = torch.arange(len(motion_ids), device=motion_ids.device)
+    frame_ids = torch.zeros_like(motion_ids)
+    qpos, qvel = env.motions.state(motion_ids, frame_ids)
+    qpos[:, env.spec.dof_qpos] += noise
+    env.reset_envs(ids, motion_ids, frame_ids)
+    env.sim.reset(ids, qpos, qvel)
+    return env.observe()
+
+
 @torch.no_grad()
 def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: torch.device) -> dict:
-    clips = torch.nonzero(motions.labels == label).flatten()
     E = args.episodes
     env = ImitationEnv(evaluation_config(policy, args.horizon, args.backend), motions, E, device, seed=args.seed)
     gen = torch.Generator(device=device).manual_seed(args.seed)
-    motion_ids = clips[torch.arange(E, device=device) % len(clips)]
-    frame_ids = torch.zeros(E, dtype=torch.long, device=device)
-    qpos, qvel = motions.state(motion_ids, frame_ids)
-    qpos[:, env.spec.dof_qpos] += args.init_noise * torch.randn(E, env.spec.num_dofs, device=device, generator=gen)
-    env.reset_envs(torch.arange(E, device=device), motion_ids, frame_ids)
-    env.sim.reset(torch.arange(E, device=device), qpos, qvel)
-    obs = env.observe()
-    keys = ("root", "ball", "body", "hand", "ball_floor", "alive")
-    traj: dict[str, list] = {k: [] for k in keys}
+    motion_ids = clips_in_turn(motions, label, E)
+    noise = args.init_noise * torch.randn(E, env.spec.num_dofs, device=device, generator=gen)
+    obs = start_at_first_frames(env, motion_ids, noise)
+    traj: dict[str, list] = {k: [] for k in TRAJECTORY}
     ref: dict[str, list] = {"body": [], "ball": [], "contact": []}
     alive = torch.ones(E, dtype=torch.bool, device=device)
     for _ in range(args.horizon):
         obs, _, terminated, _, _ = env.step(policy(obs))
         alive &= ~terminated
-        s = env.sim
-        traj["root"].append(s.body_pos_w[:, 0].clone())
-        traj["ball"].append(s.ball_pos_w.clone())
-        traj["body"].append(s.body_pos_w.clone())
-        traj["hand"].append(s.hand_ball_contact.any(-1))
-        traj["ball_floor"].append(s.ball_floor_contact.clone())
-        traj["alive"].append(alive.clone())
+        record(traj, env.sim, alive)
         rows = motions.rows(env.motion_ids, env.frame_ids)
         ref["body"].append(motions.table.body_pos[rows])
         ref["ball"].append(motions.table.ball_pos[rows])
         ref["contact"].append(motions.table.contact[rows])
     t = {k: torch.stack(v) for k, v in traj.items()}
     r = {k: torch.stack(v) for k, v in ref.items()}
-    ref_peak = torch.stack([motions.table.ball_pos[motions.starts[m] : motions.starts[m] + motions.lengths[m], 2]
-                            .max() for m in motion_ids.tolist()])
+    ref_peak = clip_ball_peak(motions, motion_ids)
     # The reference exists for the clip's frames after the start: steps 0 .. length - 2.
     n_ref = motions.lengths[motion_ids] - 1
     ok = success(label, t, ref_peak)
