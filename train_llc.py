@@ -114,6 +114,11 @@ class Args:
     8,192 environments on one H100, 216,500 samples/s against 178,400, and the training curve at equal samples
     within the band of two FP32 seeds (docs/llc_recipe.md, round 7). A speed setting, taken from the command line
     on --resume; no effect on a CPU."""
+    compile: bool = False
+    """The reward and the observation as torch.compile'd functions (ImitationEnv.compile): a few fused kernels
+    where eager torch launches one per operation. A speed setting, opt-in until measured on the GPU; taken from
+    the command line on --resume. The first iterations are slower while it compiles (needs a C++ compiler on a
+    CPU)."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     keep_policies: bool = False
@@ -122,7 +127,7 @@ class Args:
     resume: str | None = None
     """A training checkpoint to continue, in its own folder unless --run-dir says otherwise. The run goes on with
     the settings it was started with; only iterations, checkpoint_every, keep_policies, run_dir, overwrite,
-    device and tf32 are taken from this command line."""
+    device, tf32 and compile are taken from this command line."""
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
     env: EnvConfig = dataclasses.field(
@@ -181,7 +186,7 @@ def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, g
 
 # What a resumed run may change; everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir", "overwrite", "device", "resume",
-                    "init_from", "tf32")
+                    "init_from", "tf32", "compile")
 
 
 def main(args: Args) -> None:
@@ -197,6 +202,8 @@ def main(args: Args) -> None:
     torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the policy's and the critic's products (no effect on a CPU)
     motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
     env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
+    if args.compile:
+        env.compile()
     run.announce("train_llc.py", env.sim, 1, DEFAULTS)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks

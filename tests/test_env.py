@@ -1,6 +1,7 @@
 
 import math
 import re
+import shutil
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from skillmimic.envs.ball_noise import BallNoise, perturb_ball
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, humanoid_ball_obs
 from skillmimic.errors import UserError
+from skillmimic.rewards import RewardConfig
 from skillmimic.motion import MotionSet
 
 
@@ -186,3 +188,20 @@ def test_bad_ball_noise_is_refused_in_one_line(noise, flag):
     with pytest.raises(UserError, match=f"^{re.escape(flag)}") as e:
         EnvConfig(ball_noise=noise)
     assert "\n" not in str(e.value)
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("cc", "gcc", "clang")),
+                    reason="torch.compile needs a C++ compiler on a CPU")
+def test_compiled_reward_and_observation_give_the_eager_values(two_skills):
+    """ImitationEnv.compile (train_llc.py --compile): the same observations, rewards and terms, both reward forms."""
+    for form in ("bodies", "components"):
+        envs = [_env(two_skills, reward=RewardConfig(form=form)) for _ in range(2)]
+        envs[1].compile()
+        obs = [e.reset() for e in envs]
+        assert torch.allclose(obs[0], obs[1], atol=1e-5)
+        for _ in range(3):
+            out = [e.step(_ref_actions(e)) for e in envs]
+            assert torch.allclose(out[0][0], out[1][0], atol=1e-5)  # observations
+            assert torch.allclose(out[0][1], out[1][1], rtol=1e-4, atol=1e-6)  # rewards
+            for k, v in out[0][4]["terms"].items():
+                assert torch.allclose(v, out[1][4]["terms"][k], rtol=1e-4, atol=1e-6), k

@@ -121,7 +121,7 @@ def test_tf32_is_a_speed_setting_a_resumed_run_takes_from_the_command_line(two_i
     r = _run(*FAST, "--iterations", "3", "--no-tf32", "--resume", str(run / "checkpoint.pt"))
     assert r.returncode == 0, r.stderr
     assert checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["tf32"] is False
-    assert "tf32" in train_llc.RESUME_OVERRIDES
+    assert "tf32" in train_llc.RESUME_OVERRIDES and "compile" in train_llc.RESUME_OVERRIDES
 
 
 def test_a_diverged_run_stops_in_one_line_and_keeps_its_last_good_checkpoint(two_iterations, tmp_path):

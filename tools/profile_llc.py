@@ -5,7 +5,7 @@
 
 Every flag but `--burn-in N` (iterations left out of the averages: compilation, the first updates; default 3) is
 train_llc.py's. The tool wraps, without changing train_llc.py: the physics step (Simulator.step), the reward
-(rewards.hoi_reward), the observation (ImitationEnv.observe), the resets (ImitationEnv.reset_envs), the rest of
+(ImitationEnv.score), the observation (ImitationEnv.observe), the resets (ImitationEnv.reset_envs), the rest of
 ImitationEnv.step, the policy's forward passes (Agent.dist, Agent.value) in the rollout and in the update, GAE,
 backward, the optimizer's step, the iteration's logging (with its all-reduce) and checkpoint; time outside them
 is "other" of the rollout or the update (the update starts at GAE, the rollout after the checkpoint). The device is
@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train_llc.py and the package beside this folder
 import train_llc  # noqa: E402
-from skillmimic import rewards, runs  # noqa: E402
+from skillmimic import runs  # noqa: E402
 from skillmimic.cli import run_command  # noqa: E402
 from skillmimic.envs.imitation import ImitationEnv  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
@@ -134,7 +134,7 @@ def profiled_main(args: train_llc.Args, burn_in: int, kernels: int = 0) -> None:
 
     patches = [
         (Simulator, "step", clock.wrap(Simulator.step, "physics")),
-        (rewards, "hoi_reward", clock.wrap(rewards.hoi_reward, "reward")),
+        (ImitationEnv, "score", clock.wrap(ImitationEnv.score, "reward")),
         (ImitationEnv, "observe", clock.wrap(ImitationEnv.observe, "observation")),
         (ImitationEnv, "reset_envs", clock.wrap(ImitationEnv.reset_envs, "resets")),
         (ImitationEnv, "step", clock.wrap(ImitationEnv.step, "environment, the rest", mode="rollout")),

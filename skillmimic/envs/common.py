@@ -27,10 +27,11 @@ def build_sim(num_envs: int, backend: Backend, device: str | torch.device, self_
     return make_sim(SimConfig(backend=backend, self_collision=self_collision, hand=hand, physics=physics), num_envs, d)
 
 
-def own_obs(sim: Simulator) -> torch.Tensor:
-    """The humanoid and the ball as the skill policy sees them (envs/observations.py). -> (N, OBS_DIM)"""
-    return humanoid_ball_obs(sim.body_pos_w, sim.body_quat_w, sim.body_lin_vel_w, sim.body_ang_vel_w, sim.ball_pos_w,
-                             sim.ball_lin_vel_w, sim.ball_ang_vel_w, sim.hand_ball_contact)
+def own_obs(sim: Simulator, fn: Callable[..., torch.Tensor] = humanoid_ball_obs) -> torch.Tensor:
+    """The humanoid and the ball as the skill policy sees them (envs/observations.py), by `fn` (humanoid_ball_obs,
+    or a compiled form of it). -> (N, OBS_DIM)"""
+    return fn(sim.body_pos_w, sim.body_quat_w, sim.body_lin_vel_w, sim.body_ang_vel_w, sim.ball_pos_w,
+              sim.ball_lin_vel_w, sim.ball_ang_vel_w, sim.hand_ball_contact)
 
 
 def body_on_floor(sim: Simulator, floor_allowed: torch.Tensor) -> torch.Tensor:

@@ -41,7 +41,7 @@ from skillmimic import skills
 from skillmimic.envs.assist import AssistConfig, BallAssist, MassCurriculum, assist_force
 from skillmimic.envs.ball_noise import BallNoise, perturb_ball
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
-from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.envs.observations import SKILL_OBS_DIM, humanoid_ball_obs
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.sim import Backend
@@ -128,6 +128,7 @@ class ImitationEnv:
         self.motions = motions
         self.gen = torch.Generator(device=self.device).manual_seed(seed)
         self._w = R.weights(cfg.reward)
+        self._reward_fn, self._obs_fn = R.hoi_reward, humanoid_ball_obs  # compile() swaps in fused forms
         dev = self.device
         self.hand_mask = M.body_mask(M.LEFT_HAND + M.RIGHT_HAND, dev)
         self.floor_allowed = M.body_mask(M.FLOOR_BODIES, dev)
@@ -249,8 +250,20 @@ class ImitationEnv:
         return torch.cat(obs), torch.cat(act)
 
     # --- the loop -------------------------------------------------------------------------------------------
+    def compile(self) -> None:
+        """Score and observe through torch.compile'd forms of the reward and the observation (train_llc.py
+        --compile): their elementwise pieces fused into a few kernels, where eager torch launches one per operation
+        (about 880 launches a control step on the layup, results/speed/profile_kernels_h100.md). The same values to
+        float rounding (tests/test_env.py). The first steps are slow while they compile."""
+        self._reward_fn = torch.compile(R.hoi_reward, dynamic=False)
+        self._obs_fn = torch.compile(humanoid_ball_obs, dynamic=False)
+
     def observe(self) -> torch.Tensor:
-        return torch.cat((own_obs(self.sim), self.skill), dim=-1)
+        return torch.cat((own_obs(self.sim, self._obs_fn), self.skill), dim=-1)
+
+    def score(self, **inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The HOI reward of this step (skillmimic.rewards.hoi_reward's arguments by name), compiled or not."""
+        return self._reward_fn(**inputs)
 
     def step(self, actions: torch.Tensor):
         """Apply actions (N, num_actions), advance one control step, score it, end and restart finished episodes.
@@ -273,7 +286,7 @@ class ImitationEnv:
         self.episode_steps += 1
         rows = self.motions.rows(self.motion_ids, self.frame_ids)
         ref_body_pos = t.body_pos[rows]
-        reward, terms = R.hoi_reward(
+        reward, terms = self.score(
             body_pos=s.body_pos_w, body_quat=s.body_quat_w, dof_vel=s.qvel[:, self.spec.dof_qvel],
             ball_pos=s.ball_pos_w, ball_vel=s.ball_lin_vel_w, hand_ball=s.hand_ball_contact,
             body_ball=s.body_ball_contact, body_floor=s.body_floor_contact,
