@@ -44,6 +44,11 @@ SKILL_NAMES: dict[int, str] = {
 }
 
 
+# SkillMimic's success rates (%) for the skills its paper evaluates (arXiv 2408.15270, the skill table; issue 23
+# takes them as the mark): pickup, dribble forward, layup and shot.
+PAPER_SUCCESS: dict[int, float] = {PICKUP: 86.7, DRIBBLE_FORWARD: 79.6, LAYUP: 99.1, SHOT: 97.9}
+
+
 def skill_name(label: int) -> str:
     return SKILL_NAMES.get(int(label), f"skill {int(label):03d}")
 
