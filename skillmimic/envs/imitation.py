@@ -25,7 +25,9 @@ Starts are uniform over a label's frames, or (`adaptive_starts`) weighted toward
 whose episodes fall, after SkillMimic-V2's adaptive sampling: per segment of `adaptive_segment` frames a decayed
 count of episodes started there and of those that fell; a label's start is drawn with probability
 `adaptive_floor / frames` uniform plus `(1 - adaptive_floor)` in proportion to each frame's segment fall rate.
-A share of the starts drawn (`ball_noise`, off by default) has the ball's position and velocity perturbed.
+A share of the starts drawn (`ball_noise`, off by default) has the ball's position and velocity perturbed, and a
+share (`switch_starts`, off by default) starts in the drawn frame's state with another skill's label and follows
+that skill's clip from its frame nearest in pose, laid onto the start (envs/switch_starts.py).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from skillmimic.envs.assist import AssistConfig, BallAssist, MassCurriculum, ass
 from skillmimic.envs.ball_noise import BallNoise, perturb_ball
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
 from skillmimic.envs.observations import SKILL_OBS_DIM, humanoid_ball_obs
+from skillmimic.envs.switch_starts import Alignment, SwitchStarts, nearest_frames, pose_features
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.sim import Backend
@@ -94,6 +97,10 @@ class EnvConfig:
     ball_noise: BallNoise = dataclasses.field(default_factory=BallNoise)
     """Training starts with the ball moved and pushed off the data's (envs/ball_noise.py); off by default, and
     never on the starts given to the environment (the evaluation's, play.py's)."""
+    switch_starts: SwitchStarts = dataclasses.field(default_factory=SwitchStarts)
+    """Training starts in one skill's state with another skill's label, so that the policy practises the switches
+    play.py and the task controllers make (envs/switch_starts.py); off by default, and never on the starts given to
+    the environment (the evaluation's, play.py's, the warm start's)."""
     contact_patience: int = 0
     """End an episode when the reference's hand-ball contact has been missing from the simulation for more than
     this many control steps in a row, on the clip's frames (InterMimic uses 10); 0: never."""
@@ -106,6 +113,7 @@ class EnvConfig:
             raise UserError(f"--env.mass-curriculum: start {c.start} must be 0 (off) or a mass in kg, steps {c.steps} "
                             f"and levels {c.levels} at least 1")
         self.ball_noise.check()
+        self.switch_starts.check()
 
 
 class ImitationEnv:
@@ -155,6 +163,7 @@ class ImitationEnv:
         self.contact_missing = torch.zeros(n, dtype=torch.long, device=dev)  # steps in a row (contact_patience)
         self.skill = torch.zeros(n, skills.NUM_SLOTS, device=dev)
         self._init_segments()
+        self._init_switches()
 
     def _init_segments(self) -> None:
         """Tables of the adaptive start sampling: every frame's segment, and each label's start frames."""
@@ -178,6 +187,44 @@ class ImitationEnv:
         for i, r in enumerate(rows_of):
             self.label_rows[i, : len(r)] = r
         self.label_num_rows = torch.tensor([len(r) for r in rows_of], device=dev)
+
+    def _init_switches(self) -> None:
+        """Tables of the switch starts (EnvConfig.switch_starts), built only when they are on and the run has two
+        labels or more: every row's label (an index into skill_labels) and its nearest start row of each label.
+        Every world carries an alignment (the identity but during a switch episode) and whether it switched."""
+        dev, mo, n = self.device, self.motions, self.num_envs
+        self.switching = self.cfg.switch_starts.share > 0 and len(self.skill_labels) > 1
+        self.switched = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.align = Alignment.identity(n, dev)
+        if not self.switching:
+            return
+        self.row_label = torch.searchsorted(self.skill_labels, mo.labels[self.row_motion])  # (F,)
+        t = mo.table
+        self.nearest = nearest_frames(pose_features(t.body_pos, t.body_quat, t.ball_pos), self.label_rows)  # (F, L)
+
+    def _switch(self, env_ids: torch.Tensor, motion_ids: torch.Tensor, frame_ids: torch.Tensor,
+                drawn: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Turn a share of drawn starts (motion_ids, frame_ids (B,)) into switch starts: another label b, uniform
+        over the run's others, and b's start row nearest in pose, whose clip and frame are returned in their place;
+        the world's alignment lays that row's root onto the drawn one's. Given starts keep their clip and the
+        identity. Draws 2 B numbers from the generator when drawn, whatever switches."""
+        B, dev = env_ids.shape[0], self.device
+        if not drawn:
+            self.switched[env_ids] = False
+            self.align.turn[env_ids] = Alignment.identity(B, dev).turn
+            self.align.shift[env_ids] = 0.0
+            return motion_ids, frame_ids
+        L = len(self.skill_labels)
+        on = torch.rand(B, device=dev, generator=self.gen) < self.cfg.switch_starts.share  # (B,)
+        step = torch.randint(1, L, (B,), device=dev, generator=self.gen)  # another label: a + 1 .. a + L - 1, mod L
+        start = self.motions.rows(motion_ids, frame_ids)  # (B,)
+        target = torch.where(on, self.nearest[start, (self.row_label[start] + step) % L], start)
+        t = self.motions.table
+        al = Alignment.onto(t.root_pos[target], t.root_quat[target], t.root_pos[start], t.root_quat[start])
+        self.switched[env_ids] = on
+        self.align.turn[env_ids] = al.turn
+        self.align.shift[env_ids] = al.shift
+        return self.row_motion[target], self.row_frame[target]
 
     def start_probabilities(self) -> torch.Tensor:
         """Per label, the probability of starting at each of its start rows (label_rows). (L, max rows), rows
@@ -210,18 +257,22 @@ class ImitationEnv:
     def reset_envs(self, env_ids: torch.Tensor, motion_ids: torch.Tensor | None = None,
                    frame_ids: torch.Tensor | None = None) -> None:
         """Put env_ids at reference frames: the given ones, or random ones (class-balanced), a share of which
-        with the ball perturbed (EnvConfig.ball_noise)."""
+        with the ball perturbed (EnvConfig.ball_noise) and a share switching skills (EnvConfig.switch_starts)."""
         drawn = motion_ids is None or frame_ids is None
         if drawn:
             motion_ids, frame_ids = self.sample_starts(env_ids.shape[0])
+        qpos, qvel = self.motions.state(motion_ids, frame_ids)  # (B, nq), (B, nv) the start's state
+        # A switch start is filed under the row it starts in, the one the adaptive sampler drew; _count_starts
+        # leaves it out of the statistics all the same (see there).
+        self.start_seg[env_ids] = self.seg_of_row[self.motions.rows(motion_ids, frame_ids)]
+        if self.switching:  # the clip and frame followed: another label's, for a share of the drawn starts
+            motion_ids, frame_ids = self._switch(env_ids, motion_ids, frame_ids, drawn)
         self.motion_ids[env_ids] = motion_ids
         self.frame_ids[env_ids] = frame_ids
         self.episode_steps[env_ids] = 0
         self.contact_missing[env_ids] = 0
         self.assist.start(env_ids, self.gen)
-        self.start_seg[env_ids] = self.seg_of_row[self.motions.rows(motion_ids, frame_ids)]
         self.skill[env_ids] = skills.one_hot(self.motions.labels[motion_ids])
-        qpos, qvel = self.motions.state(motion_ids, frame_ids)  # (B, nq), (B, nv)
         if drawn and self.cfg.ball_noise.share > 0:  # no draw when off: the random stream stays as it was
             perturb_ball(qpos, qvel, self.spec, self.cfg.ball_noise, self.gen)
         self.sim.reset(env_ids, qpos, qvel)
@@ -278,20 +329,28 @@ class ImitationEnv:
         if self.assist.on:  # towards the frame the step leads to
             a, nxt = self.cfg.assist, self.motions.rows(self.motion_ids, self.frame_ids + 1)
             factor = self.assist.env_factor(self.frame_ids + 1 <= last)
-            s.ball_force_w.copy_(assist_force(s.ball_pos_w, s.ball_lin_vel_w, t.ball_pos[nxt], t.ball_vel[nxt],
+            target_pos, target_vel = t.ball_pos[nxt], t.ball_vel[nxt]  # (N, 3) world
+            if self.switching:
+                target_pos, target_vel = self.align.point(target_pos), self.align.vector(target_vel)
+            s.ball_force_w.copy_(assist_force(s.ball_pos_w, s.ball_lin_vel_w, target_pos, target_vel,
                                               self.ball_mass, a.kp, a.kd, a.max_accel, factor))
         s.step()
         self.mass_steps += 1
         self.frame_ids += 1
         self.episode_steps += 1
         rows = self.motions.rows(self.motion_ids, self.frame_ids)
-        ref_body_pos = t.body_pos[rows]
+        ref_body_pos, ref_body_quat = t.body_pos[rows], t.body_quat[rows]  # (N, 53, 3), (N, 53, 4) world
+        ref_ball_pos, ref_ball_vel = t.ball_pos[rows], t.ball_vel[rows]  # (N, 3) world
+        if self.switching:  # the followed clip laid onto where a switch episode started (the identity elsewhere)
+            al = self.align
+            ref_body_pos, ref_body_quat = al.point(ref_body_pos), al.orientation(ref_body_quat)
+            ref_ball_pos, ref_ball_vel = al.point(ref_ball_pos), al.vector(ref_ball_vel)
         reward, terms = self.score(
             body_pos=s.body_pos_w, body_quat=s.body_quat_w, dof_vel=s.qvel[:, self.spec.dof_qvel],
             ball_pos=s.ball_pos_w, ball_vel=s.ball_lin_vel_w, hand_ball=s.hand_ball_contact,
             body_ball=s.body_ball_contact, body_floor=s.body_floor_contact,
-            ref_body_pos=ref_body_pos, ref_body_quat=t.body_quat[rows], ref_dof_vel=t.dof_vel[rows],
-            ref_ball_pos=t.ball_pos[rows], ref_ball_vel=t.ball_vel[rows], ref_contact=t.contact[rows],
+            ref_body_pos=ref_body_pos, ref_body_quat=ref_body_quat, ref_dof_vel=t.dof_vel[rows],
+            ref_ball_pos=ref_ball_pos, ref_ball_vel=ref_ball_vel, ref_contact=t.contact[rows],
             hand_mask=self.hand_mask, floor_allowed=self.floor_allowed, w=self._w, parents=self.parents,
             rot_bodies=self.rot_bodies, components=self.cfg.reward.form == "components",
         )
@@ -301,7 +360,7 @@ class ImitationEnv:
             reward = torch.where(self.frame_ids > last, body_only, reward)
         drift = (s.body_pos_w - ref_body_pos).norm(dim=-1).mean(-1)
         fell = body_on_floor(s, self.floor_allowed) | (drift > self.cfg.fall_distance)
-        ball_error = (s.ball_pos_w - t.ball_pos[rows]).norm(dim=-1)
+        ball_error = (s.ball_pos_w - ref_ball_pos).norm(dim=-1)
         if math.isfinite(self.cfg.ball_distance):  # the ball lost: on the clip's frames only
             fell |= (ball_error > self.cfg.ball_distance) & on_clip
         if self.cfg.contact_patience > 0:  # the reference holds the ball and the hands have not for a while
@@ -343,9 +402,13 @@ class ImitationEnv:
         """Decay the segment statistics and add the episodes that ended this step to their start segments."""
         self.seg_started.mul_(self.cfg.adaptive_decay)
         self.seg_fell.mul_(self.cfg.adaptive_decay)
-        ended = (terminated | truncated).float()
-        self.seg_started.index_add_(0, self.start_seg, ended)
-        self.seg_fell.index_add_(0, self.start_seg, terminated.float())
+        ended, fell = terminated | truncated, terminated
+        if self.switching:  # a switch episode's end tells how the policy switches, not how it plays the segment
+            # it started in (nor the one it followed): left out, so that switches, which fall far more often while
+            # they are new, do not pull the plain starts towards whichever segments they began in
+            ended, fell = ended & ~self.switched, fell & ~self.switched
+        self.seg_started.index_add_(0, self.start_seg, ended.float())
+        self.seg_fell.index_add_(0, self.start_seg, fell.float())
 
     # --- checkpoints ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -355,6 +418,8 @@ class ImitationEnv:
                 "skill": self.skill.cpu().clone(), "start_seg": self.start_seg.cpu().clone(),
                 "seg_started": self.seg_started.cpu().clone(), "seg_fell": self.seg_fell.cpu().clone(),
                 "contact_missing": self.contact_missing.cpu().clone(), "assist": self.assist.state_dict(),
+                "switched": self.switched.cpu().clone(), "align_turn": self.align.turn.cpu().clone(),
+                "align_shift": self.align.shift.cpu().clone(),
                 "mass_steps": self.mass_steps, "generator": self.gen.get_state()}
 
     def load_state_dict(self, state: dict) -> None:
@@ -364,6 +429,10 @@ class ImitationEnv:
         for name in ("start_seg", "seg_started", "seg_fell", "contact_missing"):  # absent from earlier versions
             if name in state:
                 getattr(self, name).copy_(state[name])
+        if "switched" in state:  # absent from earlier versions, which had no switch starts
+            self.switched.copy_(state["switched"])
+            self.align.turn.copy_(state["align_turn"])
+            self.align.shift.copy_(state["align_shift"])
         if "assist" in state:
             self.assist.load_state_dict(state["assist"])
         self.mass_steps = int(state.get("mass_steps", 0))
