@@ -131,6 +131,9 @@ def test_switch_starts_begin_in_the_drawn_state_with_the_other_label_and_the_ali
     assert (p > 0.1).all() and p.mean() > 0.4 and (p_raw < 1e-3).all(), (p, p_raw)
     # and the drift too: unaligned, every episode would end as a fall (fall_distance 0.5 m) on its first step
     assert (info["drift"] < 0.3).all() and (raw["drift"] > env.cfg.fall_distance).all() and fell_raw.all()
+    # the log compares how switch episodes and the others fare: every world switched, all fell unaligned
+    assert float(raw["stats"]["fall_rate_switched"]) == 1.0 and float(raw["stats"]["fall_rate_plain"]) == 0.0
+    assert "fall_rate_switched" not in plain.step(_ref_actions(plain))[4]["stats"]
 
 
 def test_share_zero_is_todays_start_and_random_stream(two_skills):

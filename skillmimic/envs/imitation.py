@@ -375,6 +375,11 @@ class ImitationEnv:
             timeout |= self.frame_ids >= last + self.cfg.steps_after_clip
         truncated = ~terminated & timeout
         episode_steps = self.episode_steps.clone()
+        stats = {}
+        if self.switching:  # how switch episodes fare against the others: the share of each that falls this step
+            sw = self.switched
+            stats = {"fall_rate_switched": (terminated & sw).sum() / sw.sum().clamp(min=1),
+                     "fall_rate_plain": (terminated & ~sw).sum() / (~sw).sum().clamp(min=1)}
         if self.cfg.adaptive_starts:
             self._count_starts(terminated, truncated)
         if self.cfg.auto_reset:
@@ -382,7 +387,7 @@ class ImitationEnv:
         info = {"terms": terms, "episode_steps": episode_steps, "drift": drift,
                 # (scalars) the ball error on the clip's frames, and the assist factor now
                 "stats": {"ball_error": (ball_error * on_clip).sum() / on_clip.sum().clamp(min=1),
-                          "assist": self.assist.factor.clone()}}
+                          "assist": self.assist.factor.clone(), **stats}}
         if self.cfg.mass_curriculum.start > 0:
             info["stats"]["ball_mass"] = torch.full((), self.ball_mass, device=self.device)
         return self.observe(), reward, terminated, truncated, info
