@@ -85,11 +85,10 @@ def seat_skills(obs_norm: EmpiricalNormalization, first_layers: list[nn.Linear],
     (the inputs now vary, so their weights get gradients). Observations are (B, num_obs), the skill one-hot of
     skills.NUM_SLOTS last (skillmimic.envs.observations). Returns the labels seated."""
     first = obs_norm.mean.shape[0] - skills.NUM_SLOTS  # the one-hot's first column
-    cols = [first + lab for lab in labels]
-    seat = [lab for lab, c in zip(labels, cols) if float(obs_norm.var[c]) < CONSTANT_VAR]
-    if not seat or len(seat) == 1 == len(labels):  # nothing constant, or a one-skill run on its own skill
-        return []
     p = 1.0 / len(labels)
+    # Constant in the file and not already what this run feeds (a one-skill run on the file's own skill: mean 1).
+    seat = [lab for lab in labels
+            if float(obs_norm.var[first + lab]) < CONSTANT_VAR and abs(float(obs_norm.mean[first + lab]) - p) > 1e-3]
     for lab in seat:
         c = first + lab
         obs_norm.mean[c], obs_norm.var[c] = p, p * (1.0 - p)

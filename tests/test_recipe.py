@@ -299,6 +299,9 @@ def test_seating_leaves_skills_the_file_trained_and_a_one_skill_run_on_its_own_s
     agent = _one_skill_file_parts(31)
     weights = agent.actor[0].weight.clone()
     assert recipe.seat_skills(agent.obs_norm, [agent.actor[0]], [31]) == []  # the layup continued on the layup
+    lone = _one_skill_file_parts(31)
+    assert recipe.seat_skills(lone.obs_norm, [lone.actor[0]], [13]) == [13]  # one new skill alone: seated (mean 1)
+    assert float(lone.obs_norm.mean[SKILL_OBS_DIM - skills.NUM_SLOTS + 13]) == 1.0
     both = train_llc.Agent(SKILL_OBS_DIM, 5, (16, 16), -2.9)  # a file trained on two skills
     states = torch.randn(256, SKILL_OBS_DIM - skills.NUM_SLOTS)
     labels = torch.tensor([1, 31]).repeat(128)
