@@ -216,8 +216,14 @@ def check_counts(args: Any, *names: str, minimum: int = 1) -> None:
 def run_command(main: Callable[[T], Any], cls: type[T], description: str | None = None) -> None:
     """A command's entry point: parse the command line into `cls` and call `main` with it. A user's mistake ends it
     with one line, `error: ...`, on stderr and exit status 2."""
+    run_guarded(lambda: main(parse(cls, description=description)))
+
+
+def run_guarded(body: Callable[[], Any]) -> None:
+    """Run a command's body (run_command's, or a tool's own argument handling): a user's mistake, a file that
+    cannot be read or written, or Ctrl-C ends it with one line on stderr and its exit status."""
     try:
-        main(parse(cls, description=description))
+        body()
     except UserError as e:  # also bad checkpoints and clips (CheckpointError, MotionError)
         _fail(str(e), e.status)
     except OSError as e:  # a file that cannot be read or written: its name and why

@@ -145,11 +145,20 @@ def angular_velocity(q0: torch.Tensor, q1: torch.Tensor, dt: float) -> torch.Ten
 FORWARD = (0.0, 0.0, 1.0)
 
 
-def heading_inverse(root_quat: torch.Tensor) -> torch.Tensor:
-    """Quaternion that turns world vectors into the heading frame. (N, 4) -> (N, 4)."""
+def heading(root_quat: torch.Tensor) -> torch.Tensor:
+    """The root's heading: the angle about the vertical of its FORWARD axis laid on the floor (rad). (N, 4) -> (N,)."""
     forward = torch.tensor(FORWARD, device=root_quat.device, dtype=root_quat.dtype).expand(root_quat.shape[0], 3)
     fwd = quat_rotate(root_quat, forward)
-    heading = torch.atan2(fwd[:, 1], fwd[:, 0])
-    half = -0.5 * heading
+    return torch.atan2(fwd[:, 1], fwd[:, 0])
+
+
+def yaw_quat(angle: torch.Tensor) -> torch.Tensor:
+    """The rotation by `angle` (rad) about the vertical. (N,) -> (N, 4) wxyz."""
+    half = 0.5 * angle
     zero = torch.zeros_like(half)
     return torch.stack((torch.cos(half), zero, zero, torch.sin(half)), dim=-1)
+
+
+def heading_inverse(root_quat: torch.Tensor) -> torch.Tensor:
+    """Quaternion that turns world vectors into the heading frame. (N, 4) -> (N, 4)."""
+    return yaw_quat(-heading(root_quat))

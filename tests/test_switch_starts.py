@@ -15,7 +15,7 @@ from paths import DATA, ROOT
 from skillmimic import checkpoint, rotations, skills
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM
-from skillmimic.envs.switch_starts import Alignment, SwitchStarts, heading_angle, nearest_frames, pose_features
+from skillmimic.envs.switch_starts import Alignment, SwitchStarts, nearest_frames, pose_features
 from skillmimic.errors import UserError
 from skillmimic.evaluate import evaluation_config
 from skillmimic.motion import MotionSet
@@ -87,8 +87,8 @@ def test_alignment_lays_the_source_root_onto_the_destination_and_keeps_relative_
     al = Alignment.onto(t.root_pos[g], t.root_quat[g], t.root_pos[f], t.root_quat[f])
     assert torch.allclose(al.point(t.root_pos[g])[:, :2], t.root_pos[f][:, :2], atol=1e-5)
     assert torch.allclose(al.point(t.root_pos[g])[:, 2], t.root_pos[g][:, 2])  # heights kept
-    moved_heading = heading_angle(al.orientation(t.root_quat[g]))
-    assert torch.allclose(rotations.wrap_angle(moved_heading - heading_angle(t.root_quat[f])), torch.zeros(n),
+    moved_heading = rotations.heading(al.orientation(t.root_quat[g]))
+    assert torch.allclose(rotations.wrap_angle(moved_heading - rotations.heading(t.root_quat[f])), torch.zeros(n),
                           atol=1e-5)
     # The pose relative to the root, in the heading frame, is the same after the move.
     before = pose_features(t.body_pos[g], t.body_quat[g], t.ball_pos[g])

@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package beside this folder
 from skillmimic import skills  # noqa: E402
+from skillmimic.cli import run_guarded  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
 
 
@@ -71,8 +72,4 @@ def cli(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        cli(sys.argv[1:])
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(e.status) from None
+    run_guarded(lambda: cli(sys.argv[1:]))

@@ -8,7 +8,7 @@ skill a's state with skill b's label, and reward the way into b's motion. Not me
 
 A switch start draws its start as any other (clip X of label a, frame f; adaptive or uniform), then a label b
 uniformly among the run's other labels, and follows the clip of b whose frame g is nearest to (X, f) in pose
-(NearestFrames), from g. That frame stands elsewhere on the court and faces another way, so the environment keeps a
+(nearest_frames), from g. That frame stands elsewhere on the court and faces another way, so the environment keeps a
 planar rigid transform per world (`Alignment`: a turn about the vertical and a shift across the floor) that lays
 g's root onto f's and applies it to every reference quantity it reads for that episode; other worlds keep the
 identity, which these functions leave exact to the bit.
@@ -49,7 +49,7 @@ class SwitchStarts:
 
 
 def pose_features(body_pos: torch.Tensor, body_quat: torch.Tensor, ball_pos: torch.Tensor) -> torch.Tensor:
-    """The pose feature of NearestFrames (see the module docstring): body_pos (F, 53, 3) and body_quat (F, 53, 4)
+    """The pose feature of nearest_frames (see the module docstring): body_pos (F, 53, 3) and body_quat (F, 53, 4)
     world, pelvis first; ball_pos (F, 3) world -> (F, 53 * 3): the 52 other bodies and the ball relative to the
     pelvis, in its heading frame (m)."""
     root = body_pos[:, :1]  # (F, 1, 3)
@@ -81,12 +81,6 @@ def nearest_frames(features: torch.Tensor, label_rows: torch.Tensor, chunk: int 
     return out
 
 
-def heading_angle(root_quat: torch.Tensor) -> torch.Tensor:
-    """The pelvis's heading: the angle about the vertical of its forward axis laid on the floor. (N, 4) -> (N,)."""
-    inv = rotations.heading_inverse(root_quat)  # (cos(-h/2), 0, 0, sin(-h/2))
-    return -2.0 * torch.atan2(inv[:, 3], inv[:, 0])
-
-
 @dataclasses.dataclass
 class Alignment:
     """Planar rigid transforms, one per world: x -> turn * x + shift, with `turn` a rotation about the vertical
@@ -107,9 +101,7 @@ class Alignment:
              dst_root_quat: torch.Tensor) -> "Alignment":
         """The transform that lays the source root (N, 3), (N, 4) onto the destination root: the source's heading
         turned onto the destination's, and its point on the floor onto the destination's (heights are kept)."""
-        yaw = heading_angle(dst_root_quat) - heading_angle(src_root_quat)  # (N,)
-        zero = torch.zeros_like(yaw)
-        turn = torch.stack((torch.cos(0.5 * yaw), zero, zero, torch.sin(0.5 * yaw)), dim=-1)  # (N, 4)
+        turn = rotations.yaw_quat(rotations.heading(dst_root_quat) - rotations.heading(src_root_quat))  # (N, 4)
         shift = dst_root_pos - rotations.quat_rotate(turn, src_root_pos)
         shift[:, 2] = 0.0
         return Alignment(turn, shift)
