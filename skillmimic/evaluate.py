@@ -80,23 +80,38 @@ class Args:
 
 
 def success(label: int, t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> torch.Tensor | None:
-    """Per-episode success of skill `label` from the trajectories t (each (T, E, ...)); None: no test."""
-    T = t["root"].shape[0]
-    alive = t["alive"]  # (T, E): not yet fallen at step k
-    standing_at_end = alive[-1]
+    """Per-episode success of skill `label` from the trajectories t (each (T, E, ...)); None: no test (a skill
+    not in SUCCESS_TESTS)."""
+    test = SUCCESS_TESTS.get(int(label))
+    return None if test is None else test(t, ref_peak)
+
+
+def _picked_up(t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> torch.Tensor:
     ball_root = (t["ball"] - t["root"]).norm(dim=-1)  # (T, E)
-    if label == skills.PICKUP:
-        held = (t["root"][..., 2] > 0.5) & (ball_root < 0.5) & alive
-        return held.sum(0) > 60
-    if label in skills.LAYUPS:
-        high = ((t["ball"][: min(T, 300), :, 2] > 1.8) & alive[: min(T, 300)]).any(0)
-        return high & standing_at_end
-    if label in skills.SHOTS:
-        peak = torch.where(alive, t["ball"][..., 2], torch.zeros_like(ball_root)).amax(0)
-        return (peak - ref_peak).abs() < 0.2
-    if label in skills.DRIBBLES:
-        return dribbling(t, 100)
-    return None
+    held = (t["root"][..., 2] > 0.5) & (ball_root < 0.5) & t["alive"]
+    return held.sum(0) > 60
+
+
+def _laid_up(t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> torch.Tensor:
+    T, alive = t["root"].shape[0], t["alive"]  # alive (T, E): not yet fallen at step k
+    high = ((t["ball"][: min(T, 300), :, 2] > 1.8) & alive[: min(T, 300)]).any(0)
+    return high & alive[-1]
+
+
+def _shot(t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> torch.Tensor:
+    height = t["ball"][..., 2]  # (T, E)
+    peak = torch.where(t["alive"], height, torch.zeros_like(height)).amax(0)
+    return (peak - ref_peak).abs() < 0.2
+
+
+def _dribbled(t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> torch.Tensor:
+    return dribbling(t, 100)
+
+
+SUCCESS_TESTS = {skills.PICKUP: _picked_up, **dict.fromkeys(skills.LAYUPS, _laid_up),
+                 **dict.fromkeys(skills.SHOTS, _shot), **dict.fromkeys(skills.DRIBBLES, _dribbled)}
+"""Each tested skill's success test (the module docstring's table): (t, ref_peak) -> (E,) bool. The one list of
+the skills that have a test: a skill not here has none (success() None, "n/a" in the tables)."""
 
 
 DRIBBLE_WINDOW = 60  # control steps (1 s): a dribbled ball touches the floor in every window of this length

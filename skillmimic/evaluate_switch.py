@@ -53,13 +53,14 @@ from skillmimic.device import resolve_device
 from skillmimic.envs.imitation import ImitationEnv
 from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.errors import UserError
-from skillmimic.evaluate import (clip_ball_peak, clips_in_turn, dribbling, evaluation_config, in_every_window, record,
-                                 start_at_first_frames, success)
+from skillmimic.evaluate import (SUCCESS_TESTS, clip_ball_peak, clips_in_turn, dribbling, evaluation_config,
+                                 in_every_window, record, start_at_first_frames, success)
 from skillmimic.llc_link import SHIPPED_LLC
 from skillmimic.motion import MotionSet, find_clips, skill_label
 from skillmimic.outputs import check_file
 from skillmimic.policy import load_policy
 from skillmimic.sim import Backend
+from skillmimic.viz.plots import pyplot
 from skillmimic.viz.viewer import SkillKeys
 
 WINDOW = ("root", "ball", "hand", "ball_floor", "alive")
@@ -239,23 +240,7 @@ def print_matrices(results: list[dict], labels: list[int], args: Args, dt: float
 def _share(v: float | None, key: str, to: int) -> str:
     if v is not None:
         return f"{100 * v:.0f}%"
-    return "n/a" if key == "success" and to not in _TESTED else "-"
-
-
-_TESTED = (skills.PICKUP, *skills.LAYUPS, *skills.SHOTS, *skills.DRIBBLES)  # the skills switch_success tests
-
-
-def _pyplot():
-    """matplotlib's pyplot, drawing to files only; a one-line error where it is not installed (asked before the
-    work, which a missing matplotlib would waste)."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise UserError("--plot needs matplotlib, which the package does not install: pip install matplotlib") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return "n/a" if key == "success" and to not in SUCCESS_TESTS else "-"
 
 
 def plot_matrices(plt, path: Path, results: list[dict], labels: list[int], args: Args, dt: float) -> None:
@@ -298,7 +283,7 @@ def main(args: Args) -> dict:
     check_counts(args, "lead", minimum=0)
     json_out = check_file(args.json_out, "--json-out")  # before the work, which a typo would waste
     plot = check_file(args.plot, "--plot", (".png",))
-    plt = _pyplot() if plot else None
+    plt = pyplot("--plot") if plot else None  # before the work, which a missing matplotlib would waste
     keys = SkillKeys.from_file(args.keys)
     files = find_clips(list(args.motion_dir))
     device = resolve_device(args.device)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import math
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -40,7 +39,7 @@ import numpy as np
 import torch
 
 from skillmimic import rotations
-from skillmimic.errors import UserError
+from skillmimic.errors import UserError, check_finite_nonnegative
 
 Hand = Literal["full", "anatomical", "hinge1", "rigid"]
 HANDS: tuple[str, ...] = get_args(Hand)
@@ -136,9 +135,7 @@ class Physics:
         if not 0.0 <= self.hand_margin <= 0.05:
             raise UserError(f"hand margin {self.hand_margin}: must be between 0 and 0.05 m")
         for name in ("wrist_kp", "wrist_kd"):
-            value = getattr(self, name)
-            if not (value >= 0.0 and math.isfinite(value)):
-                raise UserError(f"physics {name} {value}: must be 0 (keep the MJCF's) or a positive gain")
+            check_finite_nonnegative(getattr(self, name), f"physics {name}", "0 (keep the MJCF's) or a positive gain")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -28,22 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the package besi
 from skillmimic.cli import run_guarded  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
 from skillmimic.outputs import check_file  # noqa: E402
+from skillmimic.viz.plots import pyplot  # noqa: E402
 
 USAGE = ("usage: python tools/plot_curve.py PROGRESS.csv [CURVE.json] OUT.png, or --compare NAME=PROGRESS.csv ... "
          "OUT.png, or --lineage NAME=PROGRESS.csv[=EVAL.json] ... OUT.png (--help for more)")
-
-
-def _pyplot():
-    """matplotlib's pyplot, drawing to files only; a one-line error where it is not installed."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise UserError("tools/plot_curve.py needs matplotlib, which the package does not install: pip install "
-                        "matplotlib") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _rows(path: str, *columns: str) -> dict[int, dict]:
@@ -64,7 +52,7 @@ def _rows(path: str, *columns: str) -> dict[int, dict]:
 
 
 def main(progress_csv: str, curve_json: str | None, out_png: str) -> None:
-    plt = _pyplot()
+    plt = pyplot("tools/plot_curve.py")
     rows = _rows(progress_csv, "mean_reward", *(() if curve_json else ("success_rate",)))
     its = sorted(rows)
     samples = [int(rows[i]["samples"]) / 1e6 for i in its]
@@ -94,7 +82,7 @@ def compare(arms: list[str], out_png: str) -> None:
     """Training reward and episode length (high-level runs: training success rate) against samples of several
     runs, NAME=progress.csv each; and, when the runs logged them, the ball error on the clip's frames, the ball
     assist's factor and (where it changed: the mass curriculum) the ball's mass, on an axis of its own."""
-    plt = _pyplot()
+    plt = pyplot("tools/plot_curve.py")
     tables = []
     for arm in arms:
         name, _, path = arm.rpartition("=")
@@ -170,7 +158,7 @@ def lineage_series(stages: list[str]) -> dict:
 def lineage(stages: list[str], out_png: str) -> None:
     """One policy's training across the runs that continued it (lineage_series)."""
     series = lineage_series(stages)
-    plt = _pyplot()
+    plt = pyplot("tools/plot_curve.py")
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
     ev = series["eval"]
     if ev:

@@ -15,11 +15,10 @@ be one clip's while the configuration serves every skill.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 
-from skillmimic.errors import UserError
+from skillmimic.errors import UserError, check_finite_nonnegative
 from skillmimic.model import ModelSpec
 
 
@@ -37,9 +36,8 @@ class BallNoise:
         if not 0.0 <= self.share <= 1.0:
             raise UserError(f"--env.ball-noise.share {self.share}: must be within [0, 1]")
         for name in ("pos", "vel"):
-            value = getattr(self, name)
-            if not (value >= 0.0 and math.isfinite(value)):
-                raise UserError(f"--env.ball-noise.{name} {value}: must be 0 or more (a standard deviation)")
+            check_finite_nonnegative(getattr(self, name), f"--env.ball-noise.{name}",
+                                     "0 or more (a standard deviation)")
 
 
 def perturb_ball(qpos: torch.Tensor, qvel: torch.Tensor, spec: ModelSpec, cfg: BallNoise,
