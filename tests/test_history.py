@@ -1,0 +1,124 @@
+"""The policy's own past in its observation (EnvConfig.history, skillmimic/envs/history.py): off, nothing changes; on,
+the observation's width and its past steps, at starts too (CPU, a few worlds)."""
+
+import sys
+
+import pytest
+import torch
+
+from paths import DATA, ROOT
+from skillmimic import recipe, skills
+from skillmimic.cli import parse
+from skillmimic.envs.common import own_obs
+from skillmimic.envs.history import History
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, skill_obs_dim
+from skillmimic.envs.switch_starts import SwitchStarts
+from skillmimic.errors import UserError
+from skillmimic.motion import MotionSet
+from skillmimic.normalizer import EmpiricalNormalization
+
+sys.path.insert(0, str(ROOT))
+import train_llc  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def two_skills():
+    return MotionSet([DATA / "layup", DATA / "run"])  # label 31 (1 clip) and 13 (3 clips)
+
+
+def _env(motions, steps, n=3, **kw):
+    return ImitationEnv(EnvConfig(backend="mujoco", history=History(steps), **kw), motions, n, "cpu", seed=1)
+
+
+def _ref_actions(env):
+    rows = env.motions.rows(env.motion_ids, env.frame_ids + 1)
+    return env.motions.table.dof_pos[rows] / env.cfg.action_scale
+
+
+def _past(obs: torch.Tensor, steps: int) -> torch.Tensor:
+    """The history's part of observations (N, num_obs): (N, steps, OBS_DIM), oldest first."""
+    return obs[:, OBS_DIM : OBS_DIM + steps * OBS_DIM].reshape(obs.shape[0], steps, OBS_DIM)
+
+
+def test_no_history_is_today_s_observation_and_neither_draws_from_the_random_stream(two_skills):
+    off, on = _env(two_skills, 0), _env(two_skills, 3)
+    assert off.num_obs == SKILL_OBS_DIM and on.num_obs == skill_obs_dim(3) == SKILL_OBS_DIM + 3 * OBS_DIM
+    obs_off, obs_on = off.reset(), on.reset()
+    for k in range(3):
+        assert torch.equal(obs_off, torch.cat((own_obs(off.sim), off.skill), dim=-1))  # the observation of before
+        assert torch.equal(obs_on[:, :OBS_DIM], obs_off[:, :OBS_DIM])  # the present, then the skill condition last
+        assert torch.equal(obs_on[:, -skills.NUM_SLOTS:], obs_off[:, -skills.NUM_SLOTS:])
+        assert torch.equal(off.gen.get_state(), on.gen.get_state())
+        if k == 1:  # a drawn start in each
+            for env in (off, on):
+                env.reset_envs(torch.tensor([1]))
+        obs_off, obs_on = off.step(_ref_actions(off))[0], on.step(_ref_actions(on))[0]
+    assert "history" not in off.state_dict() and "history" in on.state_dict()
+
+
+def test_the_history_holds_the_past_observations_and_a_start_fills_it_with_its_own(two_skills):
+    K = 3
+    env = _env(two_skills, K, switch_starts=SwitchStarts(0.5))
+    obs = env.reset()
+    seen = [[o] for o in obs[:, :OBS_DIM]]  # per world, the present part of each observation of its episode
+
+    def check(obs):
+        for w in range(env.num_envs):
+            past = ([seen[w][0]] * K + seen[w][:-1])[-K:]  # a start looks as if it had stood still
+            assert torch.equal(_past(obs, K)[w], torch.stack(past)), w
+
+    for k in range(5):
+        check(obs)
+        if k == 2:  # world 0 falls (the pelvis at shin height) and restarts inside the step
+            qpos = env.sim.qpos.clone()
+            qpos[0, 2] = 0.15
+            env.sim.qpos.copy_(qpos)
+            env.sim.forward()
+        obs, _, terminated, truncated, _ = env.step(_ref_actions(env))
+        assert bool(terminated[0]) or k != 2
+        for w in torch.nonzero(terminated | truncated).flatten().tolist():
+            seen[w] = []
+        for w in range(env.num_envs):
+            seen[w].append(obs[w, :OBS_DIM])
+    check(obs)
+    # A start given from outside (the evaluation's, play.py's): filled at the next observation, the others kept.
+    env.reset_envs(torch.tensor([1]), torch.tensor([0]), torch.tensor([5]))
+    seen[1] = []
+    obs = env.observe()
+    seen[1].append(obs[1, :OBS_DIM])
+    check(obs)
+    assert torch.equal(env.observe(), obs)  # observing again changes nothing
+    state = env.state_dict()  # a checkpoint continues the histories exactly
+    after = env.step(_ref_actions(env))[0]
+    env.load_state_dict(state)
+    assert torch.equal(env.step(_ref_actions(env))[0], after)
+
+
+def test_the_warm_start_s_demonstration_has_each_frame_s_own_state_for_its_past(layup_motions):
+    env = _env(layup_motions, 2, n=32)
+    obs, act = env.demonstration()
+    assert obs.shape == (160, skill_obs_dim(2)) and act.shape == (160, env.num_actions)
+    assert torch.equal(_past(obs, 2), obs[:, None, :OBS_DIM].expand(-1, 2, -1))
+
+
+def test_seating_new_skills_reads_the_skill_columns_after_the_history():
+    norm = EmpiricalNormalization(skill_obs_dim(2))
+    norm.var.fill_(0.5)
+    first = skill_obs_dim(2) - skills.NUM_SLOTS
+    norm.var[first:] = 0.0  # every skill input constant: a policy of no skill the run has
+    layer = torch.nn.Linear(skill_obs_dim(2), 4)
+    before = layer.weight.detach().clone()
+    assert recipe.seat_skills(norm, [layer], [13, 31]) == [13, 31]
+    assert torch.nonzero(norm.mean).flatten().tolist() == [first + 13, first + 31]  # the one-hot's columns alone
+    assert float(norm.var[first + 13]) == 0.25 and bool((norm.var[:first] == 0.5).all())
+    assert torch.equal(layer.weight[:, :first], before[:, :first])  # the present and the history untouched
+
+
+def test_the_flag_parses_and_a_negative_count_is_refused_in_one_line():
+    assert parse(train_llc.Args, []).env.history == History(0)
+    assert parse(train_llc.Args, ["--env.history.steps", "4"]).env.history == History(4)
+    with pytest.raises(UserError, match=r"--env.history.steps -1: must be 0 \(off\) or more") as e:
+        parse(train_llc.Args, ["--env.history.steps", "-1"])
+    assert "\n" not in str(e.value)
+
