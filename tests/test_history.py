@@ -1,5 +1,6 @@
 """The policy's own past in its observation (EnvConfig.history, skillmimic/envs/history.py): off, nothing changes; on,
-the observation's width and its past steps, at starts too (CPU, a few worlds)."""
+the observation's width and its past steps, at starts too; the policy file's record of it, from which every reader
+rebuilds the observation (CPU, a few worlds)."""
 
 import sys
 
@@ -7,19 +8,24 @@ import pytest
 import torch
 
 from paths import DATA, ROOT
-from skillmimic import recipe, skills
+from skillmimic import checkpoint, recipe, skills
 from skillmimic.cli import parse
 from skillmimic.envs.common import own_obs
 from skillmimic.envs.history import History
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, skill_obs_dim
 from skillmimic.envs.switch_starts import SwitchStarts
+from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
+from skillmimic.policy import POLICY_FORMAT, load_policy
+from skillmimic.tasks import TASKS
 
 sys.path.insert(0, str(ROOT))
+import play  # noqa: E402
 import train_llc  # noqa: E402
+from skillmimic import evaluate, evaluate_switch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -121,4 +127,61 @@ def test_the_flag_parses_and_a_negative_count_is_refused_in_one_line():
     with pytest.raises(UserError, match=r"--env.history.steps -1: must be 0 \(off\) or more") as e:
         parse(train_llc.Args, ["--env.history.steps", "-1"])
     assert "\n" not in str(e.value)
+
+
+@pytest.fixture(scope="module")
+def history_policy(tmp_path_factory):
+    """A skill policy of the rigid hand (train_llc.py's) observing its last 2 steps, as train_llc.py exports it."""
+    rigid = MotionSet(DATA / "layup", hand="rigid")
+    args = train_llc.Args(hidden=(16,), env=EnvConfig(backend="mujoco", hand="rigid", history=History(2)))
+    env = ImitationEnv(args.env, rigid, 2, "cpu")
+    agent = train_llc.Agent(env.num_obs, env.num_actions, args.hidden, args.log_std)
+    path = tmp_path_factory.mktemp("history") / "policy.pt"
+    checkpoint.save_atomic(train_llc.policy_export(agent, args, env, 1, 32), path)
+    return path
+
+
+def test_a_policy_file_records_its_history_and_each_reader_rebuilds_its_observation(history_policy, tmp_path):
+    policy = load_policy(history_policy, num_obs=skill_obs_dim)
+    assert policy.history_steps == 2 and policy.num_obs == skill_obs_dim(2)
+    # The evaluation (and the switch evaluation, and trace_episode: the same environment) and its start.
+    cfg = evaluate.evaluation_config(policy, 5, "mujoco")
+    assert cfg.history == History(2)
+    env = ImitationEnv(cfg, MotionSet(DATA / "layup", hand="rigid"), 2, "cpu")
+    noise = 0.02 * torch.randn(2, env.spec.num_dofs, generator=torch.Generator().manual_seed(0))
+    obs = evaluate.start_at_first_frames(env, torch.zeros(2, dtype=torch.long), noise)
+    assert torch.equal(_past(obs, 2), obs[:, None, :OBS_DIM].expand(-1, 2, -1))  # the noisy start's own state
+    (result,) = evaluate.main(evaluate.Args(checkpoint=str(history_policy), motion_dir=str(DATA / "layup"), episodes=1,
+                                            horizon=3, device="cpu", backend="mujoco"))
+    assert result["label"] == "031"
+    out = evaluate_switch.main(evaluate_switch.Args(checkpoint=str(history_policy), motion_dir=(str(DATA / "layup"),),
+                                                    labels=(31,), episodes=1, lead=1, after=2, device="cpu",
+                                                    backend="mujoco"))
+    assert out["labels"] == ["031"]
+    # play.py.
+    player = play.make_player(play.Args(checkpoint=str(history_policy), motion_dir=str(DATA / "layup")))
+    player.tick()
+    player.tick()
+    assert player.env.num_obs == skill_obs_dim(2) and player.env.history.steps == 2
+    # A task environment driving it as a frozen skill policy: its input has the history, kept by the environment.
+    inputs = []
+    policy.register_forward_pre_hook(lambda module, x: inputs.append(x[0].clone()))
+    cls, cfg_cls = TASKS["heading"]
+    task_env = TaskEnv(TaskEnvConfig(backend="mujoco"), cls, cfg_cls(), policy,
+                       MotionSet(DATA / "run", hand="rigid"), 2, "cpu", seed=0)
+    task_env.reset()
+    task_env.step(torch.tensor([0, 1]))  # 3 control steps
+    assert [x.shape for x in inputs] == [(2, skill_obs_dim(2))] * 3
+    first, last = inputs[0], inputs[-1]
+    assert torch.equal(_past(first, 2), first[:, None, :OBS_DIM].expand(-1, 2, -1))
+    assert torch.equal(_past(last, 2), torch.stack((inputs[0][:, :OBS_DIM], inputs[1][:, :OBS_DIM]), dim=1))
+    # A file from before the history is recorded observes none; one whose size is not its history's is refused.
+    ckpt = checkpoint.load(history_policy, POLICY_FORMAT)
+    del ckpt["history_steps"]
+    checkpoint.save_atomic(ckpt, tmp_path / "old.pt")
+    with pytest.raises(checkpoint.CheckpointError, match=f"made for num_obs={skill_obs_dim(2)}, this model has "
+                                                         f"num_obs={SKILL_OBS_DIM}$"):
+        load_policy(tmp_path / "old.pt", num_obs=skill_obs_dim)
+    shipped = load_policy(ROOT / "skillmimic" / "assets" / "llc_policy.pt", num_obs=skill_obs_dim)
+    assert shipped.history_steps == 0 and shipped.num_obs == SKILL_OBS_DIM
 
