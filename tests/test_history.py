@@ -1,7 +1,8 @@
 """The policy's own past in its observation (EnvConfig.history, skillmimic/envs/history.py): off, nothing changes; on,
 the observation's width and its past steps, at starts too; the policy file's record of it, from which every reader
-rebuilds the observation (CPU, a few worlds)."""
+rebuilds the observation; an --init-from of another history refused in one line (CPU, a few worlds)."""
 
+import subprocess
 import sys
 
 import pytest
@@ -184,4 +185,24 @@ def test_a_policy_file_records_its_history_and_each_reader_rebuilds_its_observat
         load_policy(tmp_path / "old.pt", num_obs=skill_obs_dim)
     shipped = load_policy(ROOT / "skillmimic" / "assets" / "llc_policy.pt", num_obs=skill_obs_dim)
     assert shipped.history_steps == 0 and shipped.num_obs == SKILL_OBS_DIM
+
+
+def test_init_from_a_policy_of_another_history_is_refused_in_one_line(history_policy, tmp_path):
+    fresh = train_llc.Agent(SKILL_OBS_DIM, 66, (16,), -2.9)
+    message = (f"--init-from {history_policy}: the policy observes its last 2 control steps (--env.history.steps 2), "
+               f"this run 0; pass --env.history.steps 2")
+    with pytest.raises(UserError) as e:
+        recipe.init_from(history_policy, fresh.actor, fresh.obs_norm, (16,), SKILL_OBS_DIM, "rigid",
+                         torch.device("cpu"), history_steps=0)
+    assert str(e.value) == message
+    same = train_llc.Agent(skill_obs_dim(2), 66, (16,), -2.9)
+    recipe.init_from(history_policy, same.actor, same.obs_norm, (16,), skill_obs_dim(2), "rigid", torch.device("cpu"),
+                     history_steps=2)
+    assert torch.equal(same.actor[0].weight, load_policy(history_policy).actor[0].weight)
+    r = subprocess.run([sys.executable, "train_llc.py", "--device", "cpu", "--num-envs", "2", "--num-steps", "4",
+                        "--num-minibatches", "2", "--hidden", "16", "--iterations", "1", "--run-dir",
+                        str(tmp_path / "run"), "--init-from", str(history_policy)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.strip() == f"error: {message}", r.stderr
+    assert not (tmp_path / "run").exists()
 
