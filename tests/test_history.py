@@ -205,4 +205,3 @@ def test_init_from_a_policy_of_another_history_is_refused_in_one_line(history_po
                        text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.strip() == f"error: {message}", r.stderr
     assert not (tmp_path / "run").exists()
-
