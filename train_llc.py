@@ -31,11 +31,11 @@ import dataclasses
 import torch
 from torch import nn
 
-from skillmimic import DATA, distributed, lineage, plan, recipe, runs
+from skillmimic import DATA, checkpoint, distributed, lineage, plan, recipe, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
-from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.model import Physics
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
@@ -173,15 +173,15 @@ class Agent(nn.Module):
 
 def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, global_step: int,
                   history_before: dict = lineage.NEW) -> dict:
-    """What play.py and the evaluation need: the actor, the observation normaliser, sizes, action scaling and the
-    physical options; where in training it was taken (in its run, and in all: skillmimic.lineage); and the critic
-    with its value normaliser, for a run that continues from it (--init-from)."""
+    """What play.py and the evaluation need: the actor, the observation normaliser, sizes, action scaling, the
+    past steps it observes and the physical options; where in training it was taken (in its run, and in all:
+    skillmimic.lineage); and the critic with its value normaliser, for a run that continues from it (--init-from)."""
     return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
                        env.cfg.action_scale, env.cfg.action_clip, hand=env.spec.hand, model_sha256=env.spec.sha256,
                        physics=env.cfg.physics.as_dict(), critic=agent.critic.state_dict(),
                        value_norm=agent.value_norm.state_dict(), skill_labels=env.skill_labels.tolist(),
                        motion_dir=args.motion_dir, iteration=iteration, samples=global_step,
-                       log_std=float(agent.log_std.detach().mean()),
+                       log_std=float(agent.log_std.detach().mean()), history_steps=env.cfg.history.steps,
                        history=lineage.total(history_before, iteration, global_step))
 
 
@@ -194,8 +194,10 @@ def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
     check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
                  "checkpoint_every")
-    args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES, expect={"num_obs": SKILL_OBS_DIM})
-    if resume is not None:  # the run's hand (from its args; full before hands were recorded) as this checkout has it
+    args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES)
+    if resume is not None:  # the run's observation (of its history steps, from its args; none before they were
+        # recorded) and hand (full before hands were recorded) as this checkout has them
+        checkpoint.check_entries(resume, {"num_obs": skill_obs_dim(args.env.history.steps)}, args.resume)
         check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
     args = dataclasses.replace(args, iterations=plan.iterations(args.iterations, args.device, resume, DEFAULTS))
     run = runs.Run(args, resume, "runs/llc")  # its folder, ranks, device and environments

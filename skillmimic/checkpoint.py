@@ -111,10 +111,15 @@ def load(path: str | Path, fmt: str, expect: dict[str, Any] | None = None,
         raise CheckpointError(f"{name}: not a skillmimic checkpoint (no 'format' entry)")
     if ckpt["format"] != fmt:
         raise CheckpointError(kind_mismatch(path, ckpt["format"], fmt, name))
-    for key, want in (expect or {}).items():
+    check_entries(ckpt, expect or {}, name)
+    return ckpt
+
+
+def check_entries(ckpt: dict, expect: dict[str, Any], name: str) -> None:
+    """Each key of `expect` must hold the given value in the checkpoint `ckpt`, read from the file named `name`."""
+    for key, want in expect.items():
         got = ckpt.get(key)
         if isinstance(want, tuple) and isinstance(got, list):
             got = tuple(got)
         if got != want:
             raise CheckpointError(f"{name}: made for {key}={got}, this model has {key}={want}")
-    return ckpt

@@ -46,8 +46,9 @@ from skillmimic import model as M
 from skillmimic import lineage, skills
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
+from skillmimic.envs.history import History
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
-from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.outputs import check_file
@@ -168,12 +169,12 @@ def ball_loss(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: t
 
 
 def evaluation_config(policy, horizon: int, backend: Backend = "auto") -> EnvConfig:
-    """The environment of an evaluation episode: the policy's hand, physics and action scaling, `horizon` steps,
-    no drift or ball termination (a fall alone ends it), no ball assist or ball noise (training's aids; a policy
-    file records neither), no end at the clip's end, no automatic restart."""
+    """The environment of an evaluation episode: the policy's hand, physics, action scaling and history (the past
+    steps it observes), `horizon` steps, no drift or ball termination (a fall alone ends it), no ball assist or
+    ball noise (training's aids; a policy file records neither), no end at the clip's end, no automatic restart."""
     return EnvConfig(backend=backend, fall_distance=math.inf, max_episode_steps=horizon, end_at_clip_end=False,
                      auto_reset=False, action_scale=policy.action_scale, action_clip=policy.action_clip,
-                     hand=policy.hand, physics=policy.physics)
+                     hand=policy.hand, physics=policy.physics, history=History(policy.history_steps))
 
 
 TRAJECTORY = ("root", "ball", "body", "hand", "ball_floor", "alive")
@@ -269,7 +270,7 @@ def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
                     device: torch.device) -> tuple[list[dict], dict]:
     """Per-skill results of one exported policy, and the policy file's info; prints a table. motion_sets holds the
     clips loaded so far, by hand; those of the policy's hand are loaded when missing."""
-    policy = load_policy(path, device, num_obs=SKILL_OBS_DIM)  # a wrong or non-finite file: one line
+    policy = load_policy(path, device, num_obs=skill_obs_dim)  # a wrong or non-finite file: one line
     if policy.hand not in motion_sets:
         motion_sets[policy.hand] = MotionSet(args.motion_dir, device=device, hand=policy.hand)
     motions = motion_sets[policy.hand]

@@ -51,7 +51,7 @@ from skillmimic import DATA, ROOT, lineage, skills
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
 from skillmimic.envs.imitation import ImitationEnv
-from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.errors import UserError
 from skillmimic.evaluate import (SUCCESS_TESTS, clip_ball_peak, clips_in_turn, dribbling, evaluation_config,
                                  in_every_window, record, start_at_first_frames, success)
@@ -287,7 +287,7 @@ def main(args: Args) -> dict:
     keys = SkillKeys.from_file(args.keys)
     files = find_clips(list(args.motion_dir))
     device = resolve_device(args.device)
-    policy = load_policy(args.checkpoint, device, num_obs=SKILL_OBS_DIM)  # a missing or wrong file: one line
+    policy = load_policy(args.checkpoint, device, num_obs=skill_obs_dim)  # a missing or wrong file: one line
     labels = switch_labels(args, keys, files, policy.info.get("skill_labels"))
     motions = MotionSet(start_clips(files, labels, args.episodes), device=device, hand=policy.hand)
     print(f"{args.checkpoint}: {lineage.describe(policy.info)}")

@@ -24,7 +24,7 @@ import torch
 
 from skillmimic import checkpoint
 from skillmimic.checkpoint import CheckpointError
-from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.policy import TASK_POLICY_FORMAT, SkillPolicy, TaskPolicy, load_policy
 
 PACKAGE = Path(__file__).resolve().parent  # the package this code runs from: llc_path is relative to it
@@ -112,7 +112,7 @@ def load_task_llc(task: str, skills: list[int], path: str | Path, device: str | 
     """The skill policy at `path` for a new high-level policy of `task`, whose actions are `skills`: refused in one
     line (naming `flag`) unless it is a skill policy of the skill observation's size (of `hand` when given) that
     learned every one of them, as load_llc refuses one for a trained high-level policy."""
-    llc = load_policy(path, device, num_obs=SKILL_OBS_DIM, hand=hand, flag=flag)
+    llc = load_policy(path, device, num_obs=skill_obs_dim, hand=hand, flag=flag)
     check_skills(llc, f"{flag}: {path}", skills, f"the {task} task picks")
     return llc
 
@@ -123,7 +123,7 @@ def load_llc(hlc: TaskPolicy, source: str | Path, llc: str | Path | None = None,
     """The skill policy that the high-level policy `hlc`, read from `source`, drives, and its file (find_llc;
     `llc` overrides where to find it, `hand` what hand it must be of), checked to fit it."""
     path = find_llc(source, hlc.info, llc, flag)
-    policy = load_policy(path, device, num_obs=SKILL_OBS_DIM, hand=hand)
+    policy = load_policy(path, device, num_obs=skill_obs_dim, hand=hand)
     check_fits(source, hlc.info, policy, path)
     return policy, path
 
@@ -133,7 +133,7 @@ def relink(hlc_path: str | Path, llc_path: str | Path, out: str | Path) -> dict:
     llc_path, and `llc` as given) and otherwise unchanged; refused in one line when that skill policy does not fit
     it (check_fits). -> the entries written."""
     ckpt = checkpoint.load(hlc_path, TASK_POLICY_FORMAT)
-    llc = load_policy(llc_path, "cpu", num_obs=SKILL_OBS_DIM)
+    llc = load_policy(llc_path, "cpu", num_obs=skill_obs_dim)
     check_fits(hlc_path, ckpt, llc, llc_path)
     ckpt.update(llc=str(llc_path), **llc_reference(llc_path))
     checkpoint.save_atomic(ckpt, out)

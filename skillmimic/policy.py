@@ -5,7 +5,9 @@ A skill policy file records the model it was trained on: the hand ("hand") and t
 it was not trained on; files from before hands were recorded are full-hand policies (no hash to check). It also
 records the physical options it was trained with ("physics": the ball's mass, the palm, the hands' margin, the
 wrists' gains; skillmimic.model.Physics; absent in older files: Physics.from_dict's defaults), with which the
-evaluation and play.py simulate it.
+evaluation and play.py simulate it. It records the control steps of the policy's own past it observes
+("history_steps", skillmimic.envs.history; absent in older files: 0), with which every reader rebuilds its
+observation.
 
 A policy file may also carry the critic and the value normaliser ("critic", "value_norm"), so that a run started
 from it (`train_llc.py --init-from`) continues with the values it had learned rather than a new critic."""
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -45,16 +48,17 @@ def mlp(n_in: int, hidden: tuple[int, ...], n_out: int, out_std: float) -> nn.Se
 class SkillPolicy(nn.Module):
     """A trained skill policy: observation (B, num_obs) -> PD-target actions (B, num_actions), the Gaussian's
     mean (deterministic), with the observation normaliser it was trained with, for the model of `hand` whose MJCF
-    has the sha256 `model_sha256` (None: not recorded)."""
+    has the sha256 `model_sha256` (None: not recorded), observing its own past `history_steps` control steps."""
 
     def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], action_scale: float,
-                 action_clip: float, hand: str = "full", model_sha256: str | None = None):
+                 action_clip: float, hand: str = "full", model_sha256: str | None = None, history_steps: int = 0):
         super().__init__()
         self.obs_norm = EmpiricalNormalization(num_obs)
         self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
         self.num_obs, self.num_actions = num_obs, num_actions
         self.action_scale, self.action_clip = action_scale, action_clip
         self.hand, self.model_sha256 = hand, model_sha256
+        self.history_steps = history_steps
         self.physics = M.Physics()  # the file's "physics", set by load_policy
         self.info: dict = {}  # the file's other plain entries (skill_labels, iteration, samples, ...)
         self.critic_state: dict = {}  # the file's critic and value normaliser state dicts, when it carries them
@@ -67,12 +71,14 @@ class SkillPolicy(nn.Module):
 
 def policy_file(actor: nn.Module, obs_norm: EmpiricalNormalization, num_obs: int, num_actions: int,
                 hidden: tuple[int, ...], action_scale: float, action_clip: float, *, hand: str,
-                model_sha256: str | None, **extra) -> dict:
+                model_sha256: str | None, history_steps: int = 0, **extra) -> dict:
     """The contents of an exported policy file (what load_policy reads), with any extra plain entries; hand and
-    model_sha256 name the model it was trained on (skillmimic.model.ModelSpec's hand and sha256)."""
+    model_sha256 name the model it was trained on (skillmimic.model.ModelSpec's hand and sha256), history_steps
+    the past control steps it observes (skillmimic.envs.history)."""
     return {"format": POLICY_FORMAT, "num_obs": num_obs, "num_actions": num_actions, "hidden": list(hidden),
             "action_scale": action_scale, "action_clip": action_clip, "hand": hand, "model_sha256": model_sha256,
-            "actor": actor.state_dict(), "obs_norm": obs_norm.state_dict(), **extra}
+            "history_steps": history_steps, "actor": actor.state_dict(), "obs_norm": obs_norm.state_dict(),
+            **extra}
 
 
 def save_policy(policy: SkillPolicy, path: str | Path) -> None:
@@ -80,7 +86,7 @@ def save_policy(policy: SkillPolicy, path: str | Path) -> None:
     hidden = tuple(m.out_features for m in policy.actor if isinstance(m, nn.Linear))[:-1]
     checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, policy.num_obs, policy.num_actions, hidden,
                                        policy.action_scale, policy.action_clip, hand=policy.hand,
-                                       model_sha256=policy.model_sha256), path)
+                                       model_sha256=policy.model_sha256, history_steps=policy.history_steps), path)
 
 
 def check_model(path: str | Path, hand: str, model_sha256: str | None, num_actions: int,
@@ -100,19 +106,25 @@ def check_model(path: str | Path, hand: str, model_sha256: str | None, num_actio
     return spec
 
 
-def load_policy(path: str | Path, device: str | torch.device = "cpu", num_obs: int | None = None,
-                hand: str | None = None, flag: str | None = None) -> SkillPolicy:
-    """Read an exported policy; with num_obs, check that it fits the environment it will drive. The policy runs on
-    the model it was trained on (its `hand`; a file without one is a full-hand policy), which must be this
-    checkout's file of that hand; with `hand`, it must also be that hand. Errors start with `flag` (the option
-    that named the file) when given."""
+def load_policy(path: str | Path, device: str | torch.device = "cpu",
+                num_obs: int | Callable[[int], int] | None = None, hand: str | None = None,
+                flag: str | None = None) -> SkillPolicy:
+    """Read an exported policy; with num_obs, check that it fits the environment it will drive: num_obs is the
+    observation size, or the size for the past steps the file observes (skillmimic.envs.observations.skill_obs_dim:
+    the environment that rebuilds its observation from the file). The policy runs on the model it was trained on
+    (its `hand`; a file without one is a full-hand policy), which must be this checkout's file of that hand; with
+    `hand`, it must also be that hand. Errors start with `flag` (the option that named the file) when given."""
     name = f"{flag}: {path}" if flag else str(path)
-    expect = {"num_obs": num_obs} if num_obs is not None else None
-    ckpt = checkpoint.load(path, POLICY_FORMAT, expect=expect, map_location=device, name=name)
+    ckpt = checkpoint.load(path, POLICY_FORMAT, map_location=device, name=name)
+    steps = ckpt.get("history_steps", 0)  # files from before the history: none
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+        raise checkpoint.CheckpointError(f"{name}: history_steps {steps!r} is not a count of control steps")
+    if num_obs is not None:
+        checkpoint.check_entries(ckpt, {"num_obs": num_obs(steps) if callable(num_obs) else num_obs}, name)
     policy_hand, sha = ckpt.get("hand", "full"), ckpt.get("model_sha256")
     check_model(name, policy_hand, sha, ckpt["num_actions"], hand)
     policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
-                         ckpt["action_clip"], policy_hand, sha)
+                         ckpt["action_clip"], policy_hand, sha, steps)
     try:
         policy.physics = M.Physics.from_dict(ckpt.get("physics"))
     except TypeError as e:

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from skillmimic import distributed, lineage, skills
+from skillmimic import checkpoint, distributed, lineage, skills
 from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import SkillPolicy, load_policy
@@ -99,15 +99,21 @@ def seat_skills(obs_norm: EmpiricalNormalization, first_layers: list[nn.Linear],
 
 def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalization, hidden: tuple[int, ...],
               num_obs: int, hand: str, device: torch.device, show: bool = False, critic: nn.Module | None = None,
-              value_norm: EmpiricalNormalization | None = None, skill_labels: list[int] | None = None) -> SkillPolicy:
+              value_norm: EmpiricalNormalization | None = None, skill_labels: list[int] | None = None,
+              history_steps: int = 0) -> SkillPolicy:
     """Copy the actor and observation normaliser of the exported policy at `path` into `actor` and `obs_norm`
-    (of a network with `hidden` layers, for `num_obs` observations of the `hand` model), and its critic and value
-    normaliser into `critic` and `value_norm` when the file carries them (then `critic_state` of the policy
-    returned is not empty), so that a run continues with the values it had learned. For a run on `skill_labels`
-    (the run's labels) the skill inputs the file's training held constant are seated for them (seat_skills).
-    One-line error if it does not fit (another hand or model, another network) or holds a NaN or Inf. Returns the
-    policy read."""
-    policy = load_policy(path, device, num_obs=num_obs, hand=hand)
+    (of a network with `hidden` layers, for `num_obs` observations of the `hand` model, `history_steps` of them
+    past control steps), and its critic and value normaliser into `critic` and `value_norm` when the file carries
+    them (then `critic_state` of the policy returned is not empty), so that a run continues with the values it had
+    learned. For a run on `skill_labels` (the run's labels) the skill inputs the file's training held constant are
+    seated for them (seat_skills). One-line error if it does not fit (another hand or model, another history,
+    another network) or holds a NaN or Inf. Returns the policy read."""
+    policy = load_policy(path, device, hand=hand)
+    if policy.history_steps != history_steps:  # before the sizes, which it decides: the flag to pass
+        raise UserError(f"--init-from {path}: the policy observes its last {policy.history_steps} control steps "
+                        f"(--env.history.steps {policy.history_steps}), this run {history_steps}; pass "
+                        f"--env.history.steps {policy.history_steps}")
+    checkpoint.check_entries(policy.info, {"num_obs": num_obs}, str(path))
     if tuple(policy.info["hidden"]) != tuple(hidden):
         raise UserError(f"{path}: the policy's hidden layers are {tuple(policy.info['hidden'])}, this run's "
                         f"{tuple(hidden)}; pass --hidden {' '.join(map(str, policy.info['hidden']))}")
@@ -142,7 +148,7 @@ def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None
     if resume is None and init_from_path:
         policy = init_from(init_from_path, agent.actor, agent.obs_norm, hidden, env.num_obs, env.spec.hand, device,
                            show=show, critic=agent.critic, value_norm=agent.value_norm,
-                           skill_labels=env.skill_labels.tolist())
+                           skill_labels=env.skill_labels.tolist(), history_steps=env.cfg.history.steps)
         warmup = 0 if policy.critic_state else critic_warmup_iterations
         return lineage.before(None, init_from_path, policy.info), warmup
     if resume is None and steps > 0:

@@ -19,7 +19,7 @@ from skillmimic import DATA
 from skillmimic import model as M
 from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import ImitationEnv
-from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.evaluate import evaluation_config
 from skillmimic.llc_link import SHIPPED_LLC
 from skillmimic.motion import MotionSet
@@ -42,7 +42,7 @@ class Args:
 def trace(args: Args) -> list[dict]:
     """The episode's lines, as dicts (also printed)."""
     check_counts(args, "steps", "every")
-    policy = load_policy(args.checkpoint, "cpu", num_obs=SKILL_OBS_DIM)
+    policy = load_policy(args.checkpoint, "cpu", num_obs=skill_obs_dim)
     motions = MotionSet(args.motion_dir, hand=policy.hand)
     env = ImitationEnv(evaluation_config(policy, args.steps, "mujoco"), motions, 1, "cpu", seed=0)
     zero = torch.zeros(1, dtype=torch.long)

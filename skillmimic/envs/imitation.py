@@ -28,6 +28,9 @@ count of episodes started there and of those that fell; a label's start is drawn
 A share of the starts drawn (`ball_noise`, off by default) has the ball's position and velocity perturbed, and a
 share (`switch_starts`, off by default) starts in the drawn frame's state with another skill's label and follows
 that skill's clip from its frame nearest in pose, laid onto the start (envs/switch_starts.py).
+
+With `history` (off by default) the policy also observes its own state and the ball at its last K control steps
+(envs/history.py), a start filling them with its first state.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ from skillmimic import skills
 from skillmimic.envs.assist import AssistConfig, BallAssist, MassCurriculum, assist_force
 from skillmimic.envs.ball_noise import BallNoise, perturb_ball
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
-from skillmimic.envs.observations import SKILL_OBS_DIM, humanoid_ball_obs
+from skillmimic.envs.history import History, HistoryBuffer
+from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs, skill_obs_dim
 from skillmimic.envs.switch_starts import Alignment, SwitchStarts, nearest_frames, pose_features
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
@@ -101,6 +105,9 @@ class EnvConfig:
     """Training starts in one skill's state with another skill's label, so that the policy practises the switches
     play.py and the task controllers make (envs/switch_starts.py); off by default, and never on the starts given to
     the environment (the evaluation's, play.py's, the warm start's)."""
+    history: History = dataclasses.field(default_factory=History)
+    """The policy's own past observations given with the present one (envs/history.py); off by default. A policy
+    records it, and the evaluation, play.py and the task environments rebuild its observation from the file."""
     contact_patience: int = 0
     """End an episode when the reference's hand-ball contact has been missing from the simulation for more than
     this many control steps in a row, on the clip's frames (InterMimic uses 10); 0: never."""
@@ -114,14 +121,15 @@ class EnvConfig:
                             f"and levels {c.levels} at least 1")
         self.ball_noise.check()
         self.switch_starts.check()
+        self.history.check()
 
 
 class ImitationEnv:
     """Batched imitation environment of num_envs worlds on the simulator. Tensors live on `device` ('cuda',
     'cuda:N', 'cpu' or 'auto', where the motions must be too), batch dimension first.
 
-    obs (num_envs, SKILL_OBS_DIM); actions (num_envs, num_actions) in roughly [-1, 1], one per hinge of the model
-    (`spec`, the hand's ModelSpec).
+    obs (num_envs, num_obs), num_obs = skill_obs_dim(cfg.history.steps) (SKILL_OBS_DIM with no history); actions
+    (num_envs, num_actions) in roughly [-1, 1], one per hinge of the model (`spec`, the hand's ModelSpec).
     """
 
     def __init__(self, cfg: EnvConfig, motions: MotionSet, num_envs: int, device: str | torch.device = "auto",
@@ -130,7 +138,7 @@ class ImitationEnv:
         skills.check_labels(motions.labels)  # before the simulator is built (on a GPU that takes a while)
         self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, cfg.hand, motions, cfg.physics)
         self.spec = self.sim.spec
-        self.num_obs, self.num_actions = SKILL_OBS_DIM, self.spec.num_dofs
+        self.num_obs, self.num_actions = skill_obs_dim(cfg.history.steps), self.spec.num_dofs
         self.device = self.sim.device
         self.num_envs = num_envs
         self.motions = motions
@@ -162,6 +170,7 @@ class ImitationEnv:
         self.episode_steps = torch.zeros(n, dtype=torch.long, device=dev)
         self.contact_missing = torch.zeros(n, dtype=torch.long, device=dev)  # steps in a row (contact_patience)
         self.skill = torch.zeros(n, skills.NUM_SLOTS, device=dev)
+        self.history = HistoryBuffer(n, cfg.history.steps, OBS_DIM, dev)  # (n, K, OBS_DIM); nothing when K = 0
         self._init_segments()
         self._init_switches()
 
@@ -271,6 +280,7 @@ class ImitationEnv:
         self.frame_ids[env_ids] = frame_ids
         self.episode_steps[env_ids] = 0
         self.contact_missing[env_ids] = 0
+        self.history.restart(env_ids)
         self.assist.start(env_ids, self.gen)
         self.skill[env_ids] = skills.one_hot(self.motions.labels[motion_ids])
         if drawn and self.cfg.ball_noise.share > 0:  # no draw when off: the random stream stays as it was
@@ -310,7 +320,10 @@ class ImitationEnv:
         self._obs_fn = torch.compile(humanoid_ball_obs, dynamic=False)
 
     def observe(self) -> torch.Tensor:
-        return torch.cat((own_obs(self.sim, self._obs_fn), self.skill), dim=-1)
+        """The policy's observation (N, num_obs): its own state and the ball now (OBS_DIM), those of its last K
+        control steps with a history (K * OBS_DIM, oldest first; none by default), the skill condition last."""
+        own = own_obs(self.sim, self._obs_fn)  # (N, OBS_DIM)
+        return torch.cat((own, self.history.read(own), self.skill), dim=-1)
 
     def score(self, **inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The HOI reward of this step (skillmimic.rewards.hoi_reward's arguments by name), compiled or not."""
@@ -324,6 +337,7 @@ class ImitationEnv:
         """
         s, t = self.sim, self.motions.table
         last = self.motions.lengths[self.motion_ids] - 1
+        self.history.push()  # the state observed last, which the actions answer
         self._follow_mass_curriculum()
         s.ctrl.copy_(self.cfg.action_scale * actions.clamp(-self.cfg.action_clip, self.cfg.action_clip))
         if self.assist.on:  # towards the frame the step leads to
@@ -425,7 +439,8 @@ class ImitationEnv:
                 "contact_missing": self.contact_missing.cpu().clone(), "assist": self.assist.state_dict(),
                 "switched": self.switched.cpu().clone(), "align_turn": self.align.turn.cpu().clone(),
                 "align_shift": self.align.shift.cpu().clone(),
-                "mass_steps": self.mass_steps, "generator": self.gen.get_state()}
+                "mass_steps": self.mass_steps, "generator": self.gen.get_state(),
+                **({"history": self.history.state_dict()} if self.history.steps else {})}
 
     def load_state_dict(self, state: dict) -> None:
         self.sim.load_state_dict(state["sim"])
@@ -440,6 +455,8 @@ class ImitationEnv:
             self.align.shift.copy_(state["align_shift"])
         if "assist" in state:
             self.assist.load_state_dict(state["assist"])
+        if "history" in state:  # absent from earlier versions, which had none
+            self.history.load_state_dict(state["history"])
         self.mass_steps = int(state.get("mass_steps", 0))
         self._follow_mass_curriculum()
         self.gen.set_state(state["generator"])

@@ -15,6 +15,8 @@ Layout of `humanoid_ball_obs` (N, 804):
     ball linear and angular velocity                   6
     hand-ball contact, left and right                  2
 A skill policy observes these and the skill condition, a one-hot of skills.NUM_SLOTS (64): SKILL_OBS_DIM, 868.
+With a history of K steps (envs/history.py; off by default) the 804 numbers of each of its last K control steps
+come between the two, oldest first, and the skill condition stays last: skill_obs_dim(K).
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from skillmimic import rotations, skills
 
 OBS_DIM = 1 + 156 + 318 + 159 + 159 + 3 + 6 + 2
 SKILL_OBS_DIM = OBS_DIM + skills.NUM_SLOTS  # a skill policy's observation size
+
+
+def skill_obs_dim(history_steps: int = 0) -> int:
+    """A skill policy's observation size with the own observations of its last `history_steps` control steps."""
+    return SKILL_OBS_DIM + history_steps * OBS_DIM
+
 
 def tan_norm(quat: torch.Tensor) -> torch.Tensor:
     """Continuous 6-number encoding of orientations: two columns of the rotation matrix. (..., 4) -> (..., 6)."""

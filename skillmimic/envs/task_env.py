@@ -3,7 +3,9 @@
 Each of N worlds holds the humanoid, the ball and a task's goal (`skillmimic.tasks`). A high-level action is an
 index into the task's skills; the skill policy (low-level controller) then runs `llc_steps` control steps at
 60 Hz with that skill's condition (SkillMimic's setting: 3). The observation is the humanoid's own state and the
-ball (as the skill policy sees them, `envs/observations.py`) followed by the task's goal observation.
+ball (as the skill policy sees them, `envs/observations.py`) followed by the task's goal observation. A skill policy
+that observes its own past (its file's history_steps, envs/history.py) is given it as in its training: the
+environment keeps each world's last steps for it, a start filling them with its first state.
 
 Episodes start at random frames of the clips of the task's `init_labels` (all clips if the motion set has none
 of them). An episode ends
@@ -25,7 +27,8 @@ from skillmimic import model as M
 from skillmimic import skills
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
 from skillmimic.checkpoint import CheckpointError
-from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM
+from skillmimic.envs.history import HistoryBuffer
+from skillmimic.envs.observations import OBS_DIM, skill_obs_dim
 from skillmimic.llc_link import SHIPPED_LLC, load_llc, load_task_llc
 from skillmimic.motion import MotionSet
 from skillmimic.policy import SkillPolicy, TaskPolicy, load_task_policy
@@ -59,10 +62,11 @@ class TaskEnv:
                  device: str | torch.device = "auto", seed: int = 0):
         hand = cfg.hand or llc.hand
         spec = M.load_spec(hand)
-        if llc.num_obs != SKILL_OBS_DIM or llc.num_actions != spec.num_dofs or llc.hand != hand:
+        llc_obs = skill_obs_dim(llc.history_steps)  # with the past steps it observes
+        if llc.num_obs != llc_obs or llc.num_actions != spec.num_dofs or llc.hand != hand:
             raise ValueError(f"the skill policy ({llc.hand} hand) takes {llc.num_obs} observations and gives "
                              f"{llc.num_actions} actions; this model ({hand} hand) needs "
-                             f"{SKILL_OBS_DIM} and {spec.num_dofs}")
+                             f"{llc_obs} and {spec.num_dofs}")
         self.cfg = cfg
         self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, hand, motions, llc.physics)
         self.device = dev = self.sim.device
@@ -79,6 +83,7 @@ class TaskEnv:
                                                                                         device=dev)
         self.floor_allowed = M.body_mask(M.FLOOR_BODIES, dev)
         self.episode_steps = torch.zeros(n, dtype=torch.long, device=dev)
+        self.llc_history = HistoryBuffer(n, llc.history_steps, OBS_DIM, dev)  # (n, K, OBS_DIM); nothing when K = 0
 
     # --- what the worlds look like ----------------------------------------------------------------------------
     def fallen(self) -> torch.Tensor:
@@ -103,6 +108,7 @@ class TaskEnv:
         frames = (torch.rand(k, device=self.device, generator=self.gen) * (self.motions.lengths[clips] - 1)).long()
         self.sim.reset(env_ids, *self.motions.state(clips, frames))
         self.episode_steps[env_ids] = 0
+        self.llc_history.restart(env_ids)
         self.task.reset(env_ids, self.state())
 
     def reset(self) -> torch.Tensor:
@@ -112,8 +118,10 @@ class TaskEnv:
     def control_step(self, skill_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One 60 Hz step of the skill policy playing skill_ids (N,) (indices into task.skills).
         -> task reward (N,), success (N,) bool, fell (N,) bool."""
+        own = own_obs(self.sim)  # (N, OBS_DIM)
         with torch.no_grad():
-            actions = self.llc(torch.cat((own_obs(self.sim), self.skill_table[skill_ids]), dim=-1))
+            actions = self.llc(torch.cat((own, self.llc_history.read(own), self.skill_table[skill_ids]), dim=-1))
+        self.llc_history.push()
         self.sim.ctrl.copy_(self.llc.action_scale * actions.clamp(-self.llc.action_clip, self.llc.action_clip))
         self.sim.step()
         self.episode_steps += 1
@@ -148,13 +156,16 @@ class TaskEnv:
         """Everything needed to continue these episodes exactly: simulator, goals and task memory, random stream."""
         task = {k: v.cpu().clone() for k, v in vars(self.task).items() if isinstance(v, torch.Tensor)}
         return {"sim": self.sim.state_dict(), "episode_steps": self.episode_steps.cpu().clone(), "task": task,
-                "generator": self.gen.get_state()}
+                "generator": self.gen.get_state(),
+                **({"llc_history": self.llc_history.state_dict()} if self.llc_history.steps else {})}
 
     def load_state_dict(self, state: dict) -> None:
         self.sim.load_state_dict(state["sim"])
         self.episode_steps.copy_(state["episode_steps"])
         for k, v in state["task"].items():
             getattr(self.task, k).copy_(v)
+        if "llc_history" in state:  # absent from earlier versions, which had none
+            self.llc_history.load_state_dict(state["llc_history"])
         self.gen.set_state(state["generator"])
 
 
