@@ -19,6 +19,7 @@ import torch
 
 from skillmimic import model as M
 from skillmimic import reference_fix, rotations, torchfile
+from skillmimic.device import cpu_threads
 from skillmimic.errors import UserError
 
 FPS = 60.0
@@ -152,7 +153,8 @@ class MotionSet:
                  hand: str = "full", consistent: Consistent = "ball"):
         self.spec = M.load_spec(hand)
         self.files = find_clips(source)
-        clips = [load_clip(f) for f in self.files]
+        with cpu_threads(1):  # many small operations: one thread, so that processes side by side do not stall
+            clips = [load_clip(f) for f in self.files]
         self.device = torch.device(device)
         self.labels = torch.tensor([skill_label(f) for f in self.files], dtype=torch.long, device=self.device)
         lengths = torch.tensor([c.shape[0] for c in clips], dtype=torch.long)
@@ -163,7 +165,8 @@ class MotionSet:
             raise ValueError(f"consistent={consistent!r}: choose 'off', 'ball' or 'all'")
         geoms = reference_fix.humanoid_geoms(mjm) if consistent != "off" else None
         fix = reference_fix.FixConfig(lift=consistent == "all")
-        parts = [self._derive(c.double(), mjm, self.spec, geoms, fix) for c in clips]
+        with cpu_threads(1):
+            parts = [self._derive(c.double(), mjm, self.spec, geoms, fix) for c in clips]
         fields = {f.name: torch.cat([getattr(p, f.name) for p in parts]).float().to(self.device)
                   for f in dataclasses.fields(MotionFrames)}
         self.table = MotionFrames(**fields)

@@ -156,7 +156,7 @@ class Run:
         self.saved: int | None = self.start if self.own else None  # the iteration of the folder's checkpoint
         self.csv = self.dir / "progress.csv"
         self.writer: SummaryWriter | None = None
-        self._t0 = time.time()
+        self._t0 = self._created = time.time()
         self._stop: distributed.StopRequest | None = None
         self._stop_agreed = False
         self._save: Callable[[int], None] | None = None
@@ -329,6 +329,8 @@ class Run:
         self._save = save
         stop = self._stop = distributed.StopRequest(self.ranks, on_request=self._stopping)
         self._t0 = time.time()
+        if self.ranks.main:  # the clips, the simulator, the starting policy: minutes when something stalls
+            print(f"set up in {self._t0 - self._created:.0f} s", flush=True)
         try:
             yield
         except KeyboardInterrupt:  # a second Ctrl-C on a single process

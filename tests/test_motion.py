@@ -179,3 +179,23 @@ def test_motion_set_on_a_device(layup_motions):
     ms = MotionSet(DATA / "layup", device="cpu")
     assert ms.table.dof_pos.device.type == "cpu"
     assert torch.equal(ms.table.dof_pos, layup_motions.table.dof_pos)
+
+
+def test_clips_are_derived_on_one_cpu_thread_and_the_count_restored(monkeypatch):
+    """Deriving the clips is many small operations: on one thread (several processes side by side, each with a
+    thread per core, stall one another: skillmimic.device.cpu_threads), with torch's own count back afterwards."""
+    seen = []
+    derive = MotionSet._derive
+
+    def spy(*a, **k):
+        seen.append(torch.get_num_threads())
+        return derive(*a, **k)
+
+    monkeypatch.setattr(MotionSet, "_derive", staticmethod(spy))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        MotionSet(DATA / "layup", hand="rigid")
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -24,6 +24,9 @@ while read -r name flags; do
 done < "$ARMS_FILE"
 cp "$ARMS_FILE" "$R/arms.txt"
 GPUS=${NUM_GPUS:-$(nvidia-smi -L 2>/dev/null | wc -l)}; GPUS=$(( GPUS > 0 ? GPUS : 1 ))
+# The arms share the computer's cores: each gets its part for torch's CPU threads (a thread per core in each of
+# several processes stalls them all: skillmimic.device.cpu_threads).
+CORES=$(nproc); export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(( CORES / GPUS > 0 ? CORES / GPUS : 1 ))}
 
 say "warm-up (kernel compile)"
 python train_llc.py --motion-dir $L --num-envs ${WARM_ENVS:-64} --iterations 1 --warm-start-steps 10 --run-dir "$R/warmup" \
