@@ -104,7 +104,9 @@ class Args:
     init_from: str | None = None
     """Start a new run from an exported policy (policy.pt): its actor and observation normaliser, and its critic
     and value normaliser when the file carries them (policies written since they do), so the run continues with
-    no dip; otherwise the critic starts fresh and learns alone for critic_warmup_iterations."""
+    no dip; otherwise the critic starts fresh and learns alone for critic_warmup_iterations. A file that observes
+    no past may start a run with --env.history.steps K: it starts out computing what the file did
+    (skillmimic.recipe.seat_history)."""
     critic_warmup_iterations: int = 3
     """First iterations of a new run in which only the critic learns (the actor acts but does not move)."""
     hidden: tuple[int, ...] = (1024, 512, 512)

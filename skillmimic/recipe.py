@@ -4,7 +4,9 @@
   observation normaliser to those states (on the layup it raised the accuracy at 10.6M samples from 2.6% to 9.3%);
 - init_from: the actor and observation normaliser of an exported policy (--init-from), checked as every policy
   file is (skillmimic.policy.load_policy), and its critic and value normaliser when the file carries them; on
-  other skills than the file's, the skill inputs it never saw vary are seated for them (seat_skills);
+  other skills than the file's, the skill inputs it never saw vary are seated for them (seat_skills); a file
+  that observes no past continues in a run that observes its last K control steps with the history's inputs
+  seated for it (seat_history);
 - start: whichever of the two a new run takes, and what came before it (skillmimic.lineage).
 
 A new critic learns alone for the run's first critic_warmup_iterations; one carried by the policy file does not
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from skillmimic import checkpoint, distributed, lineage, skills
+from skillmimic.envs.observations import OBS_DIM
 from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import SkillPolicy, load_policy
@@ -97,6 +100,31 @@ def seat_skills(obs_norm: EmpiricalNormalization, first_layers: list[nn.Linear],
     return seat
 
 
+@torch.no_grad()
+def seat_history(obs_norm: dict[str, torch.Tensor], networks: list[dict[str, torch.Tensor]], steps: int
+                 ) -> tuple[dict[str, torch.Tensor], list[dict[str, torch.Tensor]]]:
+    """Seat the state dicts of a policy that observes no past (its observation normaliser's, and its networks' of
+    skillmimic.policy.mlp: the actor's, the critic's) for a run that observes its last `steps` control steps: the
+    history's inputs, steps x P numbers where P is the present part (skillmimic.envs.observations: the present
+    part, the history oldest first, the skill one-hot of skills.NUM_SLOTS last), are inserted before the one-hot.
+    Each past step gets the present part's normaliser statistics (mean and variance; the count is shared by all
+    columns), so that its inputs are as well scaled as the present's once the weights on them move, and the first
+    layers get weight 0 on all of them: the networks compute exactly what the file's did, whatever the past holds.
+    Returns the widened (normaliser, networks), new dicts; the given ones are left as they were."""
+    mean, var = obs_norm["mean"], obs_norm["var"]  # (num_obs,) of the file: P + NUM_SLOTS
+    present = mean.shape[0] - skills.NUM_SLOTS
+
+    def widen(x: torch.Tensor, past: torch.Tensor) -> torch.Tensor:  # (..., P + S), (..., steps * P) -> wider
+        return torch.cat((x[..., :present], past, x[..., present:]), dim=-1)
+
+    norm = dict(obs_norm, mean=widen(mean, mean[:present].repeat(steps)), var=widen(var, var[:present].repeat(steps)))
+    nets = []
+    for net in networks:
+        w = net["0.weight"]  # (hidden, P + S), the first layer's
+        nets.append(dict(net, **{"0.weight": widen(w, w.new_zeros(w.shape[0], steps * present))}))
+    return norm, nets
+
+
 def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalization, hidden: tuple[int, ...],
               num_obs: int, hand: str, device: torch.device, show: bool = False, critic: nn.Module | None = None,
               value_norm: EmpiricalNormalization | None = None, skill_labels: list[int] | None = None,
@@ -105,24 +133,33 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
     (of a network with `hidden` layers, for `num_obs` observations of the `hand` model, `history_steps` of them
     past control steps), and its critic and value normaliser into `critic` and `value_norm` when the file carries
     them (then `critic_state` of the policy returned is not empty), so that a run continues with the values it had
-    learned. For a run on `skill_labels` (the run's labels) the skill inputs the file's training held constant are
-    seated for them (seat_skills). One-line error if it does not fit (another hand or model, another history,
-    another network) or holds a NaN or Inf. Returns the policy read."""
+    learned. A file that observes no past continues in a run with a history: its inputs are seated (seat_history).
+    For a run on `skill_labels` (the run's labels) the skill inputs the file's training held constant are then
+    seated for them (seat_skills, on the widened observation). One-line error if it does not fit (another hand or
+    model, another history unless the file's is none, another network) or holds a NaN or Inf. Returns the policy
+    read, its actor and critic_state as in the file."""
     policy = load_policy(path, device, hand=hand)
-    if policy.history_steps != history_steps:  # before the sizes, which it decides: the flag to pass
+    history = policy.history_steps == 0 and history_steps > 0  # the file's network widened for the run's past
+    if policy.history_steps != history_steps and not history:  # before the sizes, which it decides: the flag
         raise UserError(f"--init-from {path}: the policy observes its last {policy.history_steps} control steps "
                         f"(--env.history.steps {policy.history_steps}), this run {history_steps}; pass "
                         f"--env.history.steps {policy.history_steps}")
-    checkpoint.check_entries(policy.info, {"num_obs": num_obs}, str(path))
+    past = history_steps * OBS_DIM if history else 0  # the run's inputs the file has no columns for
+    checkpoint.check_entries(policy.info, {"num_obs": num_obs - past}, str(path))
     if tuple(policy.info["hidden"]) != tuple(hidden):
         raise UserError(f"{path}: the policy's hidden layers are {tuple(policy.info['hidden'])}, this run's "
                         f"{tuple(hidden)}; pass --hidden {' '.join(map(str, policy.info['hidden']))}")
-    actor.load_state_dict(policy.actor.state_dict())
-    obs_norm.load_state_dict(policy.obs_norm.state_dict())
     carried = critic is not None and value_norm is not None and len(policy.critic_state) == 2
+    norm_state, nets = policy.obs_norm.state_dict(), [policy.actor.state_dict()]
     if carried:
-        critic.load_state_dict(policy.critic_state["critic"])
-        value_norm.load_state_dict(policy.critic_state["value_norm"])
+        nets.append(policy.critic_state["critic"])
+    if history:
+        norm_state, nets = seat_history(norm_state, nets, history_steps)
+    actor.load_state_dict(nets[0])
+    obs_norm.load_state_dict(norm_state)
+    if carried:
+        critic.load_state_dict(nets[1])
+        value_norm.load_state_dict(policy.critic_state["value_norm"])  # of the return: no observation in it
     else:
         policy.critic_state = {}
     seated = []
@@ -131,6 +168,7 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
         seated = seat_skills(obs_norm, firsts, list(skill_labels))
     if show:
         print(f"init from {path} ({'actor and critic' if carried else 'actor; new critic'})"
+              + (f"; history inputs seated for {history_steps} past control steps" if history else "")
               + (f"; skill inputs seated for {', '.join(f'{lab:03d}' for lab in seated)}" if seated else ""))
     return policy
 

@@ -1,6 +1,7 @@
 """The policy's own past in its observation (EnvConfig.history, skillmimic/envs/history.py): off, nothing changes; on,
 the observation's width and its past steps, at starts too; the policy file's record of it, from which every reader
-rebuilds the observation; an --init-from of another history refused in one line (CPU, a few worlds)."""
+rebuilds the observation; a policy of no history continued with one (--init-from), computing at first exactly what
+it did; an --init-from of another history refused in one line (CPU, a few worlds)."""
 
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import torch
 
 from paths import DATA, ROOT
 from skillmimic import checkpoint, recipe, skills
+from skillmimic import model as M
 from skillmimic.cli import parse
 from skillmimic.envs.common import own_obs
 from skillmimic.envs.history import History
@@ -20,7 +22,7 @@ from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import POLICY_FORMAT, load_policy
+from skillmimic.policy import POLICY_FORMAT, load_policy, policy_file
 from skillmimic.tasks import TASKS
 
 sys.path.insert(0, str(ROOT))
@@ -195,6 +197,13 @@ def test_init_from_a_policy_of_another_history_is_refused_in_one_line(history_po
         recipe.init_from(history_policy, fresh.actor, fresh.obs_norm, (16,), SKILL_OBS_DIM, "rigid",
                          torch.device("cpu"), history_steps=0)
     assert str(e.value) == message
+    for steps in (1, 3):  # a history of another length than the file's, shorter or longer: not seated
+        other = train_llc.Agent(skill_obs_dim(steps), 66, (16,), -2.9)
+        with pytest.raises(UserError) as e:
+            recipe.init_from(history_policy, other.actor, other.obs_norm, (16,), skill_obs_dim(steps), "rigid",
+                             torch.device("cpu"), critic=other.critic, value_norm=other.value_norm,
+                             history_steps=steps)
+        assert str(e.value) == message.replace("this run 0", f"this run {steps}")
     same = train_llc.Agent(skill_obs_dim(2), 66, (16,), -2.9)
     recipe.init_from(history_policy, same.actor, same.obs_norm, (16,), skill_obs_dim(2), "rigid", torch.device("cpu"),
                      history_steps=2)
@@ -205,3 +214,114 @@ def test_init_from_a_policy_of_another_history_is_refused_in_one_line(history_po
                        text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.strip() == f"error: {message}", r.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def plain_policy(tmp_path_factory):
+    """A skill policy of the rigid hand observing no past, as a run on the layup (label 31) alone leaves it: the
+    state inputs varied (at scales far from 1), the skill inputs constant, a critic and a value normaliser."""
+    spec = M.load_spec("rigid")
+    torch.manual_seed(0)
+    agent = train_llc.Agent(SKILL_OBS_DIM, spec.num_dofs, (16,), -2.9)
+    states = 3.0 * torch.randn(512, OBS_DIM) + torch.linspace(-2, 2, OBS_DIM)
+    agent.obs_norm.update(torch.cat((states, skills.one_hot(torch.full((512,), 31))), -1))
+    agent.value_norm.update(50.0 + 10.0 * torch.randn(512))
+    path = tmp_path_factory.mktemp("plain") / "policy.pt"
+    checkpoint.save_atomic(policy_file(agent.actor, agent.obs_norm, SKILL_OBS_DIM, spec.num_dofs, (16,), 1.5, 2.0,
+                                       hand="rigid", model_sha256=spec.sha256, critic=agent.critic.state_dict(),
+                                       value_norm=agent.value_norm.state_dict(), skill_labels=[31]), path)
+    return path, agent
+
+
+def _outputs(agent, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The actor's mean action and the critic's value (denormalised) on observations obs (B, num_obs)."""
+    with torch.no_grad():
+        obs_n = agent.obs_norm.normalize(obs)
+        return agent.actor(obs_n), agent.value_norm.denormalize(agent.value(obs_n))
+
+
+def _with_past(present: torch.Tensor, past: torch.Tensor, label: int) -> torch.Tensor:
+    """Observations of present (B, OBS_DIM), past (B, K, OBS_DIM) and the skill `label` -> (B, skill_obs_dim(K))."""
+    return torch.cat((present, past.flatten(1), skills.one_hot(torch.full((present.shape[0],), label))), -1)
+
+
+def test_a_policy_of_no_history_continues_with_one_computing_exactly_what_it_did(plain_policy, capsys):
+    path, file = plain_policy
+    run = train_llc.Agent(skill_obs_dim(2), file.actor[-1].out_features, (16,), -2.9)
+    policy = recipe.init_from(path, run.actor, run.obs_norm, (16,), skill_obs_dim(2), "rigid", torch.device("cpu"),
+                              show=True, critic=run.critic, value_norm=run.value_norm, skill_labels=[31],
+                              history_steps=2)
+    assert set(policy.critic_state) == {"critic", "value_norm"}
+    assert capsys.readouterr().out == (f"init from {path} (actor and critic); history inputs seated for 2 past "
+                                       f"control steps\n")  # the layup continued on the layup: no skill seated
+    # Each past step has the present part's statistics; the present and the skill inputs keep the file's.
+    for k in range(2):
+        slot = slice(OBS_DIM * (k + 1), OBS_DIM * (k + 2))
+        assert torch.equal(run.obs_norm.mean[slot], file.obs_norm.mean[:OBS_DIM])
+        assert torch.equal(run.obs_norm.var[slot], file.obs_norm.var[:OBS_DIM])
+    assert torch.equal(run.obs_norm.mean[:OBS_DIM], file.obs_norm.mean[:OBS_DIM])
+    assert torch.equal(run.obs_norm.mean[-skills.NUM_SLOTS:], file.obs_norm.mean[-skills.NUM_SLOTS:])
+    assert torch.equal(run.obs_norm.var[-skills.NUM_SLOTS:], file.obs_norm.var[-skills.NUM_SLOTS:])
+    assert torch.equal(run.obs_norm.count, file.obs_norm.count)
+    assert torch.equal(run.value_norm.mean, file.value_norm.mean) and run.value_norm.count > 0
+    for net, was in ((run.actor, file.actor), (run.critic, file.critic)):  # zero on the past, the file's elsewhere
+        w = net[0].weight
+        assert torch.count_nonzero(w[:, OBS_DIM : 3 * OBS_DIM]) == 0
+        assert torch.equal(w[:, :OBS_DIM], was[0].weight[:, :OBS_DIM])
+        assert torch.equal(w[:, -skills.NUM_SLOTS:], was[0].weight[:, -skills.NUM_SLOTS:])
+        for k, v in was.state_dict().items():
+            if k != "0.weight":
+                assert torch.equal(net.state_dict()[k], v), k
+    # On any past, the actor's mean action and the critic's value are the file's on the present alone.
+    gen = torch.Generator().manual_seed(1)
+    present = 3.0 * torch.randn(16, OBS_DIM, generator=gen) + torch.linspace(-2, 2, OBS_DIM)
+    past = 3.0 * torch.randn(16, 2, OBS_DIM, generator=gen)
+    want_action, want_value = _outputs(file, _with_past(present, past[:, :0], 31))
+    action, value = _outputs(run, _with_past(present, past, 31))
+    assert torch.allclose(action, want_action, atol=1e-6) and torch.allclose(value, want_value, rtol=1e-6)
+    # The past reaches the first layers well scaled, so its weights learn: they get gradients.
+    past_n = run.obs_norm.normalize(_with_past(present, past, 31))[:, OBS_DIM : 3 * OBS_DIM]
+    assert 0.5 < float(past_n.std()) < 2.0
+    run.actor(run.obs_norm.normalize(_with_past(present, past, 31))).square().sum().backward()
+    assert torch.count_nonzero(run.actor[0].weight.grad[:, OBS_DIM : 3 * OBS_DIM]) > 0
+
+
+def test_history_and_new_skills_seated_together(plain_policy, capsys):
+    """A one-skill file of no history into a run on two skills with a history: the history's columns come first,
+    then the skill one-hot, last, is seated at its new place."""
+    path, file = plain_policy
+    run = train_llc.Agent(skill_obs_dim(3), file.actor[-1].out_features, (16,), -2.9)
+    recipe.init_from(path, run.actor, run.obs_norm, (16,), skill_obs_dim(3), "rigid", torch.device("cpu"), show=True,
+                     critic=run.critic, value_norm=run.value_norm, skill_labels=[13, 31], history_steps=3)
+    assert capsys.readouterr().out == (f"init from {path} (actor and critic); history inputs seated for 3 past "
+                                       f"control steps; skill inputs seated for 013, 031\n")
+    first = skill_obs_dim(3) - skills.NUM_SLOTS
+    assert first == 4 * OBS_DIM
+    for lab in (13, 31):  # a class-balanced one-hot of two labels, at the one-hot's columns after the history
+        assert float(run.obs_norm.mean[first + lab]) == 0.5 and float(run.obs_norm.var[first + lab]) == 0.25
+    for k in range(3):
+        slot = slice(OBS_DIM * (k + 1), OBS_DIM * (k + 2))
+        assert torch.equal(run.obs_norm.mean[slot], file.obs_norm.mean[:OBS_DIM])
+        assert torch.equal(run.obs_norm.var[slot], file.obs_norm.var[:OBS_DIM])
+    for net in (run.actor, run.critic):
+        assert torch.count_nonzero(net[0].weight[:, OBS_DIM:first]) == 0
+        assert torch.count_nonzero(net[0].weight[:, [first + 13, first + 31]]) == 0
+    gen = torch.Generator().manual_seed(2)
+    present = 3.0 * torch.randn(8, OBS_DIM, generator=gen)
+    past = 3.0 * torch.randn(8, 3, OBS_DIM, generator=gen)
+    want_action, want_value = _outputs(file, _with_past(present, past[:, :0], 31))
+    for lab in (13, 31):  # both labels do, at first, what the file did on the layup
+        action, value = _outputs(run, _with_past(present, past, lab))
+        assert torch.allclose(action, want_action, atol=1e-6) and torch.allclose(value, want_value, rtol=1e-6)
+
+
+def test_train_llc_continues_a_policy_of_no_history_with_one(plain_policy, tmp_path):
+    path, _ = plain_policy
+    r = subprocess.run([sys.executable, "train_llc.py", "--device", "cpu", "--num-envs", "2", "--num-steps", "4",
+                        "--num-minibatches", "2", "--hidden", "16", "--iterations", "1", "--run-dir",
+                        str(tmp_path / "run"), "--init-from", str(path), "--env.history.steps", "2"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"init from {path} (actor and critic); history inputs seated for 2 past control steps\n" in r.stdout
+    policy = load_policy(tmp_path / "run" / "policy.pt", num_obs=skill_obs_dim)
+    assert policy.history_steps == 2 and policy.info["history"]["from"][0]["file"] == str(path)
