@@ -27,6 +27,7 @@ logs and writes files.
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import torch
 from torch import nn
@@ -118,10 +119,11 @@ class Args:
     within the band of two FP32 seeds (docs/llc_recipe.md, round 7). A speed setting, taken from the command line
     on --resume; no effect on a CPU."""
     compile: bool = False
-    """The reward and the observation as torch.compile'd functions (ImitationEnv.compile): a few fused kernels
-    where eager torch launches one per operation. A speed setting, opt-in until measured on the GPU; taken from
-    the command line on --resume. The first iterations are slower while it compiles (needs a C++ compiler on a
-    CPU)."""
+    """The reward, the observation (ImitationEnv.compile) and the update's loss (ppo_loss) as torch.compile'd
+    functions: a few fused kernels where eager torch launches one per operation. The reward and the observation
+    compiled took an H200's iteration from 2,002 to 1,815 ms (README, "Where one GPU's time goes"). A speed
+    setting, opt-in until a learning curve at equal samples says it learns as the eager path does; taken from the
+    command line on --resume. The first iteration is slower while it compiles (needs a C++ compiler on a CPU)."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     keep_policies: bool = False
@@ -173,6 +175,38 @@ class Agent(nn.Module):
         return torch.distributions.Normal(mean, self.log_std.clamp(-5.0, 1.0).exp().expand_as(mean))
 
 
+def ppo_loss(agent: Agent, obs: torch.Tensor, act: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
+             ret_n: torch.Tensor, mu_old: torch.Tensor, old_log_std: torch.Tensor, actor_on: float, clip_coef: float,
+             bounds_coef: float, vf_coef: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One minibatch's PPO loss: the clipped surrogate on advantages normalised within the minibatch, the loss that
+    keeps action means within [-1, 1] (both off while actor_on is 0: the critic learns alone), the value loss on
+    normalised returns. obs (B, num_obs) normalised; act, mu_old (B, num_actions) the rollout's actions and means;
+    logp_old, adv, ret_n (B,); old_log_std (num_actions,) the rollout's. -> loss (), and the statistics the log
+    keeps by name (policy, value and bounds losses; KL(rollout policy || current), exact for the two Gaussians; the
+    clipped share). With --compile, torch.compile'd: its elementwise pieces fused."""
+    dist = agent.dist(obs)
+    logratio = dist.log_prob(act).sum(-1) - logp_old
+    ratio = logratio.exp()
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    v_loss = 0.5 * (agent.value(obs) - ret_n).square().mean()
+    mu = dist.mean
+    bounds = ((mu - 1.0).clamp(min=0).square() + (-1.0 - mu).clamp(min=0).square()).sum(-1).mean()
+    loss = actor_on * (pg_loss + bounds_coef * bounds) + vf_coef * v_loss
+    with torch.no_grad():
+        new_log_std = dist.scale.log()
+        kl = (new_log_std - old_log_std + (torch.exp(2 * old_log_std) + (mu_old - mu).square())
+              / (2 * torch.exp(2 * new_log_std)) - 0.5).sum(-1).mean()
+        clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
+    return loss, {"losses/policy_loss": pg_loss.detach(), "losses/value_loss": v_loss.detach(),
+                  "losses/bounds_loss": bounds.detach(), "kl": kl, "clipfrac": clipfrac}
+
+
+def loss_function(compiled: bool) -> Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]:
+    """ppo_loss, or (--compile) its torch.compile'd form."""
+    return torch.compile(ppo_loss) if compiled else ppo_loss
+
+
 def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, global_step: int,
                   history_before: dict = lineage.NEW) -> dict:
     """What play.py and the evaluation need: the actor, the observation normaliser, sizes, action scaling, the
@@ -207,7 +241,7 @@ def main(args: Args) -> None:
     torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the policy's and the critic's products (no effect on a CPU)
     motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
     env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
-    if args.compile:
+    if args.compile:  # the reward and the observation fused (the update's loss too: loss_function)
         env.compile()
     run.announce("train_llc.py", env.sim, 1, DEFAULTS)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
@@ -216,6 +250,7 @@ def main(args: Args) -> None:
         agent, env, resume, args.init_from, args.warm_start_steps, args.warm_start_lr, args.warm_start_batch, args.seed,
         args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
+    loss_fn = loss_function(args.compile)
     obs, start_iteration, global_step = run.restore(env, agent, optimizer)  # a new run's, or the checkpoint's
     batch_size = local_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
@@ -278,23 +313,12 @@ def main(args: Args) -> None:
                 perm = torch.randperm(batch_size, device=device)
                 for start in range(0, batch_size, minibatch_size):
                     mb = perm[start : start + minibatch_size]
-                    mb_obs = b_obs[mb]  # gathered once for both networks (minibatch, num_obs)
-                    dist = agent.dist(mb_obs)
-                    logratio = dist.log_prob(b_act[mb]).sum(-1) - b_logp[mb]
-                    ratio = logratio.exp()
-                    adv = b_adv[mb]
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
-                    v_loss = 0.5 * (agent.value(mb_obs) - b_ret_n[mb]).square().mean()
-                    mu = dist.mean
-                    bounds = ((mu - 1.0).clamp(min=0).square() + (-1.0 - mu).clamp(min=0).square()).sum(-1).mean()
-                    loss = actor_on * (pg_loss + args.bounds_coef * bounds) + args.vf_coef * v_loss
-                    with torch.no_grad():  # KL(rollout policy || current), exact for the two Gaussians
-                        new_log_std = dist.scale.log()
-                        kl = (new_log_std - old_log_std + (torch.exp(2 * old_log_std) + (b_mu[mb] - mu).square())
-                              / (2 * torch.exp(2 * new_log_std)) - 0.5).sum(-1).mean()
+                    loss, mb_stats = loss_fn(agent, b_obs[mb], b_act[mb], b_logp[mb], b_adv[mb], b_ret_n[mb],
+                                             b_mu[mb], old_log_std, actor_on, args.clip_coef, args.bounds_coef,
+                                             args.vf_coef)
                     if args.desired_kl is not None and actor_on:  # rsl_rl's rule, on this minibatch's KL
-                        mb_kl = float(distributed.all_reduce_sum_(kl.reshape(1).clone())) / ranks.world_size
+                        kl = mb_stats["kl"].reshape(1).clone()
+                        mb_kl = float(distributed.all_reduce_sum_(kl)) / ranks.world_size
                         lr = optimizer.param_groups[0]["lr"]
                         if mb_kl > 2.0 * args.desired_kl:
                             lr = max(lr / 1.5, 1e-6)
@@ -307,11 +331,8 @@ def main(args: Args) -> None:
                     distributed.average_gradients_(list(agent.parameters()))
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                     optimizer.step()
-                    with torch.no_grad():
-                        clipfrac = ((ratio - 1.0).abs() > args.clip_coef).float().mean()
-                        for k, v in {"losses/policy_loss": pg_loss, "losses/value_loss": v_loss,
-                                     "losses/bounds_loss": bounds, "kl": kl, "clipfrac": clipfrac}.items():
-                            stats[k] = stats.get(k, 0.0) + v.detach()
+                    for k, v in mb_stats.items():
+                        stats[k] = stats.get(k, 0.0) + v.detach()
 
             # Logging: one device sync (and one all-reduce over the ranks) per iteration (skillmimic.runs).
             n, w = args.update_epochs * args.num_minibatches, ranks.world_size

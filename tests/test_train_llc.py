@@ -215,3 +215,33 @@ def test_resume_drops_the_environment_size_and_device_that_older_checkpoints_sav
     assert saved == {"seed": 3, "env": {"hand": "full"}}
     args = merge(train_llc.Args(), saved, "checkpoint.pt")
     assert args.seed == 3 and args.env.hand == "full"
+
+
+def test_compiled_update_loss_gives_the_eager_loss_statistics_and_gradients(needs_torch_compile):
+    """--compile's update loss (train_llc.loss_function(True)): the eager ppo_loss's value, statistics and
+    gradients to float rounding, the critic's warm-up (actor_on 0) too."""
+    torch.manual_seed(0)
+    agent = train_llc.Agent(20, 6, (32, 32), log_std=-1.0, learn_std=True)
+    b = 64
+    obs, act, mu_old = torch.randn(b, 20), torch.randn(b, 6) * 0.3, torch.randn(b, 6) * 0.3
+    logp_old, adv, ret_n = torch.randn(b) - 3.0, torch.randn(b), torch.randn(b)
+    old_log_std = torch.full((6,), -1.1)
+    for actor_on in (0.0, 1.0):
+        results = []
+        for compiled in (False, True):
+            agent.zero_grad(set_to_none=True)
+            loss, stats = train_llc.loss_function(compiled)(agent, obs, act, logp_old, adv, ret_n, mu_old,
+                                                            old_log_std, actor_on, 0.2, 10.0, 5.0)
+            loss.backward()
+            grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in agent.parameters()]
+            results.append((loss.detach(), stats, grads, agent.log_std.grad))
+        (l0, s0, g0, std0), (l1, s1, g1, _) = results
+        assert torch.allclose(l0, l1, rtol=1e-5, atol=1e-6)
+        assert s0.keys() == s1.keys() == {"losses/policy_loss", "losses/value_loss", "losses/bounds_loss", "kl",
+                                          "clipfrac"}
+        for k in s0:
+            assert torch.allclose(s0[k], s1[k], rtol=1e-5, atol=1e-6), k
+        for a, c in zip(g0, g1):
+            assert torch.allclose(a, c, rtol=1e-4, atol=1e-6)
+        # the log-std learns only with the actor on
+        assert (std0 is not None and bool(std0.abs().sum() > 0)) == bool(actor_on)

@@ -6,7 +6,8 @@
 Every flag but `--burn-in N` (iterations left out of the averages: compilation, the first updates; default 3) is
 train_llc.py's. The tool wraps, without changing train_llc.py: the physics step (Simulator.step), the reward
 (ImitationEnv.score), the observation (ImitationEnv.observe), the resets (ImitationEnv.reset_envs), the rest of
-ImitationEnv.step, the policy's forward passes (Agent.dist, Agent.value) in the rollout and in the update, GAE,
+ImitationEnv.step, the policy's forward passes (Agent.dist, Agent.value) in the rollout and in the update, the
+rest of the update's loss (ppo_loss; with --compile the whole loss, its forward passes fused into it), GAE,
 backward, the optimizer's step, the iteration's logging (with its all-reduce) and checkpoint; time outside them
 is "other" of the rollout or the update (the update starts at GAE, the rollout after the checkpoint). The device is
 synchronised at every boundary, so each piece's time is its own but the whole runs slower than without the tool:
@@ -65,6 +66,8 @@ class PhaseClock:
         leaving it to `mode_after` (where given)."""
         @functools.wraps(fn)
         def timed(*args, **kwargs):
+            if torch.compiler.is_compiling():  # inside a torch.compile'd function: fused, so not timed apart
+                return fn(*args, **kwargs)
             self._tick()
             if mode is not None:
                 self.mode = mode
@@ -103,6 +106,7 @@ def profiled_main(args: train_llc.Args, burn_in: int, kernels: int = 0) -> None:
     profiler: list[torch.profiler.profile] = []  # the one running, over iteration burn_in + 1 (--kernels)
 
     timed_log = clock.wrap(runs.Run.log, "logging")
+    loss_function = train_llc.loss_function
 
     def on_log(self, iteration, step, scalars, line):
         clock._tick()
@@ -142,6 +146,7 @@ def profiled_main(args: train_llc.Args, burn_in: int, kernels: int = 0) -> None:
         (train_llc.Agent, "dist", clock.wrap(train_llc.Agent.dist, "policy forward", per_mode=True)),
         (train_llc.Agent, "value", clock.wrap(train_llc.Agent.value, "value forward", per_mode=True)),
         (train_llc, "gae", clock.wrap(train_llc.gae, "GAE", mode="update")),
+        (train_llc, "loss_function", lambda compiled: clock.wrap(loss_function(compiled), "loss (update)")),
         (torch.Tensor, "backward", clock.wrap(torch.Tensor.backward, "backward")),
         (torch.optim.Adam, "step", clock.wrap(torch.optim.Adam.step, "optimizer step")),
         (runs.Run, "log", on_log),
