@@ -17,11 +17,12 @@ Ctrl-C (or SIGTERM) stops at the end of the iteration and saves; `--resume` cont
 folder. At the end (or exit) the policy alone goes to run_dir/policy.pt, for play.py and the evaluation;
 run_dir/progress.csv holds one row per iteration (samples, mean reward, episode length, samples/s, KL, clip
 fraction, learning rate, log-std, the ball error on the clip's frames, the ball assist's factor; with the mass
-curriculum the ball's mass, with switch starts the share of switch and other episodes that fall per step). A folder
-that holds a run is never overwritten without `--overwrite`, and a NaN or Inf stops the run before it is saved
-(skillmimic.runs). Under torchrun each rank simulates
-num_envs / ranks environments on its own GPU, gradients and normaliser statistics are shared, and rank 0 alone
-logs and writes files.
+curriculum the ball's mass, with switch starts the share of switch and other episodes that fall per step, with
+`--env.label-sampling.mode` other than episodes the labels' smallest and largest draw probabilities, the smallest
+share of a step's samples any label holds and that of the label whose episodes fall most). A folder that holds a run
+is never overwritten without `--overwrite`, and a NaN or Inf stops the run before it is saved (skillmimic.runs).
+Under torchrun each rank simulates num_envs / ranks environments on its own GPU, gradients and normaliser statistics
+are shared, and rank 0 alone logs and writes files.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The HOI imitation environment: N humanoids, each following a reference clip of BallPlay-M.
 
 Each environment plays one clip. It starts at a random frame of a random clip (reference-state init), sampled
-class-balanced: a skill label uniformly among those loaded, then a clip of that label, then a frame. The policy
-sees its own state, the ball and the skill condition (`envs/observations.py`: no reference frame), and acts with
-PD targets for all the model's hinges (156 with the full hand; `EnvConfig.hand`) at 60 Hz (2 physics steps each):
-target = action_scale * action.
+class-balanced: a skill label uniformly among those loaded (or as `label_sampling` weighs them), then a clip of
+that label, then a frame. The policy sees its own state, the ball and the skill condition (`envs/observations.py`:
+no reference frame), and acts with PD targets for all the model's hinges (156 with the full hand; `EnvConfig.hand`)
+at 60 Hz (2 physics steps each): target = action_scale * action.
 
 The reward is the HOI imitation reward of `skillmimic.rewards` against the clip's next frame.
 
@@ -27,7 +27,10 @@ count of episodes started there and of those that fell; a label's start is drawn
 `adaptive_floor / frames` uniform plus `(1 - adaptive_floor)` in proportion to each frame's segment fall rate.
 A share of the starts drawn (`ball_noise`, off by default) has the ball's position and velocity perturbed, and a
 share (`switch_starts`, off by default) starts in the drawn frame's state with another skill's label and follows
-that skill's clip from its frame nearest in pose, laid onto the start (envs/switch_starts.py).
+that skill's clip from its frame nearest in pose, laid onto the start (envs/switch_starts.py). With
+`label_sampling` (uniform per episode by default) the labels are drawn so that they share the samples equally, or
+by how often their episodes fall, from decayed per-label counts of the episodes' ends, falls and lengths
+(envs/label_sampling.py).
 
 With `history` (off by default) the policy also observes its own state and the ball at its last K control steps
 (envs/history.py), a start filling them with its first state.
@@ -47,6 +50,7 @@ from skillmimic.envs.assist import AssistConfig, BallAssist, MassCurriculum, ass
 from skillmimic.envs.ball_noise import BallNoise, perturb_ball
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
 from skillmimic.envs.history import History, HistoryBuffer
+from skillmimic.envs.label_sampling import LabelCounts, LabelSampling
 from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs, skill_obs_dim
 from skillmimic.envs.switch_starts import Alignment, SwitchStarts, nearest_frames, pose_features
 from skillmimic.errors import UserError
@@ -84,7 +88,12 @@ class EnvConfig:
     adaptive_segment: int = 10
     """Frames per clip segment of the adaptive start statistics."""
     adaptive_decay: float = 0.999
-    """Per control step decay of the segment statistics (half-life about 700 steps)."""
+    """Per control step decay of the segment statistics (half-life about 700 steps), and of the label statistics of
+    `label_sampling`."""
+    label_sampling: LabelSampling = dataclasses.field(default_factory=LabelSampling)
+    """How a training episode's skill label is drawn: uniformly per episode (the default), or so that the labels
+    share the samples equally, or by how often their episodes fall (envs/label_sampling.py); never on the starts
+    given to the environment (the evaluation's, play.py's, the warm start's)."""
     self_collision: bool = False
     """Let the humanoid's bodies collide with each other."""
     hand: M.Hand = "full"
@@ -120,6 +129,7 @@ class EnvConfig:
             raise UserError(f"--env.mass-curriculum: start {c.start} must be 0 (off) or a mass in kg, steps {c.steps} "
                             f"and levels {c.levels} at least 1")
         self.ball_noise.check()
+        self.label_sampling.check()
         self.switch_starts.check()
         self.history.check()
 
@@ -164,6 +174,10 @@ class ImitationEnv:
         self.clips_of = torch.zeros(len(per), max(len(p) for p in per), dtype=torch.long, device=dev)
         for i, p in enumerate(per):
             self.clips_of[i, : len(p)] = p
+        self.motion_label = torch.searchsorted(self.skill_labels, motions.labels)  # (num_motions,) index into labels
+        self.start_label = torch.zeros(num_envs, dtype=torch.long, device=dev)  # the label each episode started with
+        self.label_counts = LabelCounts(len(per), dev)  # the statistics of label_sampling (counted when it is on)
+        self.weigh_labels = cfg.label_sampling.mode != "episodes" and len(per) > 1  # no effect on one label
         n = self.num_envs
         self.motion_ids = torch.zeros(n, dtype=torch.long, device=dev)
         self.frame_ids = torch.zeros(n, dtype=torch.long, device=dev)
@@ -248,9 +262,10 @@ class ImitationEnv:
 
     # --- reference-state init -------------------------------------------------------------------------------
     def sample_starts(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """n (motion id, frame id) pairs: label uniform, then clip uniform within it and frame uniform but the
-        last, or (adaptive_starts) a start row of the label drawn by start_probabilities()."""
-        lab = torch.randint(0, len(self.skill_labels), (n,), device=self.device, generator=self.gen)
+        """n (motion id, frame id) pairs: label uniform (or as label_sampling weighs them: sample_labels), then clip
+        uniform within it and frame uniform but the last, or (adaptive_starts) a start row of the label drawn by
+        start_probabilities()."""
+        lab = self.sample_labels(n)
         if self.cfg.adaptive_starts:
             cdf = self.start_probabilities().cumsum(-1)[lab]  # (n, max rows)
             u = torch.rand(n, 1, device=self.device, generator=self.gen) * cdf[:, -1:]
@@ -263,6 +278,15 @@ class ImitationEnv:
         frames = (torch.rand(n, device=self.device, generator=self.gen) * (self.motions.lengths[motion_ids] - 1))
         return motion_ids, frames.long()
 
+    def sample_labels(self, n: int) -> torch.Tensor:
+        """n label indices (into skill_labels): uniform, or by the label_sampling mode's probabilities."""
+        L = len(self.skill_labels)
+        if not self.weigh_labels:  # one integer per start: the random stream as it always was
+            return torch.randint(0, L, (n,), device=self.device, generator=self.gen)
+        cdf = self.label_counts.probabilities(self.cfg.label_sampling).cumsum(0)  # (L,)
+        u = torch.rand(n, device=self.device, generator=self.gen) * cdf[-1]
+        return torch.searchsorted(cdf, u, right=True).clamp(max=L - 1)
+
     def reset_envs(self, env_ids: torch.Tensor, motion_ids: torch.Tensor | None = None,
                    frame_ids: torch.Tensor | None = None) -> None:
         """Put env_ids at reference frames: the given ones, or random ones (class-balanced), a share of which
@@ -274,6 +298,7 @@ class ImitationEnv:
         # A switch start is filed under the row it starts in, the one the adaptive sampler drew; _count_starts
         # leaves it out of the statistics all the same (see there).
         self.start_seg[env_ids] = self.seg_of_row[self.motions.rows(motion_ids, frame_ids)]
+        self.start_label[env_ids] = self.motion_label[motion_ids]
         if self.switching:  # the clip and frame followed: another label's, for a share of the drawn starts
             motion_ids, frame_ids = self._switch(env_ids, motion_ids, frame_ids, drawn)
         self.motion_ids[env_ids] = motion_ids
@@ -396,6 +421,8 @@ class ImitationEnv:
                      "fall_rate_plain": (terminated & ~sw).sum() / (~sw).sum().clamp(min=1)}
         if self.cfg.adaptive_starts:
             self._count_starts(terminated, truncated)
+        if self.weigh_labels:
+            stats.update(self._count_labels(terminated, truncated, episode_steps))
         if self.cfg.auto_reset:
             restart_ended(self.reset_envs, terminated, truncated)
         info = {"terms": terms, "episode_steps": episode_steps, "drift": drift,
@@ -429,12 +456,30 @@ class ImitationEnv:
         self.seg_started.index_add_(0, self.start_seg, ended.float())
         self.seg_fell.index_add_(0, self.start_seg, fell.float())
 
+    def _count_labels(self, terminated: torch.Tensor, truncated: torch.Tensor,
+                      episode_steps: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Decay the label statistics and add the episodes that ended this step (switch episodes left out, as in
+        _count_starts) to the labels they started with; -> the log's scalars of how the labels share the draws and
+        this step's samples (the worlds by the skill they play)."""
+        ended, fell = terminated | truncated, terminated
+        if self.switching:
+            ended, fell = ended & ~self.switched, fell & ~self.switched
+        counts = self.label_counts
+        counts.add(self.start_label, ended, fell, episode_steps, self.cfg.adaptive_decay)
+        p = counts.probabilities(self.cfg.label_sampling)  # (L,) the next draws'
+        playing = torch.zeros_like(p).index_add_(0, self.motion_label[self.motion_ids],
+                                                 torch.ones(self.num_envs, device=self.device))  # (L,) worlds
+        share = playing / self.num_envs
+        return {"label_draw_min": p.min(), "label_draw_max": p.max(), "label_share_min": share.min(),
+                "label_share_hardest": share[counts.fall_rate().argmax()]}
+
     # --- checkpoints ----------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Everything needed to continue these episodes exactly: simulator, clip positions, random stream."""
         return {"sim": self.sim.state_dict(), "motion_ids": self.motion_ids.cpu().clone(),
                 "frame_ids": self.frame_ids.cpu().clone(), "episode_steps": self.episode_steps.cpu().clone(),
                 "skill": self.skill.cpu().clone(), "start_seg": self.start_seg.cpu().clone(),
+                "start_label": self.start_label.cpu().clone(), "label_counts": self.label_counts.state_dict(),
                 "seg_started": self.seg_started.cpu().clone(), "seg_fell": self.seg_fell.cpu().clone(),
                 "contact_missing": self.contact_missing.cpu().clone(), "assist": self.assist.state_dict(),
                 "switched": self.switched.cpu().clone(), "align_turn": self.align.turn.cpu().clone(),
@@ -446,9 +491,11 @@ class ImitationEnv:
         self.sim.load_state_dict(state["sim"])
         for name in ("motion_ids", "frame_ids", "episode_steps", "skill"):
             getattr(self, name).copy_(state[name])
-        for name in ("start_seg", "seg_started", "seg_fell", "contact_missing"):  # absent from earlier versions
-            if name in state:
+        for name in ("start_seg", "start_label", "seg_started", "seg_fell", "contact_missing"):
+            if name in state:  # absent from earlier versions
                 getattr(self, name).copy_(state[name])
+        if "label_counts" in state:  # absent from earlier versions, which had no label sampling
+            self.label_counts.load_state_dict(state["label_counts"])
         if "switched" in state:  # absent from earlier versions, which had no switch starts
             self.switched.copy_(state["switched"])
             self.align.turn.copy_(state["align_turn"])
