@@ -111,6 +111,14 @@ class Args:
     (skillmimic.recipe.seat_history)."""
     critic_warmup_iterations: int = 3
     """First iterations of a new run in which only the critic learns (the actor acts but does not move)."""
+    actor_prime_iterations: int = 1
+    """After the critic's warm-up, iterations in which the actor's gradients feed Adam's moments while its weights
+    stay (0: none). A fresh Adam's first steps move every weight by the full step size whatever its gradient (its
+    second moment knows only the gradients of now), so a run continuing a policy jolts it: round 7's four
+    continuations of the layup moved their policies by a KL of 9-14 in their first iteration against 0.05-0.07 in
+    the next. On the CPU, one iteration of 256 environments continuing the layup policy (llc_layup.pt, 90.6%
+    success with its weights kept) left it at 0.0% success and 97% falls unprimed (KL 11.9), and at 95.3% primed
+    for one iteration (KL 2.8; 64 episodes each; docs/llc_recipe.md, "Continuing a policy")."""
     hidden: tuple[int, ...] = (1024, 512, 512)
     """Hidden layer widths of the actor and of the critic."""
     tf32: bool = True
@@ -252,6 +260,7 @@ def main(args: Args) -> None:
         args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     loss_fn = loss_function(args.compile)
+    actor_params = [*agent.actor.parameters(), *([agent.log_std] if args.learn_std else [])]  # what priming keeps
     obs, start_iteration, global_step = run.restore(env, agent, optimizer)  # a new run's, or the checkpoint's
     batch_size = local_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
@@ -310,6 +319,7 @@ def main(args: Args) -> None:
             b_ret_n = agent.value_norm.normalize(returns.flatten())
             stats: dict[str, torch.Tensor] = {}  # the update's statistics, by their names in the log
             actor_on = 0.0 if iteration <= critic_warmup else 1.0
+            priming = critic_warmup < iteration <= critic_warmup + args.actor_prime_iterations  # actor kept
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
                 for start in range(0, batch_size, minibatch_size):
@@ -317,7 +327,7 @@ def main(args: Args) -> None:
                     loss, mb_stats = loss_fn(agent, b_obs[mb], b_act[mb], b_logp[mb], b_adv[mb], b_ret_n[mb],
                                              b_mu[mb], old_log_std, actor_on, args.clip_coef, args.bounds_coef,
                                              args.vf_coef)
-                    if args.desired_kl is not None and actor_on:  # rsl_rl's rule, on this minibatch's KL
+                    if args.desired_kl is not None and actor_on and not priming:  # rsl_rl's rule, on this KL
                         kl = mb_stats["kl"].reshape(1).clone()
                         mb_kl = float(distributed.all_reduce_sum_(kl)) / ranks.world_size
                         lr = optimizer.param_groups[0]["lr"]
@@ -331,7 +341,10 @@ def main(args: Args) -> None:
                     loss.backward()
                     distributed.average_gradients_(list(agent.parameters()))
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+                    kept = [p.detach().clone() for p in actor_params] if priming else []
                     optimizer.step()
+                    for p, k in zip(actor_params, kept):  # priming: Adam's moments moved, the actor not
+                        p.data.copy_(k)
                     for k, v in mb_stats.items():
                         stats[k] = stats.get(k, 0.0) + v.detach()
 

@@ -245,3 +245,24 @@ def test_compiled_update_loss_gives_the_eager_loss_statistics_and_gradients(need
             assert torch.allclose(a, c, rtol=1e-4, atol=1e-6)
         # the log-std learns only with the actor on
         assert (std0 is not None and bool(std0.abs().sum() > 0)) == bool(actor_on)
+
+
+@pytest.mark.parametrize("prime", [0, 1])
+def test_a_continued_actor_stays_while_adams_moments_are_primed(two_iterations, tmp_path, prime):
+    """--init-from with --actor-prime-iterations 1 (the default): the first iteration moves the critic, not the
+    actor (KL 0), the next moves the actor; with 0 the actor moves at once."""
+    source = checkpoint.load(two_iterations / "policy.pt", POLICY_FORMAT)
+    r = _run(*FAST, "--iterations", "2", "--run-dir", tmp_path / "run", "--keep-policies", "--init-from",
+             two_iterations / "policy.pt", "--actor-prime-iterations", prime)
+    assert r.returncode == 0, r.stderr
+    kept = [checkpoint.load(tmp_path / "run" / "policies" / f"iter_00000{i}.pt", POLICY_FORMAT) for i in (1, 2)]
+
+    def same(a, b):
+        return all(torch.equal(a[k], b[k]) for k in a)
+
+    assert same(kept[0]["actor"], source["actor"]) == bool(prime)
+    assert not same(kept[1]["actor"], source["actor"])
+    assert not same(kept[0]["critic"], source["critic"])
+    rows = (tmp_path / "run" / "progress.csv").read_text().splitlines()
+    kl = [float(row.split(",")[rows[0].split(",").index("kl")]) for row in rows[1:]]
+    assert (kl[0] == 0.0) == bool(prime) and kl[1] > 0.0
