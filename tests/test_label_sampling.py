@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from paths import DATA, ROOT
+from starts import todays_starts
 from skillmimic import checkpoint
 from skillmimic.cli import parse
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
@@ -48,12 +49,7 @@ def test_episodes_mode_is_todays_draw_and_random_stream(two_skills):
     env = _env(two_skills, floor=0.7, n=8)  # the floor is read by 'falls' alone
     env.reset()
     assert not env.weigh_labels
-    # sample_starts as it was, by hand, from the same seed: label, clip within it, frame but the last.
-    gen = torch.Generator().manual_seed(1)
-    lab = torch.randint(0, 2, (8,), generator=gen)
-    k = (torch.rand(8, generator=gen) * env.clip_count[lab]).long()
-    mids = env.clips_of[lab, k]
-    fids = (torch.rand(8, generator=gen) * (two_skills.lengths[mids] - 1)).long()
+    lab, mids, fids, gen = todays_starts(env, two_skills, 8)  # sample_starts as it was, by hand
     assert torch.equal(env.motion_ids, mids) and torch.equal(env.frame_ids, fids)
     assert torch.equal(env.gen.get_state(), gen.get_state())  # nothing else drawn
     assert torch.equal(env.start_label, lab)

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from paths import DATA, ROOT
+from starts import todays_starts
 from skillmimic import checkpoint, rotations, skills
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM
@@ -140,12 +141,7 @@ def test_share_zero_is_todays_start_and_random_stream(two_skills):
     env = _env(two_skills, 0.0, n=8)
     env.reset()
     assert not env.switching and not hasattr(env, "nearest") and not env.switched.any()
-    # sample_starts as it was, by hand, from the same seed: label, clip within it, frame but the last.
-    gen = torch.Generator().manual_seed(1)
-    lab = torch.randint(0, 2, (8,), generator=gen)
-    k = (torch.rand(8, generator=gen) * env.clip_count[lab]).long()
-    mids = env.clips_of[lab, k]
-    fids = (torch.rand(8, generator=gen) * (two_skills.lengths[mids] - 1)).long()
+    _, mids, fids, gen = todays_starts(env, two_skills, 8)  # sample_starts as it was, by hand
     assert torch.equal(env.motion_ids, mids) and torch.equal(env.frame_ids, fids)
     assert torch.equal(env.gen.get_state(), gen.get_state())  # nothing else drawn
     # One label: on, but nothing to switch to, so nothing built and nothing drawn.
