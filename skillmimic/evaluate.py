@@ -14,7 +14,8 @@ For each skill label among the clips, `episodes` episodes start at the first fra
 turn), with the hinge angles perturbed by Gaussian noise of `init_noise` rad so that episodes differ, and the
 policy (its mean action) plays for `horizon` control steps (60 Hz) or until it falls: a body other than the feet
 and hands touches the floor. The reference is not followed after its last frame; the skill condition alone
-drives the humanoid. Each policy runs on the hand it was trained on (its file records it).
+drives the humanoid. Each policy runs on the hand it was trained on (its file records it). All skills play at once,
+in one environment of `episodes` worlds per skill (evaluate_skills), each as it would alone.
 
 Success, as SkillMimic-V2's evaluation defines it:
     pickup (001)              root above 0.5 m with the ball within 0.5 m of the root for more than 60 frames
@@ -221,16 +222,21 @@ def start_at_first_frames(env: ImitationEnv, motion_ids: torch.Tensor, noise: to
 
 
 @torch.no_grad()
-def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: torch.device) -> dict:
-    E = args.episodes
-    env = ImitationEnv(evaluation_config(policy, args.horizon, args.backend), motions, E, device, seed=args.seed)
+def evaluate_skills(policy, motions: MotionSet, labels: list[int], args: Args, device: torch.device) -> list[dict]:
+    """Per-skill results of `policy` on the skills `labels`, all played at once in one environment of
+    args.episodes worlds per skill (E L worlds, skill by skill): each skill's episodes start at its clips' first
+    frames in turn, with the same hinge noise for every skill, and run args.horizon steps. The worlds do not
+    interact, so each skill's episodes are those an environment of its own would play (tested on the CPU), and the
+    simulator is built once instead of once per skill."""
+    E, L = args.episodes, len(labels)
+    env = ImitationEnv(evaluation_config(policy, args.horizon, args.backend), motions, E * L, device, seed=args.seed)
     gen = torch.Generator(device=device).manual_seed(args.seed)
-    motion_ids = clips_in_turn(motions, label, E)
-    noise = args.init_noise * torch.randn(E, env.spec.num_dofs, device=device, generator=gen)
-    obs = start_at_first_frames(env, motion_ids, noise)
+    noise = args.init_noise * torch.randn(E, env.spec.num_dofs, device=device, generator=gen)  # each skill's
+    motion_ids = torch.cat([clips_in_turn(motions, label, E) for label in labels])  # (E L,)
+    obs = start_at_first_frames(env, motion_ids, noise.repeat(L, 1))
     traj: dict[str, list] = {k: [] for k in TRAJECTORY}
     ref: dict[str, list] = {"body": [], "ball": [], "contact": []}
-    alive = torch.ones(E, dtype=torch.bool, device=device)
+    alive = torch.ones(E * L, dtype=torch.bool, device=device)
     for _ in range(args.horizon):
         obs, _, terminated, _, _ = env.step(policy(obs))
         alive &= ~terminated
@@ -239,18 +245,23 @@ def evaluate_skill(policy, motions: MotionSet, label: int, args: Args, device: t
         ref["body"].append(motions.table.body_pos[rows])
         ref["ball"].append(motions.table.ball_pos[rows])
         ref["contact"].append(motions.table.contact[rows])
-    t = {k: torch.stack(v) for k, v in traj.items()}
-    r = {k: torch.stack(v) for k, v in ref.items()}
-    ref_peak = clip_ball_peak(motions, motion_ids)
-    # The reference exists for the clip's frames after the start: steps 0 .. length - 2.
-    n_ref = motions.lengths[motion_ids] - 1
-    ok = success(label, t, ref_peak)
-    out = {"label": f"{label:03d}", "skill": skills.skill_name(label), "episodes": E,
-           "success": None if ok is None else float(ok.float().mean()),
-           "fell": float((~t["alive"][-1]).float().mean()), "fall_step_median": _median_fall_step(t["alive"])}
-    out.update(accuracy(t, r, n_ref))
-    out.update(ball_loss(t, r, n_ref))
-    return out
+    t_all = {k: torch.stack(v) for k, v in traj.items()}  # (T, E L, ...)
+    r_all = {k: torch.stack(v) for k, v in ref.items()}
+    results = []
+    for i, label in enumerate(labels):
+        worlds = slice(i * E, (i + 1) * E)  # this skill's episodes
+        t = {k: v[:, worlds] for k, v in t_all.items()}
+        r = {k: v[:, worlds] for k, v in r_all.items()}
+        ids = motion_ids[worlds]
+        n_ref = motions.lengths[ids] - 1  # the reference exists for the clip's frames after the start
+        ok = success(label, t, clip_ball_peak(motions, ids))
+        out = {"label": f"{label:03d}", "skill": skills.skill_name(label), "episodes": E,
+               "success": None if ok is None else float(ok.float().mean()),
+               "fell": float((~t["alive"][-1]).float().mean()), "fall_step_median": _median_fall_step(t["alive"])}
+        out.update(accuracy(t, r, n_ref))
+        out.update(ball_loss(t, r, n_ref))
+        results.append(out)
+    return results
 
 
 def _step(step: float | None) -> str:
@@ -275,7 +286,7 @@ def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
         motion_sets[policy.hand] = MotionSet(args.motion_dir, device=device, hand=policy.hand)
     motions = motion_sets[policy.hand]
     print(f"{path}: {lineage.describe(policy.info)}")
-    results = [evaluate_skill(policy, motions, int(label), args, device) for label in torch.unique(motions.labels)]
+    results = evaluate_skills(policy, motions, [int(label) for label in torch.unique(motions.labels)], args, device)
     print(f"{'skill':<32} {'success':>8} {'accuracy':>9} {'body mm':>8} {'ball mm':>8} {'fell':>6} {'at step':>8} "
           f"{'ball lost':>9} {'at step':>8}")
     for r in results:

@@ -156,3 +156,20 @@ def test_the_shipped_layup_policy_lays_up_on_the_default_ball_and_hand(tmp_path)
     assert r.returncode == 0, r.stderr
     (res,) = json.loads(out.read_text())["skills"]
     assert res["label"] == "031" and res["success"] >= 0.5, res
+
+
+def test_skills_played_at_once_are_the_episodes_each_would_play_alone():
+    """evaluate_skills plays every skill in one environment: each skill's results are those of an environment of
+    its own (the worlds do not interact), here on the shipped layup policy, two skills of 3 clips and 1."""
+    from paths import DATA
+    from skillmimic.evaluate import Args, evaluate_skills
+    from skillmimic.motion import MotionSet
+
+    policy = load_policy(ROOT / "skillmimic" / "assets" / "llc_layup.pt")
+    motions = MotionSet([DATA / "layup", DATA / "run"], hand=policy.hand)
+    args = Args(episodes=4, horizon=40, device="cpu", backend="mujoco")
+    together = evaluate_skills(policy, motions, [31, 13], args, torch.device("cpu"))
+    alone = [evaluate_skills(policy, motions, [label], args, torch.device("cpu"))[0] for label in (31, 13)]
+    assert [r["label"] for r in together] == ["031", "013"]
+    assert together == alone
+    assert together[0]["accuracy"] > 0.0  # the layup policy plays its clip
