@@ -128,12 +128,15 @@ class Args:
     8,192 environments on one H100, 216,500 samples/s against 178,400, and the training curve at equal samples
     within the band of two FP32 seeds (docs/llc_recipe.md, round 7). A speed setting, taken from the command line
     on --resume; no effect on a CPU."""
-    compile: bool = False
-    """The reward, the observation (ImitationEnv.compile) and the update's loss (ppo_loss) as torch.compile'd
-    functions: a few fused kernels where eager torch launches one per operation. The reward and the observation
-    compiled took an H200's iteration from 2,002 to 1,815 ms (README, "Where one GPU's time goes"). A speed
-    setting, opt-in until a learning curve at equal samples says it learns as the eager path does; taken from the
-    command line on --resume. The first iteration is slower while it compiles (needs a C++ compiler on a CPU)."""
+    compile: bool = True
+    """On a GPU, the reward, the observation (ImitationEnv.compile) and the update's loss (ppo_loss) as
+    torch.compile'd functions: a few fused kernels where eager torch launches one per operation (--no-compile: the
+    eager path). The reward and the observation compiled took an H200's iteration from 2,002 to 1,815 ms (README,
+    "Where one GPU's time goes"); in all-skills round 2 (docs/llc_recipe.md) it trained at 249,800 samples/s
+    against 229,700 eager on two H100s of one computer side by side, with the same learning curve at equal samples
+    (reward, episode length, ball error) and the same evaluation within noise. The default since. No effect on a
+    CPU (compiling takes minutes there and needs a C++ compiler). A speed setting, taken from the command line on
+    --resume. The first iteration is slower while it compiles (about 10 s)."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     keep_policies: bool = False
@@ -251,7 +254,8 @@ def main(args: Args) -> None:
     torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the policy's and the critic's products (no effect on a CPU)
     motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
     env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
-    if args.compile:  # the reward and the observation fused (the update's loss too: loss_function)
+    compiled = args.compile and device.type == "cuda"  # the CPU keeps the eager path
+    if compiled:  # the reward and the observation fused (the update's loss too: loss_function)
         env.compile()
     run.announce("train_llc.py", env.sim, 1, DEFAULTS)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
@@ -260,7 +264,7 @@ def main(args: Args) -> None:
         agent, env, resume, args.init_from, args.warm_start_steps, args.warm_start_lr, args.warm_start_batch, args.seed,
         args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
-    loss_fn = loss_function(args.compile)
+    loss_fn = loss_function(compiled)
     actor_params = [*agent.actor.parameters(), *([agent.log_std] if args.learn_std else [])]  # what priming keeps
     obs, start_iteration, global_step = run.restore(env, agent, optimizer)  # a new run's, or the checkpoint's
     batch_size = local_envs * args.num_steps

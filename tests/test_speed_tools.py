@@ -67,3 +67,28 @@ def test_tf32_check_compares_a_policy_s_outputs_and_refuses_a_bad_batch_in_one_l
     assert "change by 0.00e+00 on average" in out.stdout and "standard deviation of 0.000e+00" in out.stdout
     out = _tool("tf32_check.py", "--checkpoint", policy, "--batch", 1, cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.strip() == "error: --batch 1: must be at least 2"
+
+
+def _progress(path, seconds_per_iteration: list[float], samples_per_iteration: int):
+    """A progress.csv whose iteration k took seconds_per_iteration[k - 1]; samples_per_s is the mean since the start."""
+    rows, t = ["iteration,samples,mean_reward,samples_per_s"], 0.0
+    for k, dt in enumerate(seconds_per_iteration, 1):
+        t += dt
+        rows.append(f"{k},{k * samples_per_iteration},0.5,{k * samples_per_iteration / t}")
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_the_scaling_table_times_the_steady_iterations(tmp_path):
+    # 1 GPU: 100 samples an iteration, 1 s each after a 10 s first iteration; 2 GPUs: 200 in 1.25 s (80%).
+    one = _progress(tmp_path / "one.csv", [10.0] + [1.0] * 9, 100)
+    two = _progress(tmp_path / "two.csv", [12.0] + [1.25] * 9, 200)
+    out = _tool("scaling_table.py", f"1={one}", f"2={two}", "--from-iteration", 3, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "| 1 | 100 | 100 | - | 3-10 |" in out.stdout
+    assert "| 2 | 160 | 80 | 80.0% | 3-10 |" in out.stdout  # the first iteration's start-up left out
+    bad = _tool("scaling_table.py", f"1={one}", "two=x.csv", cwd=tmp_path)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines() == [
+        "error: two=x.csv: expected GPUS=PROGRESS.csv with GPUS a positive whole number"]
+    short = _tool("scaling_table.py", f"1={one}", "--from-iteration", 10, cwd=tmp_path)
+    assert short.returncode != 0 and "needs at least two iterations from 10 on" in short.stderr
