@@ -118,3 +118,13 @@ def test_normaliser_statistics_and_gradients_are_those_of_all_ranks_together(tmp
         assert torch.allclose(out[rank]["var"], one.var, rtol=1e-4)
         assert float(out[rank]["count"]) == 24
         assert torch.allclose(out[rank]["grad"], (grads[0] + grads[1]) / 2)
+
+
+def test_the_profile_times_the_all_reduces_under_torchrun_and_rank_0_alone_prints(tmp_path):
+    """tools/profile_llc.py under torchrun (issue 20: the share of an iteration in the all-reduces)."""
+    r = _torchrun("tools/profile_llc.py", *LLC_FAST, "--iterations", "3", "--burn-in", "1", "--warm-start-steps", "0",
+                  "--run-dir", str(tmp_path / "run"), "--motion-dir", str(ROOT / "data" / "BallPlay-M" / "layup"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("| phase | ms per iteration | share |") == 1  # rank 0's table alone
+    for phase in ("all-reduce (gradients)", "all-reduce (normalisers, log)"):
+        assert f"| {phase} |" in r.stdout, r.stdout[-1500:]

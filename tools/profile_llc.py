@@ -8,11 +8,16 @@ train_llc.py's. The tool wraps, without changing train_llc.py: the physics step 
 (ImitationEnv.score), the observation (ImitationEnv.observe), the resets (ImitationEnv.reset_envs), the rest of
 ImitationEnv.step, the policy's forward passes (Agent.dist, Agent.value) in the rollout and in the update, the
 rest of the update's loss (ppo_loss; with --compile the whole loss, its forward passes fused into it), GAE,
-backward, the optimizer's step, the iteration's logging (with its all-reduce) and checkpoint; time outside them
-is "other" of the rollout or the update (the update starts at GAE, the rollout after the checkpoint). The device is
-synchronised at every boundary, so each piece's time is its own but the whole runs slower than without the tool:
-both samples/s are printed. Prints a markdown table, ms per iteration and share, averaged over the iterations
-after the burn-in. One process (not under torchrun).
+backward, the optimizer's step, the iteration's logging and checkpoint, and under torchrun the all-reduces (of the
+gradients, once per minibatch: skillmimic.distributed.average_gradients_; of the normalisers' statistics and the
+log's scalars: all_reduce_sum_); time outside them is "other" of the rollout or the update (the update starts at
+GAE, the rollout after the checkpoint). The device is synchronised at every boundary, so each piece's time is its
+own but the whole runs slower than without the tool: both samples/s are printed. Prints a markdown table, ms per
+iteration and share, averaged over the iterations after the burn-in. Under torchrun rank 0 prints its own table;
+an all-reduce's time there includes waiting for the slowest rank to reach it (issue 20: the share of an iteration
+spent in them):
+
+    torchrun --standalone --nproc_per_node=2 tools/profile_llc.py --num-envs 16384 --iterations 10 --burn-in 5
 
 `--kernels N` also runs torch's profiler over the first iteration after the burn-in (left out of the averages,
 which start one iteration later) and prints its N most expensive operators by their own device time (CPU time on
@@ -25,6 +30,7 @@ them.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 from pathlib import Path
@@ -33,7 +39,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # train_llc.py and the package beside this folder
 import train_llc  # noqa: E402
-from skillmimic import runs  # noqa: E402
+from skillmimic import distributed, runs  # noqa: E402
 from skillmimic.cli import run_command  # noqa: E402
 from skillmimic.envs.imitation import ImitationEnv  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
@@ -149,6 +155,9 @@ def profiled_main(args: train_llc.Args, burn_in: int, kernels: int = 0) -> None:
         (train_llc, "loss_function", lambda compiled: clock.wrap(loss_function(compiled), "loss (update)")),
         (torch.Tensor, "backward", clock.wrap(torch.Tensor.backward, "backward")),
         (torch.optim.Adam, "step", clock.wrap(torch.optim.Adam.step, "optimizer step")),
+        # Looked up by name when called (share_normalizers_ binds all_reduce_sum_ at the run's start, after these).
+        (distributed, "average_gradients_", clock.wrap(distributed.average_gradients_, "all-reduce (gradients)")),
+        (distributed, "all_reduce_sum_", clock.wrap(distributed.all_reduce_sum_, "all-reduce (normalisers, log)")),
         (runs.Run, "log", on_log),
         (runs.Run, "end_iteration", clock.wrap(runs.Run.end_iteration, "checkpoint", mode_after="rollout")),
     ]
@@ -162,6 +171,8 @@ def profiled_main(args: train_llc.Args, burn_in: int, kernels: int = 0) -> None:
             setattr(owner, name, old)
         if profiler and "kernels" not in iterations:  # stopped while profiling
             profiler[0].__exit__(None, None, None)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun: rank 0's table alone
+        return
     if "kernels" in iterations:
         print(f"\n{iterations['kernels']}")
     counted = iterations["n"] - first
