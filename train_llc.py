@@ -6,8 +6,9 @@
     torchrun --standalone --nproc_per_node=2 train_llc.py --num-envs 8192    # two GPUs (skillmimic.distributed)
 
 One Gaussian policy, conditioned on a skill one-hot, with a fixed or learned state-independent log-std;
-separate actor and critic MLPs; observation and value normalisation as modules with buffers; GAE with time-outs
-bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient clipping; optionally a
+separate actor and critic MLPs (with --critic-reference the critic also sees the reference motion, the actor never
+does: skillmimic/envs/reference_obs.py); observation and value normalisation as modules with buffers; GAE with
+time-outs bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient clipping; optionally a
 KL-adaptive learning rate (rsl_rl's rule). A new run can start with a warm start: the actor fitted by regression
 to the data's next-frame PD targets from reference states (and the observation normaliser to those states), or
 from an exported policy (`--init-from`, its critic too when the file carries one) (skillmimic.recipe); a new

@@ -317,3 +317,30 @@ def test_train_llc_seats_a_plain_critic_and_a_plain_run_leaves_a_privileged_one(
     exported = checkpoint.load(tmp_path / "plain" / "policy.pt", POLICY_FORMAT)
     assert exported["critic_reference"] is False and "ref_norm" not in exported
     assert exported["critic"]["0.weight"].shape == (64, SKILL_OBS_DIM)
+
+
+def test_the_update_loss_takes_the_critic_s_input_compiled_or_not(needs_torch_compile):
+    """ppo_loss's value loss on the critic's input (the observation and the reference features), eager and
+    --compile's alike; the actor's part does not see the reference."""
+    torch.manual_seed(0)
+    agent = train_llc.Agent(20, 6, (32, 32), log_std=-1.0, num_reference=7)
+    b = 64
+    obs, act, mu_old = torch.randn(b, 20), torch.randn(b, 6) * 0.3, torch.randn(b, 6) * 0.3
+    critic_obs = agent.critic_obs(obs, torch.randn(b, 7))
+    logp_old, adv, ret_n = torch.randn(b) - 3.0, torch.randn(b), torch.randn(b)
+    results = []
+    for compiled in (False, True):
+        agent.zero_grad(set_to_none=True)
+        loss, stats = train_llc.loss_function(compiled)(agent, obs, act, logp_old, adv, ret_n, mu_old,
+                                                        torch.full((6,), -1.1), 1.0, 0.2, 10.0, 5.0, critic_obs)
+        loss.backward()
+        results.append((loss.detach(), stats, [p.grad.clone() for p in agent.parameters()]))
+    (l0, s0, g0), (l1, s1, g1) = results
+    assert torch.allclose(l0, l1, rtol=1e-5, atol=1e-6)
+    for k in s0:
+        assert torch.allclose(s0[k], s1[k], rtol=1e-5, atol=1e-6), k
+    for a, c in zip(g0, g1):
+        assert torch.allclose(a, c, rtol=1e-4, atol=1e-6)
+    want = 0.5 * (agent.critic(critic_obs).squeeze(-1) - ret_n).square().mean()
+    assert torch.allclose(s0["losses/value_loss"], want.detach())
+    assert torch.count_nonzero(agent.critic[0].weight.grad[:, 20:]) > 0
