@@ -6,8 +6,9 @@
     torchrun --standalone --nproc_per_node=2 train_llc.py --num-envs 8192    # two GPUs (skillmimic.distributed)
 
 One Gaussian policy, conditioned on a skill one-hot, with a fixed or learned state-independent log-std;
-separate actor and critic MLPs; observation and value normalisation as modules with buffers; GAE with time-outs
-bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient clipping; optionally a
+separate actor and critic MLPs (with --critic-reference the critic also sees the reference motion, the actor never
+does: skillmimic/envs/reference_obs.py); observation and value normalisation as modules with buffers; GAE with
+time-outs bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient clipping; optionally a
 KL-adaptive learning rate (rsl_rl's rule). A new run can start with a warm start: the actor fitted by regression
 to the data's next-frame PD targets from reference states (and the observation normaliser to those states), or
 from an exported policy (`--init-from`, its critic too when the file carries one) (skillmimic.recipe); a new
@@ -38,6 +39,7 @@ from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.model import Physics
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
@@ -120,6 +122,17 @@ class Args:
     success with its weights kept) left it at 0.0% success and 97% falls unprimed (KL 11.9), and at 95.3% primed
     for one iteration (KL 2.8); at 2,048 environments, round 1's 19-skill policy went from 89.1% to 64.1% on shot
     (style 1) unprimed and kept 89.1% primed (64 episodes each; docs/llc_recipe.md, "Continuing a policy")."""
+    critic_reference: bool = False
+    """The critic also sees the reference motion (an asymmetric, privileged critic; the actor never does): the
+    reference's bodies, ball, contact label and clip phase at the frame the next reward scores, in the humanoid's
+    heading frame (skillmimic/envs/reference_obs.py), normalised by a normaliser of their own. Why: with several
+    clips per skill and dribbles whose states repeat, a critic that sees what the actor sees cannot tell which clip
+    or which phase an episode is in, and its values blur; a 19-skill run learned the shots but lost the ball within
+    ~30 steps in every dribble, the pickup and the layups. Not measured yet. The policy file records it and carries
+    the critic with both its normalisers; the actor and what play.py, the evaluation and the task environments read
+    are unchanged. --init-from a file whose critic does not see the reference seats that critic for it (the
+    reference's inputs get weight 0: it starts out computing the file's values); a file whose critic sees it, into a
+    run without the flag, leaves the run a new critic, which warms up (skillmimic.recipe)."""
     hidden: tuple[int, ...] = (1024, 512, 512)
     """Hidden layer widths of the actor and of the critic."""
     tf32: bool = True
@@ -163,24 +176,34 @@ class Args:
 
 
 class Agent(nn.Module):
-    """Actor (Gaussian, fixed std) and critic on normalised observations; the critic predicts normalised values."""
+    """Actor (Gaussian, fixed std) and critic on normalised observations; the critic predicts normalised values.
+    With num_reference > 0 (--critic-reference) the critic also sees that many reference features, normalised by
+    ref_norm (registered last, so that an agent without them is built, and draws its initial weights, as before);
+    without, ref_norm is None."""
 
     def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], log_std: float,
-                 learn_std: bool = False):
+                 learn_std: bool = False, num_reference: int = 0):
         super().__init__()
         self.obs_norm = EmpiricalNormalization(num_obs)
         self.value_norm = EmpiricalNormalization(())
         self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
-        self.critic = mlp(num_obs, hidden, 1, out_std=1.0)
+        self.critic = mlp(num_obs + num_reference, hidden, 1, out_std=1.0)
         init = torch.full((num_actions,), float(log_std))
         if learn_std:  # a parameter or a buffer, under the same name: checkpoints of either kind load alike
             self.log_std = nn.Parameter(init)
         else:
             self.register_buffer("log_std", init)
+        self.ref_norm = EmpiricalNormalization(num_reference) if num_reference else None
 
-    def value(self, obs_n: torch.Tensor) -> torch.Tensor:
-        """Normalised value. obs_n (B, num_obs) -> (B,)."""
-        return self.critic(obs_n).squeeze(-1)
+    @staticmethod
+    def critic_obs(obs_n: torch.Tensor, ref_n: torch.Tensor | None) -> torch.Tensor:
+        """The critic's input: obs_n (B, num_obs) and the reference features ref_n (B, num_reference), both
+        normalised, the reference last -> (B, num_obs + num_reference); without them (None), obs_n itself."""
+        return obs_n if ref_n is None else torch.cat((obs_n, ref_n), dim=-1)
+
+    def value(self, critic_obs: torch.Tensor) -> torch.Tensor:
+        """Normalised value. critic_obs (B, num_obs [+ num_reference]) (critic_obs()) -> (B,)."""
+        return self.critic(critic_obs).squeeze(-1)
 
     def dist(self, obs_n: torch.Tensor) -> torch.distributions.Normal:
         mean = self.actor(obs_n)
@@ -190,11 +213,13 @@ class Agent(nn.Module):
 
 def ppo_loss(agent: Agent, obs: torch.Tensor, act: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
              ret_n: torch.Tensor, mu_old: torch.Tensor, old_log_std: torch.Tensor, actor_on: float, clip_coef: float,
-             bounds_coef: float, vf_coef: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             bounds_coef: float, vf_coef: float, critic_obs: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One minibatch's PPO loss: the clipped surrogate on advantages normalised within the minibatch, the loss that
     keeps action means within [-1, 1] (both off while actor_on is 0: the critic learns alone), the value loss on
     normalised returns. obs (B, num_obs) normalised; act, mu_old (B, num_actions) the rollout's actions and means;
-    logp_old, adv, ret_n (B,); old_log_std (num_actions,) the rollout's. -> loss (), and the statistics the log
+    logp_old, adv, ret_n (B,); old_log_std (num_actions,) the rollout's; critic_obs (B, num_obs + num_reference) the
+    critic's input with --critic-reference (Agent.critic_obs), None: obs. -> loss (), and the statistics the log
     keeps by name (policy, value and bounds losses; KL(rollout policy || current), exact for the two Gaussians; the
     clipped share). With --compile, torch.compile'd: its elementwise pieces fused."""
     dist = agent.dist(obs)
@@ -202,7 +227,7 @@ def ppo_loss(agent: Agent, obs: torch.Tensor, act: torch.Tensor, logp_old: torch
     ratio = logratio.exp()
     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
-    v_loss = 0.5 * (agent.value(obs) - ret_n).square().mean()
+    v_loss = 0.5 * (agent.value(obs if critic_obs is None else critic_obs) - ret_n).square().mean()
     mu = dist.mean
     bounds = ((mu - 1.0).clamp(min=0).square() + (-1.0 - mu).clamp(min=0).square()).sum(-1).mean()
     loss = actor_on * (pg_loss + bounds_coef * bounds) + vf_coef * v_loss
@@ -224,11 +249,14 @@ def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, g
                   history_before: dict = lineage.NEW) -> dict:
     """What play.py and the evaluation need: the actor, the observation normaliser, sizes, action scaling, the
     past steps it observes and the physical options; where in training it was taken (in its run, and in all:
-    skillmimic.lineage); and the critic with its value normaliser, for a run that continues from it (--init-from)."""
+    skillmimic.lineage); and the critic with its value normaliser (and with --critic-reference, its reference
+    normaliser), for a run that continues from it (--init-from)."""
+    reference = {"ref_norm": agent.ref_norm.state_dict()} if agent.ref_norm is not None else {}
     return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
                        env.cfg.action_scale, env.cfg.action_clip, hand=env.spec.hand, model_sha256=env.spec.sha256,
                        physics=env.cfg.physics.as_dict(), critic=agent.critic.state_dict(),
-                       value_norm=agent.value_norm.state_dict(), skill_labels=env.skill_labels.tolist(),
+                       value_norm=agent.value_norm.state_dict(), critic_reference=args.critic_reference,
+                       **reference, skill_labels=env.skill_labels.tolist(),
                        motion_dir=args.motion_dir, iteration=iteration, samples=global_step,
                        log_std=float(agent.log_std.detach().mean()), history_steps=env.cfg.history.steps,
                        history=lineage.total(history_before, iteration, global_step))
@@ -258,7 +286,8 @@ def main(args: Args) -> None:
     if compiled:  # the reward and the observation fused (the update's loss too: loss_function)
         env.compile()
     run.announce("train_llc.py", env.sim, 1, DEFAULTS)
-    agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std).to(device)
+    agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std,
+                  REFERENCE_OBS_DIM if args.critic_reference else 0).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
     history, critic_warmup = recipe.start(  # a new run's actor (and critic): --init-from's, or the warm start
         agent, env, resume, args.init_from, args.warm_start_steps, args.warm_start_lr, args.warm_start_batch, args.seed,
@@ -267,6 +296,10 @@ def main(args: Args) -> None:
     loss_fn = loss_function(compiled)
     actor_params = [*agent.actor.parameters(), *([agent.log_std] if args.learn_std else [])]  # what priming keeps
     obs, start_iteration, global_step = run.restore(env, agent, optimizer)  # a new run's, or the checkpoint's
+    # The critic's view of the reference (--critic-reference), of the state obs observes (a resumed run's: of the
+    # environment restored, the same numbers).
+    reference = env.reference_obs if args.critic_reference else lambda: None
+    ref = reference()  # (local_envs, REFERENCE_OBS_DIM) or None
     batch_size = local_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches
 
@@ -279,6 +312,8 @@ def main(args: Args) -> None:
     done_buf = torch.zeros(args.num_steps, local_envs, device=device)
     timeout_buf = torch.zeros(args.num_steps, local_envs, device=device)
     val_buf = torch.zeros(args.num_steps, local_envs, device=device)
+    ref_buf = torch.zeros(args.num_steps, local_envs, REFERENCE_OBS_DIM if args.critic_reference else 0,
+                          device=device)  # the critic's reference features, normalised (none without them)
 
     # Saved every checkpoint_every iterations and at the end (Ctrl-C, SIGTERM: finish the iteration, save, stop).
     entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions, "hand": env.spec.hand,
@@ -294,10 +329,14 @@ def main(args: Args) -> None:
                     obs_n = agent.obs_norm(obs)
                     dist = agent.dist(obs_n)
                     action = dist.sample()
-                    value = agent.value_norm.denormalize(agent.value(obs_n))
+                    ref_n = None if ref is None else agent.ref_norm(ref)  # learns from the rollout, as obs_norm
+                    value = agent.value_norm.denormalize(agent.value(agent.critic_obs(obs_n, ref_n)))
                 obs_buf[step], act_buf[step], mu_buf[step] = obs_n, action, dist.mean
                 logp_buf[step], val_buf[step] = dist.log_prob(action).sum(-1), value
+                if ref_n is not None:
+                    ref_buf[step] = ref_n
                 obs, reward, terminated, truncated, info = env.step(action)
+                ref = reference()
                 rew_buf[step] = reward
                 done_buf[step] = (terminated | truncated).float()
                 timeout_buf[step] = truncated.float()
@@ -311,7 +350,9 @@ def main(args: Args) -> None:
                 ended_n += ended.sum()
 
             with torch.no_grad():
-                next_value = agent.value_norm.denormalize(agent.value(agent.obs_norm.normalize(obs)))
+                ref_n = None if ref is None else agent.ref_norm.normalize(ref)  # the last observation's reference
+                next_value = agent.value_norm.denormalize(agent.value(agent.critic_obs(agent.obs_norm.normalize(obs),
+                                                                                       ref_n)))
                 advantages, returns = gae(rew_buf, val_buf, done_buf, timeout_buf, next_value, args.gamma,
                                           args.gae_lambda)
                 agent.value_norm.update(returns.flatten())
@@ -319,6 +360,7 @@ def main(args: Args) -> None:
             b_obs = obs_buf.reshape(batch_size, -1)
             b_act = act_buf.reshape(batch_size, -1)
             b_mu = mu_buf.reshape(batch_size, -1)
+            b_ref = ref_buf.reshape(batch_size, -1) if args.critic_reference else None
             old_log_std = agent.log_std.detach().clamp(-5.0, 1.0).clone()  # the rollout's (num_actions,)
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
@@ -329,9 +371,10 @@ def main(args: Args) -> None:
                 perm = torch.randperm(batch_size, device=device)
                 for start in range(0, batch_size, minibatch_size):
                     mb = perm[start : start + minibatch_size]
+                    critic_obs = agent.critic_obs(b_obs[mb], None if b_ref is None else b_ref[mb])
                     loss, mb_stats = loss_fn(agent, b_obs[mb], b_act[mb], b_logp[mb], b_adv[mb], b_ret_n[mb],
                                              b_mu[mb], old_log_std, actor_on, args.clip_coef, args.bounds_coef,
-                                             args.vf_coef)
+                                             args.vf_coef, critic_obs)
                     if args.desired_kl is not None and actor_on and not priming:  # rsl_rl's rule, on this KL
                         kl = mb_stats["kl"].reshape(1).clone()
                         mb_kl = float(distributed.all_reduce_sum_(kl)) / ranks.world_size

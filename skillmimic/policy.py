@@ -10,7 +10,11 @@ evaluation and play.py simulate it. It records the control steps of the policy's
 observation.
 
 A policy file may also carry the critic and the value normaliser ("critic", "value_norm"), so that a run started
-from it (`train_llc.py --init-from`) continues with the values it had learned rather than a new critic."""
+from it (`train_llc.py --init-from`) continues with the values it had learned rather than a new critic. A critic that
+also sees the reference motion (train_llc.py --critic-reference, skillmimic.envs.reference_obs) is recorded as such
+("critic_reference": True; absent in older files: False) and comes with its reference normaliser ("ref_norm"). Only
+--init-from reads them: the actor, its observation and everything the evaluation, play.py and the task environments
+read are the same whatever the critic sees."""
 
 from __future__ import annotations
 
@@ -61,7 +65,8 @@ class SkillPolicy(nn.Module):
         self.history_steps = history_steps
         self.physics = M.Physics()  # the file's "physics", set by load_policy
         self.info: dict = {}  # the file's other plain entries (skill_labels, iteration, samples, ...)
-        self.critic_state: dict = {}  # the file's critic and value normaliser state dicts, when it carries them
+        # the file's critic, value normaliser (and reference normaliser) state dicts, when it carries them
+        self.critic_state: dict = {}
         self.path: Path | None = None  # the file it was read from (load_policy)
 
     @torch.no_grad()
@@ -137,7 +142,7 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu",
 
 def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):
     """Load an exported file's actor and normaliser into policy; keep its other entries as policy.info."""
-    weights = {k: ckpt[k] for k in ("actor", "obs_norm", "critic", "value_norm") if k in ckpt}
+    weights = {k: ckpt[k] for k in ("actor", "obs_norm", "critic", "value_norm", "ref_norm") if k in ckpt}
     bad = checkpoint.non_finite(weights)
     if bad is not None:
         raise checkpoint.CheckpointError(f"{path}: refused: {bad} holds NaN or Inf (the run that wrote it diverged)")
@@ -147,7 +152,7 @@ def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):
     except RuntimeError as e:
         raise checkpoint.CheckpointError(f"{path}: weights do not fit: {str(e).splitlines()[0][:160]}") from None
     policy.info = {k: v for k, v in ckpt.items() if k not in weights}
-    policy.critic_state = {k: weights[k] for k in ("critic", "value_norm") if k in weights}  # for --init-from
+    policy.critic_state = {k: weights[k] for k in ("critic", "value_norm", "ref_norm") if k in weights}  # --init-from
     return policy.to(device).eval()
 
 

@@ -6,7 +6,9 @@
   file is (skillmimic.policy.load_policy), and its critic and value normaliser when the file carries them; on
   other skills than the file's, the skill inputs it never saw vary are seated for them (seat_skills); a file
   that observes no past continues in a run that observes its last K control steps with the history's inputs
-  seated for it (seat_history);
+  seated for it (seat_history); a critic that does not see the reference motion continues in a run whose critic
+  does (train_llc.py --critic-reference) with the reference's inputs seated for it (seat_reference), and one that
+  sees it is left behind by a run whose critic does not (a new critic, which warms up);
 - start: whichever of the two a new run takes, and what came before it (skillmimic.lineage).
 
 A new critic learns alone for the run's first critic_warmup_iterations; one carried by the policy file does not
@@ -125,15 +127,32 @@ def seat_history(obs_norm: dict[str, torch.Tensor], networks: list[dict[str, tor
     return norm, nets
 
 
+@torch.no_grad()
+def seat_reference(critic: dict[str, torch.Tensor], num_reference: int) -> dict[str, torch.Tensor]:
+    """Seat the state dict of a critic (skillmimic.policy.mlp) that sees the actor's observation alone for a run whose
+    critic also sees `num_reference` reference features (train_llc.py --critic-reference, skillmimic.envs.
+    reference_obs), which come after the observation: its first layer gets weight 0 on them, so that the critic
+    computes exactly the file's values whatever the reference, and learns to use it from there (the features vary,
+    so their weights get gradients). The run's reference normaliser starts from its defaults and learns from the
+    rollouts. critic["0.weight"] (hidden, num_obs) -> (hidden, num_obs + num_reference). Returns a new dict; the
+    given one is left as it was."""
+    w = critic["0.weight"]  # (hidden, num_obs)
+    return dict(critic, **{"0.weight": torch.cat((w, w.new_zeros(w.shape[0], num_reference)), dim=-1)})
+
+
 def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalization, hidden: tuple[int, ...],
               num_obs: int, hand: str, device: torch.device, show: bool = False, critic: nn.Module | None = None,
               value_norm: EmpiricalNormalization | None = None, skill_labels: list[int] | None = None,
-              history_steps: int = 0) -> SkillPolicy:
+              history_steps: int = 0, ref_norm: EmpiricalNormalization | None = None) -> SkillPolicy:
     """Copy the actor and observation normaliser of the exported policy at `path` into `actor` and `obs_norm`
     (of a network with `hidden` layers, for `num_obs` observations of the `hand` model, `history_steps` of them
     past control steps), and its critic and value normaliser into `critic` and `value_norm` when the file carries
     them (then `critic_state` of the policy returned is not empty), so that a run continues with the values it had
     learned. A file that observes no past continues in a run with a history: its inputs are seated (seat_history).
+    `ref_norm` is the run's reference normaliser when its critic also sees the reference (--critic-reference; None:
+    it does not): a file's critic that does not see it is seated for it (seat_reference, the normaliser left at its
+    defaults), one that sees it is loaded with its reference normaliser; a file's critic that sees the reference is
+    not carried into a run whose critic does not (the run's critic starts fresh, and the line shown says why).
     For a run on `skill_labels` (the run's labels) the skill inputs the file's training held constant are then
     seated for them (seat_skills, on the widened observation). One-line error if it does not fit (another hand or
     model, another history unless the file's is none, another network) or holds a NaN or Inf. Returns the policy
@@ -149,17 +168,30 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
     if tuple(policy.info["hidden"]) != tuple(hidden):
         raise UserError(f"{path}: the policy's hidden layers are {tuple(policy.info['hidden'])}, this run's "
                         f"{tuple(hidden)}; pass --hidden {' '.join(map(str, policy.info['hidden']))}")
-    carried = critic is not None and value_norm is not None and len(policy.critic_state) == 2
+    sees_reference = bool(policy.info.get("critic_reference", False))  # the file's critic (files before it: no)
+    has_critic = {"critic", "value_norm", *(["ref_norm"] if sees_reference else [])} <= set(policy.critic_state)
+    left = has_critic and ref_norm is None and sees_reference  # a privileged critic cannot serve a plain run
+    carried = critic is not None and value_norm is not None and has_critic and not left
+    if carried and sees_reference:  # features of another version of reference_obs: one line, not a load error
+        want, got = ref_norm.mean.shape[0], policy.critic_state["ref_norm"]["mean"].shape[0]
+        if want != got:
+            raise checkpoint.CheckpointError(f"{path}: its critic sees {got} reference features, this checkout's "
+                                             f"{want} (skillmimic.envs.reference_obs)")
     norm_state, nets = policy.obs_norm.state_dict(), [policy.actor.state_dict()]
     if carried:
         nets.append(policy.critic_state["critic"])
     if history:
         norm_state, nets = seat_history(norm_state, nets, history_steps)
+    seat_ref = carried and ref_norm is not None and not sees_reference
+    if seat_ref:  # after the history's seating, which widens the observation's part before the one-hot
+        nets[1] = seat_reference(nets[1], ref_norm.mean.shape[0])
     actor.load_state_dict(nets[0])
     obs_norm.load_state_dict(norm_state)
     if carried:
         critic.load_state_dict(nets[1])
         value_norm.load_state_dict(policy.critic_state["value_norm"])  # of the return: no observation in it
+        if sees_reference:
+            ref_norm.load_state_dict(policy.critic_state["ref_norm"])
     else:
         policy.critic_state = {}
     seated = []
@@ -167,8 +199,13 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
         firsts = [actor[0]] + ([critic[0]] if carried else [])
         seated = seat_skills(obs_norm, firsts, list(skill_labels))
     if show:
-        print(f"init from {path} ({'actor and critic' if carried else 'actor; new critic'})"
+        critic_text = "actor and critic" if carried else "actor; new critic"
+        if left:
+            critic_text += (": the file's critic sees the reference motion (--critic-reference), this run's does "
+                            "not")
+        print(f"init from {path} ({critic_text})"
               + (f"; history inputs seated for {history_steps} past control steps" if history else "")
+              + ("; reference inputs seated for the critic" if seat_ref else "")
               + (f"; skill inputs seated for {', '.join(f'{lab:03d}' for lab in seated)}" if seated else ""))
     return policy
 
@@ -176,8 +213,9 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
 def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None, warm_start_steps_arg: int | None,
           lr: float, batch: int, seed: int, critic_warmup_iterations: int, hidden: tuple[int, ...],
           device: torch.device, show: bool = False) -> tuple[dict, int]:
-    """A new run's first actor and critic (`agent`: actor, obs_norm, critic, value_norm): the exported policy's at
-    `init_from_path`, its critic too when the file carries one; else the actor fitted to `env`'s demonstration
+    """A new run's first actor and critic (`agent`: actor, obs_norm, critic, value_norm, and ref_norm, None unless
+    its critic sees the reference): the exported policy's at `init_from_path`, its critic too when the file carries
+    one that the run can take (init_from); else the actor fitted to `env`'s demonstration
     (warm_start, warm_start_steps(warm_start_steps_arg) Adam steps). A resumed run (`resume`, its checkpoint) is
     left to Run.restore. Returns (what came before this run, skillmimic.lineage, for every policy file it writes;
     the iterations in which the critic learns alone: critic_warmup_iterations, 0 when the critic came with the
@@ -186,7 +224,8 @@ def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None
     if resume is None and init_from_path:
         policy = init_from(init_from_path, agent.actor, agent.obs_norm, hidden, env.num_obs, env.spec.hand, device,
                            show=show, critic=agent.critic, value_norm=agent.value_norm,
-                           skill_labels=env.skill_labels.tolist(), history_steps=env.cfg.history.steps)
+                           skill_labels=env.skill_labels.tolist(), history_steps=env.cfg.history.steps,
+                           ref_norm=agent.ref_norm)
         warmup = 0 if policy.critic_state else critic_warmup_iterations
         return lineage.before(None, init_from_path, policy.info), warmup
     if resume is None and steps > 0:

@@ -70,6 +70,17 @@ def test_two_processes_share_one_model_write_one_checkpoint_and_resume_every_ran
     assert r.stderr.strip().splitlines()[-1].endswith("start 2 process(es) (torchrun --nproc_per_node) to continue it")
 
 
+def test_two_processes_share_the_privileged_critic_s_reference_normaliser(tmp_path):
+    """--critic-reference: the reference features' normaliser (train_llc.Agent.ref_norm) merges the batches of all
+    ranks, as the observation normaliser does, so the ranks keep one model."""
+    r = _torchrun("train_llc.py", *LLC_FAST, "--critic-reference", "--iterations", "2", "--run-dir", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    ckpt = _load(tmp_path, train_llc.TRAIN_FORMAT)
+    d0, d1 = (rank["model_digest"] for rank in ckpt["ranks"])
+    assert d0 == d1 == runs.digest(ckpt["agent"])
+    assert float(ckpt["agent"]["ref_norm.count"]) == 2 * 8 * 4  # every sample of both ranks' rollouts
+
+
 def test_two_processes_train_the_high_level_controller(tmp_path):
     llc = tmp_path / "llc.pt"
     save_policy(SkillPolicy(SKILL_OBS_DIM, 156, (32,), math.pi / 2, 2.0), llc)

@@ -34,6 +34,9 @@ by how often their episodes fall, from decayed per-label counts of the episodes'
 
 With `history` (off by default) the policy also observes its own state and the ball at its last K control steps
 (envs/history.py), a start filling them with its first state.
+
+`reference_obs()` gives what a privileged critic sees of the reference (envs/reference_obs.py; train_llc.py
+--critic-reference), computed when asked from the state the environment keeps: never the policy's observation.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_en
 from skillmimic.envs.history import History, HistoryBuffer
 from skillmimic.envs.label_sampling import LabelCounts, LabelSampling
 from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs, skill_obs_dim
+from skillmimic.envs.reference_obs import clip_phase, reference_obs
 from skillmimic.envs.switch_starts import Alignment, SwitchStarts, nearest_frames, pose_features
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
@@ -349,6 +353,23 @@ class ImitationEnv:
         control steps with a history (K * OBS_DIM, oldest first; none by default), the skill condition last."""
         own = own_obs(self.sim, self._obs_fn)  # (N, OBS_DIM)
         return torch.cat((own, self.history.read(own), self.skill), dim=-1)
+
+    def reference_obs(self) -> torch.Tensor:
+        """The reference features of a privileged critic (envs/reference_obs.py) for the state now (N,
+        REFERENCE_OBS_DIM): of the frame the next step leads to and scores, laid onto a switch episode's start, in
+        the humanoid's heading frame. Valid after reset() and after every step(), the worlds it restarted included;
+        computed only when asked (one gather of the motion table's rows), and it draws nothing from the random
+        stream."""
+        s, t = self.sim, self.motions.table
+        nxt = self.frame_ids + 1
+        rows = self.motions.rows(self.motion_ids, nxt)  # past the clip: its last frame
+        body_pos, ball_pos, ball_vel = t.body_pos[rows], t.ball_pos[rows], t.ball_vel[rows]  # (N, 53, 3), (N, 3)
+        if self.switching:  # as step() lays the followed clip onto the start (the identity elsewhere)
+            al = self.align
+            body_pos, ball_pos, ball_vel = al.point(body_pos), al.point(ball_pos), al.vector(ball_vel)
+        phase = clip_phase(nxt, self.motions.lengths[self.motion_ids], self.cfg.steps_after_clip)  # (N, 2)
+        return reference_obs(s.body_pos_w[:, 0], s.body_quat_w[:, 0], body_pos, ball_pos, ball_vel, t.contact[rows],
+                             phase)
 
     def score(self, **inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The HOI reward of this step (skillmimic.rewards.hoi_reward's arguments by name), compiled or not."""

@@ -1,0 +1,65 @@
+"""What a privileged critic sees of the reference motion, in the humanoid's heading frame. Pure torch functions.
+
+Why: the skill policy (the actor) never sees the reference (a person or a high-level controller drives it by skill
+label alone: envs/observations.py), and by default the critic sees what the actor sees. With several clips per skill
+and dribbles whose states repeat, such a critic cannot tell which clip or which phase of a clip an episode is in, so
+its values blur across them. Trackers that learn fast (BeyondMimic's privileged critic, most motion trackers) give
+the critic the reference as well; the actor stays as it is (train_llc.py --critic-reference). Not measured yet.
+
+The features describe the reference frame that the next control step leads to, the frame the next reward scores:
+frame_ids + 1, read as the clip's last frame past the clip (MotionSet.rows clamps it), laid onto where a switch
+episode started by the world's alignment (envs/switch_starts.py) as the reward reads it. Positions and velocities are
+turned into the heading frame of the humanoid's own pelvis (as envs/observations.py turns the humanoid's), so the
+features do not change when the whole scene is moved across the floor or turned about the vertical.
+
+Layout of `reference_obs` (N, REFERENCE_OBS_DIM = 168):
+    reference body positions relative to the humanoid's pelvis (53 bodies)  159   (the reference's pelvis first)
+    reference ball position relative to the humanoid's pelvis               3
+    reference ball linear velocity                                          3
+    reference hand-ball contact label (0 or 1)                              1     (MotionFrames.contact: one a frame)
+    clip phase: that frame / (clip length - 1)                              1     (1 past the clip)
+    share of the steps after the clip played (steps_after_clip)             1     (0 on the clip)
+The two phase numbers tell the critic how much of the episode is left: an episode ends at its clip's last frame, or
+steps_after_clip steps after it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from skillmimic import model as M
+from skillmimic import rotations
+
+REFERENCE_OBS_DIM = M.NUM_BODIES * 3 + 3 + 3 + 1 + 1 + 1
+
+
+def clip_phase(next_frame: torch.Tensor, lengths: torch.Tensor, steps_after_clip: int) -> torch.Tensor:
+    """Where in its clip the frame the next step leads to is. next_frame (N,) frame ids, maybe past the clip;
+    lengths (N,) the clips' lengths in frames -> (N, 2): the frame (clamped to the clip's last) / (length - 1), and
+    the share of steps_after_clip played past the clip's last frame, within [0, 1] (0 when steps_after_clip is 0)."""
+    last = lengths - 1
+    phase = torch.minimum(next_frame, last).float() / last.clamp(min=1).float()
+    after = (next_frame - last).clamp(min=0).float() / max(steps_after_clip, 1)
+    if steps_after_clip == 0:
+        after = torch.zeros_like(after)
+    return torch.stack((phase, after.clamp(max=1.0)), dim=-1)
+
+
+def reference_obs(
+    root_pos: torch.Tensor,
+    root_quat: torch.Tensor,
+    ref_body_pos: torch.Tensor,
+    ref_ball_pos: torch.Tensor,
+    ref_ball_vel: torch.Tensor,
+    ref_contact: torch.Tensor,
+    phase: torch.Tensor,
+) -> torch.Tensor:
+    """root_pos (N, 3), root_quat (N, 4) wxyz: the humanoid's pelvis, world; ref_body_pos (N, 53, 3), ref_ball_pos and
+    ref_ball_vel (N, 3): the reference frame, world (aligned); ref_contact (N,) its contact label; phase (N, 2) of
+    clip_phase -> (N, REFERENCE_OBS_DIM)."""
+    N, B = ref_body_pos.shape[0], ref_body_pos.shape[1]
+    inv = rotations.heading_inverse(root_quat)  # (N, 4)
+    bodies = rotations.quat_rotate(inv[:, None].expand(N, B, 4), ref_body_pos - root_pos[:, None])  # (N, 53, 3)
+    ball = rotations.quat_rotate(inv, ref_ball_pos - root_pos)
+    ball_v = rotations.quat_rotate(inv, ref_ball_vel)
+    return torch.cat((bodies.reshape(N, -1), ball, ball_v, ref_contact[:, None].float(), phase), dim=-1)
