@@ -20,8 +20,10 @@ run_dir/progress.csv holds one row per iteration (samples, mean reward, episode 
 fraction, learning rate, log-std, the ball error on the clip's frames, the ball assist's factor; with the mass
 curriculum the ball's mass, with switch starts the share of switch and other episodes that fall per step, with
 `--env.label-sampling.mode` other than episodes the labels' smallest and largest draw probabilities, the smallest
-share of a step's samples any label holds and that of the label whose episodes fall most). A folder that holds a run
-is never overwritten without `--overwrite`, and a NaN or Inf stops the run before it is saved (skillmimic.runs).
+share of a step's samples any label holds and that of the label whose episodes fall most; with --teachers the
+distance of the action means from the teachers', distill_mse). With --teachers the run distils exported policies
+(DAgger: skillmimic.distill). A folder that holds a run is never overwritten without `--overwrite`, and a NaN or
+Inf stops the run before it is saved (skillmimic.runs).
 Under torchrun each rank simulates num_envs / ranks environments on its own GPU, gradients and normaliser statistics
 are shared, and rank 0 alone logs and writes files.
 """
@@ -29,6 +31,7 @@ are shared, and rank 0 alone logs and writes files.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -37,6 +40,8 @@ from torch import nn
 from skillmimic import DATA, checkpoint, distributed, lineage, plan, recipe, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
+from skillmimic.distill import Teachers
+from skillmimic.errors import UserError, check_finite_nonnegative
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
@@ -133,6 +138,20 @@ class Args:
     are unchanged. --init-from a file whose critic does not see the reference seats that critic for it (the
     reference's inputs get weight 0: it starts out computing the file's values); a file whose critic sees it, into a
     run without the flag, leaves the run a new critic, which warms up (skillmimic.recipe)."""
+    teachers: tuple[str, ...] = ()
+    """Distil from these exported policies (DAgger, skillmimic/distill.py): the policy acts, and each file's actor
+    labels every step of the environments playing a skill it was trained on (its recorded skill labels; a later file
+    wins a skill two name) with its action mean; the update adds --distill-coef x the squared distance of the
+    policy's action means from those labels (mean over actions, over the taught samples) to PPO's loss. Skills no
+    file teaches learn by PPO alone. Why: trained together on all 19 skills, PPO learned the shots and none of the
+    skills that keep the ball through a bounce or a catch, while the layup trained alone was learned
+    (docs/llc_recipe.md); a teacher sees what the policy sees, so one policy can take each skill from a policy
+    trained on it alone. Not measured yet."""
+    distill_coef: float = 1.0
+    """Weight of the distillation loss (--teachers) against PPO's surrogate."""
+    distill_ppo: bool = True
+    """With --teachers, keep PPO's surrogate in the actor's loss (--no-distill-ppo: the actor learns from the
+    teachers alone, as pure DAgger; skills no file teaches then do not learn)."""
     hidden: tuple[int, ...] = (1024, 512, 512)
     """Hidden layer widths of the actor and of the critic."""
     tf32: bool = True
@@ -213,15 +232,20 @@ class Agent(nn.Module):
 
 def ppo_loss(agent: Agent, obs: torch.Tensor, act: torch.Tensor, logp_old: torch.Tensor, adv: torch.Tensor,
              ret_n: torch.Tensor, mu_old: torch.Tensor, old_log_std: torch.Tensor, actor_on: float, clip_coef: float,
-             bounds_coef: float, vf_coef: float, critic_obs: torch.Tensor | None = None
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             bounds_coef: float, vf_coef: float, critic_obs: torch.Tensor | None = None,
+             teacher_mu: torch.Tensor | None = None, taught: torch.Tensor | None = None, distill_coef: float = 0.0,
+             ppo_on: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One minibatch's PPO loss: the clipped surrogate on advantages normalised within the minibatch, the loss that
     keeps action means within [-1, 1] (both off while actor_on is 0: the critic learns alone), the value loss on
     normalised returns. obs (B, num_obs) normalised; act, mu_old (B, num_actions) the rollout's actions and means;
     logp_old, adv, ret_n (B,); old_log_std (num_actions,) the rollout's; critic_obs (B, num_obs + num_reference) the
-    critic's input with --critic-reference (Agent.critic_obs), None: obs. -> loss (), and the statistics the log
-    keeps by name (policy, value and bounds losses; KL(rollout policy || current), exact for the two Gaussians; the
-    clipped share). With --compile, torch.compile'd: its elementwise pieces fused."""
+    critic's input with --critic-reference (Agent.critic_obs), None: obs; with --teachers, teacher_mu (B,
+    num_actions) the teachers' action means and taught (B,) 1 where a teacher teaches the sample's skill: the
+    distillation loss, distill_coef x the mean over the taught samples of the squared distance of the action means
+    (mean over actions), joins the actor's loss; ppo_on 0 leaves the surrogate out (--no-distill-ppo). -> loss (),
+    and the statistics the log keeps by name (policy, value and bounds losses; KL(rollout policy || current), exact
+    for the two Gaussians; the clipped share; with teachers, distill_mse). With --compile, torch.compile'd: its
+    elementwise pieces fused."""
     dist = agent.dist(obs)
     logratio = dist.log_prob(act).sum(-1) - logp_old
     ratio = logratio.exp()
@@ -230,14 +254,22 @@ def ppo_loss(agent: Agent, obs: torch.Tensor, act: torch.Tensor, logp_old: torch
     v_loss = 0.5 * (agent.value(obs if critic_obs is None else critic_obs) - ret_n).square().mean()
     mu = dist.mean
     bounds = ((mu - 1.0).clamp(min=0).square() + (-1.0 - mu).clamp(min=0).square()).sum(-1).mean()
-    loss = actor_on * (pg_loss + bounds_coef * bounds) + vf_coef * v_loss
+    actor_loss = ppo_on * pg_loss + bounds_coef * bounds
+    distill = None
+    if teacher_mu is not None and taught is not None:
+        distill = (taught * (mu - teacher_mu).square().mean(-1)).sum() / taught.sum().clamp(min=1.0)
+        actor_loss = actor_loss + distill_coef * distill
+    loss = actor_on * actor_loss + vf_coef * v_loss
     with torch.no_grad():
         new_log_std = dist.scale.log()
         kl = (new_log_std - old_log_std + (torch.exp(2 * old_log_std) + (mu_old - mu).square())
               / (2 * torch.exp(2 * new_log_std)) - 0.5).sum(-1).mean()
         clipfrac = ((ratio - 1.0).abs() > clip_coef).float().mean()
-    return loss, {"losses/policy_loss": pg_loss.detach(), "losses/value_loss": v_loss.detach(),
-                  "losses/bounds_loss": bounds.detach(), "kl": kl, "clipfrac": clipfrac}
+    stats = {"losses/policy_loss": pg_loss.detach(), "losses/value_loss": v_loss.detach(),
+             "losses/bounds_loss": bounds.detach(), "kl": kl, "clipfrac": clipfrac}
+    if distill is not None:
+        stats["distill_mse"] = distill.detach()
+    return loss, stats
 
 
 def loss_function(compiled: bool) -> Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]:
@@ -271,6 +303,10 @@ def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
     check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
                  "checkpoint_every")
+    check_finite_nonnegative(args.distill_coef, "--distill-coef", "0 or more")
+    for path in args.teachers:  # read once the environment is built (skillmimic.distill); missing: refused now
+        if not Path(path).is_file():
+            raise UserError(f"--teachers: {path}: no such file (an exported policy, policy.pt)")
     args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES)
     if resume is not None:  # the run's observation (of its history steps, from its args; none before they were
         # recorded) and hand (full before hands were recorded) as this checkout has them
@@ -292,6 +328,11 @@ def main(args: Args) -> None:
     history, critic_warmup = recipe.start(  # a new run's actor (and critic): --init-from's, or the warm start
         agent, env, resume, args.init_from, args.warm_start_steps, args.warm_start_lr, args.warm_start_batch, args.seed,
         args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main)
+    teachers = None
+    if args.teachers:  # --teachers: the policies whose actions the run distils (skillmimic.distill)
+        teachers = Teachers(args.teachers, env.num_obs, env.spec.hand, device, env.skill_labels.tolist())
+        if ranks.main:
+            print(teachers.describe(env.skill_labels.tolist()))
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     loss_fn = loss_function(compiled)
     actor_params = [*agent.actor.parameters(), *([agent.log_std] if args.learn_std else [])]  # what priming keeps
@@ -314,6 +355,9 @@ def main(args: Args) -> None:
     val_buf = torch.zeros(args.num_steps, local_envs, device=device)
     ref_buf = torch.zeros(args.num_steps, local_envs, REFERENCE_OBS_DIM if args.critic_reference else 0,
                           device=device)  # the critic's reference features, normalised (none without them)
+    n_taught = args.num_steps if teachers is not None else 0  # the teachers' labels (none without --teachers)
+    teacher_buf = torch.zeros(n_taught, local_envs, env.num_actions, device=device)
+    taught_buf = torch.zeros(n_taught, local_envs, device=device)
 
     # Saved every checkpoint_every iterations and at the end (Ctrl-C, SIGTERM: finish the iteration, save, stop).
     entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions, "hand": env.spec.hand,
@@ -335,6 +379,8 @@ def main(args: Args) -> None:
                 logp_buf[step], val_buf[step] = dist.log_prob(action).sum(-1), value
                 if ref_n is not None:
                     ref_buf[step] = ref_n
+                if teachers is not None:  # each teacher's action mean where it teaches the skill played
+                    teacher_buf[step], taught_buf[step] = teachers.means(obs, env.skill.argmax(-1))
                 obs, reward, terminated, truncated, info = env.step(action)
                 ref = reference()
                 rew_buf[step] = reward
@@ -361,6 +407,8 @@ def main(args: Args) -> None:
             b_act = act_buf.reshape(batch_size, -1)
             b_mu = mu_buf.reshape(batch_size, -1)
             b_ref = ref_buf.reshape(batch_size, -1) if args.critic_reference else None
+            b_teacher = teacher_buf.reshape(batch_size, -1) if teachers is not None else None
+            b_taught = taught_buf.flatten() if teachers is not None else None
             old_log_std = agent.log_std.detach().clamp(-5.0, 1.0).clone()  # the rollout's (num_actions,)
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
@@ -374,7 +422,10 @@ def main(args: Args) -> None:
                     critic_obs = agent.critic_obs(b_obs[mb], None if b_ref is None else b_ref[mb])
                     loss, mb_stats = loss_fn(agent, b_obs[mb], b_act[mb], b_logp[mb], b_adv[mb], b_ret_n[mb],
                                              b_mu[mb], old_log_std, actor_on, args.clip_coef, args.bounds_coef,
-                                             args.vf_coef, critic_obs)
+                                             args.vf_coef, critic_obs,
+                                             None if b_teacher is None else b_teacher[mb],
+                                             None if b_taught is None else b_taught[mb], args.distill_coef,
+                                             1.0 if teachers is None or args.distill_ppo else 0.0)
                     if args.desired_kl is not None and actor_on and not priming:  # rsl_rl's rule, on this KL
                         kl = mb_stats["kl"].reshape(1).clone()
                         mb_kl = float(distributed.all_reduce_sum_(kl)) / ranks.world_size

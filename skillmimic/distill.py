@@ -1,0 +1,74 @@
+"""Teachers for distillation (train_llc.py --teachers): exported skill policies whose actors say, for the skills they
+were trained on, which action the policy being trained (the student) should take in the student's own states.
+
+DAgger, as InterMimic, PULSE and MaskedMimic distil: the student acts, every teacher labels each step of the
+environments whose skill it teaches with its action mean, and the update adds the squared distance of the student's
+action means from those labels to PPO's loss (train_llc.ppo_loss). Why: one policy trained by PPO on all 19 skills
+learned the shots but not the skills that need the ball kept (all-skills rounds 1-2, docs/llc_recipe.md), while the
+layup, trained alone, was learned (skillmimic/assets/llc_layup.pt). A teacher sees what the student sees (its own
+state, the ball and the skill one-hot, never the reference), so a student can take a skill from a policy trained on
+that skill alone; supervision needs far fewer samples than reinforcement (../shared/research: PHC's offline
+distillation reaches 97% in 100 epochs).
+
+Which teacher teaches which skill: each file's recorded `skill_labels` (the skills it was trained on); where two
+files name the same skill, the later one teaches it. A skill no teacher names is learned by PPO alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from skillmimic import skills
+from skillmimic.errors import UserError
+from skillmimic.policy import SkillPolicy, load_policy
+
+
+class Teachers:
+    """Teacher policies on `device`, and which one teaches each of the 64 skill slots."""
+
+    def __init__(self, paths: tuple[str, ...], num_obs: int, hand: str, device: torch.device,
+                 run_labels: list[int]):
+        """Load the policy files at `paths` for a run whose observation has `num_obs` inputs on the model of `hand`,
+        training the skills `run_labels`. A file that does not fit (another observation, hand or model), records no
+        skill labels, or teaches none of the run's skills is refused with one line naming --teachers."""
+        self.policies: list[SkillPolicy] = []
+        self.by_label = torch.full((skills.NUM_SLOTS,), -1, dtype=torch.long)  # (64,) teacher index, -1: none
+        for path in paths:
+            policy = load_policy(path, device, num_obs=num_obs, hand=hand, flag="--teachers")
+            labels = policy.info.get("skill_labels")
+            if not labels:
+                raise UserError(f"--teachers: {path}: records no skill labels (written before policy files did), so "
+                                "it cannot say which skill it teaches")
+            taught = [lab for lab in labels if lab in run_labels]
+            if not taught:
+                raise UserError(f"--teachers: {path}: teaches {', '.join(f'{lab:03d}' for lab in labels)}, none of "
+                                f"this run's skills ({', '.join(f'{lab:03d}' for lab in run_labels)})")
+            self.by_label[taught] = len(self.policies)
+            self.policies.append(policy)
+        self.by_label = self.by_label.to(device)
+        self.names = [Path(p).name for p in paths]
+
+    def describe(self, run_labels: list[int]) -> str:
+        """One line: which file teaches which of the run's skills, and which skills no file teaches."""
+        parts = []
+        for k, name in enumerate(self.names):
+            labels = [lab for lab in run_labels if int(self.by_label[lab]) == k]
+            if labels:
+                parts.append(f"{name} teaches {', '.join(f'{lab:03d}' for lab in labels)}")
+        alone = [lab for lab in run_labels if int(self.by_label[lab]) < 0]
+        return ("distilling: " + "; ".join(parts)
+                + (f"; PPO alone for {', '.join(f'{lab:03d}' for lab in alone)}" if alone else ""))
+
+    @torch.no_grad()
+    def means(self, obs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The teachers' action means for the student's observations obs (N, num_obs) of environments playing the
+        skills `labels` (N,) long -> (means (N, num_actions), taught (N,) float: 1 where a teacher teaches that
+        skill, else 0 and its mean 0). Every teacher runs on every environment and each keeps its own (no host
+        sync)."""
+        teacher = self.by_label[labels]  # (N,)
+        mu = torch.zeros(obs.shape[0], self.policies[0].num_actions, device=obs.device)
+        for k, policy in enumerate(self.policies):
+            mu = torch.where((teacher == k).unsqueeze(-1), policy(obs), mu)
+        return mu, (teacher >= 0).float()

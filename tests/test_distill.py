@@ -1,0 +1,143 @@
+"""Distillation (train_llc.py --teachers, skillmimic/distill.py): which teacher labels which skill, the loss it adds,
+a run that learns a teacher's actions, and the refusals."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from paths import DATA, ROOT
+
+sys.path.insert(0, str(ROOT))
+import train_llc  # noqa: E402
+from skillmimic import checkpoint, skills  # noqa: E402
+from skillmimic import model as M  # noqa: E402
+from skillmimic.distill import Teachers  # noqa: E402
+from skillmimic.envs.observations import SKILL_OBS_DIM, skill_obs_dim  # noqa: E402
+from skillmimic.errors import UserError  # noqa: E402
+from skillmimic.normalizer import EmpiricalNormalization  # noqa: E402
+from skillmimic.policy import mlp, policy_file  # noqa: E402
+
+FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
+        "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64"]
+
+
+def _teacher(path, labels, seed, num_obs=SKILL_OBS_DIM, **extra):
+    """A rigid-hand policy file whose actor (16 wide, its outputs well within [-1, 1]) teaches `labels`."""
+    spec = M.load_spec("rigid")
+    torch.manual_seed(seed)
+    actor, norm = mlp(num_obs, (16,), spec.num_dofs, out_std=0.3), EmpiricalNormalization(num_obs)
+    norm.update(torch.randn(64, num_obs))
+    entries = {"skill_labels": labels} if labels is not None else {}
+    checkpoint.save_atomic(policy_file(actor, norm, num_obs, spec.num_dofs, (16,), 1.5, 2.0, hand="rigid",
+                                       model_sha256=spec.sha256, **entries, **extra), path)
+    return actor, norm
+
+
+def test_each_skill_is_taught_by_the_last_file_that_names_it(tmp_path):
+    a_actor, a_norm = _teacher(tmp_path / "a.pt", [5, 31], seed=0)
+    b_actor, b_norm = _teacher(tmp_path / "b.pt", [31, 40], seed=1)
+    teachers = Teachers((str(tmp_path / "a.pt"), str(tmp_path / "b.pt")), SKILL_OBS_DIM, "rigid",
+                        torch.device("cpu"), run_labels=[5, 13, 31])
+    assert teachers.by_label[5] == 0 and teachers.by_label[31] == 1 and teachers.by_label[13] == -1
+    assert teachers.describe([5, 13, 31]) == "distilling: a.pt teaches 005; b.pt teaches 031; PPO alone for 013"
+    obs = torch.randn(3, SKILL_OBS_DIM)
+    mu, taught = teachers.means(obs, torch.tensor([5, 31, 13]))
+    with torch.no_grad():
+        assert torch.allclose(mu[0], a_actor(a_norm.normalize(obs[:1]))[0])
+        assert torch.allclose(mu[1], b_actor(b_norm.normalize(obs[1:2]))[0])
+    assert torch.equal(mu[2], torch.zeros_like(mu[2])) and taught.tolist() == [1.0, 1.0, 0.0]
+
+
+def test_a_file_that_cannot_teach_this_run_is_refused_in_one_line(tmp_path):
+    _teacher(tmp_path / "other.pt", [40], seed=0)
+    _teacher(tmp_path / "unlabelled.pt", None, seed=0)
+    _teacher(tmp_path / "history.pt", [31], seed=0, num_obs=skill_obs_dim(2), history_steps=2)
+    cpu = torch.device("cpu")
+    with pytest.raises(UserError, match=r"^--teachers: .*other.pt: teaches 040, none of this run's skills \(031\)$"):
+        Teachers((str(tmp_path / "other.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31])
+    with pytest.raises(UserError, match=r"unlabelled.pt: records no skill labels"):
+        Teachers((str(tmp_path / "unlabelled.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31])
+    with pytest.raises(UserError, match=r"^--teachers: .*history.pt"):  # another observation than the run's
+        Teachers((str(tmp_path / "history.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31])
+
+
+def test_the_distillation_loss_counts_the_taught_samples_alone():
+    torch.manual_seed(0)
+    agent = train_llc.Agent(20, 6, (32, 32), log_std=-1.0)
+    b = 16
+    obs = torch.randn(b, 20)
+    with torch.no_grad():
+        mu = agent.actor(obs)
+    teacher_mu, taught = mu + 0.1 * torch.randn(b, 6), (torch.arange(b) % 2).float()
+    teacher_mu[taught == 0] = 5.0  # far off, and not counted
+    args = (agent, obs, mu, torch.zeros(b), torch.randn(b), torch.zeros(b), mu, torch.full((6,), -1.0), 1.0, 0.2,
+            10.0, 0.0, None, teacher_mu, taught, 3.0)
+    loss, stats = train_llc.ppo_loss(*args, ppo_on=0.0)  # the surrogate left out; means within bounds; no value
+    want = (mu - teacher_mu)[taught == 1].square().mean()
+    assert torch.allclose(stats["distill_mse"], want) and torch.allclose(loss, 3.0 * want)
+    loss_ppo, _ = train_llc.ppo_loss(*args, ppo_on=1.0)
+    assert torch.allclose(loss_ppo, 3.0 * want + stats["losses/policy_loss"])
+
+
+def _train(*args):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+    return subprocess.run([sys.executable, str(ROOT / "train_llc.py"), *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_a_run_learns_its_teacher_s_actions(tmp_path):
+    """Pure DAgger on the layup: the distance to the teacher's actions falls iteration after iteration (four Adam
+    steps an iteration on its whole rollout, so the first iteration's distill_mse is near the untrained policy's:
+    about 0.044 here, 0.014 after twelve)."""
+    _teacher(tmp_path / "t.pt", [31], seed=3)
+    r = _train(*FAST, "--motion-dir", DATA / "layup", "--iterations", 12, "--run-dir", tmp_path / "run",
+               "--teachers", tmp_path / "t.pt", "--no-distill-ppo", "--learning-rate", "1e-3",
+               "--warm-start-steps", 0, "--critic-warmup-iterations", 0, "--actor-prime-iterations", 0,
+               "--update-epochs", 4, "--num-minibatches", 1, "--num-envs", 16, "--num-steps", 16)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "distilling: t.pt teaches 031" in r.stdout
+    with open(tmp_path / "run" / "progress.csv", newline="") as f:
+        mse = [float(row["distill_mse"]) for row in csv.DictReader(f)]
+    assert len(mse) == 12 and max(mse[-2:]) < 0.5 * mse[0], mse
+
+
+def test_a_missing_teacher_is_refused_before_any_work(tmp_path):
+    r = _train(*FAST, "--motion-dir", DATA / "layup", "--iterations", 1, "--run-dir", tmp_path / "run",
+               "--teachers", tmp_path / "none.pt")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [f"error: --teachers: {tmp_path / 'none.pt'}: no such file (an exported "
+                                             "policy, policy.pt)"]
+    assert not (tmp_path / "run").exists()
+    r = _train(*FAST, "--motion-dir", DATA / "layup", "--iterations", 1, "--run-dir", tmp_path / "run",
+               "--distill-coef", "-1")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == ["error: --distill-coef -1.0: must be 0 or more"]
+
+
+def test_skill_slots_are_the_labels():
+    """Teachers.means reads the skill played from the one-hot's slot: slot i is label i."""
+    assert torch.equal(skills.one_hot(torch.tensor([31])).argmax(-1), torch.tensor([31]))
+
+
+def test_the_compiled_loss_distils_as_the_eager_one(needs_torch_compile):
+    torch.manual_seed(0)
+    agent = train_llc.Agent(20, 6, (32, 32), log_std=-1.0)
+    b = 32
+    obs, act, mu_old = torch.randn(b, 20), 0.3 * torch.randn(b, 6), 0.3 * torch.randn(b, 6)
+    teacher_mu, taught = 0.3 * torch.randn(b, 6), (torch.arange(b) % 3 > 0).float()
+    logp_old, adv, ret_n = torch.randn(b) - 3.0, torch.randn(b), torch.randn(b)
+    results = []
+    for compiled in (False, True):
+        agent.zero_grad(set_to_none=True)
+        loss, stats = train_llc.loss_function(compiled)(agent, obs, act, logp_old, adv, ret_n, mu_old,
+                                                        torch.full((6,), -1.1), 1.0, 0.2, 10.0, 5.0, None,
+                                                        teacher_mu, taught, 2.0, 0.0)
+        loss.backward()
+        results.append((loss.detach(), stats["distill_mse"], [p.grad.clone() for p in agent.actor.parameters()]))
+    (l0, d0, g0), (l1, d1, g1) = results
+    assert torch.allclose(l0, l1, rtol=1e-5, atol=1e-6) and torch.allclose(d0, d1, rtol=1e-5, atol=1e-7)
+    for a, c in zip(g0, g1):
+        assert torch.allclose(a, c, rtol=1e-4, atol=1e-6)
