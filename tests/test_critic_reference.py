@@ -10,16 +10,17 @@ import sys
 import pytest
 import torch
 
+from falls import knock_down
 from paths import DATA, ROOT
+from policies import write_layup_policy
 from skillmimic import checkpoint, recipe, rotations, skills
 from skillmimic import model as M
-from skillmimic.envs.history import History
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM, clip_phase, reference_obs
 from skillmimic.envs.switch_starts import Alignment, SwitchStarts
 from skillmimic.motion import MotionSet
-from skillmimic.policy import POLICY_FORMAT, load_policy, policy_file
+from skillmimic.policy import POLICY_FORMAT, load_policy
 
 sys.path.insert(0, str(ROOT))
 import play  # noqa: E402
@@ -138,10 +139,7 @@ def test_switch_episodes_and_restarted_worlds_read_the_clip_they_follow():
     assert float(expected(False)[:, :3].norm(dim=-1).max()) > 1.0
     for k in range(3):
         if k == 1:  # world 0 falls (the pelvis at shin height) and restarts inside the step
-            qpos = env.sim.qpos.clone()
-            qpos[0, 2] = 0.15
-            env.sim.qpos.copy_(qpos)
-            env.sim.forward()
+            knock_down(env, 0)
         _, _, terminated, _, _ = env.step(_ref_actions(env))
         assert bool(terminated[0]) == (k == 1)
         assert torch.equal(env.reference_obs(), expected(True))
@@ -150,18 +148,8 @@ def test_switch_episodes_and_restarted_worlds_read_the_clip_they_follow():
 
 # --- the agent, --init-from --------------------------------------------------------------------------------------
 def _plain_file(path):
-    """A skill policy file of the rigid hand whose critic sees what the actor sees, as a run on the layup (label 31)
-    leaves it: the state inputs varied, the skill inputs constant, a critic and a value normaliser."""
-    spec = M.load_spec("rigid")
-    torch.manual_seed(0)
-    agent = train_llc.Agent(SKILL_OBS_DIM, spec.num_dofs, (16,), -2.9)
-    states = 3.0 * torch.randn(512, OBS_DIM) + torch.linspace(-2, 2, OBS_DIM)
-    agent.obs_norm.update(torch.cat((states, skills.one_hot(torch.full((512,), 31))), -1))
-    agent.value_norm.update(50.0 + 10.0 * torch.randn(512))
-    checkpoint.save_atomic(policy_file(agent.actor, agent.obs_norm, SKILL_OBS_DIM, spec.num_dofs, (16,), 1.5, 2.0,
-                                       hand="rigid", model_sha256=spec.sha256, critic=agent.critic.state_dict(),
-                                       value_norm=agent.value_norm.state_dict(), skill_labels=[31]), path)
-    return agent
+    """A skill policy file whose critic sees what the actor sees (tests/policies.py)."""
+    return write_layup_policy(path)
 
 
 def _value(agent, obs: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:

@@ -5,6 +5,7 @@ import re
 import pytest
 import torch
 
+from falls import knock_down
 from paths import DATA
 from skillmimic import model as M
 from skillmimic import rotations, skills
@@ -106,10 +107,7 @@ def test_fall_terminates_and_restarts(two_skills):
     env = _env(two_skills, n=2)
     env.reset()
     env.step(_ref_actions(env))
-    qpos = env.sim.qpos.clone()
-    qpos[0, 2] = 0.15  # the pelvis at shin height: the body is on the floor
-    env.sim.qpos.copy_(qpos)
-    env.sim.forward()
+    knock_down(env, 0)
     _, reward, terminated, truncated, info = env.step(_ref_actions(env))
     assert bool(terminated[0]) and not bool(truncated[0])
     assert int(info["episode_steps"][0]) == 2 and int(env.episode_steps[0]) == 0  # restarted

@@ -9,9 +9,10 @@ import sys
 import pytest
 import torch
 
+from falls import knock_down
 from paths import DATA, ROOT
+from policies import write_layup_policy
 from skillmimic import checkpoint, recipe, skills
-from skillmimic import model as M
 from skillmimic.cli import parse
 from skillmimic.envs.common import own_obs
 from skillmimic.envs.history import History
@@ -22,7 +23,7 @@ from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import POLICY_FORMAT, load_policy, policy_file
+from skillmimic.policy import POLICY_FORMAT, load_policy
 from skillmimic.tasks import TASKS
 
 sys.path.insert(0, str(ROOT))
@@ -80,10 +81,7 @@ def test_the_history_holds_the_past_observations_and_a_start_fills_it_with_its_o
     for k in range(5):
         check(obs)
         if k == 2:  # world 0 falls (the pelvis at shin height) and restarts inside the step
-            qpos = env.sim.qpos.clone()
-            qpos[0, 2] = 0.15
-            env.sim.qpos.copy_(qpos)
-            env.sim.forward()
+            knock_down(env, 0)
         obs, _, terminated, truncated, _ = env.step(_ref_actions(env))
         assert bool(terminated[0]) or k != 2
         for w in torch.nonzero(terminated | truncated).flatten().tolist():
@@ -218,19 +216,9 @@ def test_init_from_a_policy_of_another_history_is_refused_in_one_line(history_po
 
 @pytest.fixture(scope="module")
 def plain_policy(tmp_path_factory):
-    """A skill policy of the rigid hand observing no past, as a run on the layup (label 31) alone leaves it: the
-    state inputs varied (at scales far from 1), the skill inputs constant, a critic and a value normaliser."""
-    spec = M.load_spec("rigid")
-    torch.manual_seed(0)
-    agent = train_llc.Agent(SKILL_OBS_DIM, spec.num_dofs, (16,), -2.9)
-    states = 3.0 * torch.randn(512, OBS_DIM) + torch.linspace(-2, 2, OBS_DIM)
-    agent.obs_norm.update(torch.cat((states, skills.one_hot(torch.full((512,), 31))), -1))
-    agent.value_norm.update(50.0 + 10.0 * torch.randn(512))
+    """A skill policy of the rigid hand observing no past (tests/policies.py), and the agent it holds."""
     path = tmp_path_factory.mktemp("plain") / "policy.pt"
-    checkpoint.save_atomic(policy_file(agent.actor, agent.obs_norm, SKILL_OBS_DIM, spec.num_dofs, (16,), 1.5, 2.0,
-                                       hand="rigid", model_sha256=spec.sha256, critic=agent.critic.state_dict(),
-                                       value_norm=agent.value_norm.state_dict(), skill_labels=[31]), path)
-    return path, agent
+    return path, write_layup_policy(path)
 
 
 def _outputs(agent, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
