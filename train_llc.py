@@ -40,7 +40,7 @@ from torch import nn
 from skillmimic import DATA, checkpoint, distributed, lineage, plan, recipe, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
-from skillmimic.distill import Teachers
+from skillmimic.distill import Teachers, teacher_share
 from skillmimic.errors import UserError, check_finite_nonnegative
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
@@ -152,6 +152,15 @@ class Args:
     distill_ppo: bool = True
     """With --teachers, keep PPO's surrogate in the actor's loss (--no-distill-ppo: the actor learns from the
     teachers alone, as pure DAgger; skills no file teaches then do not learn)."""
+    distill_teacher_share: float = 0.0
+    """With --teachers and --no-distill-ppo, the share of the environments whose taught skill the teachers play
+    (their action means) instead of the policy, drawn anew at each iteration, so that the policy also learns the
+    teachers' actions in the states the teachers reach (InterMimic's schedule starts every episode with the
+    teacher acting); the policy's own states are the rest. Falls linearly to 0 over --distill-teacher-iterations
+    (0: stays). Needs --no-distill-ppo: the surrogate needs the policy's own actions. progress.csv gets
+    distill_teacher_share. Not measured yet."""
+    distill_teacher_iterations: int = 0
+    """Iterations over which --distill-teacher-share falls to 0 (0: it stays as given)."""
     hidden: tuple[int, ...] = (1024, 512, 512)
     """Hidden layer widths of the actor and of the critic."""
     tf32: bool = True
@@ -304,6 +313,12 @@ def main(args: Args) -> None:
     check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
                  "checkpoint_every")
     check_finite_nonnegative(args.distill_coef, "--distill-coef", "0 or more")
+    if not 0.0 <= args.distill_teacher_share <= 1.0:  # NaN fails too
+        raise UserError(f"--distill-teacher-share {args.distill_teacher_share}: must be within [0, 1]")
+    if args.distill_teacher_share > 0 and (not args.teachers or args.distill_ppo):
+        raise UserError("--distill-teacher-share needs --teachers and --no-distill-ppo (PPO's surrogate needs the "
+                        "policy's own actions)")
+    check_counts(args, "distill_teacher_iterations", minimum=0)
     for path in args.teachers:  # read once the environment is built (skillmimic.distill); missing: refused now
         if not Path(path).is_file():
             raise UserError(f"--teachers: {path}: no such file (an exported policy, policy.pt)")
@@ -366,6 +381,9 @@ def main(args: Args) -> None:
             agent, args, env, i, global_step, history), args.keep_policies)):
         for iteration in range(start_iteration + 1, args.iterations + 1):
             term_sums: dict[str, torch.Tensor] = {}  # and the environment's scalars (ball error, assist factor)
+            # --distill-teacher-share: the environments the teachers play this iteration (where they teach)
+            share = teacher_share(args.distill_teacher_share, iteration, args.distill_teacher_iterations)
+            driven = torch.rand(local_envs, device=device) < share if share > 0 else None
             ended_len, ended_n = torch.zeros((), device=device), torch.zeros((), device=device)
             agent.train()  # the observation normaliser learns from the rollout
             for step in range(args.num_steps):
@@ -381,6 +399,8 @@ def main(args: Args) -> None:
                     ref_buf[step] = ref_n
                 if teachers is not None:  # each teacher's action mean where it teaches the skill played
                     teacher_buf[step], taught_buf[step] = teachers.means(obs, env.skill.argmax(-1))
+                if driven is not None:  # the teachers play these (the buffers keep the policy's own action)
+                    action = torch.where((driven & (taught_buf[step] > 0)).unsqueeze(-1), teacher_buf[step], action)
                 obs, reward, terminated, truncated, info = env.step(action)
                 ref = reference()
                 rew_buf[step] = reward
@@ -456,7 +476,8 @@ def main(args: Args) -> None:
                        "samples_per_s": run.samples_per_s(global_step), **{k: summed[k] / w for k in stats},
                        "learning_rate": optimizer.param_groups[0]["lr"],
                        "log_std": float(agent.log_std.detach().mean()),
-                       **{k: summed[k] / w / args.num_steps for k in term_sums}}
+                       **{k: summed[k] / w / args.num_steps for k in term_sums},
+                       **({"distill_teacher_share": share} if args.distill_teacher_share > 0 else {})}
             run.log(iteration, global_step, scalars, f"reward {scalars['mean_reward']:.3f}  episode "
                     f"{scalars['episode_length']:.1f}  SPS {scalars['samples_per_s']:,.0f}")
             if run.end_iteration(iteration):  # saves every checkpoint_every iterations; True: stop requested

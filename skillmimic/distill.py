@@ -12,6 +12,10 @@ distillation reaches 97% in 100 epochs).
 
 Which teacher teaches which skill: each file's recorded `skill_labels` (the skills it was trained on); where two
 files name the same skill, the later one teaches it. A skill no teacher names is learned by PPO alone.
+
+Who acts: the student, except (--distill-teacher-share, with the surrogate off) in a share of the environments,
+drawn anew each iteration, where the teachers play their action means; the share falls linearly to 0 over a number
+of iterations (teacher_share), as InterMimic's share of teacher-driven steps falls from 1 to 0.
 """
 
 from __future__ import annotations
@@ -72,3 +76,11 @@ class Teachers:
         for k, policy in enumerate(self.policies):
             mu = torch.where((teacher == k).unsqueeze(-1), policy(obs), mu)
         return mu, (teacher >= 0).float()
+
+
+def teacher_share(start: float, iteration: int, iterations: int) -> float:
+    """The share of the environments the teachers play at `iteration` (1-based): `start`, falling linearly to 0 at
+    iteration `iterations` + 1 (0 iterations: `start` throughout)."""
+    if iterations <= 0:
+        return start
+    return start * max(0.0, 1.0 - (iteration - 1) / iterations)

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
 from skillmimic import checkpoint, skills  # noqa: E402
 from skillmimic import model as M  # noqa: E402
-from skillmimic.distill import Teachers  # noqa: E402
+from skillmimic.distill import Teachers, teacher_share  # noqa: E402
 from skillmimic.envs.observations import SKILL_OBS_DIM, skill_obs_dim  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
 from skillmimic.normalizer import EmpiricalNormalization  # noqa: E402
@@ -141,3 +141,35 @@ def test_the_compiled_loss_distils_as_the_eager_one(needs_torch_compile):
     assert torch.allclose(l0, l1, rtol=1e-5, atol=1e-6) and torch.allclose(d0, d1, rtol=1e-5, atol=1e-7)
     for a, c in zip(g0, g1):
         assert torch.allclose(a, c, rtol=1e-4, atol=1e-6)
+
+
+def test_the_teachers_share_of_the_acting_falls_to_zero():
+    assert [teacher_share(0.5, i, 4) for i in range(1, 7)] == [0.5, 0.375, 0.25, 0.125, 0.0, 0.0]
+    assert teacher_share(0.3, 100, 0) == 0.3  # no schedule: it stays
+
+
+def test_where_the_teachers_act_they_play_their_means(tmp_path):
+    """With the whole share the teachers play every step of the layup: the policy's own sampling noise then changes
+    nothing (two runs whose policies differ only in their log-std play the same episodes); with none it does."""
+    _teacher(tmp_path / "t.pt", [31], seed=3)
+    common = [*FAST, "--motion-dir", DATA / "layup", "--iterations", 2, "--teachers", tmp_path / "t.pt",
+              "--no-distill-ppo", "--learning-rate", 0, "--warm-start-steps", 0]
+    played = {}
+    for share in ("0", "1"):
+        for log_std in ("-2.9", "-1.0"):
+            d = tmp_path / f"{share}_{log_std}"
+            r = _train(*common, "--run-dir", d, "--distill-teacher-share", share, "--log-std", log_std)
+            assert r.returncode == 0, r.stderr[-2000:]
+            with open(d / "progress.csv", newline="") as f:
+                rows = list(csv.DictReader(f))
+            played[share, log_std] = [(row["mean_reward"], row["episode_length"]) for row in rows]
+            assert ("distill_teacher_share" in rows[0]) == (share == "1")
+    assert played["1", "-2.9"] == played["1", "-1.0"]
+    assert played["0", "-2.9"] != played["0", "-1.0"]
+    bad = _train(*common, "--run-dir", tmp_path / "bad", "--distill-teacher-share", "0.5", "--distill-ppo")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: --distill-teacher-share needs --teachers and --no-distill-ppo (PPO's surrogate needs the policy's own "
+        "actions)"]
+    bad = _train(*common, "--run-dir", tmp_path / "bad", "--distill-teacher-share", "1.5")
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "error: --distill-teacher-share 1.5: must be within [0, 1]"]
