@@ -345,7 +345,8 @@ def main(args: Args) -> None:
         args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main)
     teachers = None
     if args.teachers:  # --teachers: the policies whose actions the run distils (skillmimic.distill)
-        teachers = Teachers(args.teachers, env.num_obs, env.spec.hand, device, env.skill_labels.tolist())
+        teachers = Teachers(args.teachers, env.num_obs, env.spec.hand, device, env.skill_labels.tolist(),
+                            env.cfg.action_scale)
         if ranks.main:
             print(teachers.describe(env.skill_labels.tolist()))
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)

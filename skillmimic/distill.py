@@ -33,14 +33,18 @@ class Teachers:
     """Teacher policies on `device`, and which one teaches each of the 64 skill slots."""
 
     def __init__(self, paths: tuple[str, ...], num_obs: int, hand: str, device: torch.device,
-                 run_labels: list[int]):
+                 run_labels: list[int], action_scale: float):
         """Load the policy files at `paths` for a run whose observation has `num_obs` inputs on the model of `hand`,
-        training the skills `run_labels`. A file that does not fit (another observation, hand or model), records no
-        skill labels, or teaches none of the run's skills is refused with one line naming --teachers."""
+        training the skills `run_labels` with actions scaled by `action_scale` into PD targets. A file that does not
+        fit (another observation, hand, model or action scale), records no skill labels, or teaches none of the
+        run's skills is refused with one line naming --teachers."""
         self.policies: list[SkillPolicy] = []
         self.by_label = torch.full((skills.NUM_SLOTS,), -1, dtype=torch.long)  # (64,) teacher index, -1: none
         for path in paths:
             policy = load_policy(path, device, num_obs=num_obs, hand=hand, flag="--teachers")
+            if policy.action_scale != action_scale:  # its actions would mean other PD targets
+                raise UserError(f"--teachers: {path}: its actions are scaled by {policy.action_scale}, this run's by "
+                                f"{action_scale}")
             labels = policy.info.get("skill_labels")
             if not labels:
                 raise UserError(f"--teachers: {path}: records no skill labels (written before policy files did), so "

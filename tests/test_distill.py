@@ -16,11 +16,13 @@ import train_llc  # noqa: E402
 from skillmimic import checkpoint, skills  # noqa: E402
 from skillmimic import model as M  # noqa: E402
 from skillmimic.distill import Teachers, teacher_share  # noqa: E402
+from skillmimic.envs.imitation import EnvConfig  # noqa: E402
 from skillmimic.envs.observations import SKILL_OBS_DIM, skill_obs_dim  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
 from skillmimic.normalizer import EmpiricalNormalization  # noqa: E402
 from skillmimic.policy import mlp, policy_file  # noqa: E402
 
+SCALE = EnvConfig().action_scale  # the environment's: a teacher's actions must mean the same PD targets
 FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
         "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64"]
 
@@ -32,7 +34,7 @@ def _teacher(path, labels, seed, num_obs=SKILL_OBS_DIM, **extra):
     actor, norm = mlp(num_obs, (16,), spec.num_dofs, out_std=0.3), EmpiricalNormalization(num_obs)
     norm.update(torch.randn(64, num_obs))
     entries = {"skill_labels": labels} if labels is not None else {}
-    checkpoint.save_atomic(policy_file(actor, norm, num_obs, spec.num_dofs, (16,), 1.5, 2.0, hand="rigid",
+    checkpoint.save_atomic(policy_file(actor, norm, num_obs, spec.num_dofs, (16,), SCALE, 2.0, hand="rigid",
                                        model_sha256=spec.sha256, **entries, **extra), path)
     return actor, norm
 
@@ -41,7 +43,7 @@ def test_each_skill_is_taught_by_the_last_file_that_names_it(tmp_path):
     a_actor, a_norm = _teacher(tmp_path / "a.pt", [5, 31], seed=0)
     b_actor, b_norm = _teacher(tmp_path / "b.pt", [31, 40], seed=1)
     teachers = Teachers((str(tmp_path / "a.pt"), str(tmp_path / "b.pt")), SKILL_OBS_DIM, "rigid",
-                        torch.device("cpu"), run_labels=[5, 13, 31])
+                        torch.device("cpu"), run_labels=[5, 13, 31], action_scale=SCALE)
     assert teachers.by_label[5] == 0 and teachers.by_label[31] == 1 and teachers.by_label[13] == -1
     assert teachers.describe([5, 13, 31]) == "distilling: a.pt teaches 005; b.pt teaches 031; PPO alone for 013"
     obs = torch.randn(3, SKILL_OBS_DIM)
@@ -58,11 +60,14 @@ def test_a_file_that_cannot_teach_this_run_is_refused_in_one_line(tmp_path):
     _teacher(tmp_path / "history.pt", [31], seed=0, num_obs=skill_obs_dim(2), history_steps=2)
     cpu = torch.device("cpu")
     with pytest.raises(UserError, match=r"^--teachers: .*other.pt: teaches 040, none of this run's skills \(031\)$"):
-        Teachers((str(tmp_path / "other.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31])
+        Teachers((str(tmp_path / "other.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31], action_scale=SCALE)
     with pytest.raises(UserError, match=r"unlabelled.pt: records no skill labels"):
-        Teachers((str(tmp_path / "unlabelled.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31])
+        Teachers((str(tmp_path / "unlabelled.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31], action_scale=SCALE)
     with pytest.raises(UserError, match=r"^--teachers: .*history.pt"):  # another observation than the run's
-        Teachers((str(tmp_path / "history.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31])
+        Teachers((str(tmp_path / "history.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31], action_scale=SCALE)
+    with pytest.raises(UserError, match=r"^--teachers: .*other.pt: its actions are scaled by 1.57\d*, this run's by "
+                                        r"1.0$"):
+        Teachers((str(tmp_path / "other.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[40], action_scale=1.0)
 
 
 def test_the_distillation_loss_counts_the_taught_samples_alone():
