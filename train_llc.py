@@ -17,21 +17,16 @@ Checkpoints (run_dir/checkpoint.pt) are written atomically every `checkpoint_eve
 Ctrl-C (or SIGTERM) stops at the end of the iteration and saves; `--resume` continues one exactly, in its own
 folder. At the end (or exit) the policy alone goes to run_dir/policy.pt, for play.py and the evaluation;
 run_dir/progress.csv holds one row per iteration (samples, mean reward, episode length, samples/s, KL, clip
-fraction, learning rate, log-std, the ball error on the clip's frames, the ball assist's factor; with the mass
-curriculum the ball's mass, with switch starts the share of switch and other episodes that fall per step, with
-`--env.label-sampling.mode` other than episodes the labels' smallest and largest draw probabilities, the smallest
-share of a step's samples any label holds and that of the label whose episodes fall most; with --teachers the
-distance of the action means from the teachers', distill_mse). With --teachers the run distils exported policies
-(DAgger: skillmimic.distill). A folder that holds a run is never overwritten without `--overwrite`, and a NaN or
-Inf stops the run before it is saved (skillmimic.runs).
-Under torchrun each rank simulates num_envs / ranks environments on its own GPU, gradients and normaliser statistics
-are shared, and rank 0 alone logs and writes files.
+fraction, learning rate, log-std, the ball error on the clip's frames, the ball assist's factor, and the columns of
+the options that are on: the mass curriculum's ball mass, switch starts' fall rates, label sampling's shares, the
+teachers' distill_mse). A folder that holds a run is never overwritten without `--overwrite`, and a NaN or Inf
+stops the run before it is saved (skillmimic.runs). Under torchrun each rank simulates num_envs / ranks
+environments on its own GPU, gradients and normaliser statistics are shared, and rank 0 alone logs and writes files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -40,8 +35,7 @@ from torch import nn
 from skillmimic import DATA, checkpoint, distributed, lineage, plan, recipe, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
-from skillmimic.distill import Teachers, teacher_share
-from skillmimic.errors import UserError, check_finite_nonnegative
+from skillmimic.distill import check_options, load_teachers, teacher_share
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
@@ -120,45 +114,25 @@ class Args:
     """First iterations of a new run in which only the critic learns (the actor acts but does not move)."""
     actor_prime_iterations: int = 1
     """After the critic's warm-up, iterations in which the actor's gradients feed Adam's moments while its weights
-    stay (0: none). A fresh Adam's first steps move every weight by the full step size whatever its gradient (its
-    second moment knows only the gradients of now), so a run continuing a policy jolts it: round 7's four
-    continuations of the layup moved their policies by a KL of 9-14 in their first iteration against 0.05-0.07 in
-    the next. On the CPU, one iteration of 256 environments continuing the layup policy (llc_layup.pt, 90.6%
-    success with its weights kept) left it at 0.0% success and 97% falls unprimed (KL 11.9), and at 95.3% primed
-    for one iteration (KL 2.8); at 2,048 environments, round 1's 19-skill policy went from 89.1% to 64.1% on shot
-    (style 1) unprimed and kept 89.1% primed (64 episodes each; docs/llc_recipe.md, "Continuing a policy")."""
+    stay (0: none): a fresh Adam's first full-size steps wrecked continued policies (0.0% against 95.3% layup
+    success after one CPU iteration; docs/llc_recipe.md, "Continuing a policy")."""
     critic_reference: bool = False
-    """The critic also sees the reference motion (an asymmetric, privileged critic; the actor never does): the
-    reference's bodies, ball, contact label and clip phase at the frame the next reward scores, in the humanoid's
-    heading frame (skillmimic/envs/reference_obs.py), normalised by a normaliser of their own. Why: with several
-    clips per skill and dribbles whose states repeat, a critic that sees what the actor sees cannot tell which clip
-    or which phase an episode is in, and its values blur; a 19-skill run learned the shots but lost the ball within
-    ~30 steps in every dribble, the pickup and the layups. Not measured yet. The policy file records it and carries
-    the critic with both its normalisers; the actor and what play.py, the evaluation and the task environments read
-    are unchanged. --init-from a file whose critic does not see the reference seats that critic for it (the
-    reference's inputs get weight 0: it starts out computing the file's values); a file whose critic sees it, into a
-    run without the flag, leaves the run a new critic, which warms up (skillmimic.recipe)."""
+    """The critic also sees the reference motion (bodies, ball, contact label and clip phase at the frame the next
+    reward scores: skillmimic/envs/reference_obs.py, which says why), through a normaliser of its own; the actor
+    never does. The policy file carries that critic; --init-from seats a plain file's critic for it
+    (skillmimic.recipe). Not measured yet."""
     teachers: tuple[str, ...] = ()
-    """Distil from these exported policies (DAgger, skillmimic/distill.py): the policy acts, and each file's actor
-    labels every step of the environments playing a skill it was trained on (its recorded skill labels; a later file
-    wins a skill two name) with its action mean; the update adds --distill-coef x the squared distance of the
-    policy's action means from those labels (mean over actions, over the taught samples) to PPO's loss. Skills no
-    file teaches learn by PPO alone. Why: trained together on all 19 skills, PPO learned the shots and none of the
-    skills that keep the ball through a bounce or a catch, while the layup trained alone was learned
-    (docs/llc_recipe.md); a teacher sees what the policy sees, so one policy can take each skill from a policy
-    trained on it alone. Not measured yet."""
+    """Distil from these exported policies (DAgger, skillmimic/distill.py, which says why): each file's actor labels
+    the steps of the skills it was trained on with its action mean, and --distill-coef x the squared distance of
+    the policy's means from those labels joins PPO's loss. Skills no file teaches learn by PPO alone. Not measured
+    yet."""
     distill_coef: float = 1.0
     """Weight of the distillation loss (--teachers) against PPO's surrogate."""
     distill_ppo: bool = True
-    """With --teachers, keep PPO's surrogate in the actor's loss (--no-distill-ppo: the actor learns from the
-    teachers alone, as pure DAgger; skills no file teaches then do not learn)."""
+    """With --teachers, keep PPO's surrogate (--no-distill-ppo: the teachers alone; untaught skills stand still)."""
     distill_teacher_share: float = 0.0
-    """With --teachers and --no-distill-ppo, the share of the environments whose taught skill the teachers play
-    (their action means) instead of the policy, drawn anew at each iteration, so that the policy also learns the
-    teachers' actions in the states the teachers reach (InterMimic's schedule starts every episode with the
-    teacher acting); the policy's own states are the rest. Falls linearly to 0 over --distill-teacher-iterations
-    (0: stays). Needs --no-distill-ppo: the surrogate needs the policy's own actions. progress.csv gets
-    distill_teacher_share. Not measured yet."""
+    """With --teachers and --no-distill-ppo, the share of the environments, drawn anew each iteration, that the
+    teachers play instead of the policy (skillmimic.distill.teacher_share); progress.csv gets it."""
     distill_teacher_iterations: int = 0
     """Iterations over which --distill-teacher-share falls to 0 (0: it stays as given)."""
     hidden: tuple[int, ...] = (1024, 512, 512)
@@ -170,14 +144,10 @@ class Args:
     within the band of two FP32 seeds (docs/llc_recipe.md, round 7). A speed setting, taken from the command line
     on --resume; no effect on a CPU."""
     compile: bool = True
-    """On a GPU, the reward, the observation (ImitationEnv.compile) and the update's loss (ppo_loss) as
-    torch.compile'd functions: a few fused kernels where eager torch launches one per operation (--no-compile: the
-    eager path). The reward and the observation compiled took an H200's iteration from 2,002 to 1,815 ms (README,
-    "Where one GPU's time goes"); in all-skills round 2 (docs/llc_recipe.md) it trained at 249,800 samples/s
-    against 229,700 eager on two H100s of one computer side by side, with the same learning curve at equal samples
-    (reward, episode length, ball error) and the same evaluation within noise. The default since. No effect on a
-    CPU (compiling takes minutes there and needs a C++ compiler). A speed setting, taken from the command line on
-    --resume. The first iteration is slower while it compiles (about 10 s)."""
+    """On a GPU, the reward, the observation (ImitationEnv.compile) and the update's loss (ppo_loss) through
+    torch.compile (--no-compile: eager): 249,800 against 229,700 samples/s on two H100s side by side with the same
+    learning curve (all-skills round 2, docs/llc_recipe.md). No effect on a CPU. Taken from the command line on
+    --resume."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     keep_policies: bool = False
@@ -312,16 +282,8 @@ def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
     check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
                  "checkpoint_every")
-    check_finite_nonnegative(args.distill_coef, "--distill-coef", "0 or more")
-    if not 0.0 <= args.distill_teacher_share <= 1.0:  # NaN fails too
-        raise UserError(f"--distill-teacher-share {args.distill_teacher_share}: must be within [0, 1]")
-    if args.distill_teacher_share > 0 and (not args.teachers or args.distill_ppo):
-        raise UserError("--distill-teacher-share needs --teachers and --no-distill-ppo (PPO's surrogate needs the "
-                        "policy's own actions)")
-    check_counts(args, "distill_teacher_iterations", minimum=0)
-    for path in args.teachers:  # read once the environment is built (skillmimic.distill); missing: refused now
-        if not Path(path).is_file():
-            raise UserError(f"--teachers: {path}: no such file (an exported policy, policy.pt)")
+    check_options(args.teachers, args.distill_coef, args.distill_ppo, args.distill_teacher_share,
+                  args.distill_teacher_iterations)
     args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES)
     if resume is not None:  # the run's observation (of its history steps, from its args; none before they were
         # recorded) and hand (full before hands were recorded) as this checkout has them
@@ -343,12 +305,7 @@ def main(args: Args) -> None:
     history, critic_warmup = recipe.start(  # a new run's actor (and critic): --init-from's, or the warm start
         agent, env, resume, args.init_from, args.warm_start_steps, args.warm_start_lr, args.warm_start_batch, args.seed,
         args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main)
-    teachers = None
-    if args.teachers:  # --teachers: the policies whose actions the run distils (skillmimic.distill)
-        teachers = Teachers(args.teachers, env.num_obs, env.spec.hand, device, env.skill_labels.tolist(),
-                            env.cfg.action_scale)
-        if ranks.main:
-            print(teachers.describe(env.skill_labels.tolist()))
+    teachers = load_teachers(args.teachers, env, device, show=ranks.main)  # --teachers (skillmimic.distill)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     loss_fn = loss_function(compiled)
     actor_params = [*agent.actor.parameters(), *([agent.log_std] if args.learn_std else [])]  # what priming keeps

@@ -25,8 +25,25 @@ from pathlib import Path
 import torch
 
 from skillmimic import skills
-from skillmimic.errors import UserError
+from skillmimic.errors import UserError, check_finite_nonnegative
 from skillmimic.policy import SkillPolicy, load_policy
+
+
+def check_options(teachers: tuple[str, ...], coef: float, ppo: bool, share: float, share_iterations: int) -> None:
+    """train_llc.py's distillation flags, each refused in one line before anything is built: the teachers' files
+    exist (they are read once the environment is built), the weight is 0 or more, the teachers' share of the acting
+    is within [0, 1] and only with --teachers and --no-distill-ppo (the surrogate needs the policy's own actions)."""
+    check_finite_nonnegative(coef, "--distill-coef", "0 or more")
+    if not 0.0 <= share <= 1.0:  # NaN fails too
+        raise UserError(f"--distill-teacher-share {share}: must be within [0, 1]")
+    if share > 0 and (not teachers or ppo):
+        raise UserError("--distill-teacher-share needs --teachers and --no-distill-ppo (PPO's surrogate needs the "
+                        "policy's own actions)")
+    if share_iterations < 0:
+        raise UserError(f"--distill-teacher-iterations {share_iterations}: must be at least 0")
+    for path in teachers:
+        if not Path(path).is_file():
+            raise UserError(f"--teachers: {path}: no such file (an exported policy, policy.pt)")
 
 
 class Teachers:
@@ -88,3 +105,15 @@ def teacher_share(start: float, iteration: int, iterations: int) -> float:
     if iterations <= 0:
         return start
     return start * max(0.0, 1.0 - (iteration - 1) / iterations)
+
+
+def load_teachers(paths: tuple[str, ...], env, device: torch.device, show: bool = False) -> Teachers | None:
+    """The teachers of a run in `env` (an ImitationEnv: its observation size, hand, skills and action scale), None
+    without any; with `show`, the line saying which file teaches which skill."""
+    if not paths:
+        return None
+    labels = env.skill_labels.tolist()
+    teachers = Teachers(paths, env.num_obs, env.spec.hand, device, labels, env.cfg.action_scale)
+    if show:
+        print(teachers.describe(labels))
+    return teachers
