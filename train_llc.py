@@ -9,18 +9,16 @@ One Gaussian policy, conditioned on a skill one-hot, with a fixed or learned sta
 separate actor and critic MLPs (with --critic-reference the critic also sees the reference motion, the actor never
 does: skillmimic/envs/reference_obs.py); observation and value normalisation as modules with buffers; GAE with
 time-outs bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient clipping; optionally a
-KL-adaptive learning rate (rsl_rl's rule). A new run can start with a warm start: the actor fitted by regression
-to the data's next-frame PD targets from reference states (and the observation normaliser to those states), or
-from an exported policy (`--init-from`, its critic too when the file carries one) (skillmimic.recipe); a new
-critic first learns alone for `critic_warmup_iterations`.
+KL-adaptive learning rate (rsl_rl's rule). A new run starts with a warm start (the actor fitted by regression to
+the data's next-frame PD targets from reference states, the observation normaliser to those states) or from an
+exported policy (`--init-from`, its critic too if the file has one; skillmimic.recipe); a new critic learns alone first.
 Checkpoints (run_dir/checkpoint.pt) are written atomically every `checkpoint_every` iterations and on exit;
 Ctrl-C (or SIGTERM) stops at the end of the iteration and saves; `--resume` continues one exactly, in its own
 folder. At the end (or exit) the policy alone goes to run_dir/policy.pt, for play.py and the evaluation;
 run_dir/progress.csv holds one row per iteration (samples, mean reward, episode length, samples/s, KL, clip
-fraction, learning rate, log-std, the ball error on the clip's frames, the ball assist's factor, and the columns of
-the options that are on: the mass curriculum's ball mass, switch starts' fall rates, label sampling's shares, the
-teachers' distill_mse). A folder that holds a run is never overwritten without `--overwrite`, and a NaN or Inf
-stops the run before it is saved (skillmimic.runs). Under torchrun each rank simulates num_envs / ranks
+fraction, learning rate, log-std, the ball error on the clip's frames, the assist's factor, and the columns of the
+options that are on). A folder holding a run is never overwritten without `--overwrite`, and a NaN or Inf stops the
+run before it is saved (skillmimic.runs). Under torchrun each rank simulates num_envs / ranks
 environments on its own GPU, gradients and normaliser statistics are shared, and rank 0 alone logs and writes files.
 """
 
@@ -61,8 +59,7 @@ class Args:
     device: str = "auto"
     """'cuda', 'cpu' or 'auto'."""
     num_envs: int | None = None
-    """Parallel environments in all, shared evenly by the torchrun ranks (default: --envs-per-gpu per GPU, 8 per CPU
-    process)."""
+    """Parallel environments in all, shared evenly by the torchrun ranks (default: --envs-per-gpu per GPU, 8 a CPU)."""
     envs_per_gpu: int = 4096
     """Environments per GPU when --num-envs is not given; a CPU process runs 8 whatever this says (a config sets it
     for the GPU without making a CPU run take 9 GB)."""
@@ -73,6 +70,8 @@ class Args:
     a CPU, a few minutes to try the pipeline: a skill takes tens of millions of samples; resuming: the run's own)."""
     learning_rate: float = 5e-5
     """Adam's step size (SkillMimic's is 2e-5; on the layup 5e-5 learned faster and 2e-4 collapsed)."""
+    lr_warmup_iterations: int = 0
+    """Iterations over which the step size rises to --learning-rate once the actor moves (recipe.warmup_lr)."""
     gamma: float = 0.99
     """Discount factor."""
     gae_lambda: float = 0.95
@@ -282,6 +281,7 @@ def main(args: Args) -> None:
     # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
     check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
                  "checkpoint_every")
+    recipe.check_schedule(args)  # the warm-ups' and priming's counts
     check_options(args.teachers, args.distill_coef, args.distill_ppo, args.distill_teacher_share,
                   args.distill_teacher_iterations)
     args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES)
@@ -393,6 +393,9 @@ def main(args: Args) -> None:
             stats: dict[str, torch.Tensor] = {}  # the update's statistics, by their names in the log
             actor_on = 0.0 if iteration <= critic_warmup else 1.0
             priming = critic_warmup < iteration <= critic_warmup + args.actor_prime_iterations  # actor kept
+            if args.lr_warmup_iterations:  # (a fixed rate: recipe.check_schedule)
+                k = iteration - critic_warmup - args.actor_prime_iterations  # its k-th iteration moving the actor
+                optimizer.param_groups[0]["lr"] = recipe.warmup_lr(args.learning_rate, args.lr_warmup_iterations, k)
             for _ in range(args.update_epochs):
                 perm = torch.randperm(batch_size, device=device)
                 for start in range(0, batch_size, minibatch_size):

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from skillmimic import checkpoint, distributed, lineage, skills
+from skillmimic.cli import check_counts
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
@@ -208,6 +209,30 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
               + ("; reference inputs seated for the critic" if seat_ref else "")
               + (f"; skill inputs seated for {', '.join(f'{lab:03d}' for lab in seated)}" if seated else ""))
     return policy
+
+
+def check_schedule(args) -> None:
+    """train_llc.py's counts of iterations before and while the actor starts to move (`args`: its Args), each 0 or
+    more, and --lr-warmup-iterations only with a fixed learning rate, refused in one line naming the flag."""
+    check_counts(args, "critic_warmup_iterations", "actor_prime_iterations", "lr_warmup_iterations", minimum=0)
+    if args.lr_warmup_iterations and args.desired_kl is not None:
+        raise UserError("--lr-warmup-iterations needs a fixed learning rate: --desired-kl sets the step size itself")
+
+
+def warmup_lr(lr: float, iterations: int, actor_iteration: int) -> float:
+    """The step size of the `actor_iteration`-th iteration in which the actor moves (1-based; 0 or less: before it
+    does) under train_llc.py --lr-warmup-iterations `iterations` (a fixed rate, no --desired-kl): lr x k /
+    iterations, rising linearly to lr at the last of them (0 iterations: lr throughout). Why: a policy continued on
+    fewer skills than its file was trained on moved by a KL of 25-38 in its first actor iteration although primed
+    (all-skills round 3's C, the dribble alone continuing a 19-skill file: its reward halved and took 53 million
+    samples to come back). With the skills narrowed, the gradients agree from minibatch to minibatch, and Adam,
+    whose steps have the learning rate's size whatever the gradient's, moves every weight the full step the same
+    way; with a standard deviation of 0.055 on 66 actions, action means shifted by 0.1 each are a KL of over
+    100. A critic's warm-up did not stop it (on the CPU: a KL of 67 after three iterations of the critic
+    alone against 25 without)."""
+    if iterations <= 0:
+        return lr
+    return lr * min(1.0, max(actor_iteration, 1) / iterations)
 
 
 def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None, warm_start_steps_arg: int | None,

@@ -7,7 +7,11 @@ plain MuJoCo (CPU) with the evaluation's settings (no drift termination; the epi
 the feet and hands touches the floor). Every `every` steps, and at the end, one line: the step, the imitation
 reward, the bodies' mean distance to the reference (drift), the ball's distance to the reference's ball and both
 heights, the pelvis height and the reference's, whether a hand touches the ball and whether the data says one
-does, and the bodies on the floor that may not be there.
+does, and the bodies on the floor that may not be there. With `--teacher FILE` (distillation, skillmimic.distill),
+also the mean over actions of the squared distance of the policy's action means from that policy's in the same
+state: train_llc.py's distill_mse, step by step along the student's own episode.
+
+    python -m skillmimic.trace_episode --checkpoint runs/llc/policy.pt --teacher skillmimic/assets/llc_layup.pt
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 from skillmimic import DATA
 from skillmimic import model as M
 from skillmimic.cli import check_counts, run_command
+from skillmimic.errors import UserError
 from skillmimic.envs.imitation import ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.evaluate import evaluation_config
@@ -36,6 +41,9 @@ class Args:
     """Control steps at most (60 Hz)."""
     every: int = 4
     """Print one line every this many steps."""
+    teacher: str | None = None
+    """An exported policy of the same observation and hand: each line also gets the squared distance of the traced
+    policy's action means from this one's (a teacher's, in distillation)."""
 
 
 @torch.no_grad()
@@ -43,6 +51,11 @@ def trace(args: Args) -> list[dict]:
     """The episode's lines, as dicts (also printed)."""
     check_counts(args, "steps", "every")
     policy = load_policy(args.checkpoint, "cpu", num_obs=skill_obs_dim)
+    teacher = (None if args.teacher is None else
+               load_policy(args.teacher, "cpu", num_obs=policy.num_obs, hand=policy.hand, flag="--teacher"))
+    if teacher is not None and teacher.action_scale != policy.action_scale:  # its actions mean other PD targets
+        raise UserError(f"--teacher: {args.teacher}: its actions are scaled by {teacher.action_scale}, "
+                        f"{args.checkpoint}'s by {policy.action_scale}")
     motions = MotionSet(args.motion_dir, hand=policy.hand)
     env = ImitationEnv(evaluation_config(policy, args.steps, "mujoco"), motions, 1, "cpu", seed=0)
     zero = torch.zeros(1, dtype=torch.long)
@@ -51,7 +64,9 @@ def trace(args: Args) -> list[dict]:
     obs, t, s = env.observe(), motions.table, env.sim
     lines = []
     for k in range(1, args.steps + 1):
-        obs, reward, terminated, _, info = env.step(policy(obs))
+        action = policy(obs)
+        distance = None if teacher is None else float((action - teacher(obs)).square().mean())
+        obs, reward, terminated, _, info = env.step(action)
         row = int(motions.rows(env.motion_ids, env.frame_ids)[0])
         if k % args.every and not terminated[0] and k < args.steps:
             continue
@@ -61,12 +76,14 @@ def trace(args: Args) -> list[dict]:
                 "ball_z": float(s.ball_pos_w[0, 2]), "ref_ball_z": float(t.ball_pos[row, 2]),
                 "pelvis_z": float(s.body_pos_w[0, 0, 2]), "ref_pelvis_z": float(t.body_pos[row, 0, 2]),
                 "hand_on_ball": bool(s.hand_ball_contact[0].any()), "ref_hand_on_ball": bool(t.contact[row] > 0.5),
-                "on_floor": [M.BODY_NAMES[i] for i in off_floor], "fell": bool(terminated[0])}
+                "on_floor": [M.BODY_NAMES[i] for i in off_floor], "fell": bool(terminated[0]),
+                **({} if distance is None else {"teacher_mse": distance})}
         lines.append(line)
         print(f"step {k:3d}  reward {line['reward']:.3f}  drift {line['drift_m']:.2f} m  ball off "
               f"{line['ball_error_m']:.2f} m (z {line['ball_z']:.2f}, ref {line['ref_ball_z']:.2f})  pelvis z "
               f"{line['pelvis_z']:.2f} (ref {line['ref_pelvis_z']:.2f})  hand on ball "
               f"{int(line['hand_on_ball'])} (ref {int(line['ref_hand_on_ball'])})"
+              + ("" if distance is None else f"  from the teacher {distance:.5f}")
               + (f"  on the floor: {', '.join(line['on_floor'])}" if line["on_floor"] else "")
               + ("  FELL" if line["fell"] else ""))
         if terminated[0]:

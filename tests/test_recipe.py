@@ -175,6 +175,26 @@ def test_init_from_carries_the_critic_and_both_normalisers_exactly(tmp_path):
     assert r.returncode == 0 and "actor and critic" in r.stdout, r.stderr
 
 
+def test_the_learning_rate_warms_up_once_the_actor_moves_and_a_negative_count_is_refused(tmp_path):
+    assert [recipe.warmup_lr(1e-4, 4, k) for k in (-1, 0, 1, 2, 4, 9)] == [2.5e-5, 2.5e-5, 2.5e-5, 5e-5, 1e-4, 1e-4]
+    assert recipe.warmup_lr(1e-4, 0, 1) == 1e-4  # off
+    # critic alone (1), actor primed (2), then the actor moves: 1/2 of the rate at iteration 3, all of it at 4
+    r = _run(*FAST, "--iterations", "5", "--run-dir", str(tmp_path / "a"), "--learning-rate", "1e-4",
+             "--critic-warmup-iterations", "1", "--lr-warmup-iterations", "2")
+    assert r.returncode == 0, r.stderr
+    import csv
+    with open(tmp_path / "a" / "progress.csv") as f:
+        rates = [float(row["learning_rate"]) for row in csv.DictReader(f)]
+    assert rates == [5e-5, 5e-5, 5e-5, 1e-4, 1e-4]
+    for flag in ("--lr-warmup-iterations", "--critic-warmup-iterations", "--actor-prime-iterations"):
+        r = _run(*FAST, "--run-dir", str(tmp_path / "b"), flag, "-1")
+        assert r.returncode == 2 and r.stderr.strip() == f"error: {flag} -1: must be at least 0", r.stderr
+        assert not (tmp_path / "b").exists()
+    r = _run(*FAST, "--run-dir", str(tmp_path / "b"), "--lr-warmup-iterations", "5", "--desired-kl", "0.01")
+    assert r.returncode == 2 and r.stderr.strip() == ("error: --lr-warmup-iterations needs a fixed learning rate: "
+                                                      "--desired-kl sets the step size itself"), r.stderr
+
+
 @pytest.mark.parametrize("recipe", [RECIPE, RECIPE + BALL_NOISE], ids=["recipe", "ball-noise"])
 def test_resume_with_the_recipe_is_exact(tmp_path, recipe):
     a, b = tmp_path / "a", tmp_path / "b"
@@ -218,6 +238,7 @@ def test_trace_episode_reports_each_step_from_the_clip_start(tmp_path, capsys):
     from skillmimic.policy import SkillPolicy, save_policy
 
     from skillmimic import trace_episode
+    from skillmimic.errors import UserError
 
     spec = M.load_spec("rigid")
     path = tmp_path / "p.pt"
@@ -229,6 +250,19 @@ def test_trace_episode_reports_each_step_from_the_clip_start(tmp_path, capsys):
     assert first["ball_error_m"] < 0.15 and first["drift_m"] < 0.15  # one step from the reference state
     assert first["ref_hand_on_ball"] and abs(first["ref_pelvis_z"] - first["pelvis_z"]) < 0.05
     assert "step   1  reward" in capsys.readouterr().out
+    # --teacher: the distance of the action means from another policy's, step by step (0 from itself)
+    lines = trace_episode.trace(trace_episode.Args(checkpoint=str(path), steps=2, every=1, teacher=str(path)))
+    assert [x["teacher_mse"] for x in lines] == [0.0, 0.0] and "from the teacher 0.00000" in capsys.readouterr().out
+    torch.manual_seed(3)
+    other = SkillPolicy(SKILL_OBS_DIM, spec.num_dofs, (16,), 1.5, 2.0, hand="rigid", model_sha256=spec.sha256)
+    save_policy(other, tmp_path / "other.pt")
+    lines = trace_episode.trace(trace_episode.Args(checkpoint=str(path), steps=2, every=1,
+                                                   teacher=str(tmp_path / "other.pt")))
+    assert all(x["teacher_mse"] > 0 for x in lines)
+    save_policy(SkillPolicy(SKILL_OBS_DIM, spec.num_dofs, (16,), 1.0, 2.0, hand="rigid", model_sha256=spec.sha256),
+                tmp_path / "scaled.pt")
+    with pytest.raises(UserError, match="--teacher: .*scaled.pt: its actions are scaled by 1.0, .*p.pt's by 1.5"):
+        trace_episode.trace(trace_episode.Args(checkpoint=str(path), teacher=str(tmp_path / "scaled.pt")))
 
 
 def test_ball_noise_is_training_only(tmp_path):
