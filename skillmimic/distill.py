@@ -26,7 +26,7 @@ import torch
 
 from skillmimic import skills
 from skillmimic.errors import UserError, check_finite_nonnegative
-from skillmimic.policy import SkillPolicy, load_policy
+from skillmimic.policy import SkillPolicy, check_action_scale, load_policy
 
 
 def check_options(teachers: tuple[str, ...], coef: float, ppo: bool, share: float, share_iterations: int) -> None:
@@ -59,9 +59,7 @@ class Teachers:
         self.by_label = torch.full((skills.NUM_SLOTS,), -1, dtype=torch.long)  # (64,) teacher index, -1: none
         for path in paths:
             policy = load_policy(path, device, num_obs=num_obs, hand=hand, flag="--teachers")
-            if policy.action_scale != action_scale:  # its actions would mean other PD targets
-                raise UserError(f"--teachers: {path}: its actions are scaled by {policy.action_scale}, this run's by "
-                                f"{action_scale}")
+            check_action_scale(policy, action_scale, f"--teachers: {path}", "this run's")
             labels = policy.info.get("skill_labels")
             if not labels:
                 raise UserError(f"--teachers: {path}: records no skill labels (written before policy files did), so "

@@ -111,6 +111,15 @@ def check_model(path: str | Path, hand: str, model_sha256: str | None, num_actio
     return spec
 
 
+def check_action_scale(policy: SkillPolicy, action_scale: float, name: str, other: str) -> None:
+    """Refuse in one line a policy (`name`: the flag and file that named it) whose actions are scaled into PD targets
+    otherwise than `other`'s (`action_scale`): the same actions would mean other targets (a teacher in
+    distillation, skillmimic.distill, or in trace_episode)."""
+    if policy.action_scale != action_scale:
+        raise checkpoint.CheckpointError(f"{name}: its actions are scaled by {policy.action_scale}, {other} by "
+                                         f"{action_scale}")
+
+
 def load_policy(path: str | Path, device: str | torch.device = "cpu",
                 num_obs: int | Callable[[int], int] | None = None, hand: str | None = None,
                 flag: str | None = None) -> SkillPolicy:

@@ -22,13 +22,12 @@ import torch
 from skillmimic import DATA
 from skillmimic import model as M
 from skillmimic.cli import check_counts, run_command
-from skillmimic.errors import UserError
 from skillmimic.envs.imitation import ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.evaluate import evaluation_config
 from skillmimic.llc_link import SHIPPED_LLC
 from skillmimic.motion import MotionSet
-from skillmimic.policy import load_policy
+from skillmimic.policy import check_action_scale, load_policy
 
 
 @dataclasses.dataclass
@@ -53,9 +52,8 @@ def trace(args: Args) -> list[dict]:
     policy = load_policy(args.checkpoint, "cpu", num_obs=skill_obs_dim)
     teacher = (None if args.teacher is None else
                load_policy(args.teacher, "cpu", num_obs=policy.num_obs, hand=policy.hand, flag="--teacher"))
-    if teacher is not None and teacher.action_scale != policy.action_scale:  # its actions mean other PD targets
-        raise UserError(f"--teacher: {args.teacher}: its actions are scaled by {teacher.action_scale}, "
-                        f"{args.checkpoint}'s by {policy.action_scale}")
+    if teacher is not None:
+        check_action_scale(teacher, policy.action_scale, f"--teacher: {args.teacher}", f"{args.checkpoint}'s")
     motions = MotionSet(args.motion_dir, hand=policy.hand)
     env = ImitationEnv(evaluation_config(policy, args.steps, "mujoco"), motions, 1, "cpu", seed=0)
     zero = torch.zeros(1, dtype=torch.long)
