@@ -5,21 +5,21 @@
     python train_llc.py --resume runs/llc/checkpoint.pt
     torchrun --standalone --nproc_per_node=2 train_llc.py --num-envs 8192    # two GPUs (skillmimic.distributed)
 
-One Gaussian policy, conditioned on a skill one-hot, with a fixed or learned state-independent log-std;
-separate actor and critic MLPs (with --critic-reference the critic also sees the reference motion, the actor never
-does: skillmimic/envs/reference_obs.py); observation and value normalisation as modules with buffers; GAE with
-time-outs bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient clipping; optionally a
-KL-adaptive learning rate (rsl_rl's rule). A new run starts with a warm start (the actor fitted by regression to
-the data's next-frame PD targets from reference states, the observation normaliser to those states) or from an
-exported policy (`--init-from`, its critic too if the file has one; skillmimic.recipe); a new critic learns alone first.
-Checkpoints (run_dir/checkpoint.pt) are written atomically every `checkpoint_every` iterations and on exit;
-Ctrl-C (or SIGTERM) stops at the end of the iteration and saves; `--resume` continues one exactly, in its own
-folder. At the end (or exit) the policy alone goes to run_dir/policy.pt, for play.py and the evaluation;
-run_dir/progress.csv holds one row per iteration (samples, mean reward, episode length, samples/s, KL, clip
-fraction, learning rate, log-std, the ball error on the clip's frames, the assist's factor, and the columns of the
-options that are on). A folder holding a run is never overwritten without `--overwrite`, and a NaN or Inf stops the
-run before it is saved (skillmimic.runs). Under torchrun each rank simulates num_envs / ranks
-environments on its own GPU, gradients and normaliser statistics are shared, and rank 0 alone logs and writes files.
+One Gaussian policy, conditioned on a skill one-hot, with a fixed or learned state-independent log-std; separate
+actor and critic MLPs (with --critic-reference the critic also sees the reference motion, the actor only in a
+teacher, --actor-reference: skillmimic/envs/reference_obs.py); observation and value normalisation as modules with
+buffers; GAE with time-outs bootstrapped; the clipped surrogate, a bounds loss on the action means and gradient
+clipping; optionally a KL-adaptive learning rate (rsl_rl's rule). A new run starts with a warm start (the actor
+fitted by regression to the data's next-frame PD targets from reference states, the observation normaliser to those
+states) or from an exported policy (`--init-from`, its critic too if the file has one; skillmimic.recipe); a new
+critic learns alone first. Checkpoints (run_dir/checkpoint.pt) are written atomically every `checkpoint_every`
+iterations and on exit; Ctrl-C (or SIGTERM) stops at the end of the iteration and saves; `--resume` continues one
+exactly, in its own folder. At the end (or exit) the policy alone goes to run_dir/policy.pt, for play.py and the
+evaluation; run_dir/progress.csv holds one row per iteration (samples, mean reward, episode length, samples/s, KL,
+clip fraction, learning rate, log-std, the ball error on the clip's frames, the assist's factor, and the columns of
+the options that are on). A folder holding a run is never overwritten without `--overwrite`, and a NaN or Inf stops
+the run before it is saved (skillmimic.runs). Under torchrun each rank simulates num_envs / ranks environments on
+its own GPU, gradients and normaliser statistics are shared, and rank 0 alone logs and writes files.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from skillmimic import DATA, checkpoint, distributed, lineage, plan, recipe, runs
+from skillmimic import DATA, checkpoint, distributed, plan, recipe, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
 from skillmimic.distill import check_options, load_teachers, teacher_share
@@ -40,7 +40,8 @@ from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.model import Physics
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import check_model, mlp, policy_file
+from skillmimic.export import policy_export
+from skillmimic.policy import check_model, mlp
 from skillmimic.rewards import RewardConfig
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
@@ -120,6 +121,11 @@ class Args:
     reward scores: skillmimic/envs/reference_obs.py, which says why), through a normaliser of its own; the actor
     never does. The policy file carries that critic; --init-from seats a plain file's critic for it
     (skillmimic.recipe). All-skills round 3: reward 0.535 against 0.459 (docs/llc_recipe.md)."""
+    actor_reference: bool = False
+    """Train a teacher: the actor sees the reference too (after its observation; with --critic-reference, whose
+    normaliser it shares), as the fastest trackers do. Its file drives no skill label alone: the evaluation and
+    --teachers feed it the reference. A fresh actor, and --init-from a file whose actor does not see it, start
+    with weight 0 on the reference (skillmimic.recipe.seat_reference): as the file or the warm start."""
     teachers: tuple[str, ...] = ()
     """Distil from these exported policies (DAgger, skillmimic/distill.py, which says why): each file's actor labels
     the steps of the skills it was trained on with its action mean, and --distill-coef x the squared distance of
@@ -176,14 +182,20 @@ class Agent(nn.Module):
     """Actor (Gaussian, fixed std) and critic on normalised observations; the critic predicts normalised values.
     With num_reference > 0 (--critic-reference) the critic also sees that many reference features, normalised by
     ref_norm (registered last, so that an agent without them is built, and draws its initial weights, as before);
-    without, ref_norm is None."""
+    without, ref_norm is None. With actor_reference (--actor-reference) the actor sees them too, with weight 0 on
+    them at first (recipe.seat_reference)."""
 
     def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], log_std: float,
-                 learn_std: bool = False, num_reference: int = 0):
+                 learn_std: bool = False, num_reference: int = 0, actor_reference: bool = False):
         super().__init__()
         self.obs_norm = EmpiricalNormalization(num_obs)
         self.value_norm = EmpiricalNormalization(())
         self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
+        self.actor_reference = actor_reference
+        if actor_reference:  # the actor's input: the observation, then the reference (seated: weight 0 on it)
+            seated = recipe.seat_reference(self.actor.state_dict(), num_reference)
+            self.actor = mlp(num_obs + num_reference, hidden, num_actions, out_std=0.01)
+            self.actor.load_state_dict(seated)
         self.critic = mlp(num_obs + num_reference, hidden, 1, out_std=1.0)
         init = torch.full((num_actions,), float(log_std))
         if learn_std:  # a parameter or a buffer, under the same name: checkpoints of either kind load alike
@@ -191,6 +203,10 @@ class Agent(nn.Module):
         else:
             self.register_buffer("log_std", init)
         self.ref_norm = EmpiricalNormalization(num_reference) if num_reference else None
+
+    def actor_obs(self, obs_n: torch.Tensor, ref_n: torch.Tensor | None) -> torch.Tensor:
+        """The actor's input: obs_n (B, num_obs), and with --actor-reference ref_n after it (as critic_obs)."""
+        return self.critic_obs(obs_n, ref_n) if self.actor_reference else obs_n
 
     @staticmethod
     def critic_obs(obs_n: torch.Tensor, ref_n: torch.Tensor | None) -> torch.Tensor:
@@ -215,7 +231,8 @@ def ppo_loss(agent: Agent, obs: torch.Tensor, act: torch.Tensor, logp_old: torch
              ppo_on: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One minibatch's PPO loss: the clipped surrogate on advantages normalised within the minibatch, the loss that
     keeps action means within [-1, 1] (both off while actor_on is 0: the critic learns alone), the value loss on
-    normalised returns. obs (B, num_obs) normalised; act, mu_old (B, num_actions) the rollout's actions and means;
+    normalised returns. obs (B, num_obs) the actor's input, normalised (Agent.actor_obs: + num_reference with
+    --actor-reference); act, mu_old (B, num_actions) the rollout's actions and means;
     logp_old, adv, ret_n (B,); old_log_std (num_actions,) the rollout's; critic_obs (B, num_obs + num_reference) the
     critic's input with --critic-reference (Agent.critic_obs), None: obs; with --teachers, teacher_mu (B,
     num_actions) the teachers' action means and taught (B,) 1 where a teacher teaches the sample's skill: the
@@ -255,23 +272,6 @@ def loss_function(compiled: bool) -> Callable[..., tuple[torch.Tensor, dict[str,
     return torch.compile(ppo_loss) if compiled else ppo_loss
 
 
-def policy_export(agent: Agent, args: Args, env: ImitationEnv, iteration: int, global_step: int,
-                  history_before: dict = lineage.NEW) -> dict:
-    """What play.py and the evaluation need: the actor, the observation normaliser, sizes, action scaling, the
-    past steps it observes and the physical options; where in training it was taken (in its run, and in all:
-    skillmimic.lineage); and the critic with its value normaliser (and with --critic-reference, its reference
-    normaliser), for a run that continues from it (--init-from)."""
-    reference = {"ref_norm": agent.ref_norm.state_dict()} if agent.ref_norm is not None else {}
-    return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
-                       env.cfg.action_scale, env.cfg.action_clip, hand=env.spec.hand, model_sha256=env.spec.sha256,
-                       physics=env.cfg.physics.as_dict(), critic=agent.critic.state_dict(),
-                       value_norm=agent.value_norm.state_dict(), critic_reference=args.critic_reference,
-                       **reference, skill_labels=env.skill_labels.tolist(),
-                       motion_dir=args.motion_dir, iteration=iteration, samples=global_step,
-                       log_std=float(agent.log_std.detach().mean()), history_steps=env.cfg.history.steps,
-                       history=lineage.total(history_before, iteration, global_step))
-
-
 # What a resumed run may change; everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir", "overwrite", "device", "resume",
                     "init_from", "tf32", "compile")
@@ -300,11 +300,12 @@ def main(args: Args) -> None:
         env.compile()
     run.announce("train_llc.py", env.sim, 1, DEFAULTS)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std,
-                  REFERENCE_OBS_DIM if args.critic_reference else 0).to(device)
+                  REFERENCE_OBS_DIM if args.critic_reference else 0, args.actor_reference).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
     history, critic_warmup = recipe.start(  # a new run's actor (and critic): --init-from's, or the warm start
         agent, env, resume, args.init_from, args.warm_start_steps, args.warm_start_lr, args.warm_start_batch, args.seed,
-        args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main)
+        args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main,
+        actor_reference=args.actor_reference)
     teachers = load_teachers(args.teachers, env, device, show=ranks.main)  # --teachers (skillmimic.distill)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     loss_fn = loss_function(compiled)
@@ -347,9 +348,9 @@ def main(args: Args) -> None:
             for step in range(args.num_steps):
                 with torch.no_grad():
                     obs_n = agent.obs_norm(obs)
-                    dist = agent.dist(obs_n)
-                    action = dist.sample()
                     ref_n = None if ref is None else agent.ref_norm(ref)  # learns from the rollout, as obs_norm
+                    dist = agent.dist(agent.actor_obs(obs_n, ref_n))
+                    action = dist.sample()
                     value = agent.value_norm.denormalize(agent.value(agent.critic_obs(obs_n, ref_n)))
                 obs_buf[step], act_buf[step], mu_buf[step] = obs_n, action, dist.mean
                 logp_buf[step], val_buf[step] = dist.log_prob(action).sum(-1), value
@@ -401,22 +402,16 @@ def main(args: Args) -> None:
                 for start in range(0, batch_size, minibatch_size):
                     mb = perm[start : start + minibatch_size]
                     critic_obs = agent.critic_obs(b_obs[mb], None if b_ref is None else b_ref[mb])
-                    loss, mb_stats = loss_fn(agent, b_obs[mb], b_act[mb], b_logp[mb], b_adv[mb], b_ret_n[mb],
+                    actor_in = critic_obs if args.actor_reference else b_obs[mb]  # (the same input)
+                    loss, mb_stats = loss_fn(agent, actor_in, b_act[mb], b_logp[mb], b_adv[mb], b_ret_n[mb],
                                              b_mu[mb], old_log_std, actor_on, args.clip_coef, args.bounds_coef,
                                              args.vf_coef, critic_obs,
                                              None if b_teacher is None else b_teacher[mb],
                                              None if b_taught is None else b_taught[mb], args.distill_coef,
                                              1.0 if teachers is None or args.distill_ppo else 0.0)
-                    if args.desired_kl is not None and actor_on and not priming:  # rsl_rl's rule, on this KL
-                        kl = mb_stats["kl"].reshape(1).clone()
-                        mb_kl = float(distributed.all_reduce_sum_(kl)) / ranks.world_size
-                        lr = optimizer.param_groups[0]["lr"]
-                        if mb_kl > 2.0 * args.desired_kl:
-                            lr = max(lr / 1.5, 1e-6)
-                        elif mb_kl < 0.5 * args.desired_kl:
-                            lr = min(lr * 1.5, 1e-2)
-                        for g in optimizer.param_groups:
-                            g["lr"] = lr
+                    if args.desired_kl is not None and actor_on and not priming:  # the KL of all ranks
+                        kl = float(distributed.all_reduce_sum_(mb_stats["kl"].reshape(1).clone())) / ranks.world_size
+                        recipe.adapt_lr(optimizer, kl, args.desired_kl)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     distributed.average_gradients_(list(agent.parameters()))

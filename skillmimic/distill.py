@@ -6,9 +6,11 @@ environments whose skill it teaches with its action mean, and the update adds th
 action means from those labels to PPO's loss (train_llc.ppo_loss). Why: one policy trained by PPO on all 19 skills
 learned the shots but not the skills that need the ball kept (all-skills rounds 1-2, docs/llc_recipe.md), while the
 layup, trained alone, was learned (skillmimic/assets/llc_layup.pt). A teacher sees what the student sees (its own
-state, the ball and the skill one-hot, never the reference), so a student can take a skill from a policy trained on
-that skill alone; supervision needs far fewer samples than reinforcement (../shared/research: PHC's offline
-distillation reaches 97% in 100 epochs).
+state, the ball and the skill one-hot), so a student can take a skill from a policy trained on that skill alone;
+supervision needs far fewer samples than reinforcement (../shared/research: PHC's offline distillation reaches 97% in
+100 epochs). A teacher may also see the reference motion (train_llc.py --actor-reference: a tracker, as the
+fastest imitation systems train theirs): it is fed the environments' reference features, which the student never
+sees.
 
 Which teacher teaches which skill: each file's recorded `skill_labels` (the skills it was trained on); where two
 files name the same skill, the later one teaches it. A skill no teacher names is learned by PPO alone.
@@ -21,10 +23,12 @@ of iterations (teacher_share), as InterMimic's share of teacher-driven steps fal
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import torch
 
 from skillmimic import skills
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.errors import UserError, check_finite_nonnegative
 from skillmimic.policy import SkillPolicy, check_action_scale, load_policy
 
@@ -50,16 +54,22 @@ class Teachers:
     """Teacher policies on `device`, and which one teaches each of the 64 skill slots."""
 
     def __init__(self, paths: tuple[str, ...], num_obs: int, hand: str, device: torch.device,
-                 run_labels: list[int], action_scale: float):
+                 run_labels: list[int], action_scale: float, reference: Callable[[], torch.Tensor] | None = None):
         """Load the policy files at `paths` for a run whose observation has `num_obs` inputs on the model of `hand`,
-        training the skills `run_labels` with actions scaled by `action_scale` into PD targets. A file that does not
-        fit (another observation, hand, model or action scale), records no skill labels, or teaches none of the
-        run's skills is refused with one line naming --teachers."""
+        training the skills `run_labels` with actions scaled by `action_scale` into PD targets; `reference` gives
+        the reference features of the environments' present state (their reference_obs) to teachers whose actor
+        sees the reference motion (train_llc.py --actor-reference). A file that does not fit (another observation,
+        hand, model, action scale or reference size), records no skill labels, or teaches none of the run's skills
+        is refused with one line naming --teachers."""
+        self.reference = reference
         self.policies: list[SkillPolicy] = []
         self.by_label = torch.full((skills.NUM_SLOTS,), -1, dtype=torch.long)  # (64,) teacher index, -1: none
         for path in paths:
-            policy = load_policy(path, device, num_obs=num_obs, hand=hand, flag="--teachers")
+            policy = load_policy(path, device, num_obs=num_obs, hand=hand, flag="--teachers", reference=True)
             check_action_scale(policy, action_scale, f"--teachers: {path}", "this run's")
+            if policy.num_reference and (reference is None or policy.num_reference != REFERENCE_OBS_DIM):
+                raise UserError(f"--teachers: {path}: its actor sees {policy.num_reference} reference features, "
+                                f"this checkout's are {REFERENCE_OBS_DIM} (skillmimic.envs.reference_obs)")
             labels = policy.info.get("skill_labels")
             if not labels:
                 raise UserError(f"--teachers: {path}: records no skill labels (written before policy files did), so "
@@ -89,11 +99,12 @@ class Teachers:
         """The teachers' action means for the student's observations obs (N, num_obs) of environments playing the
         skills `labels` (N,) long -> (means (N, num_actions), taught (N,) float: 1 where a teacher teaches that
         skill, else 0 and its mean 0). Every teacher runs on every environment and each keeps its own (no host
-        sync)."""
+        sync). Teachers that see the reference get the environments' present reference features (read once)."""
         teacher = self.by_label[labels]  # (N,)
         mu = torch.zeros(obs.shape[0], self.policies[0].num_actions, device=obs.device)
+        ref = self.reference() if any(p.num_reference for p in self.policies) else None  # (N, REFERENCE_OBS_DIM)
         for k, policy in enumerate(self.policies):
-            mu = torch.where((teacher == k).unsqueeze(-1), policy(obs), mu)
+            mu = torch.where((teacher == k).unsqueeze(-1), policy(obs, ref if policy.num_reference else None), mu)
         return mu, (teacher >= 0).float()
 
 
@@ -111,7 +122,7 @@ def load_teachers(paths: tuple[str, ...], env, device: torch.device, show: bool 
     if not paths:
         return None
     labels = env.skill_labels.tolist()
-    teachers = Teachers(paths, env.num_obs, env.spec.hand, device, labels, env.cfg.action_scale)
+    teachers = Teachers(paths, env.num_obs, env.spec.hand, device, labels, env.cfg.action_scale, env.reference_obs)
     if show:
         print(teachers.describe(labels))
     return teachers

@@ -238,7 +238,7 @@ def evaluate_skills(policy, motions: MotionSet, labels: list[int], args: Args, d
     ref: dict[str, list] = {"body": [], "ball": [], "contact": []}
     alive = torch.ones(E * L, dtype=torch.bool, device=device)
     for _ in range(args.horizon):
-        obs, _, terminated, _, _ = env.step(policy(obs))
+        obs, _, terminated, _, _ = env.step(policy(obs, env.reference_obs() if policy.num_reference else None))
         alive &= ~terminated
         record(traj, env.sim, alive)
         rows = motions.rows(env.motion_ids, env.frame_ids)
@@ -281,7 +281,8 @@ def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
                     device: torch.device) -> tuple[list[dict], dict]:
     """Per-skill results of one exported policy, and the policy file's info; prints a table. motion_sets holds the
     clips loaded so far, by hand; those of the policy's hand are loaded when missing."""
-    policy = load_policy(path, device, num_obs=skill_obs_dim)  # a wrong or non-finite file: one line
+    policy = load_policy(path, device, num_obs=skill_obs_dim, reference=True)  # a wrong or non-finite file: one line
+    # (a teacher whose actor sees the reference motion, --actor-reference, is fed it: evaluate_skills)
     if policy.hand not in motion_sets:
         motion_sets[policy.hand] = MotionSet(args.motion_dir, device=device, hand=policy.hand)
     motions = motion_sets[policy.hand]

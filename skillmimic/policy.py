@@ -14,7 +14,13 @@ from it (`train_llc.py --init-from`) continues with the values it had learned ra
 also sees the reference motion (train_llc.py --critic-reference, skillmimic.envs.reference_obs) is recorded as such
 ("critic_reference": True; absent in older files: False) and comes with its reference normaliser ("ref_norm"). Only
 --init-from reads them: the actor, its observation and everything the evaluation, play.py and the task environments
-read are the same whatever the critic sees."""
+read are the same whatever the critic sees.
+
+A teacher's actor may see the reference too (train_llc.py --actor-reference: "actor_reference": True; absent in
+older files: False): it then acts on the observation followed by the reference features, normalised by the file's
+"ref_norm". Such a file is not a skill policy a label can drive: only the readers that have the reference (the
+evaluation, and distillation's --teachers) ask load_policy for it (`reference=True`); every other reader (play.py, the
+task environments, the switch evaluation, trace_episode) is refused it in one line."""
 
 from __future__ import annotations
 
@@ -52,13 +58,18 @@ def mlp(n_in: int, hidden: tuple[int, ...], n_out: int, out_std: float) -> nn.Se
 class SkillPolicy(nn.Module):
     """A trained skill policy: observation (B, num_obs) -> PD-target actions (B, num_actions), the Gaussian's
     mean (deterministic), with the observation normaliser it was trained with, for the model of `hand` whose MJCF
-    has the sha256 `model_sha256` (None: not recorded), observing its own past `history_steps` control steps."""
+    has the sha256 `model_sha256` (None: not recorded), observing its own past `history_steps` control steps; with
+    num_reference > 0 (a teacher, train_llc.py --actor-reference) it also sees that many reference features
+    (skillmimic.envs.reference_obs) after the observation, normalised by ref_norm (None without them)."""
 
     def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], action_scale: float,
-                 action_clip: float, hand: str = "full", model_sha256: str | None = None, history_steps: int = 0):
+                 action_clip: float, hand: str = "full", model_sha256: str | None = None, history_steps: int = 0,
+                 num_reference: int = 0):
         super().__init__()
         self.obs_norm = EmpiricalNormalization(num_obs)
-        self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
+        self.actor = mlp(num_obs + num_reference, hidden, num_actions, out_std=0.01)
+        self.num_reference = num_reference
+        self.ref_norm = EmpiricalNormalization(num_reference) if num_reference else None
         self.num_obs, self.num_actions = num_obs, num_actions
         self.action_scale, self.action_clip = action_scale, action_clip
         self.hand, self.model_sha256 = hand, model_sha256
@@ -70,8 +81,15 @@ class SkillPolicy(nn.Module):
         self.path: Path | None = None  # the file it was read from (load_policy)
 
     @torch.no_grad()
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor(self.obs_norm.normalize(obs))
+    def forward(self, obs: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
+        """obs (B, num_obs), and for a teacher that sees the reference ref (B, num_reference) (the environment's
+        reference_obs()) -> action means (B, num_actions)."""
+        obs_n = self.obs_norm.normalize(obs)
+        if self.ref_norm is None:
+            return self.actor(obs_n)
+        if ref is None:
+            raise ValueError("this policy's actor sees the reference motion: pass ref (envs reference_obs())")
+        return self.actor(torch.cat((obs_n, self.ref_norm.normalize(ref)), dim=-1))
 
 
 def policy_file(actor: nn.Module, obs_norm: EmpiricalNormalization, num_obs: int, num_actions: int,
@@ -89,9 +107,12 @@ def policy_file(actor: nn.Module, obs_norm: EmpiricalNormalization, num_obs: int
 def save_policy(policy: SkillPolicy, path: str | Path) -> None:
     """Write a SkillPolicy as an exported policy file."""
     hidden = tuple(m.out_features for m in policy.actor if isinstance(m, nn.Linear))[:-1]
+    reference = ({"actor_reference": True, "ref_norm": policy.ref_norm.state_dict()}
+                 if policy.ref_norm is not None else {})
     checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, policy.num_obs, policy.num_actions, hidden,
                                        policy.action_scale, policy.action_clip, hand=policy.hand,
-                                       model_sha256=policy.model_sha256, history_steps=policy.history_steps), path)
+                                       model_sha256=policy.model_sha256, history_steps=policy.history_steps,
+                                       **reference), path)
 
 
 def check_model(path: str | Path, hand: str, model_sha256: str | None, num_actions: int,
@@ -122,14 +143,23 @@ def check_action_scale(policy: SkillPolicy, action_scale: float, name: str, othe
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu",
                 num_obs: int | Callable[[int], int] | None = None, hand: str | None = None,
-                flag: str | None = None) -> SkillPolicy:
+                flag: str | None = None, reference: bool = False) -> SkillPolicy:
     """Read an exported policy; with num_obs, check that it fits the environment it will drive: num_obs is the
     observation size, or the size for the past steps the file observes (skillmimic.envs.observations.skill_obs_dim:
     the environment that rebuilds its observation from the file). The policy runs on the model it was trained on
     (its `hand`; a file without one is a full-hand policy), which must be this checkout's file of that hand; with
-    `hand`, it must also be that hand. Errors start with `flag` (the option that named the file) when given."""
+    `hand`, it must also be that hand. Errors start with `flag` (the option that named the file) when given. A file
+    whose actor sees the reference motion (a teacher, train_llc.py --actor-reference) is read only by a reader that
+    passes `reference` (it feeds the policy the reference features), and refused in one line by any other."""
     name = f"{flag}: {path}" if flag else str(path)
     ckpt = checkpoint.load(path, POLICY_FORMAT, map_location=device, name=name)
+    sees_reference = ckpt.get("actor_reference", False) is True  # files before teachers did: False
+    if sees_reference and not reference:
+        raise checkpoint.CheckpointError(
+            f"{name}: its actor sees the reference motion (a teacher, trained with --actor-reference), so a skill "
+            "label alone cannot drive it: evaluate it (skillmimic.evaluate) or let it teach (--teachers)")
+    if sees_reference and "ref_norm" not in ckpt:
+        raise checkpoint.CheckpointError(f"{name}: its actor sees the reference motion but it has no ref_norm")
     steps = ckpt.get("history_steps", 0)  # files from before the history: none
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise checkpoint.CheckpointError(f"{name}: history_steps {steps!r} is not a count of control steps")
@@ -137,8 +167,9 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu",
         checkpoint.check_entries(ckpt, {"num_obs": num_obs(steps) if callable(num_obs) else num_obs}, name)
     policy_hand, sha = ckpt.get("hand", "full"), ckpt.get("model_sha256")
     check_model(name, policy_hand, sha, ckpt["num_actions"], hand)
+    num_reference = ckpt["ref_norm"]["mean"].shape[0] if sees_reference else 0
     policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
-                         ckpt["action_clip"], policy_hand, sha, steps)
+                         ckpt["action_clip"], policy_hand, sha, steps, num_reference)
     try:
         policy.physics = M.Physics.from_dict(ckpt.get("physics"))
     except TypeError as e:
@@ -158,6 +189,8 @@ def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):
     try:
         policy.actor.load_state_dict(ckpt["actor"])
         policy.obs_norm.load_state_dict(ckpt["obs_norm"])
+        if getattr(policy, "ref_norm", None) is not None:  # a teacher that sees the reference (--actor-reference)
+            policy.ref_norm.load_state_dict(ckpt["ref_norm"])
     except RuntimeError as e:
         raise checkpoint.CheckpointError(f"{path}: weights do not fit: {str(e).splitlines()[0][:160]}") from None
     policy.info = {k: v for k, v in ckpt.items() if k not in weights}

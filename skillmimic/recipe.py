@@ -8,7 +8,9 @@
   that observes no past continues in a run that observes its last K control steps with the history's inputs
   seated for it (seat_history); a critic that does not see the reference motion continues in a run whose critic
   does (train_llc.py --critic-reference) with the reference's inputs seated for it (seat_reference), and one that
-  sees it is left behind by a run whose critic does not (a new critic, which warms up);
+  sees it is left behind by a run whose critic does not (a new critic, which warms up); an actor that does not see
+  the reference starts a teacher whose actor does (--actor-reference) seated the same way, and a teacher's actor
+  continues only as a teacher;
 - start: whichever of the two a new run takes, and what came before it (skillmimic.lineage).
 
 A new critic learns alone for the run's first critic_warmup_iterations; one carried by the policy file does not
@@ -129,22 +131,37 @@ def seat_history(obs_norm: dict[str, torch.Tensor], networks: list[dict[str, tor
 
 
 @torch.no_grad()
-def seat_reference(critic: dict[str, torch.Tensor], num_reference: int) -> dict[str, torch.Tensor]:
-    """Seat the state dict of a critic (skillmimic.policy.mlp) that sees the actor's observation alone for a run whose
-    critic also sees `num_reference` reference features (train_llc.py --critic-reference, skillmimic.envs.
-    reference_obs), which come after the observation: its first layer gets weight 0 on them, so that the critic
-    computes exactly the file's values whatever the reference, and learns to use it from there (the features vary,
-    so their weights get gradients). The run's reference normaliser starts from its defaults and learns from the
-    rollouts. critic["0.weight"] (hidden, num_obs) -> (hidden, num_obs + num_reference). Returns a new dict; the
-    given one is left as it was."""
-    w = critic["0.weight"]  # (hidden, num_obs)
-    return dict(critic, **{"0.weight": torch.cat((w, w.new_zeros(w.shape[0], num_reference)), dim=-1)})
+def seat_reference(net: dict[str, torch.Tensor], num_reference: int) -> dict[str, torch.Tensor]:
+    """Seat the state dict of a network (skillmimic.policy.mlp: a critic, or a teacher's actor) that sees the
+    observation alone for a run in which it also sees `num_reference` reference features (train_llc.py
+    --critic-reference, --actor-reference; skillmimic.envs.reference_obs), which come after the observation: its
+    first layer gets weight 0 on them, so that it computes exactly what it did whatever the reference, and learns
+    to use it from there (the features vary, so their weights get gradients). The run's reference normaliser starts
+    from its defaults and learns from the rollouts, unless the file has one. net["0.weight"] (hidden, num_obs) ->
+    (hidden, num_obs + num_reference). Returns a new dict; the given one is left as it was."""
+    w = net["0.weight"]  # (hidden, num_obs)
+    return dict(net, **{"0.weight": torch.cat((w, w.new_zeros(w.shape[0], num_reference)), dim=-1)})
+
+
+class ZeroReference(nn.Module):
+    """A teacher's actor (train_llc.py --actor-reference: the observation, then num_reference reference features)
+    seen as an actor of the observation alone, the reference fed as 0, for the warm start's regression on the data's
+    states: with the actor's weight 0 on the reference (seat_reference) and 0 fed, those weights get no gradient
+    and stay 0, and PPO then learns to use the reference. (B, num_obs) -> (B, num_actions)."""
+
+    def __init__(self, actor: nn.Module, num_reference: int):
+        super().__init__()
+        self.actor, self.num_reference = actor, num_reference
+
+    def forward(self, obs_n: torch.Tensor) -> torch.Tensor:
+        return self.actor(torch.cat((obs_n, obs_n.new_zeros(obs_n.shape[0], self.num_reference)), dim=-1))
 
 
 def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalization, hidden: tuple[int, ...],
               num_obs: int, hand: str, device: torch.device, show: bool = False, critic: nn.Module | None = None,
               value_norm: EmpiricalNormalization | None = None, skill_labels: list[int] | None = None,
-              history_steps: int = 0, ref_norm: EmpiricalNormalization | None = None) -> SkillPolicy:
+              history_steps: int = 0, ref_norm: EmpiricalNormalization | None = None,
+              actor_reference: bool = False) -> SkillPolicy:
     """Copy the actor and observation normaliser of the exported policy at `path` into `actor` and `obs_norm`
     (of a network with `hidden` layers, for `num_obs` observations of the `hand` model, `history_steps` of them
     past control steps), and its critic and value normaliser into `critic` and `value_norm` when the file carries
@@ -154,11 +171,17 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
     it does not): a file's critic that does not see it is seated for it (seat_reference, the normaliser left at its
     defaults), one that sees it is loaded with its reference normaliser; a file's critic that sees the reference is
     not carried into a run whose critic does not (the run's critic starts fresh, and the line shown says why).
+    With `actor_reference` (a teacher's run, --actor-reference, which needs ref_norm) a file's actor that does not
+    see the reference is seated for it (seat_reference) and one that does is loaded with its reference normaliser;
+    a teacher's file is refused by a run whose actor does not see the reference.
     For a run on `skill_labels` (the run's labels) the skill inputs the file's training held constant are then
     seated for them (seat_skills, on the widened observation). One-line error if it does not fit (another hand or
     model, another history unless the file's is none, another network) or holds a NaN or Inf. Returns the policy
     read, its actor and critic_state as in the file."""
-    policy = load_policy(path, device, hand=hand)
+    policy = load_policy(path, device, hand=hand, reference=True)
+    if policy.num_reference and not actor_reference:
+        raise UserError(f"--init-from {path}: its actor sees the reference motion (a teacher); continue it with "
+                        "--actor-reference --critic-reference")
     history = policy.history_steps == 0 and history_steps > 0  # the file's network widened for the run's past
     if policy.history_steps != history_steps and not history:  # before the sizes, which it decides: the flag
         raise UserError(f"--init-from {path}: the policy observes its last {policy.history_steps} control steps "
@@ -173,10 +196,10 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
     has_critic = {"critic", "value_norm", *(["ref_norm"] if sees_reference else [])} <= set(policy.critic_state)
     left = has_critic and ref_norm is None and sees_reference  # a privileged critic cannot serve a plain run
     carried = critic is not None and value_norm is not None and has_critic and not left
-    if carried and sees_reference:  # features of another version of reference_obs: one line, not a load error
-        want, got = ref_norm.mean.shape[0], policy.critic_state["ref_norm"]["mean"].shape[0]
+    if (carried and sees_reference) or policy.num_reference:  # features of another version of reference_obs: one
+        want, got = ref_norm.mean.shape[0], policy.critic_state["ref_norm"]["mean"].shape[0]  # line, no load error
         if want != got:
-            raise checkpoint.CheckpointError(f"{path}: its critic sees {got} reference features, this checkout's "
+            raise checkpoint.CheckpointError(f"{path}: it sees {got} reference features, this checkout's "
                                              f"{want} (skillmimic.envs.reference_obs)")
     norm_state, nets = policy.obs_norm.state_dict(), [policy.actor.state_dict()]
     if carried:
@@ -186,14 +209,17 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
     seat_ref = carried and ref_norm is not None and not sees_reference
     if seat_ref:  # after the history's seating, which widens the observation's part before the one-hot
         nets[1] = seat_reference(nets[1], ref_norm.mean.shape[0])
+    seat_actor = actor_reference and not policy.num_reference  # a teacher started from a skill policy
+    if seat_actor:
+        nets[0] = seat_reference(nets[0], ref_norm.mean.shape[0])
     actor.load_state_dict(nets[0])
     obs_norm.load_state_dict(norm_state)
     if carried:
         critic.load_state_dict(nets[1])
         value_norm.load_state_dict(policy.critic_state["value_norm"])  # of the return: no observation in it
-        if sees_reference:
-            ref_norm.load_state_dict(policy.critic_state["ref_norm"])
-    else:
+    if (carried and sees_reference) or policy.num_reference:
+        ref_norm.load_state_dict(policy.critic_state["ref_norm"])
+    if not carried:
         policy.critic_state = {}
     seated = []
     if skill_labels is not None:
@@ -207,16 +233,20 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
         print(f"init from {path} ({critic_text})"
               + (f"; history inputs seated for {history_steps} past control steps" if history else "")
               + ("; reference inputs seated for the critic" if seat_ref else "")
+              + ("; reference inputs seated for the actor (a teacher)" if seat_actor else "")
               + (f"; skill inputs seated for {', '.join(f'{lab:03d}' for lab in seated)}" if seated else ""))
     return policy
 
 
 def check_schedule(args) -> None:
     """train_llc.py's counts of iterations before and while the actor starts to move (`args`: its Args), each 0 or
-    more, and --lr-warmup-iterations only with a fixed learning rate, refused in one line naming the flag."""
+    more, --lr-warmup-iterations only with a fixed learning rate, and --actor-reference only with
+    --critic-reference (whose reference the actor shares), refused in one line naming the flag."""
     check_counts(args, "critic_warmup_iterations", "actor_prime_iterations", "lr_warmup_iterations", minimum=0)
     if args.lr_warmup_iterations and args.desired_kl is not None:
         raise UserError("--lr-warmup-iterations needs a fixed learning rate: --desired-kl sets the step size itself")
+    if args.actor_reference and not args.critic_reference:
+        raise UserError("--actor-reference needs --critic-reference (the actor shares the critic's reference)")
 
 
 def warmup_lr(lr: float, iterations: int, actor_iteration: int) -> float:
@@ -235,13 +265,26 @@ def warmup_lr(lr: float, iterations: int, actor_iteration: int) -> float:
     return lr * min(1.0, max(actor_iteration, 1) / iterations)
 
 
+def adapt_lr(optimizer: torch.optim.Optimizer, kl: float, desired_kl: float) -> None:
+    """train_llc.py --desired-kl, rsl_rl's rule after each minibatch: the step size / 1.5 (down to 1e-6) when the
+    minibatch's KL from the rollout's policy is over twice desired_kl, x 1.5 (up to 1e-2) when under half of it."""
+    lr = optimizer.param_groups[0]["lr"]
+    if kl > 2.0 * desired_kl:
+        lr = max(lr / 1.5, 1e-6)
+    elif kl < 0.5 * desired_kl:
+        lr = min(lr * 1.5, 1e-2)
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+
+
 def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None, warm_start_steps_arg: int | None,
           lr: float, batch: int, seed: int, critic_warmup_iterations: int, hidden: tuple[int, ...],
-          device: torch.device, show: bool = False) -> tuple[dict, int]:
+          device: torch.device, show: bool = False, actor_reference: bool = False) -> tuple[dict, int]:
     """A new run's first actor and critic (`agent`: actor, obs_norm, critic, value_norm, and ref_norm, None unless
     its critic sees the reference): the exported policy's at `init_from_path`, its critic too when the file carries
     one that the run can take (init_from); else the actor fitted to `env`'s demonstration
-    (warm_start, warm_start_steps(warm_start_steps_arg) Adam steps). A resumed run (`resume`, its checkpoint) is
+    (warm_start, warm_start_steps(warm_start_steps_arg) Adam steps; a teacher's actor, `actor_reference`, fed the
+    reference as 0 there: ZeroReference). A resumed run (`resume`, its checkpoint) is
     left to Run.restore. Returns (what came before this run, skillmimic.lineage, for every policy file it writes;
     the iterations in which the critic learns alone: critic_warmup_iterations, 0 when the critic came with the
     file)."""
@@ -250,9 +293,10 @@ def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None
         policy = init_from(init_from_path, agent.actor, agent.obs_norm, hidden, env.num_obs, env.spec.hand, device,
                            show=show, critic=agent.critic, value_norm=agent.value_norm,
                            skill_labels=env.skill_labels.tolist(), history_steps=env.cfg.history.steps,
-                           ref_norm=agent.ref_norm)
+                           ref_norm=agent.ref_norm, actor_reference=actor_reference)
         warmup = 0 if policy.critic_state else critic_warmup_iterations
         return lineage.before(None, init_from_path, policy.info), warmup
     if resume is None and steps > 0:
-        warm_start(agent.actor, agent.obs_norm, *env.demonstration(), steps, lr, batch, seed, show=show)
+        actor = ZeroReference(agent.actor, agent.ref_norm.mean.shape[0]) if actor_reference else agent.actor
+        warm_start(actor, agent.obs_norm, *env.demonstration(), steps, lr, batch, seed, show=show)
     return lineage.before(resume, None, None), critic_warmup_iterations

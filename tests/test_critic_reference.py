@@ -25,6 +25,7 @@ from skillmimic.policy import POLICY_FORMAT, load_policy
 sys.path.insert(0, str(ROOT))
 import play  # noqa: E402
 import train_llc  # noqa: E402
+from skillmimic.export import policy_export  # noqa: E402
 
 FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2",
         "--device", "cpu", "--checkpoint-every", "1", "--hidden", "64", "64", "--warm-start-steps", "20",
@@ -210,7 +211,7 @@ def reference_file(tmp_path_factory):
         obs = env.step(_ref_actions(env))[0]
     agent.value_norm.update(torch.tensor([1.0, 2.0, 4.0]))
     path = tmp_path_factory.mktemp("reference") / "policy.pt"
-    checkpoint.save_atomic(train_llc.policy_export(agent, args, env, 1, 32), path)
+    checkpoint.save_atomic(policy_export(agent, args, env, 1, 32), path)
     return path, env, agent
 
 
@@ -240,7 +241,7 @@ def test_a_critic_that_sees_the_reference_is_loaded_as_it_is_and_a_plain_run_lea
     # Features of another size (another version of reference_obs): one line.
     saved["ref_norm"] = {k: v[:10] if v.dim() else v for k, v in saved["ref_norm"].items()}
     checkpoint.save_atomic(saved, path.parent / "other.pt")
-    with pytest.raises(checkpoint.CheckpointError, match="its critic sees 10 reference features, this checkout's 168"):
+    with pytest.raises(checkpoint.CheckpointError, match="it sees 10 reference features, this checkout.s 168"):
         recipe.start(train_llc.Agent(env.num_obs, env.num_actions, (16,), -2.9, num_reference=REFERENCE_OBS_DIM),
                      env, None, str(path.parent / "other.pt"), None, **args)
 

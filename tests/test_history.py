@@ -29,6 +29,7 @@ from skillmimic.tasks import TASKS
 sys.path.insert(0, str(ROOT))
 import play  # noqa: E402
 import train_llc  # noqa: E402
+from skillmimic.export import policy_export  # noqa: E402
 from skillmimic import evaluate, evaluate_switch  # noqa: E402
 
 
@@ -138,7 +139,7 @@ def history_policy(tmp_path_factory):
     env = ImitationEnv(args.env, rigid, 2, "cpu")
     agent = train_llc.Agent(env.num_obs, env.num_actions, args.hidden, args.log_std)
     path = tmp_path_factory.mktemp("history") / "policy.pt"
-    checkpoint.save_atomic(train_llc.policy_export(agent, args, env, 1, 32), path)
+    checkpoint.save_atomic(policy_export(agent, args, env, 1, 32), path)
     return path
 
 
