@@ -125,7 +125,7 @@ class Args:
     """Train a teacher: the actor sees the reference too (after its observation; with --critic-reference, whose
     normaliser it shares), as the fastest trackers do. Its file drives no skill label alone: the evaluation and
     --teachers feed it the reference. A fresh actor, and --init-from a file whose actor does not see it, start
-    with weight 0 on the reference (skillmimic.recipe.seat_reference): as the file or the warm start."""
+    with weight 0 on it (skillmimic.recipe.seat_reference), acting as the file or the warm start made them."""
     teachers: tuple[str, ...] = ()
     """Distil from these exported policies (DAgger, skillmimic/distill.py, which says why): each file's actor labels
     the steps of the skills it was trained on with its action mean, and --distill-coef x the squared distance of
