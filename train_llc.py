@@ -182,20 +182,18 @@ class Agent(nn.Module):
     """Actor (Gaussian, fixed std) and critic on normalised observations; the critic predicts normalised values.
     With num_reference > 0 (--critic-reference) the critic also sees that many reference features, normalised by
     ref_norm (registered last, so that an agent without them is built, and draws its initial weights, as before);
-    without, ref_norm is None. With actor_reference (--actor-reference) the actor sees them too, with weight 0 on
-    them at first (recipe.seat_reference)."""
+    without, ref_norm is None. With actor_reference (--actor-reference) the actor sees them too, after the observation,
+    with weight 0 on them at first (as recipe.seat_reference seats a file's)."""
 
     def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], log_std: float,
                  learn_std: bool = False, num_reference: int = 0, actor_reference: bool = False):
         super().__init__()
         self.obs_norm = EmpiricalNormalization(num_obs)
         self.value_norm = EmpiricalNormalization(())
-        self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
-        self.actor_reference = actor_reference
-        if actor_reference:  # the actor's input: the observation, then the reference (seated: weight 0 on it)
-            seated = recipe.seat_reference(self.actor.state_dict(), num_reference)
-            self.actor = mlp(num_obs + num_reference, hidden, num_actions, out_std=0.01)
-            self.actor.load_state_dict(seated)
+        self.actor_reference = actor_reference  # its input: the observation, then the reference (weight 0 on it)
+        self.actor = mlp(num_obs + (num_reference if actor_reference else 0), hidden, num_actions, out_std=0.01)
+        with torch.no_grad():
+            self.actor[0].weight[:, num_obs:] = 0.0
         self.critic = mlp(num_obs + num_reference, hidden, 1, out_std=1.0)
         init = torch.full((num_actions,), float(log_std))
         if learn_std:  # a parameter or a buffer, under the same name: checkpoints of either kind load alike

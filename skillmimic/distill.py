@@ -65,11 +65,12 @@ class Teachers:
         self.policies: list[SkillPolicy] = []
         self.by_label = torch.full((skills.NUM_SLOTS,), -1, dtype=torch.long)  # (64,) teacher index, -1: none
         for path in paths:
-            policy = load_policy(path, device, num_obs=num_obs, hand=hand, flag="--teachers", reference=True)
+            policy = load_policy(path, device, num_obs=num_obs, hand=hand, flag="--teachers",
+                                 reference=REFERENCE_OBS_DIM)
             check_action_scale(policy, action_scale, f"--teachers: {path}", "this run's")
-            if policy.num_reference and (reference is None or policy.num_reference != REFERENCE_OBS_DIM):
+            if policy.num_reference and reference is None:
                 raise UserError(f"--teachers: {path}: its actor sees {policy.num_reference} reference features, "
-                                f"this checkout's are {REFERENCE_OBS_DIM} (skillmimic.envs.reference_obs)")
+                                "and these teachers are fed none")
             labels = policy.info.get("skill_labels")
             if not labels:
                 raise UserError(f"--teachers: {path}: records no skill labels (written before policy files did), so "

@@ -50,6 +50,7 @@ from skillmimic.device import resolve_device
 from skillmimic.envs.history import History
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.outputs import check_file
@@ -281,8 +282,9 @@ def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
                     device: torch.device) -> tuple[list[dict], dict]:
     """Per-skill results of one exported policy, and the policy file's info; prints a table. motion_sets holds the
     clips loaded so far, by hand; those of the policy's hand are loaded when missing."""
-    policy = load_policy(path, device, num_obs=skill_obs_dim, reference=True)  # a wrong or non-finite file: one line
-    # (a teacher whose actor sees the reference motion, --actor-reference, is fed it: evaluate_skills)
+    # A wrong or non-finite file: one line. A teacher whose actor sees the reference motion (--actor-reference) is
+    # fed it (evaluate_skills).
+    policy = load_policy(path, device, num_obs=skill_obs_dim, reference=REFERENCE_OBS_DIM)
     if policy.hand not in motion_sets:
         motion_sets[policy.hand] = MotionSet(args.motion_dir, device=device, hand=policy.hand)
     motions = motion_sets[policy.hand]

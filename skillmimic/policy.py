@@ -19,8 +19,9 @@ read are the same whatever the critic sees.
 A teacher's actor may see the reference too (train_llc.py --actor-reference: "actor_reference": True; absent in
 older files: False): it then acts on the observation followed by the reference features, normalised by the file's
 "ref_norm". Such a file is not a skill policy a label can drive: only the readers that have the reference (the
-evaluation, and distillation's --teachers) ask load_policy for it (`reference=True`); every other reader (play.py, the
-task environments, the switch evaluation, trace_episode) is refused it in one line."""
+evaluation, distillation's --teachers, --init-from) ask load_policy for it (`reference`: the features they feed);
+every other reader (play.py, the task environments, the switch evaluation, trace_episode) is refused it in one
+line."""
 
 from __future__ import annotations
 
@@ -143,14 +144,15 @@ def check_action_scale(policy: SkillPolicy, action_scale: float, name: str, othe
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu",
                 num_obs: int | Callable[[int], int] | None = None, hand: str | None = None,
-                flag: str | None = None, reference: bool = False) -> SkillPolicy:
+                flag: str | None = None, reference: int = 0) -> SkillPolicy:
     """Read an exported policy; with num_obs, check that it fits the environment it will drive: num_obs is the
     observation size, or the size for the past steps the file observes (skillmimic.envs.observations.skill_obs_dim:
     the environment that rebuilds its observation from the file). The policy runs on the model it was trained on
     (its `hand`; a file without one is a full-hand policy), which must be this checkout's file of that hand; with
     `hand`, it must also be that hand. Errors start with `flag` (the option that named the file) when given. A file
     whose actor sees the reference motion (a teacher, train_llc.py --actor-reference) is read only by a reader that
-    passes `reference` (it feeds the policy the reference features), and refused in one line by any other."""
+    feeds it `reference` features (skillmimic.envs.reference_obs's count), if it sees that many, and refused in one
+    line by any other."""
     name = f"{flag}: {path}" if flag else str(path)
     ckpt = checkpoint.load(path, POLICY_FORMAT, map_location=device, name=name)
     sees_reference = ckpt.get("actor_reference", False) is True  # files before teachers did: False
@@ -160,6 +162,10 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu",
             "label alone cannot drive it: evaluate it (skillmimic.evaluate) or let it teach (--teachers)")
     if sees_reference and "ref_norm" not in ckpt:
         raise checkpoint.CheckpointError(f"{name}: its actor sees the reference motion but it has no ref_norm")
+    num_reference = ckpt["ref_norm"]["mean"].shape[0] if sees_reference else 0
+    if num_reference and num_reference != reference:  # another version of reference_obs
+        raise checkpoint.CheckpointError(f"{name}: its actor sees {num_reference} reference features, this "
+                                         f"checkout's are {reference} (skillmimic.envs.reference_obs)")
     steps = ckpt.get("history_steps", 0)  # files from before the history: none
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
         raise checkpoint.CheckpointError(f"{name}: history_steps {steps!r} is not a count of control steps")
@@ -167,7 +173,6 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu",
         checkpoint.check_entries(ckpt, {"num_obs": num_obs(steps) if callable(num_obs) else num_obs}, name)
     policy_hand, sha = ckpt.get("hand", "full"), ckpt.get("model_sha256")
     check_model(name, policy_hand, sha, ckpt["num_actions"], hand)
-    num_reference = ckpt["ref_norm"]["mean"].shape[0] if sees_reference else 0
     policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
                          ckpt["action_clip"], policy_hand, sha, steps, num_reference)
     try:

@@ -30,6 +30,7 @@ from torch import nn
 from skillmimic import checkpoint, distributed, lineage, skills
 from skillmimic.cli import check_counts
 from skillmimic.envs.observations import OBS_DIM
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import SkillPolicy, load_policy
@@ -178,7 +179,7 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
     seated for them (seat_skills, on the widened observation). One-line error if it does not fit (another hand or
     model, another history unless the file's is none, another network) or holds a NaN or Inf. Returns the policy
     read, its actor and critic_state as in the file."""
-    policy = load_policy(path, device, hand=hand, reference=True)
+    policy = load_policy(path, device, hand=hand, reference=REFERENCE_OBS_DIM)  # a teacher's of another size: a line
     if policy.num_reference and not actor_reference:
         raise UserError(f"--init-from {path}: its actor sees the reference motion (a teacher); continue it with "
                         "--actor-reference --critic-reference")
@@ -196,8 +197,8 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
     has_critic = {"critic", "value_norm", *(["ref_norm"] if sees_reference else [])} <= set(policy.critic_state)
     left = has_critic and ref_norm is None and sees_reference  # a privileged critic cannot serve a plain run
     carried = critic is not None and value_norm is not None and has_critic and not left
-    if (carried and sees_reference) or policy.num_reference:  # features of another version of reference_obs: one
-        want, got = ref_norm.mean.shape[0], policy.critic_state["ref_norm"]["mean"].shape[0]  # line, no load error
+    if carried and sees_reference:  # features of another version of reference_obs: one line, not a load error
+        want, got = ref_norm.mean.shape[0], policy.critic_state["ref_norm"]["mean"].shape[0]
         if want != got:
             raise checkpoint.CheckpointError(f"{path}: it sees {got} reference features, this checkout's "
                                              f"{want} (skillmimic.envs.reference_obs)")

@@ -66,7 +66,7 @@ def test_the_teacher_s_file_is_read_where_the_reference_is_and_refused_elsewhere
     with pytest.raises(checkpoint.CheckpointError) as e:
         load_policy(path, num_obs=skill_obs_dim)
     assert str(e.value) == f"{path}: {REFUSED}"
-    policy = load_policy(path, num_obs=skill_obs_dim, reference=True)
+    policy = load_policy(path, num_obs=skill_obs_dim, reference=REFERENCE_OBS_DIM)
     assert policy.num_reference == REFERENCE_OBS_DIM and float(policy.ref_norm.count) > 0
     with pytest.raises(ValueError, match="sees the reference motion: pass ref"):
         policy(torch.zeros(2, SKILL_OBS_DIM))
@@ -152,9 +152,13 @@ def test_a_teacher_that_sees_the_reference_teaches_with_it(tmp_path):
     with pytest.raises(UserError, match="its actor sees 168 reference features"):  # a reader with no reference
         Teachers((str(tmp_path / "t.pt"),), SKILL_OBS_DIM, "rigid", torch.device("cpu"), run_labels=[31],
                  action_scale=1.0)
+    # A reader that feeds another number of features (another version of reference_obs): one line.
+    with pytest.raises(checkpoint.CheckpointError, match="its actor sees 168 reference features, this checkout's "
+                       "are 10"):
+        load_policy(tmp_path / "t.pt", reference=10)
     # A file that says its actor sees the reference but holds no normaliser for it: one line.
     saved = checkpoint.load(tmp_path / "t.pt", POLICY_FORMAT)
     del saved["ref_norm"]
     checkpoint.save_atomic(saved, tmp_path / "broken.pt")
     with pytest.raises(checkpoint.CheckpointError, match="sees the reference motion but it has no ref_norm"):
-        load_policy(tmp_path / "broken.pt", reference=True)
+        load_policy(tmp_path / "broken.pt", reference=REFERENCE_OBS_DIM)
