@@ -49,6 +49,7 @@ from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
 from skillmimic.envs.history import History
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.loops import Loops
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.errors import UserError
@@ -173,10 +174,13 @@ def ball_loss(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: t
 def evaluation_config(policy, horizon: int, backend: Backend = "auto") -> EnvConfig:
     """The environment of an evaluation episode: the policy's hand, physics, action scaling and history (the past
     steps it observes), `horizon` steps, no drift or ball termination (a fall alone ends it), no ball assist or
-    ball noise (training's aids; a policy file records neither), no end at the clip's end, no automatic restart."""
+    ball noise (training's aids; a policy file records neither), no end at the clip's end, no automatic restart.
+    A teacher (its actor sees the reference) reads the reference looped as it was in training (its file's "loops")."""
+    loops = getattr(policy, "info", {}).get("loops") if getattr(policy, "num_reference", 0) else None
     return EnvConfig(backend=backend, fall_distance=math.inf, max_episode_steps=horizon, end_at_clip_end=False,
                      auto_reset=False, action_scale=policy.action_scale, action_clip=policy.action_clip,
-                     hand=policy.hand, physics=policy.physics, history=History(policy.history_steps))
+                     hand=policy.hand, physics=policy.physics, history=History(policy.history_steps),
+                     loops=Loops(tuple(loops["labels"]), loops["min_frames"]) if loops else Loops())
 
 
 TRAJECTORY = ("root", "ball", "body", "hand", "ball_floor", "alive")

@@ -13,10 +13,12 @@ def policy_export(agent, args, env, iteration: int, global_step: int, history_be
     observes and the physical options; where in training it was taken (in its run, and in all: skillmimic.lineage);
     and the critic with its value normaliser (and with --critic-reference, its reference normaliser), for a run that
     continues from it (--init-from). With --actor-reference the actor sees the reference ("actor_reference": a
-    teacher, skillmimic.policy)."""
+    teacher, skillmimic.policy), and the clips whose reference looped for it are recorded ("loops": envs/loops.py)."""
     reference = {"ref_norm": agent.ref_norm.state_dict()} if agent.ref_norm is not None else {}
     if args.actor_reference:
         reference["actor_reference"] = True
+        if env.cfg.loops.labels:  # the reference it reads loops past these clips' ends: so does its evaluation's
+            reference["loops"] = {"labels": list(env.cfg.loops.labels), "min_frames": env.cfg.loops.min_frames}
     return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
                        env.cfg.action_scale, env.cfg.action_clip, hand=env.spec.hand, model_sha256=env.spec.sha256,
                        physics=env.cfg.physics.as_dict(), critic=agent.critic.state_dict(),

@@ -18,7 +18,8 @@ read are the same whatever the critic sees.
 
 A teacher's actor may see the reference too (train_llc.py --actor-reference: "actor_reference": True; absent in
 older files: False): it then acts on the observation followed by the reference features, normalised by the file's
-"ref_norm". Such a file is not a skill policy a label can drive: only the readers that have the reference (the
+"ref_norm" (and, where its reference looped past some clips' ends, "loops": envs/loops.py, which its evaluation
+follows). Such a file is not a skill policy a label can drive: only the readers that have the reference (the
 evaluation, distillation's --teachers, --init-from) ask load_policy for it (`reference`: the features they feed);
 every other reader (play.py, the task environments, the switch evaluation, trace_episode) is refused it in one
 line."""

@@ -19,7 +19,9 @@ An episode ends
 
 After the clip's last frame (with `steps_after_clip` > 0) the reference stays at that frame and only the body
 terms score: the evaluation plays 300 steps from a clip's start and asks the humanoid to be standing at the end,
-long after the layup's 161 frames, so training has to reach past the clip.
+long after the layup's 161 frames, so training has to reach past the clip. The clips of the labels in `loops`
+(off by default) have no last frame: past it the reference goes on from an earlier frame of the clip like the last,
+laid onto it, and every term scores until `max_episode_steps` (envs/loops.py; a dribble is tested for 300 steps).
 
 Starts are uniform over a label's frames, or (`adaptive_starts`) weighted towards the segments of the clips
 whose episodes fall, after SkillMimic-V2's adaptive sampling: per segment of `adaptive_segment` frames a decayed
@@ -54,6 +56,7 @@ from skillmimic.envs.ball_noise import BallNoise, perturb_ball
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
 from skillmimic.envs.history import History, HistoryBuffer
 from skillmimic.envs.label_sampling import LabelCounts, LabelSampling
+from skillmimic.envs.loops import Loops, LoopTable, follow
 from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs, skill_obs_dim
 from skillmimic.envs.reference_obs import clip_phase, reference_obs
 from skillmimic.envs.switch_starts import Alignment, SwitchStarts, nearest_frames, pose_features
@@ -121,6 +124,10 @@ class EnvConfig:
     history: History = dataclasses.field(default_factory=History)
     """The policy's own past observations given with the present one (envs/history.py); off by default. A policy
     records it, and the evaluation, play.py and the task environments rebuild its observation from the file."""
+    loops: Loops = dataclasses.field(default_factory=Loops)
+    """Clips of these labels loop past their last frame: the reference goes on from the clip's frame nearest the
+    last in pose and ball, laid onto the last one, and every term scores until `max_episode_steps` (envs/loops.py:
+    the evaluation asks a dribble to go on for 300 steps); off by default."""
     contact_patience: int = 0
     """End an episode when the reference's hand-ball contact has been missing from the simulation for more than
     this many control steps in a row, on the clip's frames (InterMimic uses 10); 0: never."""
@@ -136,6 +143,7 @@ class EnvConfig:
         self.label_sampling.check()
         self.switch_starts.check()
         self.history.check()
+        self.loops.check()
 
 
 class ImitationEnv:
@@ -223,6 +231,9 @@ class ImitationEnv:
         self.switching = self.cfg.switch_starts.share > 0 and len(self.skill_labels) > 1
         self.switched = torch.zeros(n, dtype=torch.bool, device=dev)
         self.align = Alignment.identity(n, dev)
+        self.loop_table = LoopTable.build(mo, self.cfg.loops, dev) if self.cfg.loops.labels else None
+        self.looping = self.loop_table is not None and bool(self.loop_table.looped.any())
+        self.aligned = self.switching or self.looping  # whether any world's reference may be moved
         if not self.switching:
             return
         self.row_label = torch.searchsorted(self.skill_labels, mo.labels[self.row_motion])  # (F,)
@@ -305,6 +316,9 @@ class ImitationEnv:
         self.start_label[env_ids] = self.motion_label[motion_ids]
         if self.switching:  # the clip and frame followed: another label's, for a share of the drawn starts
             motion_ids, frame_ids = self._switch(env_ids, motion_ids, frame_ids, drawn)
+        elif self.looping:  # a loop of the last episode moved its reference: back where the clip stands
+            self.align.turn[env_ids] = Alignment.identity(env_ids.shape[0], self.device).turn
+            self.align.shift[env_ids] = 0.0
         self.motion_ids[env_ids] = motion_ids
         self.frame_ids[env_ids] = frame_ids
         self.episode_steps[env_ids] = 0
@@ -361,15 +375,22 @@ class ImitationEnv:
         computed only when asked (one gather of the motion table's rows), and it draws nothing from the random
         stream."""
         s, t = self.sim, self.motions.table
-        nxt = self.frame_ids + 1
+        nxt, al = self._next_frames()
         rows = self.motions.rows(self.motion_ids, nxt)  # past the clip: its last frame
         body_pos, ball_pos, ball_vel = t.body_pos[rows], t.ball_pos[rows], t.ball_vel[rows]  # (N, 53, 3), (N, 3)
-        if self.switching:  # as step() lays the followed clip onto the start (the identity elsewhere)
-            al = self.align
+        if self.aligned:  # as step() lays the followed clip onto the start or the loop (the identity elsewhere)
             body_pos, ball_pos, ball_vel = al.point(body_pos), al.point(ball_pos), al.vector(ball_vel)
         phase = clip_phase(nxt, self.motions.lengths[self.motion_ids], self.cfg.steps_after_clip)  # (N, 2)
         return reference_obs(s.body_pos_w[:, 0], s.body_quat_w[:, 0], body_pos, ball_pos, ball_vel, t.contact[rows],
                              phase)
+
+    def _next_frames(self) -> tuple[torch.Tensor, Alignment]:
+        """The frame the next step leads to (N,) and the alignment it is read through: past a looped clip's last
+        frame, its loop's (envs/loops.py)."""
+        nxt = self.frame_ids + 1
+        if not self.looping:
+            return nxt, self.align
+        return follow(self.loop_table, self.motion_ids, nxt, self.motions.lengths[self.motion_ids] - 1, self.align)
 
     def score(self, **inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The HOI reward of this step (skillmimic.rewards.hoi_reward's arguments by name), compiled or not."""
@@ -387,21 +408,25 @@ class ImitationEnv:
         self._follow_mass_curriculum()
         s.ctrl.copy_(self.cfg.action_scale * actions.clamp(-self.cfg.action_clip, self.cfg.action_clip))
         if self.assist.on:  # towards the frame the step leads to
-            a, nxt = self.cfg.assist, self.motions.rows(self.motion_ids, self.frame_ids + 1)
-            factor = self.assist.env_factor(self.frame_ids + 1 <= last)
-            target_pos, target_vel = t.ball_pos[nxt], t.ball_vel[nxt]  # (N, 3) world
-            if self.switching:
-                target_pos, target_vel = self.align.point(target_pos), self.align.vector(target_vel)
+            a, (nxt, al) = self.cfg.assist, self._next_frames()
+            factor = self.assist.env_factor(nxt <= last)
+            rows = self.motions.rows(self.motion_ids, nxt)
+            target_pos, target_vel = t.ball_pos[rows], t.ball_vel[rows]  # (N, 3) world
+            if self.aligned:
+                target_pos, target_vel = al.point(target_pos), al.vector(target_vel)
             s.ball_force_w.copy_(assist_force(s.ball_pos_w, s.ball_lin_vel_w, target_pos, target_vel,
                                               self.ball_mass, a.kp, a.kd, a.max_accel, factor))
         s.step()
         self.mass_steps += 1
         self.frame_ids += 1
         self.episode_steps += 1
+        if self.looping:  # past a looped clip's last frame: on from its loop frame, laid onto the last
+            frames, self.align = follow(self.loop_table, self.motion_ids, self.frame_ids, last, self.align)
+            self.frame_ids.copy_(frames)
         rows = self.motions.rows(self.motion_ids, self.frame_ids)
         ref_body_pos, ref_body_quat = t.body_pos[rows], t.body_quat[rows]  # (N, 53, 3), (N, 53, 4) world
         ref_ball_pos, ref_ball_vel = t.ball_pos[rows], t.ball_vel[rows]  # (N, 3) world
-        if self.switching:  # the followed clip laid onto where a switch episode started (the identity elsewhere)
+        if self.aligned:  # the clip laid onto where a switch episode started or onto its loop (the identity elsewhere)
             al = self.align
             ref_body_pos, ref_body_quat = al.point(ref_body_pos), al.orientation(ref_body_quat)
             ref_ball_pos, ref_ball_vel = al.point(ref_ball_pos), al.vector(ref_ball_vel)
@@ -431,8 +456,9 @@ class ImitationEnv:
         self.assist.update(terminated, on_clip)
         reward = torch.where(s.unstable, torch.zeros_like(reward), reward)
         timeout = self.episode_steps >= self.cfg.max_episode_steps
-        if self.cfg.end_at_clip_end:
-            timeout |= self.frame_ids >= last + self.cfg.steps_after_clip
+        if self.cfg.end_at_clip_end:  # a looped clip has no end: max_episode_steps ends its episodes
+            at_end = self.frame_ids >= last + self.cfg.steps_after_clip
+            timeout |= at_end & ~self.loop_table.looped[self.motion_ids] if self.looping else at_end
         truncated = ~terminated & timeout
         episode_steps = self.episode_steps.clone()
         stats = {}

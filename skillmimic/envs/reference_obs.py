@@ -7,8 +7,9 @@ its values blur across them. Trackers that learn fast (BeyondMimic's privileged 
 the critic the reference as well; the actor stays as it is (train_llc.py --critic-reference). Not measured yet.
 
 The features describe the reference frame that the next control step leads to, the frame the next reward scores:
-frame_ids + 1, read as the clip's last frame past the clip (MotionSet.rows clamps it), laid onto where a switch
-episode started by the world's alignment (envs/switch_starts.py) as the reward reads it. Positions and velocities are
+frame_ids + 1, read as the clip's last frame past the clip (MotionSet.rows clamps it) or, past a looped clip's
+last frame, as its loop's frame (envs/loops.py), laid onto where a switch episode started or onto the loop by the
+world's alignment (envs/switch_starts.py) as the reward reads it. Positions and velocities are
 turned into the heading frame of the humanoid's own pelvis (as envs/observations.py turns the humanoid's), so the
 features do not change when the whole scene is moved across the floor or turned about the vertical.
 
