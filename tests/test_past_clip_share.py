@@ -30,3 +30,5 @@ def test_past_clip_share_counts_the_steps_played_past_the_clips_end(tmp_path):
     assert _shares(looped.stdout)["all"] == 0.0
     bad = _tool(*args[:2], "--motion-dir", tmp_path / "none", cwd=tmp_path)
     assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: --motion-dir")
+    bad = _tool(*args, "--loops", 64, cwd=tmp_path)
+    assert bad.returncode != 0 and bad.stderr.strip().splitlines()[-1].startswith("error: --loops [64]")
