@@ -180,7 +180,8 @@ def evaluation_config(policy, horizon: int, backend: Backend = "auto") -> EnvCon
     return EnvConfig(backend=backend, fall_distance=math.inf, max_episode_steps=horizon, end_at_clip_end=False,
                      auto_reset=False, action_scale=policy.action_scale, action_clip=policy.action_clip,
                      hand=policy.hand, physics=policy.physics, history=History(policy.history_steps),
-                     loops=Loops(tuple(loops["labels"]), loops["min_frames"]) if loops else Loops())
+                     loops=Loops(tuple(loops["labels"]), loops["min_frames"], loops.get("blend_frames", 0))
+                     if loops else Loops())
 
 
 TRAJECTORY = ("root", "ball", "body", "hand", "ball_floor", "alive")

@@ -18,7 +18,9 @@ def policy_export(agent, args, env, iteration: int, global_step: int, history_be
     if args.actor_reference:
         reference["actor_reference"] = True
         if env.cfg.loops.labels:  # the reference it reads loops past these clips' ends: so does its evaluation's
-            reference["loops"] = {"labels": list(env.cfg.loops.labels), "min_frames": env.cfg.loops.min_frames}
+            lp = env.cfg.loops
+            reference["loops"] = {"labels": list(lp.labels), "min_frames": lp.min_frames,
+                                  "blend_frames": lp.blend_frames}
     return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
                        env.cfg.action_scale, env.cfg.action_clip, hand=env.spec.hand, model_sha256=env.spec.sha256,
                        physics=env.cfg.physics.as_dict(), critic=agent.critic.state_dict(),

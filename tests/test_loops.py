@@ -31,9 +31,10 @@ def mixed():
     return MotionSet([DATA / "layup", DATA / "run"])  # label 31 (1 clip) and 13 (3 clips)
 
 
-def _env(motions, labels=(13,), n=3, **kw):
+def _env(motions, labels=(13,), n=3, blend=10, **kw):
     kw = {"fall_distance": math.inf, "max_episode_steps": 400, "auto_reset": False, **kw}
-    return ImitationEnv(EnvConfig(backend="mujoco", loops=Loops(labels), **kw), motions, n, "cpu", seed=3)
+    return ImitationEnv(EnvConfig(backend="mujoco", loops=Loops(labels, blend_frames=blend), **kw), motions, n, "cpu",
+                        seed=3)
 
 
 def _train(*args):
@@ -78,15 +79,15 @@ def test_follow_reads_past_the_last_frame_from_the_loop(dribble):
     ids = torch.tensor([1, 1, 1])
     last = dribble.lengths[ids] - 1
     ident = Alignment.identity(3)
-    frames, al = follow(table, ids, torch.tensor([40, 80, 81]), last, ident)
+    frames, al, looped = follow(table, ids, torch.tensor([40, 80, 81]), last, ident)
     j = int(table.frame[1])
-    assert frames.tolist() == [40, 80, j + 1]
+    assert frames.tolist() == [40, 80, j + 1] and looped.tolist() == [False, False, True]
     assert torch.equal(al.turn[:2], ident.turn[:2]) and torch.equal(al.shift[:2], ident.shift[:2])  # untouched
     assert torch.allclose(al.turn[2], table.move.turn[1]) and torch.allclose(al.shift[2], table.move.shift[1])
 
 
 def test_an_episode_goes_on_past_a_looped_clip_with_its_reference_carried_on(dribble):
-    env = _env(dribble, steps_after_clip=0)
+    env = _env(dribble, steps_after_clip=0, blend=0)
     env.reset()
     ids, start = torch.tensor([1, 1, 0]), torch.tensor([70, 70, 120])
     env.reset_envs(torch.arange(3), ids, start)
@@ -125,7 +126,7 @@ def test_loops_leave_other_clips_and_runs_without_them_as_they_were(mixed):
 
 
 def test_the_critics_reference_follows_the_loop(dribble):
-    env, plain = _env(dribble, steps_after_clip=150), _env(dribble, labels=(), steps_after_clip=150)
+    env, plain = _env(dribble, steps_after_clip=150, blend=0), _env(dribble, labels=(), steps_after_clip=150)
     ids = torch.tensor([1, 1, 2])
     last = dribble.lengths[ids] - 1
     for e in (env, plain):
@@ -142,6 +143,39 @@ def test_the_critics_reference_follows_the_loop(dribble):
     assert torch.allclose(ref[:, : 53 * 3], bodies.reshape(3, -1), atol=1e-5)
     assert torch.allclose(ref[:, -2], (j + 1).float() / last.float())  # the clip's phase restarts with the loop
     assert torch.equal(plain.reference_obs()[:, -2], torch.ones(3))  # held at the last frame without a loop
+
+
+def test_a_loop_s_jump_fades_over_its_blend_frames(dribble):
+    ids = torch.tensor([0, 1, 2])
+    last = dribble.lengths[ids] - 1
+    runs = {}
+    for blend in (0, 10):
+        env = _env(dribble, blend=blend)
+        env.reset()
+        env.reset_envs(torch.arange(3), ids, last - 5)
+        refs, ahead = [], []
+        for _ in range(25):  # the loop at the 6th step, the fade over the 10 after it
+            s = env.sim
+            ahead.append((env.reference_obs()[:, : 53 * 3], s.body_pos_w[:, 0].clone(), s.body_quat_w[:, 0].clone()))
+            env.step(torch.zeros(3, env.num_actions))
+            refs.append(env.reference())
+        runs[blend] = (refs, ahead)
+    pos = {b: torch.stack([r[0] for r in runs[b][0]]) for b in runs}  # (T, 3, 53, 3)
+    step = lambda p: (p[1:] - p[:-1]).norm(dim=-1).mean(-1)  # (T-1, 3) mean body move a frame
+    plain, faded = step(pos[0]), step(pos[10])
+    usual = plain[:4].mean()  # frames of the clip before the loop
+    assert (plain[4] > 2 * usual).all(), "the loop jumps without a fade"
+    assert (faded < 1.6 * usual).all(), "the fade leaves no jump"
+    assert torch.allclose(pos[10][15:], pos[0][15:], atol=1e-5)  # the looped clip's own again after the fade
+    turn = {b: torch.stack([rotations.quat_angle(r1[1], r0[1]) for r0, r1 in zip(runs[b][0], runs[b][0][1:])])
+            for b in runs}  # (T-1, 3, 53) each body's turn a frame (rad)
+    assert turn[10][4].max() < turn[0][4].max() / 2 and turn[10][4].max() <= turn[0][:4].max()  # orientations too
+    # what the critic sees ahead of each step is the reference that step then scores, faded alike
+    for (ref, ahead) in zip(*runs[10]):
+        features, root_pos, root_quat = ahead
+        inv = rotations.heading_inverse(root_quat)[:, None].expand(3, 53, 4)
+        bodies = rotations.quat_rotate(inv, ref[0] - root_pos[:, None]).reshape(3, -1)
+        assert torch.allclose(features, bodies, atol=1e-5)
 
 
 def test_a_looped_run_resumes_exactly(dribble):
@@ -178,7 +212,8 @@ def test_a_teacher_trained_with_loops_records_them_and_is_evaluated_with_them(tm
     assert r.returncode == 0, r.stderr
     policy = load_policy(tmp_path / "a" / "policy.pt", num_obs=skill_obs_dim, reference=REFERENCE_OBS_DIM)
     # written by the resumed run: the loops came back with its arguments
-    assert policy.info["loops"] == {"labels": [13], "min_frames": 30} and policy.info["iteration"] == 2
-    assert evaluation_config(policy, 5, "mujoco").loops == Loops((13,), 30)
+    assert policy.info["loops"] == {"labels": [13], "min_frames": 30, "blend_frames": 10}
+    assert policy.info["iteration"] == 2
+    assert evaluation_config(policy, 5, "mujoco").loops == Loops((13,), 30, 10)
     policy.num_reference = 0  # the same file read as a skill policy would be: no reference, so no loop
     assert evaluation_config(policy, 5, "mujoco").loops == Loops()

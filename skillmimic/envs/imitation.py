@@ -56,7 +56,7 @@ from skillmimic.envs.ball_noise import BallNoise, perturb_ball
 from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_ended
 from skillmimic.envs.history import History, HistoryBuffer
 from skillmimic.envs.label_sampling import LabelCounts, LabelSampling
-from skillmimic.envs.loops import Loops, LoopTable, follow
+from skillmimic.envs.loops import LoopBlend, Loops, LoopTable, follow
 from skillmimic.envs.observations import OBS_DIM, humanoid_ball_obs, skill_obs_dim
 from skillmimic.envs.reference_obs import clip_phase, reference_obs
 from skillmimic.envs.switch_starts import Alignment, SwitchStarts, nearest_frames, pose_features
@@ -234,6 +234,8 @@ class ImitationEnv:
         self.loop_table = LoopTable.build(mo, self.cfg.loops, dev) if self.cfg.loops.labels else None
         self.looping = self.loop_table is not None and bool(self.loop_table.looped.any())
         self.aligned = self.switching or self.looping  # whether any world's reference may be moved
+        frames = self.cfg.loops.blend_frames
+        self.blend = LoopBlend.new(n, frames, dev) if self.looping and frames > 0 else None  # a loop's jump faded
         if not self.switching:
             return
         self.row_label = torch.searchsorted(self.skill_labels, mo.labels[self.row_motion])  # (F,)
@@ -319,6 +321,8 @@ class ImitationEnv:
         elif self.looping:  # a loop of the last episode moved its reference: back where the clip stands
             self.align.turn[env_ids] = Alignment.identity(env_ids.shape[0], self.device).turn
             self.align.shift[env_ids] = 0.0
+        if self.blend is not None:
+            self.blend.restart(env_ids)
         self.motion_ids[env_ids] = motion_ids
         self.frame_ids[env_ids] = frame_ids
         self.episode_steps[env_ids] = 0
@@ -375,21 +379,41 @@ class ImitationEnv:
         computed only when asked (one gather of the motion table's rows), and it draws nothing from the random
         stream."""
         s, t = self.sim, self.motions.table
-        nxt, al = self._next_frames()
+        nxt, al, looped = self._next_frames()
         rows = self.motions.rows(self.motion_ids, nxt)  # past the clip: its last frame
         body_pos, ball_pos, ball_vel = t.body_pos[rows], t.ball_pos[rows], t.ball_vel[rows]  # (N, 53, 3), (N, 3)
         if self.aligned:  # as step() lays the followed clip onto the start or the loop (the identity elsewhere)
             body_pos, ball_pos, ball_vel = al.point(body_pos), al.point(ball_pos), al.vector(ball_vel)
+        if self.blend is not None:  # and fades a loop's jump
+            w, offset = self.blend.peek(self.loop_table, self.motion_ids, looped, self.align)
+            body_pos, ball_pos, _ = self.blend.apply(w, offset, None, body_pos, ball_pos)
         phase = clip_phase(nxt, self.motions.lengths[self.motion_ids], self.cfg.steps_after_clip)  # (N, 2)
         return reference_obs(s.body_pos_w[:, 0], s.body_quat_w[:, 0], body_pos, ball_pos, ball_vel, t.contact[rows],
                              phase)
 
-    def _next_frames(self) -> tuple[torch.Tensor, Alignment]:
-        """The frame the next step leads to (N,) and the alignment it is read through: past a looped clip's last
-        frame, its loop's (envs/loops.py)."""
+    def reference(self, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """The reference frame the worlds follow now (the one the last step scored), as the reward reads it: the
+        clip's rows (N,) (default: the frames now), laid onto a switch start or a loop and a loop's jump faded.
+        -> body positions (N, 53, 3), body orientations (N, 53, 4) wxyz, ball position and velocity (N, 3), world."""
+        t = self.motions.table
+        rows = self.motions.rows(self.motion_ids, self.frame_ids) if rows is None else rows
+        body_pos, body_quat = t.body_pos[rows], t.body_quat[rows]  # (N, 53, 3), (N, 53, 4) world
+        ball_pos, ball_vel = t.ball_pos[rows], t.ball_vel[rows]  # (N, 3) world
+        if self.aligned:  # the clip laid onto where a switch episode started or onto its loop (the identity elsewhere)
+            al = self.align
+            body_pos, body_quat = al.point(body_pos), al.orientation(body_quat)
+            ball_pos, ball_vel = al.point(ball_pos), al.vector(ball_vel)
+        if self.blend is not None:
+            b = self.blend
+            body_pos, ball_pos, body_quat = b.apply(b.weight(b.steps), b.pos, b.rot, body_pos, ball_pos, body_quat)
+        return body_pos, body_quat, ball_pos, ball_vel
+
+    def _next_frames(self) -> tuple[torch.Tensor, Alignment, torch.Tensor | None]:
+        """The frame the next step leads to (N,), the alignment it is read through and the worlds it takes round a
+        loop (N,) bool: past a looped clip's last frame, its loop's (envs/loops.py); None without loops."""
         nxt = self.frame_ids + 1
         if not self.looping:
-            return nxt, self.align
+            return nxt, self.align, None
         return follow(self.loop_table, self.motion_ids, nxt, self.motions.lengths[self.motion_ids] - 1, self.align)
 
     def score(self, **inputs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -408,12 +432,15 @@ class ImitationEnv:
         self._follow_mass_curriculum()
         s.ctrl.copy_(self.cfg.action_scale * actions.clamp(-self.cfg.action_clip, self.cfg.action_clip))
         if self.assist.on:  # towards the frame the step leads to
-            a, (nxt, al) = self.cfg.assist, self._next_frames()
+            a, (nxt, al, looped) = self.cfg.assist, self._next_frames()
             factor = self.assist.env_factor(nxt <= last)
             rows = self.motions.rows(self.motion_ids, nxt)
             target_pos, target_vel = t.ball_pos[rows], t.ball_vel[rows]  # (N, 3) world
             if self.aligned:
                 target_pos, target_vel = al.point(target_pos), al.vector(target_vel)
+            if self.blend is not None:
+                w, offset = self.blend.peek(self.loop_table, self.motion_ids, looped, self.align)
+                target_pos = target_pos + w[:, None] * offset[:, 53]
             s.ball_force_w.copy_(assist_force(s.ball_pos_w, s.ball_lin_vel_w, target_pos, target_vel,
                                               self.ball_mass, a.kp, a.kd, a.max_accel, factor))
         s.step()
@@ -421,15 +448,13 @@ class ImitationEnv:
         self.frame_ids += 1
         self.episode_steps += 1
         if self.looping:  # past a looped clip's last frame: on from its loop frame, laid onto the last
-            frames, self.align = follow(self.loop_table, self.motion_ids, self.frame_ids, last, self.align)
+            frames, align, looped = follow(self.loop_table, self.motion_ids, self.frame_ids, last, self.align)
+            if self.blend is not None:  # a loop's jump fades from the alignment it had
+                self.blend.advance(self.loop_table, self.motion_ids, looped, self.align)
+            self.align = align
             self.frame_ids.copy_(frames)
         rows = self.motions.rows(self.motion_ids, self.frame_ids)
-        ref_body_pos, ref_body_quat = t.body_pos[rows], t.body_quat[rows]  # (N, 53, 3), (N, 53, 4) world
-        ref_ball_pos, ref_ball_vel = t.ball_pos[rows], t.ball_vel[rows]  # (N, 3) world
-        if self.aligned:  # the clip laid onto where a switch episode started or onto its loop (the identity elsewhere)
-            al = self.align
-            ref_body_pos, ref_body_quat = al.point(ref_body_pos), al.orientation(ref_body_quat)
-            ref_ball_pos, ref_ball_vel = al.point(ref_ball_pos), al.vector(ref_ball_vel)
+        ref_body_pos, ref_body_quat, ref_ball_pos, ref_ball_vel = self.reference(rows)
         reward, terms = self.score(
             body_pos=s.body_pos_w, body_quat=s.body_quat_w, dof_vel=s.qvel[:, self.spec.dof_qvel],
             ball_pos=s.ball_pos_w, ball_vel=s.ball_lin_vel_w, hand_ball=s.hand_ball_contact,
@@ -532,7 +557,9 @@ class ImitationEnv:
                 "switched": self.switched.cpu().clone(), "align_turn": self.align.turn.cpu().clone(),
                 "align_shift": self.align.shift.cpu().clone(),
                 "mass_steps": self.mass_steps, "generator": self.gen.get_state(),
-                **({"history": self.history.state_dict()} if self.history.steps else {})}
+                **({"history": self.history.state_dict()} if self.history.steps else {}),
+                **({"loop_blend": {"steps": self.blend.steps.cpu().clone(), "pos": self.blend.pos.cpu().clone(),
+                                   "rot": self.blend.rot.cpu().clone()}} if self.blend is not None else {})}
 
     def load_state_dict(self, state: dict) -> None:
         self.sim.load_state_dict(state["sim"])
@@ -551,6 +578,11 @@ class ImitationEnv:
             self.assist.load_state_dict(state["assist"])
         if "history" in state:  # absent from earlier versions, which had none
             self.history.load_state_dict(state["history"])
+        if self.blend is not None and "loop_blend" in state:  # absent from runs without loops
+            b = state["loop_blend"]
+            self.blend.steps.copy_(b["steps"])
+            self.blend.pos.copy_(b["pos"])
+            self.blend.rot.copy_(b["rot"])
         self.mass_steps = int(state.get("mass_steps", 0))
         self._follow_mass_curriculum()
         self.gen.set_state(state["generator"])

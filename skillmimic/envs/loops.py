@@ -11,11 +11,13 @@ The loop frame of a clip: among its frames at least `min_frames` before the last
 pose and ball (switch_starts.pose_features: the bodies and the ball relative to the pelvis in its heading frame,
 plus the ball's velocity in that frame times 0.1 s, in m). On the dribble-forward clips it is 49-52 frames back,
 and laid onto the last frame its bodies are 11-16 cm from the last frame's on average (the ball 16-22 cm), against
-4-5 cm from one frame to the next: the data's dribble is not exactly periodic, so the reference jumps a little at
-each loop (the same frame is also the nearest in body pose alone). Past the last frame an episode follows the loop
-frame's successor, and the world's alignment (switch_starts.Alignment, which switch starts use too) is composed
-with the planar transform that lays the loop frame's root onto the last frame's, so the reference carries on from
-where the last frame stood, one more loop each time, until the episode's `max_episode_steps`.
+4-5 cm from one frame to the next: the data's dribble is not exactly periodic (the same frame is also the nearest
+in body pose alone). Past the last frame an episode follows the loop frame's successor, and the world's alignment
+(switch_starts.Alignment, which switch starts use too) is composed with the planar transform that lays the loop
+frame's root onto the last frame's, so the reference carries on from where the last frame stood, one more loop
+each time, until the episode's `max_episode_steps`. The mismatch left is faded in over `blend_frames` frames
+(LoopBlend): at the loop the reference's bodies, ball and orientations are moved by all of it, so that they go on
+from the last frame without a jump, and by none of it `blend_frames` frames later.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class Loops:
     clips in the run loop nothing."""
     min_frames: int = 30
     """The shortest loop (frames): the loop frame is at least this far before the last; shorter clips do not loop."""
+    blend_frames: int = 10
+    """Frames over which the jump at a loop fades (LoopBlend): the reference is moved by all of the last frame's
+    mismatch with the loop frame at the loop and by none of it this many frames later; 0: it jumps."""
 
     def check(self) -> None:
         """Refuse values that cannot work, in one line naming the flag."""
@@ -45,6 +50,8 @@ class Loops:
             raise UserError(f"--env.loops.labels {bad}: a skill label is within [0, {skills.NUM_SLOTS - 1}]")
         if self.min_frames < 1:
             raise UserError(f"--env.loops.min-frames {self.min_frames}: must be at least 1")
+        if self.blend_frames < 0:
+            raise UserError(f"--env.loops.blend-frames {self.blend_frames}: must be at least 0")
 
 
 BALL_VELOCITY_TIME = 0.1  # s: the ball's velocity enters the loop frame's distance as the way it goes in this time
@@ -52,12 +59,17 @@ BALL_VELOCITY_TIME = 0.1  # s: the ball's velocity enters the loop frame's dista
 
 @dataclasses.dataclass
 class LoopTable:
-    """Per clip of a motion set: whether it loops, its loop frame, and the transform that lays the loop frame's root
-    onto the last frame's. looped (M,) bool; frame (M,) long (0 where it does not loop); move: an Alignment of M."""
+    """Per clip of a motion set: whether it loops, its loop frame, the transform that lays the loop frame's root
+    onto the last frame's, and what is left between the two frames so laid: looped (M,) bool; frame (M,) long (0
+    where it does not loop); move: an Alignment of M; gap_pos (M, 54, 3) the last frame's bodies and ball minus the
+    moved loop frame's, gap_rot (M, 53, 3) the rotation (an exponential map) that turns each moved loop-frame body
+    onto the last frame's, both in the clip's world (0 where the clip does not loop)."""
 
     looped: torch.Tensor
     frame: torch.Tensor
     move: Alignment
+    gap_pos: torch.Tensor
+    gap_rot: torch.Tensor
 
     @staticmethod
     def build(motions: MotionSet, cfg: Loops, device: torch.device | str) -> "LoopTable":
@@ -77,7 +89,13 @@ class LoopTable:
         src = motions.starts + frame  # the loop frames' rows
         dst = motions.starts + motions.lengths - 1  # the last frames' rows
         move = Alignment.onto(t.root_pos[src], t.root_quat[src], t.root_pos[dst], t.root_quat[dst])
-        return LoopTable(looped.to(device), frame.to(device), Alignment(move.turn.to(device), move.shift.to(device)))
+        last_points = torch.cat((t.body_pos[dst], t.ball_pos[dst][:, None]), dim=1)  # (M, 54, 3)
+        loop_points = torch.cat((t.body_pos[src], t.ball_pos[src][:, None]), dim=1)
+        gap_pos = (last_points - move.point(loop_points)) * looped[:, None, None]
+        turn = rotations.quat_mul(t.body_quat[dst], rotations.quat_conj(move.orientation(t.body_quat[src])))
+        gap_rot = rotations.quat_to_expmap(turn) * looped[:, None, None]  # the short way round
+        return LoopTable(looped.to(device), frame.to(device), Alignment(move.turn.to(device), move.shift.to(device)),
+                         gap_pos.to(device), gap_rot.to(device))
 
 
 def loop_features(body_pos: torch.Tensor, body_quat: torch.Tensor, ball_pos: torch.Tensor,
@@ -95,10 +113,11 @@ def compose(a: Alignment, b: Alignment) -> Alignment:
 
 
 def follow(table: LoopTable, motion_ids: torch.Tensor, frame_ids: torch.Tensor, last: torch.Tensor,
-           align: Alignment) -> tuple[torch.Tensor, Alignment]:
+           align: Alignment) -> tuple[torch.Tensor, Alignment, torch.Tensor]:
     """The frame a world follows and its alignment, for frame ids (N,) that may have passed the clip's last (N,):
     a looped clip's frame last + k reads as the loop frame + k, laid onto the last frame through the world's
-    alignment; other worlds keep theirs. Branch-free (no host sync); one loop at most (k <= the loop's length)."""
+    alignment; other worlds keep theirs. Also which worlds so loop (N,) bool. Branch-free (no host sync); one loop
+    at most (k <= the loop's length)."""
     past = table.looped[motion_ids] & (frame_ids > last)  # (N,)
     loop_frame = table.frame[motion_ids]
     frames = torch.where(past, loop_frame + (frame_ids - last), frame_ids)
@@ -106,4 +125,66 @@ def follow(table: LoopTable, motion_ids: torch.Tensor, frame_ids: torch.Tensor, 
     moved = compose(align, move)
     turn = torch.where(past[:, None], moved.turn, align.turn)
     shift = torch.where(past[:, None], moved.shift, align.shift)
-    return frames, Alignment(turn, shift)
+    return frames, Alignment(turn, shift), past
+
+
+@dataclasses.dataclass
+class LoopBlend:
+    """The jump at a loop, faded over `frames` frames, per world: the reference's bodies and ball are moved by the
+    last frame's gap (LoopTable.gap_pos, gap_rot, turned into the world's alignment) times a weight that is 1 at the
+    loop frame's successor and falls linearly to 0 `frames` frames later, so that the reference goes on from the
+    last frame without a jump and is the looped clip's again after those frames.
+
+    steps (N,) frames played since the world's last loop (`frames` or more: no offset); pos (N, 54, 3) and rot
+    (N, 53, 3) (exponential maps) the offsets of that loop, in the world."""
+
+    frames: int
+    steps: torch.Tensor
+    pos: torch.Tensor
+    rot: torch.Tensor
+
+    @staticmethod
+    def new(n: int, frames: int, device: torch.device | str) -> "LoopBlend":
+        return LoopBlend(frames, torch.full((n,), frames, dtype=torch.long, device=device),
+                         torch.zeros(n, 54, 3, device=device), torch.zeros(n, 53, 3, device=device))
+
+    def restart(self, env_ids: torch.Tensor) -> None:
+        self.steps[env_ids] = self.frames
+        self.pos[env_ids] = 0.0
+        self.rot[env_ids] = 0.0
+
+    def weight(self, steps: torch.Tensor) -> torch.Tensor:
+        """(N,) -> (N,): 1 at a loop (steps 0), 0 from `frames` steps on."""
+        return (1.0 - steps.float() / max(self.frames, 1)).clamp(min=0.0)
+
+    @staticmethod
+    def offsets(table: LoopTable, motion_ids: torch.Tensor, align: Alignment) -> tuple[torch.Tensor, torch.Tensor]:
+        """The gap of each world's clip in the world, through the alignment it had before the loop. -> (N, 54, 3),
+        (N, 53, 3)."""
+        return align.vector(table.gap_pos[motion_ids]), align.vector(table.gap_rot[motion_ids])
+
+    def advance(self, table: LoopTable, motion_ids: torch.Tensor, looped: torch.Tensor, align: Alignment) -> None:
+        """One frame on: the worlds that loop now (looped (N,) bool, `align` their alignment before it) start a
+        fade; the others go one frame further into theirs."""
+        pos, rot = self.offsets(table, motion_ids, align)
+        self.steps = torch.where(looped, torch.zeros_like(self.steps), self.steps + 1)
+        self.pos = torch.where(looped[:, None, None], pos, self.pos)
+        self.rot = torch.where(looped[:, None, None], rot, self.rot)
+
+    def peek(self, table: LoopTable, motion_ids: torch.Tensor, looped: torch.Tensor,
+             align: Alignment) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weight (N,) and position offsets (N, 54, 3) of the frame the next step leads to, advance() not yet
+        made: looped (N,) the worlds whose next frame is a loop's, `align` their alignment now."""
+        pos, _ = self.offsets(table, motion_ids, align)
+        w = torch.where(looped, torch.ones_like(self.pos[:, 0, 0]), self.weight(self.steps + 1))
+        return w, torch.where(looped[:, None, None], pos, self.pos)
+
+    def apply(self, w: torch.Tensor, pos: torch.Tensor, rot: torch.Tensor | None, body_pos: torch.Tensor,
+              ball_pos: torch.Tensor, body_quat: torch.Tensor | None = None):
+        """The reference moved by w (N,) times the offsets: body_pos (N, 53, 3), ball_pos (N, 3), and body_quat
+        (N, 53, 4) when given. -> (body_pos, ball_pos, body_quat or None)."""
+        body_pos = body_pos + w[:, None, None] * pos[:, :53]
+        ball_pos = ball_pos + w[:, None] * pos[:, 53]
+        if body_quat is not None:
+            body_quat = rotations.quat_mul(rotations.quat_from_expmap(w[:, None, None] * rot), body_quat)
+        return body_pos, ball_pos, body_quat
