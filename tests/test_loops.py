@@ -198,7 +198,9 @@ def test_bad_loop_flags_are_refused_in_one_line():
     with pytest.raises(UserError, match="--env.loops.labels"):
         EnvConfig(loops=Loops((64,)))
     with pytest.raises(UserError, match="--env.loops.min-frames"):
-        EnvConfig(loops=Loops((13,), min_frames=0))
+        EnvConfig(loops=Loops((13,), min_frames=0, blend_frames=0))
+    with pytest.raises(UserError, match="--env.loops.blend-frames 30: must be at least 0 and less than"):
+        EnvConfig(loops=Loops((13,), min_frames=30, blend_frames=30))
 
 
 def test_a_teacher_trained_with_loops_records_them_and_is_evaluated_with_them(tmp_path):

@@ -50,8 +50,9 @@ class Loops:
             raise UserError(f"--env.loops.labels {bad}: a skill label is within [0, {skills.NUM_SLOTS - 1}]")
         if self.min_frames < 1:
             raise UserError(f"--env.loops.min-frames {self.min_frames}: must be at least 1")
-        if self.blend_frames < 0:
-            raise UserError(f"--env.loops.blend-frames {self.blend_frames}: must be at least 0")
+        if not 0 <= self.blend_frames < self.min_frames:
+            raise UserError(f"--env.loops.blend-frames {self.blend_frames}: must be at least 0 and less than "
+                            f"--env.loops.min-frames {self.min_frames} (a fade ends before the next loop)")
 
 
 BALL_VELOCITY_TIME = 0.1  # s: the ball's velocity enters the loop frame's distance as the way it goes in this time
