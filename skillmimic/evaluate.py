@@ -176,12 +176,11 @@ def evaluation_config(policy, horizon: int, backend: Backend = "auto") -> EnvCon
     steps it observes), `horizon` steps, no drift or ball termination (a fall alone ends it), no ball assist or
     ball noise (training's aids; a policy file records neither), no end at the clip's end, no automatic restart.
     A teacher (its actor sees the reference) reads the reference looped as it was in training (its file's "loops")."""
-    loops = getattr(policy, "info", {}).get("loops") if getattr(policy, "num_reference", 0) else None
+    loops = policy.info.get("loops") if policy.num_reference else None
     return EnvConfig(backend=backend, fall_distance=math.inf, max_episode_steps=horizon, end_at_clip_end=False,
                      auto_reset=False, action_scale=policy.action_scale, action_clip=policy.action_clip,
                      hand=policy.hand, physics=policy.physics, history=History(policy.history_steps),
-                     loops=Loops(tuple(loops["labels"]), loops["min_frames"], loops.get("blend_frames", 0))
-                     if loops else Loops())
+                     loops=Loops(**{**loops, "labels": tuple(loops["labels"])}) if loops else Loops())
 
 
 TRAJECTORY = ("root", "ball", "body", "hand", "ball_floor", "alive")

@@ -59,6 +59,11 @@ def check_labels(labels: torch.Tensor) -> None:
         raise ValueError(f"skill label {int(bad[0]):03d} does not fit the {NUM_SLOTS}-slot skill condition")
 
 
+def outside_slots(labels) -> list[int]:
+    """The labels of an iterable of ints that do not fit the NUM_SLOTS-slot skill condition (a flag's check)."""
+    return [lab for lab in labels if not 0 <= lab < NUM_SLOTS]
+
+
 def one_hot(labels: torch.Tensor) -> torch.Tensor:
     """Skill condition of each label. (B,) long -> (B, 64) float."""
     return torch.nn.functional.one_hot(labels, NUM_SLOTS).float()

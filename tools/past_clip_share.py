@@ -55,7 +55,7 @@ def main(args: Args) -> dict:
     if args.envs < 1 or args.steps < 1 or args.burn_in < 0:
         raise UserError(f"--envs {args.envs}, --steps {args.steps}, --burn-in {args.burn_in}: envs and steps must "
                         "be at least 1, burn-in at least 0")
-    if any(not 0 <= lab < skills.NUM_SLOTS for lab in args.loops):
+    if skills.outside_slots(args.loops):
         raise UserError(f"--loops {list(args.loops)}: a skill label is within [0, {skills.NUM_SLOTS - 1}]")
     if not Path(args.motion_dir).exists():
         raise UserError(f"--motion-dir {args.motion_dir}: no such folder")

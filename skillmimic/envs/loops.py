@@ -45,7 +45,7 @@ class Loops:
 
     def check(self) -> None:
         """Refuse values that cannot work, in one line naming the flag."""
-        bad = [lab for lab in self.labels if not 0 <= lab < skills.NUM_SLOTS]
+        bad = skills.outside_slots(self.labels)
         if bad:
             raise UserError(f"--env.loops.labels {bad}: a skill label is within [0, {skills.NUM_SLOTS - 1}]")
         if self.min_frames < 1:
