@@ -2,13 +2,15 @@
 
     python -m skillmimic.evaluate --checkpoint runs/llc/policy.pt --motion-dir data/BallPlay-M/layup
     python -m skillmimic.evaluate --checkpoint runs/llc_layup/policies --json-out curve.json   # a learning curve
+    python -m skillmimic.evaluate --checkpoint runs/llc/policy.pt --motion-dir data/BallPlay-M/run --per-clip
 
 (runs/llc_layup/policies: the policies a run of `train_llc.py --config configs/llc/layup.yaml` keeps.) It prints
 each policy's training as its file records it: iteration and samples, and the whole history across --init-from
 (skillmimic.lineage).
 
 Given a folder (train_llc.py --keep-policies writes one), every policy in it is evaluated in the order of
-training, and the JSON holds the curve: each policy's iteration, samples and per-skill results.
+training, and the JSON holds the curve: each policy's iteration, samples and per-skill results. With --per-clip,
+each skill's row is followed by one per clip (the episodes that started on it), and its JSON entry lists them.
 
 For each skill label among the clips, `episodes` episodes start at the first frame of one of its clips (taken in
 turn), with the hinge angles perturbed by Gaussian noise of `init_noise` rad so that episodes differ, and the
@@ -81,6 +83,9 @@ class Args:
     """Seed of the starting noise."""
     json_out: str | None = None
     """Also write the results to this JSON file."""
+    per_clip: bool = False
+    """Also each skill's results per clip (its episodes that started on that clip), as rows under the skill's
+    and a `clips` list in its JSON entry: where a skill fails."""
 
 
 def success(label: int, t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> torch.Tensor | None:
@@ -258,15 +263,27 @@ def evaluate_skills(policy, motions: MotionSet, labels: list[int], args: Args, d
         t = {k: v[:, worlds] for k, v in t_all.items()}
         r = {k: v[:, worlds] for k, v in r_all.items()}
         ids = motion_ids[worlds]
-        n_ref = motions.lengths[ids] - 1  # the reference exists for the clip's frames after the start
-        ok = success(label, t, clip_ball_peak(motions, ids))
-        out = {"label": f"{label:03d}", "skill": skills.skill_name(label), "episodes": E,
-               "success": None if ok is None else float(ok.float().mean()),
-               "fell": float((~t["alive"][-1]).float().mean()), "fall_step_median": _median_fall_step(t["alive"])}
-        out.update(accuracy(t, r, n_ref))
-        out.update(ball_loss(t, r, n_ref))
+        out = {"label": f"{label:03d}", "skill": skills.skill_name(label), **_results(label, t, r, motions, ids)}
+        if args.per_clip:
+            out["clips"] = []
+            for m in torch.unique(ids).tolist():  # the clips in the motion set's order
+                on = ids == m  # (E,) this clip's episodes
+                t_m, r_m = {k: v[:, on] for k, v in t.items()}, {k: v[:, on] for k, v in r.items()}
+                out["clips"].append({"clip": motions.files[m].name, **_results(label, t_m, r_m, motions, ids[on])})
         results.append(out)
     return results
+
+
+def _results(label: int, t: dict[str, torch.Tensor], r: dict[str, torch.Tensor], motions: MotionSet,
+             ids: torch.Tensor) -> dict:
+    """The results of the episodes started on clips ids (E,) with trajectories t and reference r (T, E, ...)."""
+    n_ref = motions.lengths[ids] - 1  # the reference exists for the clip's frames after the start
+    ok = success(label, t, clip_ball_peak(motions, ids))
+    out = {"episodes": len(ids), "success": None if ok is None else float(ok.float().mean()),
+           "fell": float((~t["alive"][-1]).float().mean()), "fall_step_median": _median_fall_step(t["alive"])}
+    out.update(accuracy(t, r, n_ref))
+    out.update(ball_loss(t, r, n_ref))
+    return out
 
 
 def _step(step: float | None) -> str:
@@ -297,11 +314,17 @@ def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
     print(f"{'skill':<32} {'success':>8} {'accuracy':>9} {'body mm':>8} {'ball mm':>8} {'fell':>6} {'at step':>8} "
           f"{'ball lost':>9} {'at step':>8}")
     for r in results:
-        succ = "n/a" if r["success"] is None else f"{100 * r['success']:.1f}%"
-        print(f"{r['label'] + ' ' + r['skill']:<32} {succ:>8} {100 * r['accuracy']:>8.1f}% {r['body_error_mm']:>8.0f} "
-              f"{r['ball_error_mm']:>8.0f} {100 * r['fell']:>5.0f}% {_step(r['fall_step_median']):>8} "
-              f"{100 * r['ball_lost']:>8.0f}% {_step(r['ball_lost_step_median']):>8}")
+        _print_row(r["label"] + " " + r["skill"], r)
+        for c in r.get("clips", []):
+            _print_row(f"  {Path(c['clip']).stem[:24]} ({c['episodes']})", c)
     return results, policy.info
+
+
+def _print_row(name: str, r: dict) -> None:
+    succ = "n/a" if r["success"] is None else f"{100 * r['success']:.1f}%"
+    print(f"{name:<32} {succ:>8} {100 * r['accuracy']:>8.1f}% {r['body_error_mm']:>8.0f} "
+          f"{r['ball_error_mm']:>8.0f} {100 * r['fell']:>5.0f}% {_step(r['fall_step_median']):>8} "
+          f"{100 * r['ball_lost']:>8.0f}% {_step(r['ball_lost_step_median']):>8}")
 
 
 def main(args: Args) -> list[dict]:

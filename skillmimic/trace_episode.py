@@ -9,7 +9,10 @@ reward, the bodies' mean distance to the reference (drift), the ball's distance 
 heights, the pelvis height and the reference's, whether a hand touches the ball and whether the data says one
 does, and the bodies on the floor that may not be there. With `--teacher FILE` (distillation, skillmimic.distill),
 also the mean over actions of the squared distance of the policy's action means from that policy's in the same
-state: train_llc.py's distill_mse, step by step along the student's own episode.
+state: train_llc.py's distill_mse, step by step along the student's own episode. A teacher's file (its actor sees the
+reference motion, train_llc.py --actor-reference) is fed the reference as its evaluation feeds it, its clips looping
+as in its training (--env.loops); every line compares with the reference the step scored (laid onto a loop past
+the clip's last frame) and names the clip's frame.
 
     python -m skillmimic.trace_episode --checkpoint runs/llc/policy.pt --teacher skillmimic/assets/llc_layup.pt
 """
@@ -24,6 +27,7 @@ from skillmimic import model as M
 from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.evaluate import evaluation_config
 from skillmimic.llc_link import SHIPPED_LLC
 from skillmimic.motion import MotionSet
@@ -49,9 +53,10 @@ class Args:
 def trace(args: Args) -> list[dict]:
     """The episode's lines, as dicts (also printed)."""
     check_counts(args, "steps", "every")
-    policy = load_policy(args.checkpoint, "cpu", num_obs=skill_obs_dim)
+    policy = load_policy(args.checkpoint, "cpu", num_obs=skill_obs_dim, reference=REFERENCE_OBS_DIM)
     teacher = (None if args.teacher is None else
-               load_policy(args.teacher, "cpu", num_obs=policy.num_obs, hand=policy.hand, flag="--teacher"))
+               load_policy(args.teacher, "cpu", num_obs=policy.num_obs, hand=policy.hand, flag="--teacher",
+                           reference=REFERENCE_OBS_DIM))
     if teacher is not None:
         check_action_scale(teacher, policy.action_scale, f"--teacher: {args.teacher}", f"{args.checkpoint}'s")
     motions = MotionSet(args.motion_dir, hand=policy.hand)
@@ -62,23 +67,28 @@ def trace(args: Args) -> list[dict]:
     obs, t, s = env.observe(), motions.table, env.sim
     lines = []
     for k in range(1, args.steps + 1):
-        action = policy(obs)
-        distance = None if teacher is None else float((action - teacher(obs)).square().mean())
+        needs_ref = policy.num_reference or (teacher is not None and teacher.num_reference)
+        ref_obs = env.reference_obs() if needs_ref else None  # (1, REFERENCE_OBS_DIM): a teacher's input
+        action = policy(obs, ref_obs if policy.num_reference else None)
+        distance = (None if teacher is None else
+                    float((action - teacher(obs, ref_obs if teacher.num_reference else None)).square().mean()))
         obs, reward, terminated, _, info = env.step(action)
         row = int(motions.rows(env.motion_ids, env.frame_ids)[0])
         if k % args.every and not terminated[0] and k < args.steps:
             continue
+        ref_body, _, ref_ball, _ = env.reference()  # (1, 53, 3), (1, 3): as the step scored it (loops laid on)
         off_floor = torch.nonzero((s.body_floor_contact & ~env.floor_allowed)[0]).flatten().tolist()
-        line = {"step": k, "reward": float(reward[0]), "drift_m": float(info["drift"][0]),
-                "ball_error_m": float((s.ball_pos_w[0] - t.ball_pos[row]).norm()),
-                "ball_z": float(s.ball_pos_w[0, 2]), "ref_ball_z": float(t.ball_pos[row, 2]),
-                "pelvis_z": float(s.body_pos_w[0, 0, 2]), "ref_pelvis_z": float(t.body_pos[row, 0, 2]),
+        line = {"step": k, "frame": int(env.frame_ids[0]), "reward": float(reward[0]),
+                "drift_m": float(info["drift"][0]),
+                "ball_error_m": float((s.ball_pos_w[0] - ref_ball[0]).norm()),
+                "ball_z": float(s.ball_pos_w[0, 2]), "ref_ball_z": float(ref_ball[0, 2]),
+                "pelvis_z": float(s.body_pos_w[0, 0, 2]), "ref_pelvis_z": float(ref_body[0, 0, 2]),
                 "hand_on_ball": bool(s.hand_ball_contact[0].any()), "ref_hand_on_ball": bool(t.contact[row] > 0.5),
                 "on_floor": [M.BODY_NAMES[i] for i in off_floor], "fell": bool(terminated[0]),
                 **({} if distance is None else {"teacher_mse": distance})}
         lines.append(line)
-        print(f"step {k:3d}  reward {line['reward']:.3f}  drift {line['drift_m']:.2f} m  ball off "
-              f"{line['ball_error_m']:.2f} m (z {line['ball_z']:.2f}, ref {line['ref_ball_z']:.2f})  pelvis z "
+        print(f"step {k:3d}  frame {line['frame']:3d}  reward {line['reward']:.3f}  drift {line['drift_m']:.2f} m  "
+              f"ball off {line['ball_error_m']:.2f} m (z {line['ball_z']:.2f}, ref {line['ref_ball_z']:.2f})  pelvis z "
               f"{line['pelvis_z']:.2f} (ref {line['ref_pelvis_z']:.2f})  hand on ball "
               f"{int(line['hand_on_ball'])} (ref {int(line['ref_hand_on_ball'])})"
               + ("" if distance is None else f"  from the teacher {distance:.5f}")

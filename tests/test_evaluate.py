@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import subprocess
@@ -173,3 +174,23 @@ def test_skills_played_at_once_are_the_episodes_each_would_play_alone():
     assert [r["label"] for r in together] == ["031", "013"]
     assert together == alone
     assert together[0]["accuracy"] > 0.0  # the layup policy plays its clip
+
+
+def test_per_clip_results_split_each_skill_by_the_clip_its_episodes_started_on():
+    """--per-clip: each skill's entry also lists its clips (the motion set's order) with the results of the
+    episodes that started on them; they add up to the skill's."""
+    from paths import DATA
+    from skillmimic.evaluate import Args, evaluate_skills
+    from skillmimic.motion import MotionSet
+
+    policy = load_policy(ROOT / "skillmimic" / "assets" / "llc_layup.pt")
+    motions = MotionSet(DATA / "run", hand=policy.hand)  # the dribble forward's 3 clips
+    args = Args(episodes=5, horizon=30, device="cpu", backend="mujoco", per_clip=True)
+    (res,) = evaluate_skills(policy, motions, [13], args, torch.device("cpu"))
+    clips = res["clips"]
+    assert [c["clip"] for c in clips] == [f.name for f in motions.files]
+    assert [c["episodes"] for c in clips] == [2, 2, 1]  # episodes take the clips in turn
+    for key in ("fell", "success", "ball_lost"):
+        assert abs(sum(c[key] * c["episodes"] for c in clips) / 5 - res[key]) < 1e-6
+    plain = evaluate_skills(policy, motions, [13], dataclasses.replace(args, per_clip=False), torch.device("cpu"))
+    assert plain == [{k: v for k, v in res.items() if k != "clips"}]

@@ -219,3 +219,9 @@ def test_a_teacher_trained_with_loops_records_them_and_is_evaluated_with_them(tm
     assert evaluation_config(policy, 5, "mujoco").loops == Loops((13,), 30, 10)
     policy.num_reference = 0  # the same file read as a skill policy would be: no reference, so no loop
     assert evaluation_config(policy, 5, "mujoco").loops == Loops()
+    # trace_episode feeds a teacher the reference, as the evaluation does (it used to refuse one)
+    from skillmimic import trace_episode
+    lines = trace_episode.trace(trace_episode.Args(checkpoint=str(tmp_path / "a" / "policy.pt"),
+                                                   motion_dir=str(DATA / "run"), steps=2, every=1))
+    assert [x["step"] for x in lines] == [1, 2] or lines[-1]["fell"]
+    assert lines[0]["ball_error_m"] < 0.15 and lines[0]["frame"] == 1

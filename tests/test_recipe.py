@@ -249,7 +249,8 @@ def test_trace_episode_reports_each_step_from_the_clip_start(tmp_path, capsys):
     first = lines[0]
     assert first["ball_error_m"] < 0.15 and first["drift_m"] < 0.15  # one step from the reference state
     assert first["ref_hand_on_ball"] and abs(first["ref_pelvis_z"] - first["pelvis_z"]) < 0.05
-    assert "step   1  reward" in capsys.readouterr().out
+    assert [x["frame"] for x in lines] == [x["step"] for x in lines]  # from the clip's frame 0, one a step
+    assert "step   1  frame   1  reward" in capsys.readouterr().out
     # --teacher: the distance of the action means from another policy's, step by step (0 from itself)
     lines = trace_episode.trace(trace_episode.Args(checkpoint=str(path), steps=2, every=1, teacher=str(path)))
     assert [x["teacher_mse"] for x in lines] == [0.0, 0.0] and "from the teacher 0.00000" in capsys.readouterr().out

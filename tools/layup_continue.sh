@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Equal-time arms, one per GPU, unattended (docs/llc_recipe.md, rounds 5 to 7): each arm continues INIT (a policy
-# file with its critic) at 8,192 envs on its own GPU for T seconds, then is evaluated (64 episodes, no assist).
+# file with its critic) at 8,192 envs on its own GPU for T seconds, then is evaluated (64 episodes, no assist; each
+# skill also per clip).
 # Usage (from the repository root, after the GPU packages are installed):
 #   setsid nohup bash tools/layup_continue.sh OUTDIR T INIT [ARMS] > OUTDIR.log 2>&1 &
 # ARMS: a file of lines `NAME FLAGS...` (train_llc.py flags of that arm) and one `COMMON FLAGS...` line for every
@@ -40,7 +41,7 @@ arm() {
     $COMMON ${ARMS[$name]} $X > "$R/$name.log" 2>&1
   say "$name trained"
   CUDA_VISIBLE_DEVICES=$gpu python -m skillmimic.evaluate --checkpoint "$R/$name/policy.pt" \
-    --motion-dir $L --episodes ${EPISODES:-64} --json-out "$R/$name.eval.json" > "$R/$name.eval.log" 2>&1
+    --motion-dir $L --episodes ${EPISODES:-64} --per-clip --json-out "$R/$name.eval.json" > "$R/$name.eval.log" 2>&1
   say "$name evaluated"
 }
 say "arms ${NAMES[*]} for ${T}s each on $GPUS GPUs"
