@@ -378,18 +378,11 @@ class ImitationEnv:
         the humanoid's heading frame. Valid after reset() and after every step(), the worlds it restarted included;
         computed only when asked (one gather of the motion table's rows), and it draws nothing from the random
         stream."""
-        s, t = self.sim, self.motions.table
-        nxt, al, looped = self._next_frames()
-        rows = self.motions.rows(self.motion_ids, nxt)  # past the clip: its last frame
-        body_pos, ball_pos, ball_vel = t.body_pos[rows], t.ball_pos[rows], t.ball_vel[rows]  # (N, 53, 3), (N, 3)
-        if self.aligned:  # as step() lays the followed clip onto the start or the loop (the identity elsewhere)
-            body_pos, ball_pos, ball_vel = al.point(body_pos), al.point(ball_pos), al.vector(ball_vel)
-        if self.blend is not None:  # and fades a loop's jump
-            w, offset = self.blend.peek(self.loop_table, self.motion_ids, looped, self.align)
-            body_pos, ball_pos, _ = self.blend.apply(w, offset, None, body_pos, ball_pos)
+        s = self.sim
+        nxt, rows, body_pos, ball_pos, ball_vel = self._reference_ahead()
         phase = clip_phase(nxt, self.motions.lengths[self.motion_ids], self.cfg.steps_after_clip)  # (N, 2)
-        return reference_obs(s.body_pos_w[:, 0], s.body_quat_w[:, 0], body_pos, ball_pos, ball_vel, t.contact[rows],
-                             phase)
+        return reference_obs(s.body_pos_w[:, 0], s.body_quat_w[:, 0], body_pos, ball_pos, ball_vel,
+                             self.motions.table.contact[rows], phase)
 
     def reference(self, rows: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """The reference frame the worlds follow now (the one the last step scored), as the reward reads it: the
@@ -407,6 +400,22 @@ class ImitationEnv:
             b = self.blend
             body_pos, ball_pos, body_quat = b.apply(b.weight(b.steps), b.pos, b.rot, body_pos, ball_pos, body_quat)
         return body_pos, body_quat, ball_pos, ball_vel
+
+    def _reference_ahead(self) -> tuple[torch.Tensor, ...]:
+        """The frame the next step leads to (N,), its motion-table rows (N,) (past the clip: its last frame) and the
+        reference there as that step will score it (laid onto a switch start or a loop, a loop's jump faded): body
+        positions (N, 53, 3), ball position and velocity (N, 3), world. The critic's look ahead and the assist's
+        target read it."""
+        t = self.motions.table
+        nxt, al, looped = self._next_frames()
+        rows = self.motions.rows(self.motion_ids, nxt)
+        body_pos, ball_pos, ball_vel = t.body_pos[rows], t.ball_pos[rows], t.ball_vel[rows]
+        if self.aligned:  # as step() lays the followed clip onto the start or the loop (the identity elsewhere)
+            body_pos, ball_pos, ball_vel = al.point(body_pos), al.point(ball_pos), al.vector(ball_vel)
+        if self.blend is not None:  # and fades a loop's jump
+            w, offset = self.blend.peek(self.loop_table, self.motion_ids, looped, self.align)
+            body_pos, ball_pos, _ = self.blend.apply(w, offset, None, body_pos, ball_pos)
+        return nxt, rows, body_pos, ball_pos, ball_vel
 
     def _next_frames(self) -> tuple[torch.Tensor, Alignment, torch.Tensor | None]:
         """The frame the next step leads to (N,), the alignment it is read through and the worlds it takes round a
@@ -432,15 +441,8 @@ class ImitationEnv:
         self._follow_mass_curriculum()
         s.ctrl.copy_(self.cfg.action_scale * actions.clamp(-self.cfg.action_clip, self.cfg.action_clip))
         if self.assist.on:  # towards the frame the step leads to
-            a, (nxt, al, looped) = self.cfg.assist, self._next_frames()
+            a, (nxt, _, _, target_pos, target_vel) = self.cfg.assist, self._reference_ahead()  # (N, 3) world
             factor = self.assist.env_factor(nxt <= last)
-            rows = self.motions.rows(self.motion_ids, nxt)
-            target_pos, target_vel = t.ball_pos[rows], t.ball_vel[rows]  # (N, 3) world
-            if self.aligned:
-                target_pos, target_vel = al.point(target_pos), al.vector(target_vel)
-            if self.blend is not None:
-                w, offset = self.blend.peek(self.loop_table, self.motion_ids, looped, self.align)
-                target_pos = target_pos + w[:, None] * offset[:, 53]
             s.ball_force_w.copy_(assist_force(s.ball_pos_w, s.ball_lin_vel_w, target_pos, target_vel,
                                               self.ball_mass, a.kp, a.kd, a.max_accel, factor))
         s.step()

@@ -176,7 +176,7 @@ class LoopBlend:
              align: Alignment) -> tuple[torch.Tensor, torch.Tensor]:
         """The weight (N,) and position offsets (N, 54, 3) of the frame the next step leads to, advance() not yet
         made: looped (N,) the worlds whose next frame is a loop's, `align` their alignment now."""
-        pos, _ = self.offsets(table, motion_ids, align)
+        pos = align.vector(table.gap_pos[motion_ids])  # the positions' offsets alone (offsets()' first)
         w = torch.where(looped, torch.ones_like(self.pos[:, 0, 0]), self.weight(self.steps + 1))
         return w, torch.where(looped[:, None, None], pos, self.pos)
 
