@@ -77,7 +77,8 @@ def test_a_bad_flag_is_a_one_line_error(argv, message):
 
 
 def _arms(path):
-    """An arms file of tools/layup_continue.sh: (COMMON flags, {arm: its flags})."""
+    """An arms file of tools/layup_continue.sh: (COMMON flags, {arm: its train_llc.py flags}); an arm's leading
+    `@gpus=LIST` (where it runs, the launcher's) is left out."""
     common, arms = [], {}
     for line in path.read_text().splitlines():
         name, *flags = line.split() or ["#"]
@@ -86,7 +87,7 @@ def _arms(path):
         if name == "COMMON":
             common = flags
         else:
-            arms[name] = flags
+            arms[name] = flags[1:] if flags and flags[0].startswith("@gpus=") else flags
     return common, arms
 
 

@@ -7,7 +7,10 @@
 # ARMS: a file of lines `NAME FLAGS...` (train_llc.py flags of that arm) and one `COMMON FLAGS...` line for every
 # arm; '#' starts a comment (default: tools/arms/round5.txt, what round 5 ran). ONLY="A B": run these arms of
 # the file alone (fewer GPUs than arms). An arm whose flags hold its own --init-from starts from that file; INIT
-# "-" passes none (those arms start with the warm start). MOTION=DIR trains and evaluates on other clips than the
+# "-" passes none (those arms start with the warm start). Arms go to the GPUs in turn, or where their flags begin
+# with `@gpus=LIST` (e.g. @gpus=3, @gpus=2,3): on those GPUs, under torchrun with one process (rank) a GPU when
+# LIST names several (its --num-envs still counts all the ranks' environments, so N=1 and N=2 arms of equal
+# --num-envs are equal samples per iteration). MOTION=DIR trains and evaluates on other clips than the
 # layup's (MOTION=data/BallPlay-M: all 19 skills). Progress: OUTDIR/status.
 set -u
 R=${1:?out dir}; T=${2:-900}; INIT=${3:?policy file to continue}; ARMS_FILE=${4:-tools/arms/round5.txt}
@@ -34,13 +37,17 @@ python train_llc.py --motion-dir $L --num-envs ${WARM_ENVS:-64} --iterations 1 -
   --overwrite $COMMON > "$R/warmup.log" 2>&1
 
 arm() {
-  local name=$1 gpu=$2 init=()
-  [[ "$INIT" != "-" && " ${ARMS[$name]} " != *" --init-from "* ]] && init=(--init-from "$INIT")
-  CUDA_VISIBLE_DEVICES=$gpu timeout -s TERM "$T" python train_llc.py --motion-dir $L --num-envs $N \
+  local name=$1 gpu=$2 init=() flags=${ARMS[$name]} launch=(python)
+  if [[ "$flags" == @gpus=* ]]; then gpu=${flags%% *}; gpu=${gpu#@gpus=}; flags=${flags#* }; fi
+  local ranks; ranks=$(tr ',' '\n' <<< "$gpu" | wc -l)
+  (( ranks > 1 )) && launch=(torchrun --standalone --nproc_per_node="$ranks")
+  [[ "$INIT" != "-" && " $flags " != *" --init-from "* ]] && init=(--init-from "$INIT")
+  # SIGTERM reaches torchrun, which passes it on: the ranks stop at the same iteration and save together
+  CUDA_VISIBLE_DEVICES=$gpu timeout -s TERM "$T" "${launch[@]}" train_llc.py --motion-dir $L --num-envs $N \
     --iterations 100000 --checkpoint-every 50 "${init[@]}" --run-dir "$R/$name" --overwrite \
-    $COMMON ${ARMS[$name]} $X > "$R/$name.log" 2>&1
+    $COMMON $flags $X > "$R/$name.log" 2>&1
   say "$name trained"
-  CUDA_VISIBLE_DEVICES=$gpu python -m skillmimic.evaluate --checkpoint "$R/$name/policy.pt" \
+  CUDA_VISIBLE_DEVICES=${gpu%%,*} python -m skillmimic.evaluate --checkpoint "$R/$name/policy.pt" \
     --motion-dir $L --episodes ${EPISODES:-64} --per-clip --json-out "$R/$name.eval.json" > "$R/$name.eval.log" 2>&1
   say "$name evaluated"
 }

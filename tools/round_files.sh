@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Copy a running (or finished) round of tools/layup_continue.sh somewhere small enough to bring back from a lent GPU
+# machine, whose calls return at most 8 files of at most 16 MiB (64 MiB together):
+#   bash tools/round_files.sh OUTDIR DEST [ARM ...]
+# DEST/run.tar.gz: the round's status, logs, arms file, every arm's progress.csv and evaluation, the GPUs it ran on
+# (no policy or checkpoint files); DEST/policy_ARM.pt: the latest policy file (actor, critic, normalisers: enough
+# to continue the arm, train_llc.py --init-from) of each ARM named, at most 4 a call (about 15 MiB each). Safe while
+# the arms run: a policy file is replaced atomically when written, and one being written is skipped.
+set -eu
+R=${1:?round dir}; D=${2:?destination}; shift 2
+(( $# <= 4 )) || { echo "round_files.sh: $# arms named: at most 4 policy files fit one call's 64 MiB" >&2; exit 2; }
+mkdir -p "$D"
+nvidia-smi -L > "$R/gpus.txt" 2>/dev/null || echo "no NVIDIA GPU" > "$R/gpus.txt"
+(cd "$R" && find . -maxdepth 2 \( -name status -o -name '*.log' -o -name '*.txt' -o -name '*.json' \
+  -o -name progress.csv \) -print0 | tar -czf - --null -T -) > "$D/run.tar.gz.tmp"
+mv "$D/run.tar.gz.tmp" "$D/run.tar.gz"
+for arm in "$@"; do
+  if [[ -f "$R/$arm/policy.pt" ]]; then cp "$R/$arm/policy.pt" "$D/policy_$arm.pt"; else echo "no policy file yet: $arm"; fi
+done
+tail -n 3 "$R/status"
+for arm in $(cd "$R" && ls -d */ 2>/dev/null | tr -d /); do
+  [[ -f "$R/$arm/progress.csv" ]] && echo "$arm: $(tail -n 1 "$R/$arm/progress.csv" | cut -c1-160)"
+done
+ls -la "$D"
