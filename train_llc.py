@@ -33,7 +33,7 @@ from torch import nn
 from skillmimic import DATA, checkpoint, distributed, plan, recipe, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
-from skillmimic.distill import check_options, load_teachers, teacher_share
+from skillmimic.distill import check_options, load_teachers, skill_distances, skill_weights, teacher_share
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
@@ -140,6 +140,11 @@ class Args:
     teachers play instead of the policy (skillmimic.distill.teacher_share); progress.csv gets it."""
     distill_teacher_iterations: int = 0
     """Iterations over which --distill-teacher-share falls to 0 (0: it stays as given)."""
+    distill_balance: bool = False
+    """With --teachers, each taught skill weighs the same in the distillation loss, not each sample
+    (skillmimic.distill.skill_weights, which says why: on all 19 skills the dribble, the pickup and the layup, whose
+    episodes end early, hold a few percent of the samples); distill_mse is then the mean over the skills. Either
+    way progress.csv gets each taught skill's distance, distill_mse_NNN."""
     hidden: tuple[int, ...] = (1024, 512, 512)
     """Hidden layer widths of the actor and of the critic."""
     tf32: bool = True
@@ -281,7 +286,7 @@ def main(args: Args) -> None:
                  "checkpoint_every")
     recipe.check_schedule(args)  # the warm-ups' and priming's counts
     check_options(args.teachers, args.distill_coef, args.distill_ppo, args.distill_teacher_share,
-                  args.distill_teacher_iterations)
+                  args.distill_teacher_iterations, args.distill_balance)
     args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES)
     if resume is not None:  # the run's observation (of its history steps, from its args; none before they were
         # recorded) and hand (full before hands were recorded) as this checkout has them
@@ -330,6 +335,9 @@ def main(args: Args) -> None:
     n_taught = args.num_steps if teachers is not None else 0  # the teachers' labels (none without --teachers)
     teacher_buf = torch.zeros(n_taught, local_envs, env.num_actions, device=device)
     taught_buf = torch.zeros(n_taught, local_envs, device=device)
+    label_buf = torch.zeros(n_taught, local_envs, dtype=torch.long, device=device)  # the skill slot played
+    taught_slots = ([] if teachers is None else  # progress.csv's distill_mse_NNN columns
+                    [lab for lab in env.skill_labels.tolist() if teachers.by_label[lab] >= 0])
 
     # Saved every checkpoint_every iterations and at the end (Ctrl-C, SIGTERM: finish the iteration, save, stop).
     entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions, "hand": env.spec.hand,
@@ -355,7 +363,8 @@ def main(args: Args) -> None:
                 if ref_n is not None:
                     ref_buf[step] = ref_n
                 if teachers is not None:  # each teacher's action mean where it teaches the skill played
-                    teacher_buf[step], taught_buf[step] = teachers.means(obs, env.skill.argmax(-1))
+                    label_buf[step] = env.skill.argmax(-1)
+                    teacher_buf[step], taught_buf[step] = teachers.means(obs, label_buf[step])
                 if driven is not None:  # the teachers play these (the buffers keep the policy's own action)
                     action = torch.where((driven & (taught_buf[step] > 0)).unsqueeze(-1), teacher_buf[step], action)
                 obs, reward, terminated, truncated, info = env.step(action)
@@ -386,6 +395,12 @@ def main(args: Args) -> None:
             b_ref = ref_buf.reshape(batch_size, -1) if args.critic_reference else None
             b_teacher = teacher_buf.reshape(batch_size, -1) if teachers is not None else None
             b_taught = taught_buf.flatten() if teachers is not None else None
+            taught_stats: dict[str, torch.Tensor] = {}  # each taught skill's distance at the rollout
+            if teachers is not None:
+                b_label = label_buf.flatten()
+                taught_stats = skill_distances(b_mu, b_teacher, b_taught, b_label, taught_slots)
+                if args.distill_balance:
+                    b_taught = skill_weights(b_taught, b_label)
             old_log_std = agent.log_std.detach().clamp(-5.0, 1.0).clone()  # the rollout's (num_actions,)
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
@@ -424,10 +439,11 @@ def main(args: Args) -> None:
             # Logging: one device sync (and one all-reduce over the ranks) per iteration (skillmimic.runs).
             n, w = args.update_epochs * args.num_minibatches, ranks.world_size
             summed = run.reduce({"reward": rew_buf.mean(), "ended_steps": ended_len, "ended": ended_n,
-                                 **{k: v / n for k, v in stats.items()}, **term_sums})
+                                 **{k: v / n for k, v in stats.items()}, **taught_stats, **term_sums})
             scalars = {"mean_reward": summed["reward"] / w,
                        "episode_length": summed["ended_steps"] / max(summed["ended"], 1),
                        "samples_per_s": run.samples_per_s(global_step), **{k: summed[k] / w for k in stats},
+                       **{k: summed[k] / w for k in taught_stats},
                        "learning_rate": optimizer.param_groups[0]["lr"],
                        "log_std": float(agent.log_std.detach().mean()),
                        **{k: summed[k] / w / args.num_steps for k in term_sums},

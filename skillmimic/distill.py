@@ -33,11 +33,15 @@ from skillmimic.errors import UserError, check_finite_nonnegative
 from skillmimic.policy import SkillPolicy, check_action_scale, load_policy
 
 
-def check_options(teachers: tuple[str, ...], coef: float, ppo: bool, share: float, share_iterations: int) -> None:
+def check_options(teachers: tuple[str, ...], coef: float, ppo: bool, share: float, share_iterations: int,
+                  balance: bool = False) -> None:
     """train_llc.py's distillation flags, each refused in one line before anything is built: the teachers' files
     exist (they are read once the environment is built), the weight is 0 or more, the teachers' share of the acting
-    is within [0, 1] and only with --teachers and --no-distill-ppo (the surrogate needs the policy's own actions)."""
+    is within [0, 1] and only with --teachers and --no-distill-ppo (the surrogate needs the policy's own actions),
+    --distill-balance only with --teachers."""
     check_finite_nonnegative(coef, "--distill-coef", "0 or more")
+    if balance and not teachers:
+        raise UserError("--distill-balance needs --teachers (it weighs the taught skills' samples)")
     if not 0.0 <= share <= 1.0:  # NaN fails too
         raise UserError(f"--distill-teacher-share {share}: must be within [0, 1]")
     if share > 0 and (not teachers or ppo):
@@ -107,6 +111,34 @@ class Teachers:
         for k, policy in enumerate(self.policies):
             mu = torch.where((teacher == k).unsqueeze(-1), policy(obs, ref if policy.num_reference else None), mu)
         return mu, (teacher >= 0).float()
+
+
+def skill_weights(taught: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """--distill-balance: each skill taught in a batch weighs the same in the distillation loss, whatever its share
+    of the samples. taught (B,) 1 where a teacher teaches the sample's skill, labels (B,) long its skill slot ->
+    weights (B,): a taught sample of skill l gets taught.sum() / (K x n_l), n_l the taught samples of l and K the
+    skills taught in the batch, so each skill's weights add up to taught.sum() / K and all of them to taught.sum()
+    (the loss's weighted mean keeps its scale); untaught samples 0. Why: with labels drawn per episode, a skill
+    whose episodes end early holds few of a batch's samples (on all 19 skills the dribble, the pickup and the layup,
+    which fall within 20-50 steps, a few percent), and the mean over samples leaves it to the others: in all-skills
+    round 6 the student's distance from the dribble's teacher, read on its own states, rose from 0.0009-0.0012 to
+    0.0048-0.0051 while the batch's fell to 0.0005 (docs/llc_recipe.md)."""
+    counts = torch.zeros(skills.NUM_SLOTS, device=taught.device).index_add_(0, labels, taught)  # (64,)
+    present = (counts > 0).sum().clamp(min=1)
+    return taught * taught.sum() / (present * counts[labels].clamp(min=1.0))
+
+
+def skill_distances(mu: torch.Tensor, teacher_mu: torch.Tensor, taught: torch.Tensor, labels: torch.Tensor,
+                    slots: list[int]) -> dict[str, torch.Tensor]:
+    """The student's distance from its teachers per taught skill, on the rollout's own states: mu, teacher_mu (B,
+    num_actions) the student's and the teachers' action means, taught (B,), labels (B,) long -> {'distill_mse_NNN':
+    the mean over skill NNN's taught samples of the squared distance (mean over actions), 0 where the batch holds
+    none} for each slot in `slots` (progress.csv's columns, one a taught skill)."""
+    d = (mu - teacher_mu).square().mean(-1) * taught  # (B,)
+    sums = torch.zeros(skills.NUM_SLOTS, device=mu.device).index_add_(0, labels, d)
+    counts = torch.zeros(skills.NUM_SLOTS, device=mu.device).index_add_(0, labels, taught)
+    means = sums / counts.clamp(min=1.0)
+    return {f"distill_mse_{lab:03d}": means[lab] for lab in slots}
 
 
 def teacher_share(start: float, iteration: int, iterations: int) -> float:

@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
 from skillmimic import checkpoint, skills  # noqa: E402
 from skillmimic import model as M  # noqa: E402
-from skillmimic.distill import Teachers, teacher_share  # noqa: E402
+from skillmimic.distill import Teachers, skill_distances, skill_weights, teacher_share  # noqa: E402
 from skillmimic.envs.imitation import EnvConfig  # noqa: E402
 from skillmimic.envs.observations import SKILL_OBS_DIM, skill_obs_dim  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
@@ -88,6 +88,30 @@ def test_the_distillation_loss_counts_the_taught_samples_alone():
     assert torch.allclose(loss_ppo, 3.0 * want + stats["losses/policy_loss"])
 
 
+def test_balanced_weights_give_each_taught_skill_the_same_share():
+    """--distill-balance: three samples of skill 5 and one of 31 weigh 1/2 each in all; the untaught sample 0; the
+    weights add up to the taught count, and the loss is the mean over the skills of each skill's mean distance."""
+    taught = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0])
+    labels = torch.tensor([5, 5, 5, 31, 13])
+    w = skill_weights(taught, labels)
+    assert torch.allclose(w, torch.tensor([2 / 3, 2 / 3, 2 / 3, 2.0, 0.0]))
+    assert torch.isclose(w[:3].sum(), w[3]) and torch.isclose(w.sum(), taught.sum())
+    torch.manual_seed(0)
+    agent = train_llc.Agent(20, 6, (32, 32), log_std=-1.0)
+    obs = torch.randn(5, 20)
+    with torch.no_grad():
+        mu = agent.actor(obs)
+    teacher_mu = mu + torch.randn(5, 6)
+    _, stats = train_llc.ppo_loss(agent, obs, mu, torch.zeros(5), torch.randn(5), torch.zeros(5), mu,
+                                  torch.full((6,), -1.0), 1.0, 0.2, 10.0, 0.0, None, teacher_mu, w, 1.0, ppo_on=0.0)
+    d = (mu - teacher_mu).square().mean(-1)
+    assert torch.allclose(stats["distill_mse"], (d[:3].mean() + d[3]) / 2)
+    per_skill = skill_distances(mu, teacher_mu, taught, labels, [5, 31, 40])
+    assert torch.allclose(per_skill["distill_mse_005"], d[:3].mean())
+    assert torch.allclose(per_skill["distill_mse_031"], d[3]) and float(per_skill["distill_mse_040"]) == 0.0
+    assert skill_weights(torch.zeros(3), torch.tensor([1, 2, 3])).abs().sum() == 0  # nothing taught: no weight
+
+
 def _train(*args):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
     return subprocess.run([sys.executable, str(ROOT / "train_llc.py"), *map(str, args)], cwd=ROOT,
@@ -108,6 +132,12 @@ def test_a_run_learns_its_teacher_s_actions(tmp_path):
     with open(tmp_path / "run" / "progress.csv", newline="") as f:
         mse = [float(row["distill_mse"]) for row in csv.DictReader(f)]
     assert len(mse) == 12 and max(mse[-2:]) < 0.5 * mse[0], mse
+    r = _train(*FAST, "--motion-dir", DATA / "layup", "--iterations", 2, "--run-dir", tmp_path / "balanced",
+               "--teachers", tmp_path / "t.pt", "--no-distill-ppo", "--distill-balance", "--warm-start-steps", 0)
+    assert r.returncode == 0, r.stderr[-2000:]
+    with open(tmp_path / "balanced" / "progress.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(float(row["distill_mse_031"]) > 0 for row in rows)  # the layup's own column
 
 
 def test_a_missing_teacher_is_refused_before_any_work(tmp_path):
@@ -120,6 +150,11 @@ def test_a_missing_teacher_is_refused_before_any_work(tmp_path):
     r = _train(*FAST, "--motion-dir", DATA / "layup", "--iterations", 1, "--run-dir", tmp_path / "run",
                "--distill-coef", "-1")
     assert r.returncode == 2 and r.stderr.strip().splitlines() == ["error: --distill-coef -1.0: must be 0 or more"]
+    r = _train(*FAST, "--motion-dir", DATA / "layup", "--iterations", 1, "--run-dir", tmp_path / "run",
+               "--distill-balance")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "error: --distill-balance needs --teachers (it weighs the taught skills' samples)"]
+    assert not (tmp_path / "run").exists()
 
 
 def test_skill_slots_are_the_labels():

@@ -11,7 +11,10 @@
 # with `@gpus=LIST` (e.g. @gpus=3, @gpus=2,3): on those GPUs, under torchrun with one process (rank) a GPU when
 # LIST names several (its --num-envs still counts all the ranks' environments, so N=1 and N=2 arms of equal
 # --num-envs are equal samples per iteration). MOTION=DIR trains and evaluates on other clips than the
-# layup's (MOTION=data/BallPlay-M: all 19 skills). Progress: OUTDIR/status.
+# layup's (MOTION=data/BallPlay-M: all 19 skills). Progress: OUTDIR/status; tools/round_files.sh copies the round's
+# files off while it runs. On a lent machine whose working copy is refreshed at every call, start it from a copy of
+# the tree outside that folder (cp -a skillmimic tools data configs train_llc.py /root/work; cd /root/work): files
+# put into the working copy for the run (policy files it starts from) are gone at the next call.
 set -u
 R=${1:?out dir}; T=${2:-900}; INIT=${3:?policy file to continue}; ARMS_FILE=${4:-tools/arms/round5.txt}
 N=${ENVS:-8192}  # smaller for a dry run on a CPU
