@@ -41,7 +41,10 @@ python train_llc.py --motion-dir $L --num-envs ${WARM_ENVS:-64} --iterations 1 -
 
 arm() {
   local name=$1 gpu=$2 init=() flags=${ARMS[$name]} launch=(python)
-  if [[ "$flags" == @gpus=* ]]; then gpu=${flags%% *}; gpu=${gpu#@gpus=}; flags=${flags#* }; fi
+  if [[ "$flags" == @gpus=* ]]; then
+    gpu=${flags%% *}; gpu=${gpu#@gpus=}
+    [[ "$flags" == *" "* ]] && flags=${flags#* } || flags=""  # an arm of no flags of its own
+  fi
   local ranks; ranks=$(tr ',' '\n' <<< "$gpu" | wc -l)
   (( ranks > 1 )) && launch=(torchrun --standalone --nproc_per_node="$ranks")
   [[ "$INIT" != "-" && " $flags " != *" --init-from "* ]] && init=(--init-from "$INIT")

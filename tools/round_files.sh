@@ -5,7 +5,7 @@
 # DEST/run.tar.gz: the round's status, logs, arms file, every arm's progress.csv and evaluation, the GPUs it ran on
 # (no policy or checkpoint files); DEST/policy_ARM.pt: the latest policy file (actor, critic, normalisers: enough
 # to continue the arm, train_llc.py --init-from) of each ARM named, at most 4 a call (about 15 MiB each). Safe while
-# the arms run: a policy file is replaced atomically when written, and one being written is skipped.
+# the arms run: train_llc.py writes a policy file under another name and renames it, so a copy is always whole.
 set -eu
 R=${1:?round dir}; D=${2:?destination}; shift 2
 (( $# <= 4 )) || { echo "round_files.sh: $# arms named: at most 4 policy files fit one call's 64 MiB" >&2; exit 2; }
