@@ -33,7 +33,7 @@ from torch import nn
 from skillmimic import DATA, checkpoint, distributed, plan, recipe, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
-from skillmimic.distill import check_options, load_teachers, skill_distances, skill_weights, teacher_share
+from skillmimic.distill import RolloutLabels, check_options, load_teachers
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
@@ -332,12 +332,9 @@ def main(args: Args) -> None:
     val_buf = torch.zeros(args.num_steps, local_envs, device=device)
     ref_buf = torch.zeros(args.num_steps, local_envs, REFERENCE_OBS_DIM if args.critic_reference else 0,
                           device=device)  # the critic's reference features, normalised (none without them)
-    n_taught = args.num_steps if teachers is not None else 0  # the teachers' labels (none without --teachers)
-    teacher_buf = torch.zeros(n_taught, local_envs, env.num_actions, device=device)
-    taught_buf = torch.zeros(n_taught, local_envs, device=device)
-    label_buf = torch.zeros(n_taught, local_envs, dtype=torch.long, device=device)  # the skill slot played
-    taught_slots = ([] if teachers is None else  # progress.csv's distill_mse_NNN columns
-                    [lab for lab in env.skill_labels.tolist() if teachers.by_label[lab] >= 0])
+    labels = None if teachers is None else RolloutLabels(  # the teachers' labels of each rollout
+        teachers, args.num_steps, local_envs, env.num_actions, env.skill_labels.tolist(), device,
+        args.distill_teacher_share, args.distill_teacher_iterations, args.distill_balance)
 
     # Saved every checkpoint_every iterations and at the end (Ctrl-C, SIGTERM: finish the iteration, save, stop).
     entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions, "hand": env.spec.hand,
@@ -346,9 +343,7 @@ def main(args: Args) -> None:
             agent, args, env, i, global_step, history), args.keep_policies)):
         for iteration in range(start_iteration + 1, args.iterations + 1):
             term_sums: dict[str, torch.Tensor] = {}  # and the environment's scalars (ball error, assist factor)
-            # --distill-teacher-share: the environments the teachers play this iteration (where they teach)
-            share = teacher_share(args.distill_teacher_share, iteration, args.distill_teacher_iterations)
-            driven = torch.rand(local_envs, device=device) < share if share > 0 else None
+            share = labels.begin(iteration) if labels is not None else 0.0  # --distill-teacher-share's
             ended_len, ended_n = torch.zeros((), device=device), torch.zeros((), device=device)
             agent.train()  # the observation normaliser learns from the rollout
             for step in range(args.num_steps):
@@ -362,11 +357,8 @@ def main(args: Args) -> None:
                 logp_buf[step], val_buf[step] = dist.log_prob(action).sum(-1), value
                 if ref_n is not None:
                     ref_buf[step] = ref_n
-                if teachers is not None:  # each teacher's action mean where it teaches the skill played
-                    label_buf[step] = env.skill.argmax(-1)
-                    teacher_buf[step], taught_buf[step] = teachers.means(obs, label_buf[step])
-                if driven is not None:  # the teachers play these (the buffers keep the policy's own action)
-                    action = torch.where((driven & (taught_buf[step] > 0)).unsqueeze(-1), teacher_buf[step], action)
+                if labels is not None:  # the teachers' means; they play the environments drawn for them
+                    action = labels.record(step, obs, env.skill.argmax(-1), action)
                 obs, reward, terminated, truncated, info = env.step(action)
                 ref = reference()
                 rew_buf[step] = reward
@@ -393,14 +385,7 @@ def main(args: Args) -> None:
             b_act = act_buf.reshape(batch_size, -1)
             b_mu = mu_buf.reshape(batch_size, -1)
             b_ref = ref_buf.reshape(batch_size, -1) if args.critic_reference else None
-            b_teacher = teacher_buf.reshape(batch_size, -1) if teachers is not None else None
-            b_taught = taught_buf.flatten() if teachers is not None else None
-            taught_stats: dict[str, torch.Tensor] = {}  # each taught skill's distance at the rollout
-            if teachers is not None:
-                b_label = label_buf.flatten()
-                taught_stats = skill_distances(b_mu, b_teacher, b_taught, b_label, taught_slots)
-                if args.distill_balance:
-                    b_taught = skill_weights(b_taught, b_label)
+            b_teacher, b_taught, taught_stats = labels.batch(b_mu) if labels is not None else (None, None, {})
             old_log_std = agent.log_std.detach().clamp(-5.0, 1.0).clone()  # the rollout's (num_actions,)
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())

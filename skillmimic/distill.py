@@ -149,6 +149,49 @@ def teacher_share(start: float, iteration: int, iterations: int) -> float:
     return start * max(0.0, 1.0 - (iteration - 1) / iterations)
 
 
+class RolloutLabels:
+    """A rollout's distillation labels (train_llc.py --teachers), its buffers allocated once, (num_steps, num_envs,
+    ...): at each step the teachers' action means where they teach the skill played, and (--distill-teacher-share)
+    the environments they play this iteration; at the update the batch's labels, the loss's weights (--distill-balance:
+    skill_weights) and each taught skill's distance (skill_distances)."""
+
+    def __init__(self, teachers: Teachers, num_steps: int, num_envs: int, num_actions: int, run_labels: list[int],
+                 device: torch.device, share: float = 0.0, share_iterations: int = 0, balance: bool = False):
+        self.teachers, self.share, self.share_iterations, self.balance = teachers, share, share_iterations, balance
+        self.teacher_mu = torch.zeros(num_steps, num_envs, num_actions, device=device)
+        self.taught = torch.zeros(num_steps, num_envs, device=device)
+        self.label = torch.zeros(num_steps, num_envs, dtype=torch.long, device=device)  # the skill slot played
+        by_label = teachers.by_label.tolist()
+        self.slots = [lab for lab in run_labels if by_label[lab] >= 0]  # progress.csv's distill_mse_NNN columns
+        self.driven: torch.Tensor | None = None  # (num_envs,) bool: the environments the teachers play
+
+    def begin(self, iteration: int) -> float:
+        """Draw the environments the teachers play at `iteration` (1-based) -> their share (teacher_share)."""
+        share = teacher_share(self.share, iteration, self.share_iterations)
+        n = self.taught.shape[1]
+        self.driven = torch.rand(n, device=self.taught.device) < share if share > 0 else None
+        return share
+
+    def record(self, step: int, obs: torch.Tensor, labels: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Label step `step`: obs (N, num_obs) the environments' observations, labels (N,) long the skills played,
+        action (N, num_actions) the policy's -> the action to take: the teachers' means in the environments they play
+        where they teach (the buffers keep what the teachers say; the rollout keeps the policy's own action)."""
+        self.label[step] = labels
+        self.teacher_mu[step], self.taught[step] = self.teachers.means(obs, labels)
+        if self.driven is None:
+            return action
+        return torch.where((self.driven & (self.taught[step] > 0)).unsqueeze(-1), self.teacher_mu[step], action)
+
+    def batch(self, mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The rollout flattened for the update, mu (B, num_actions) the policy's means at the rollout -> (the
+        teachers' means (B, num_actions), the loss's weights (B,): 1 where taught, or skill_weights with balance, and
+        each taught skill's distance by its column name)."""
+        teacher_mu, taught = self.teacher_mu.reshape(mu.shape), self.taught.flatten()
+        label = self.label.flatten()
+        stats = skill_distances(mu, teacher_mu, taught, label, self.slots)
+        return teacher_mu, skill_weights(taught, label) if self.balance else taught, stats
+
+
 def load_teachers(paths: tuple[str, ...], env, device: torch.device, show: bool = False) -> Teachers | None:
     """The teachers of a run in `env` (an ImitationEnv: its observation size, hand, skills and action scale), None
     without any; with `show`, the line saying which file teaches which skill."""

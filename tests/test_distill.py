@@ -15,7 +15,7 @@ sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
 from skillmimic import checkpoint, skills  # noqa: E402
 from skillmimic import model as M  # noqa: E402
-from skillmimic.distill import Teachers, skill_distances, skill_weights, teacher_share  # noqa: E402
+from skillmimic.distill import RolloutLabels, Teachers, skill_distances, skill_weights, teacher_share  # noqa: E402
 from skillmimic.envs.imitation import EnvConfig  # noqa: E402
 from skillmimic.envs.observations import SKILL_OBS_DIM, skill_obs_dim  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
@@ -110,6 +110,31 @@ def test_balanced_weights_give_each_taught_skill_the_same_share():
     assert torch.allclose(per_skill["distill_mse_005"], d[:3].mean())
     assert torch.allclose(per_skill["distill_mse_031"], d[3]) and float(per_skill["distill_mse_040"]) == 0.0
     assert skill_weights(torch.zeros(3), torch.tensor([1, 2, 3])).abs().sum() == 0  # nothing taught: no weight
+
+
+def test_a_rollout_s_labels_drive_and_weigh_as_asked(tmp_path):
+    """RolloutLabels: with a share of 1 the teachers play where they teach (the policy elsewhere); the batch holds
+    their means, 1 where taught (or the balanced weights) and the taught skills' columns."""
+    _teacher(tmp_path / "a.pt", [5, 31], seed=0)
+    cpu = torch.device("cpu")
+    teachers = Teachers((str(tmp_path / "a.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[5, 13, 31],
+                        action_scale=SCALE)
+    n_act = teachers.policies[0].num_actions
+    for balance in (False, True):
+        labels = RolloutLabels(teachers, 2, 4, n_act, [5, 13, 31], cpu, share=1.0, balance=balance)
+        assert labels.slots == [5, 31] and labels.begin(1) == 1.0
+        played = torch.tensor([5, 5, 31, 13])
+        action = torch.full((4, n_act), 7.0)
+        for step in range(2):
+            taken = labels.record(step, torch.randn(4, SKILL_OBS_DIM), played, action)
+            assert torch.equal(taken[3], action[3]) and torch.equal(taken[:3], labels.teacher_mu[step][:3])
+        mu = torch.zeros(8, n_act)
+        teacher_mu, weights, stats = labels.batch(mu)
+        assert torch.equal(teacher_mu, labels.teacher_mu.reshape(8, n_act)) and sorted(stats) == [
+            "distill_mse_005", "distill_mse_031"]
+        want = skill_weights(labels.taught.flatten(), labels.label.flatten()) if balance else labels.taught.flatten()
+        assert torch.equal(weights, want) and weights[3] == 0
+    assert RolloutLabels(teachers, 1, 4, n_act, [5], cpu).begin(1) == 0.0  # no share: the policy plays
 
 
 def _train(*args):
