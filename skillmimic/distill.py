@@ -28,6 +28,7 @@ from typing import Callable
 import torch
 
 from skillmimic import skills
+from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.errors import UserError, check_finite_nonnegative
 from skillmimic.policy import SkillPolicy, check_action_scale, load_policy
@@ -62,15 +63,25 @@ class Teachers:
         """Load the policy files at `paths` for a run whose observation has `num_obs` inputs on the model of `hand`,
         training the skills `run_labels` with actions scaled by `action_scale` into PD targets; `reference` gives
         the reference features of the environments' present state (their reference_obs) to teachers whose actor
-        sees the reference motion (train_llc.py --actor-reference). A file that does not fit (another observation,
-        hand, model, action scale or reference size), records no skill labels, or teaches none of the run's skills
-        is refused with one line naming --teachers."""
+        sees the reference motion (train_llc.py --actor-reference). A student that observes its past
+        (--env.history.steps K) may learn from a teacher that observes fewer past steps (none, or k < K): the teacher
+        is given its part of the student's observation (teacher_columns). A file that does not fit (another observation, more past steps
+        than the run's, another hand, model, action scale or reference size), records no skill labels, or teaches
+        none of the run's skills is refused with one line naming --teachers."""
         self.reference = reference
         self.policies: list[SkillPolicy] = []
+        self.columns: list[torch.Tensor | None] = []  # per teacher: the student's observation columns it sees
         self.by_label = torch.full((skills.NUM_SLOTS,), -1, dtype=torch.long)  # (64,) teacher index, -1: none
+        run_steps = (num_obs - SKILL_OBS_DIM) // OBS_DIM if num_obs > SKILL_OBS_DIM else 0  # the student's K
         for path in paths:
-            policy = load_policy(path, device, num_obs=num_obs, hand=hand, flag="--teachers",
-                                 reference=REFERENCE_OBS_DIM)
+            policy = load_policy(path, device, num_obs=skill_obs_dim, hand=hand, flag="--teachers",
+                                 reference=REFERENCE_OBS_DIM)  # a skill policy's observation for its own past
+            if policy.history_steps > run_steps or skill_obs_dim(run_steps) != num_obs:
+                raise UserError(f"--teachers: {path}: made for num_obs={policy.num_obs} (its last "
+                                f"{policy.history_steps} control steps), this run has num_obs={num_obs} (its last "
+                                f"{run_steps}): a teacher may observe fewer past steps than the run, not more")
+            self.columns.append(None if policy.history_steps == run_steps
+                                else teacher_columns(run_steps, policy.history_steps).to(device))
             check_action_scale(policy, action_scale, f"--teachers: {path}", "this run's")
             if policy.num_reference and reference is None:
                 raise UserError(f"--teachers: {path}: its actor sees {policy.num_reference} reference features, "
@@ -108,9 +119,20 @@ class Teachers:
         teacher = self.by_label[labels]  # (N,)
         mu = torch.zeros(obs.shape[0], self.policies[0].num_actions, device=obs.device)
         ref = self.reference() if any(p.num_reference for p in self.policies) else None  # (N, REFERENCE_OBS_DIM)
-        for k, policy in enumerate(self.policies):
-            mu = torch.where((teacher == k).unsqueeze(-1), policy(obs, ref if policy.num_reference else None), mu)
+        for k, (policy, columns) in enumerate(zip(self.policies, self.columns)):
+            seen = obs if columns is None else obs.index_select(1, columns)  # (N, the teacher's num_obs)
+            mu = torch.where((teacher == k).unsqueeze(-1), policy(seen, ref if policy.num_reference else None), mu)
         return mu, (teacher >= 0).float()
+
+
+def teacher_columns(run_steps: int, steps: int) -> torch.Tensor:
+    """The columns of a student's observation (skillmimic.envs.observations: its present part, its last `run_steps`
+    control steps oldest first, the skill one-hot) that make the observation of a teacher observing its last
+    `steps` <= run_steps: the present part, the newest `steps` of the past, the one-hot. -> (skill_obs_dim(steps),)
+    long."""
+    past = torch.arange(OBS_DIM + (run_steps - steps) * OBS_DIM, OBS_DIM + run_steps * OBS_DIM)
+    onehot = torch.arange(skill_obs_dim(run_steps) - skills.NUM_SLOTS, skill_obs_dim(run_steps))
+    return torch.cat([torch.arange(OBS_DIM), past, onehot])
 
 
 def skill_weights(taught: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -15,9 +15,10 @@ sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
 from skillmimic import checkpoint, skills  # noqa: E402
 from skillmimic import model as M  # noqa: E402
-from skillmimic.distill import RolloutLabels, Teachers, skill_distances, skill_weights, teacher_share  # noqa: E402
+from skillmimic.distill import (RolloutLabels, Teachers, skill_distances, skill_weights, teacher_columns,  # noqa: E402
+                               teacher_share)
 from skillmimic.envs.imitation import EnvConfig  # noqa: E402
-from skillmimic.envs.observations import SKILL_OBS_DIM, skill_obs_dim  # noqa: E402
+from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, skill_obs_dim  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
 from skillmimic.normalizer import EmpiricalNormalization  # noqa: E402
 from skillmimic.policy import mlp, policy_file  # noqa: E402
@@ -54,6 +55,26 @@ def test_each_skill_is_taught_by_the_last_file_that_names_it(tmp_path):
     assert torch.equal(mu[2], torch.zeros_like(mu[2])) and taught.tolist() == [1.0, 1.0, 0.0]
 
 
+def test_a_student_with_a_past_learns_from_teachers_that_see_less_of_it(tmp_path):
+    """A student observing its last 3 control steps (--env.history.steps 3) is taught by a file of no past and one of
+    the last step: each teacher acts on its own part of the student's observation (the present, its newest past
+    steps, the one-hot)."""
+    steps = 3
+    none_actor, none_norm = _teacher(tmp_path / "none.pt", [5], seed=0)
+    one_actor, one_norm = _teacher(tmp_path / "one.pt", [31], seed=1, num_obs=skill_obs_dim(1), history_steps=1)
+    teachers = Teachers((str(tmp_path / "none.pt"), str(tmp_path / "one.pt")), skill_obs_dim(steps), "rigid",
+                        torch.device("cpu"), run_labels=[5, 31], action_scale=SCALE)
+    obs = torch.randn(2, skill_obs_dim(steps))
+    present, past, onehot = obs[:, :OBS_DIM], obs[:, OBS_DIM:-skills.NUM_SLOTS], obs[:, -skills.NUM_SLOTS:]
+    newest = past.reshape(2, steps, OBS_DIM)[:, -1]  # oldest first
+    mu, taught = teachers.means(obs, torch.tensor([5, 31]))
+    with torch.no_grad():
+        assert torch.allclose(mu[0], none_actor(none_norm.normalize(torch.cat([present, onehot], 1)[:1]))[0], atol=1e-6)
+        assert torch.allclose(mu[1], one_actor(one_norm.normalize(torch.cat([present, newest, onehot], 1)[1:]))[0], atol=1e-6)
+    assert taught.tolist() == [1.0, 1.0]
+    assert teacher_columns(steps, steps).tolist() == list(range(skill_obs_dim(steps)))
+
+
 def test_a_file_that_cannot_teach_this_run_is_refused_in_one_line(tmp_path):
     _teacher(tmp_path / "other.pt", [40], seed=0)
     _teacher(tmp_path / "unlabelled.pt", None, seed=0)
@@ -63,7 +84,9 @@ def test_a_file_that_cannot_teach_this_run_is_refused_in_one_line(tmp_path):
         Teachers((str(tmp_path / "other.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31], action_scale=SCALE)
     with pytest.raises(UserError, match=r"unlabelled.pt: records no skill labels"):
         Teachers((str(tmp_path / "unlabelled.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31], action_scale=SCALE)
-    with pytest.raises(UserError, match=r"^--teachers: .*history.pt"):  # another observation than the run's
+    with pytest.raises(UserError, match=r"^--teachers: .*history.pt: made for num_obs=2476 \(its last 2 control "
+                                        r"steps\), this run has num_obs=868 \(its last 0\): a teacher may observe "
+                                        r"fewer past steps than the run, not more$"):
         Teachers((str(tmp_path / "history.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[31], action_scale=SCALE)
     with pytest.raises(UserError, match=r"^--teachers: .*other.pt: its actions are scaled by 1.57\d*, this run's by "
                                         r"1.0$"):
