@@ -65,9 +65,9 @@ class Teachers:
         the reference features of the environments' present state (their reference_obs) to teachers whose actor
         sees the reference motion (train_llc.py --actor-reference). A student that observes its past
         (--env.history.steps K) may learn from a teacher that observes fewer past steps (none, or k < K): the teacher
-        is given its part of the student's observation (teacher_columns). A file that does not fit (another observation, more past steps
-        than the run's, another hand, model, action scale or reference size), records no skill labels, or teaches
-        none of the run's skills is refused with one line naming --teachers."""
+        is given its part of the student's observation (teacher_columns). A file that does not fit (another
+        observation, more past steps than the run's, another hand, model, action scale or reference size), records
+        no skill labels, or teaches none of the run's skills is refused with one line naming --teachers."""
         self.reference = reference
         self.policies: list[SkillPolicy] = []
         self.columns: list[torch.Tensor | None] = []  # per teacher: the student's observation columns it sees

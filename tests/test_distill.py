@@ -70,7 +70,8 @@ def test_a_student_with_a_past_learns_from_teachers_that_see_less_of_it(tmp_path
     mu, taught = teachers.means(obs, torch.tensor([5, 31]))
     with torch.no_grad():
         assert torch.allclose(mu[0], none_actor(none_norm.normalize(torch.cat([present, onehot], 1)[:1]))[0], atol=1e-6)
-        assert torch.allclose(mu[1], one_actor(one_norm.normalize(torch.cat([present, newest, onehot], 1)[1:]))[0], atol=1e-6)
+        seen = torch.cat([present, newest, onehot], 1)[1:]
+        assert torch.allclose(mu[1], one_actor(one_norm.normalize(seen))[0], atol=1e-6)
     assert taught.tolist() == [1.0, 1.0]
     assert teacher_columns(steps, steps).tolist() == list(range(skill_obs_dim(steps)))
 

@@ -99,6 +99,36 @@ def test_probabilities_on_hand_set_counts():
         assert torch.allclose(label_probabilities(mode, 0.2, zero, zero, zero), torch.full((3,), 1 / 3))
     one = label_probabilities("samples", 0.2, torch.tensor([10.0, 0.0]), zero[:2], torch.tensor([100.0, 0.0]))
     assert torch.allclose(one, torch.tensor([0.5, 0.5]))
+    # weights: each label's share of the samples in proportion to its weight (3 and 1 here).
+    w = label_probabilities("weights", 0.2, ended, fell, steps, torch.tensor([3.0, 1.0]))
+    assert torch.allclose(w * mean_len / (w * mean_len).sum(), torch.tensor([0.75, 0.25]))
+    assert torch.allclose(label_probabilities("weights", 0.2, ended, fell, steps, torch.ones(2)), p)  # samples'
+
+
+def test_weights_mode_gives_the_named_labels_their_shares(two_skills):
+    """--env.label-sampling.mode weights --env.label-sampling.weights 013=3: the dribble (index 0) gets three
+    quarters of the samples against the layup's (unnamed: weight 1), whatever their episodes' lengths."""
+    cfg = LabelSampling("weights", weights=("013=3",))
+    assert cfg.parsed_weights() == {13: 3.0} and cfg.label_weights([13, 31]).tolist() == [3.0, 1.0]
+    env = ImitationEnv(EnvConfig(backend="mujoco", label_sampling=cfg), two_skills, 1, "cpu", seed=1)
+    assert env.weigh_labels
+    c = env.label_counts
+    c.ended.copy_(torch.tensor([100.0, 100.0]))
+    c.steps.copy_(torch.tensor([1000.0, 4000.0]))  # the dribble's episodes 10 steps long, the layup's 40
+    p = c.probabilities(cfg)
+    mean_len = (c.steps + 25.0) / 101.0
+    assert torch.allclose(p * mean_len / (p * mean_len).sum(), torch.tensor([0.75, 0.25]))
+    lab = env.sample_labels(20000)
+    assert abs(float((lab == 0).float().mean()) - float(p[0])) < 0.015
+    parsed = parse(train_llc.Args, ["--env.label-sampling.mode", "weights", "--env.label-sampling.weights", "013=6",
+                                    "031=0.5"]).env.label_sampling
+    assert parsed == LabelSampling("weights", weights=("013=6", "031=0.5"))
+    for weights, message in ((("001=2",), r"^--env.label-sampling.weights: 001 not among this run's skills "
+                                          r"\(013, 031\)$"),
+                             (("013=0", "031=0"), r"^--env.label-sampling.weights: every label weighs 0$")):
+        with pytest.raises(UserError, match=message):
+            ImitationEnv(EnvConfig(backend="mujoco", label_sampling=LabelSampling("weights", weights=weights)),
+                         two_skills, 1, "cpu")
 
 
 def test_samples_mode_draws_the_label_of_short_episodes_more(two_skills):
@@ -208,6 +238,13 @@ def test_checkpoint_round_trip_keeps_the_counts(two_skills):
     (LabelSampling(floor=-0.1), r"--env.label-sampling.floor -0.1: must be within \[0, 1\]"),
     (LabelSampling(floor=float("nan")), r"--env.label-sampling.floor nan: must be within \[0, 1\]"),
     (LabelSampling(mode="steps"), r"--env.label-sampling.mode 'steps': must be one of episodes, samples, falls"),
+    (LabelSampling(weights=("013=2",)), r"^--env.label-sampling.weights: given with mode 'episodes'; pass "
+                                        r"--env.label-sampling.mode weights$"),
+    (LabelSampling("weights", weights=("13",)), r"^--env.label-sampling.weights '13': must be LABEL=WEIGHT"),
+    (LabelSampling("weights", weights=("013=-1",)), r"^--env.label-sampling.weights '013=-1': must be LABEL=WEIGHT"),
+    (LabelSampling("weights", weights=("013=nan",)), r"--env.label-sampling.weights '013=nan': must be"),
+    (LabelSampling("weights", weights=("x=1",)), r"--env.label-sampling.weights 'x=1': must be"),
+    (LabelSampling("weights", weights=("013=1", "13=2")), r"^--env.label-sampling.weights: label 013 named twice$"),
 ])
 def test_bad_label_sampling_is_refused_in_one_line(sampling, message):
     with pytest.raises(UserError, match=message) as e:
@@ -252,7 +289,7 @@ def test_a_tiny_training_run_logs_the_label_shares_and_resumes_exactly(tmp_path)
     assert [[r[k] for k in STATS] for r in resumed] == [[r[k] for k in STATS] for r in rows]
     ca = checkpoint.load(a / "checkpoint.pt", train_llc.TRAIN_FORMAT)
     cb = checkpoint.load(b / "checkpoint.pt", train_llc.TRAIN_FORMAT)
-    assert ca["args"]["env"]["label_sampling"] == {"mode": "falls", "floor": 0.2}  # a resumed run keeps it
+    assert ca["args"]["env"]["label_sampling"] == {"mode": "falls", "floor": 0.2, "weights": ()}  # kept on resume
     for k, v in ca["agent"].items():
         assert torch.equal(v, cb["agent"][k]), k
     ea, eb = ca["ranks"][0]["env"], cb["ranks"][0]["env"]

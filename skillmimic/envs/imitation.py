@@ -99,8 +99,8 @@ class EnvConfig:
     `label_sampling`."""
     label_sampling: LabelSampling = dataclasses.field(default_factory=LabelSampling)
     """How a training episode's skill label is drawn: uniformly per episode (the default), or so that the labels
-    share the samples equally, or by how often their episodes fall (envs/label_sampling.py); never on the starts
-    given to the environment (the evaluation's, play.py's, the warm start's)."""
+    share the samples equally, by how often their episodes fall, or in given shares (envs/label_sampling.py); never
+    on the starts given to the environment (the evaluation's, play.py's, the warm start's)."""
     self_collision: bool = False
     """Let the humanoid's bodies collide with each other."""
     hand: M.Hand = "full"
@@ -188,7 +188,8 @@ class ImitationEnv:
             self.clips_of[i, : len(p)] = p
         self.motion_label = torch.searchsorted(self.skill_labels, motions.labels)  # (num_motions,) index into labels
         self.start_label = torch.zeros(num_envs, dtype=torch.long, device=dev)  # the label each episode started with
-        self.label_counts = LabelCounts(len(per), dev)  # the statistics of label_sampling (counted when it is on)
+        self.label_counts = LabelCounts(len(per), dev, cfg.label_sampling.label_weights(self.skill_labels.tolist()))
+        # (the statistics of label_sampling, counted when it is on, and the labels' weights of its mode 'weights')
         self.weigh_labels = cfg.label_sampling.mode != "episodes" and len(per) > 1  # no effect on one label
         n = self.num_envs
         self.motion_ids = torch.zeros(n, dtype=torch.long, device=dev)
