@@ -37,12 +37,10 @@ from skillmimic.distill import RolloutLabels, check_options, load_teachers
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
-from skillmimic.model import Physics
 from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.export import policy_export
 from skillmimic.policy import check_model, mlp
-from skillmimic.rewards import RewardConfig
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
 DEFAULTS = plan.Defaults(gpu_iterations=10_000)  # --iterations by device (a CPU: a short run, skillmimic.plan)
@@ -169,18 +167,10 @@ class Args:
     device, tf32 and compile are taken from this command line."""
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
-    env: EnvConfig = dataclasses.field(
-        default_factory=lambda: EnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300,
-                                          ball_distance=0.5, adaptive_starts=True, physics=Physics(palm=True),
-                                          reward=RewardConfig(form="components")))
-    """The environment (its number of worlds and its device are --num-envs and --device above). The rigid hand by
-    default (2.9x the samples/s of the full hand, and more accurate after equal GPU time: README, "Hands"), with
-    SkillMimic's box palm (at equal samples with the ball assist on: accuracy 8.4% against 6.7%, ball error
-    540 against 1,287 mm; docs/llc_recipe.md, round 4) and SkillMimic's form of the body errors (the form of every
-    run behind the layup policy that succeeds, skillmimic/assets/llc_layup.pt; round 7);
-    episodes go on 150 steps past their clip (the evaluation plays 300 steps from a clip's start) and end when the
-    ball is 0.5 m off the reference's; starts are drawn more often where episodes fail (adaptive starts: on the
-    layup at 762 million samples, 39% success against 8% without; docs/llc_recipe.md, round 6)."""
+    env: EnvConfig = dataclasses.field(default_factory=recipe.training_env)
+    """The environment (its number of worlds and its device are --num-envs and --device above); by default
+    skillmimic.recipe.training_env, which says why: the rigid hand with the palm, 150 steps past the clip, an end
+    when the ball is 0.5 m off the reference's, adaptive starts."""
 
 
 class Agent(nn.Module):

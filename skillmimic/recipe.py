@@ -29,11 +29,27 @@ from torch import nn
 
 from skillmimic import checkpoint, distributed, lineage, skills
 from skillmimic.cli import check_counts
+from skillmimic.envs.imitation import EnvConfig
 from skillmimic.envs.observations import OBS_DIM
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.errors import UserError
+from skillmimic.model import Physics
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.policy import SkillPolicy, load_policy
+from skillmimic.rewards import RewardConfig
+
+
+def training_env() -> EnvConfig:
+    """A skill policy's training environment by default (train_llc.py's --env, and the collection of
+    skillmimic.offline_distill). The rigid hand (2.9x the samples/s of the full hand, and more accurate after equal
+    GPU time: README, "Hands"), with SkillMimic's box palm (at equal samples with the ball assist on: accuracy 8.4%
+    against 6.7%, ball error 540 against 1,287 mm; docs/llc_recipe.md, round 4) and SkillMimic's form of the body
+    errors (the form of every run behind the layup policy that succeeds, skillmimic/assets/llc_layup.pt; round 7);
+    episodes go on 150 steps past their clip (the evaluation plays 300 steps from a clip's start) and end when the
+    ball is 0.5 m off the reference's; starts are drawn more often where episodes fail (adaptive starts: on the
+    layup at 762 million samples, 39% success against 8% without; docs/llc_recipe.md, round 6)."""
+    return EnvConfig(hand="rigid", steps_after_clip=150, max_episode_steps=300, ball_distance=0.5,
+                     adaptive_starts=True, physics=Physics(palm=True), reward=RewardConfig(form="components"))
 
 
 def warm_start_steps(steps: int | None, device: torch.device) -> int:

@@ -77,8 +77,9 @@ def test_a_bad_flag_is_a_one_line_error(argv, message):
 
 
 def _arms(path):
-    """An arms file of tools/layup_continue.sh: (COMMON flags, {arm: its train_llc.py flags}); an arm's leading
-    `@gpus=LIST` (where it runs, the launcher's) is left out."""
+    """An arms file of tools/layup_continue.sh: (COMMON flags, {arm: its train_llc.py flags, or for an `offline`
+    arm ("offline", its skillmimic.offline_distill flags)}); an arm's leading `@gpus=LIST` (where it runs, the
+    launcher's) is left out."""
     common, arms = [], {}
     for line in path.read_text().splitlines():
         name, *flags = line.split() or ["#"]
@@ -98,10 +99,16 @@ def test_every_arm_of_the_arms_files_parses(name):
     sys.path.insert(0, str(ROOT))
     import train_llc
 
+    from skillmimic import offline_distill
+
     common, arms = _arms(ROOT / "tools" / "arms" / name)
     assert arms
     for arm, flags in arms.items():
-        parse(train_llc.Args, common + flags)
+        if flags[:1] == ["offline"]:  # the launcher adds --motion-dir, --init-from (where absent) and --out
+            init = [] if "--init-from" in flags else ["--init-from", "INIT.pt"]
+            parse(offline_distill.Args, flags[1:] + init + ["--out", "OUT/policy.pt"])
+        else:
+            parse(train_llc.Args, common + flags)
 
 
 def test_round8_flags_reach_the_environment():

@@ -10,7 +10,9 @@
 # "-" passes none (those arms start with the warm start). Arms go to the GPUs in turn, or where their flags begin
 # with `@gpus=LIST` (e.g. @gpus=3, @gpus=2,3): on those GPUs, under torchrun with one process (rank) a GPU when
 # LIST names several (its --num-envs still counts all the ranks' environments, so N=1 and N=2 arms of equal
-# --num-envs are equal samples per iteration). MOTION=DIR trains and evaluates on other clips than the
+# --num-envs are equal samples per iteration). An arm whose flags (after any @gpus) begin with `offline` runs
+# `python -m skillmimic.offline_distill` with its flags alone (not COMMON's) instead of train_llc.py, writing
+# OUTDIR/NAME/policy.pt; at T it ends the epoch it is in and writes the student. MOTION=DIR trains and evaluates on other clips than the
 # layup's (MOTION=data/BallPlay-M: all 19 skills). Progress: OUTDIR/status; tools/round_files.sh copies the round's
 # files off while it runs. On a lent machine whose working copy is refreshed at every call, start it from a copy of
 # the tree outside that folder (cp -a skillmimic tools data configs train_llc.py /root/work; cd /root/work): files
@@ -19,6 +21,7 @@ set -u
 R=${1:?out dir}; T=${2:-900}; INIT=${3:?policy file to continue}; ARMS_FILE=${4:-tools/arms/round5.txt}
 N=${ENVS:-8192}  # smaller for a dry run on a CPU
 X=${EXTRA:-}  # more train_llc.py flags for every run (a dry run: --warm-start-steps 5)
+XO=${OFFLINE_EXTRA:-}  # more offline_distill flags for every offline arm (a dry run: --num-envs 16 --epochs 2)
 mkdir -p "$R"
 export PYTHONUNBUFFERED=1
 L=${MOTION:-data/BallPlay-M/layup}
@@ -48,10 +51,17 @@ arm() {
   local ranks; ranks=$(tr ',' '\n' <<< "$gpu" | wc -l)
   (( ranks > 1 )) && launch=(torchrun --standalone --nproc_per_node="$ranks")
   [[ "$INIT" != "-" && " $flags " != *" --init-from "* ]] && init=(--init-from "$INIT")
-  # SIGTERM reaches torchrun, which passes it on: the ranks stop at the same iteration and save together
-  CUDA_VISIBLE_DEVICES=$gpu timeout -s TERM "$T" "${launch[@]}" train_llc.py --motion-dir $L --num-envs $N \
-    --iterations 100000 --checkpoint-every 50 "${init[@]}" --run-dir "$R/$name" --overwrite \
-    $COMMON $flags $X > "$R/$name.log" 2>&1
+  if [[ "$flags" == offline* ]]; then  # offline distillation (skillmimic.offline_distill): its own flags alone
+    flags=${flags#offline}
+    # SIGTERM at T: the fit ends its epoch and writes the student
+    CUDA_VISIBLE_DEVICES=$gpu timeout -s TERM "$T" python -m skillmimic.offline_distill --motion-dir $L \
+      "${init[@]}" --out "$R/$name/policy.pt" $flags $XO > "$R/$name.log" 2>&1
+  else
+    # SIGTERM reaches torchrun, which passes it on: the ranks stop at the same iteration and save together
+    CUDA_VISIBLE_DEVICES=$gpu timeout -s TERM "$T" "${launch[@]}" train_llc.py --motion-dir $L --num-envs $N \
+      --iterations 100000 --checkpoint-every 50 "${init[@]}" --run-dir "$R/$name" --overwrite \
+      $COMMON $flags $X > "$R/$name.log" 2>&1
+  fi
   say "$name trained"
   CUDA_VISIBLE_DEVICES=${gpu%%,*} python -m skillmimic.evaluate --checkpoint "$R/$name/policy.pt" \
     --motion-dir $L --episodes ${EPISODES:-64} --per-clip --json-out "$R/$name.eval.json" > "$R/$name.eval.log" 2>&1
