@@ -1,9 +1,12 @@
 """Offline distillation: one skill policy fitted to several others on their own states, then written as a policy
 file that train_llc.py continues and the evaluation reads.
 
-    python -m skillmimic.offline_distill --init-from results/skills4/A_policy.pt \\
-        --teachers results/skills4/A_policy.pt results/skills7/I_policy.pt skillmimic/assets/llc_layup.pt \\
-        --motion-dir data/BallPlay-M --env.loops.labels 13 --out runs/merged/policy.pt
+    python -m skillmimic.offline_distill --init-from ALL.pt --teachers ALL.pt DRIBBLE.pt LAYUP.pt --out OUT.pt
+    python -m skillmimic.offline_distill --init-from OUT.pt --teachers ... --states STATES.pt --out OUT2.pt
+
+(ALL.pt a policy of all 19 skills, e.g. results/skills4/A_policy.pt; DRIBBLE.pt and LAYUP.pt the policies of one
+skill each, e.g. results/skills7/I_policy.pt and skillmimic/assets/llc_layup.pt; --save-states STATES.pt in the
+first keeps what it collected, so that the second fits again without simulating.)
 
 Why (docs/llc_recipe.md, "All skills, round 7"): a student taught the dribble alone by DAgger learned it (59-63%),
 while a student taught all 19 skills at once did not (1.6%): in DAgger a skill is learned at the pace of its share
