@@ -13,10 +13,11 @@
 # --num-envs are equal samples per iteration). An arm whose flags (after any @gpus) begin with `offline` runs
 # `python -m skillmimic.offline_distill` with its flags alone (not COMMON's) instead of train_llc.py, writing
 # OUTDIR/NAME/policy.pt; at T it ends the epoch it is in and writes the student. MOTION=DIR trains and evaluates on
-# other clips than the layup's (MOTION=data/BallPlay-M: all 19 skills). Progress: OUTDIR/status; tools/round_files.sh copies the round's
-# files off while it runs. On a lent machine whose working copy is refreshed at every call, start it from a copy of
-# the tree outside that folder (cp -a skillmimic tools data configs train_llc.py /root/work; cd /root/work): files
-# put into the working copy for the run (policy files it starts from) are gone at the next call.
+# other clips than the layup's (MOTION=data/BallPlay-M: all 19 skills). Progress: OUTDIR/status;
+# tools/round_files.sh copies the round's files off while it runs. On a lent machine whose working copy is refreshed
+# at every call, start it from a copy of the tree outside that folder (cp -a skillmimic tools data configs
+# train_llc.py /root/work; cd /root/work): files put into the working copy for the run (policy files it starts from)
+# are gone at the next call.
 set -u
 R=${1:?out dir}; T=${2:-900}; INIT=${3:?policy file to continue}; ARMS_FILE=${4:-tools/arms/round5.txt}
 N=${ENVS:-8192}  # smaller for a dry run on a CPU
