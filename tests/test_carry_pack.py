@@ -1,0 +1,46 @@
+"""tools/carry_pack.py: files split into carry folders within their sizes, joined back byte for byte."""
+
+import subprocess
+import sys
+
+import pytest
+
+from paths import ROOT
+
+sys.path.insert(0, str(ROOT / "tools"))
+import carry_pack  # noqa: E402
+from skillmimic.errors import UserError  # noqa: E402
+
+
+def test_pack_and_join_give_back_every_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results" / "x").mkdir(parents=True)
+    files = {"results/x/a_policy.pt": bytes(range(256)) * 40, "w-1.0-py3-none-any.whl": b"wheel" * 3000,
+             "small.txt": b"s"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    sizes = carry_pack.pack(tmp_path / "out", [carry_pack.Path(n) for n in files], piece_mb=0.004, cap_mb=0.01,
+                            last_mb=0.006)
+    folders = sorted((tmp_path / "out").iterdir())
+    assert len(folders) == len(sizes) >= 3 and sizes[-1] <= 6000 and all(s <= 10000 for s in sizes[:-1])
+    stash = tmp_path / "stash"
+    stash.mkdir()
+    for f in folders:
+        for piece in f.iterdir():
+            (stash / piece.name).write_bytes(piece.read_bytes())
+    written = carry_pack.join(stash, tmp_path / "whl", tmp_path / "work")
+    assert (tmp_path / "work" / "results" / "x" / "a_policy.pt").read_bytes() == files["results/x/a_policy.pt"]
+    assert (tmp_path / "whl" / "w-1.0-py3-none-any.whl").read_bytes() == files["w-1.0-py3-none-any.whl"]
+    assert (tmp_path / "work" / "small.txt").read_bytes() == b"s" and len(written) == 3
+    next(stash.glob("results__x__a_policy.pt.part.01")).unlink()  # a folder not carried
+    with pytest.raises(UserError, match=r"a_policy.pt: pieces \[0, 2.*some missing"):
+        carry_pack.join(stash, tmp_path / "whl", tmp_path / "work")
+
+
+def test_mistakes_are_one_line():
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "carry_pack.py"), "pack", "OUT", "no/such.pt"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip() == "error: no/such.pt: no such file to pack"
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "carry_pack.py"), "join"], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr.startswith("error: usage: carry_pack.py pack OUT FILE")

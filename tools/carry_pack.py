@@ -1,0 +1,144 @@
+"""Files for a lent GPU machine, whose calls carry at most 64 MiB of ignored folders with the working tree: split them
+into pieces, deal the pieces into carry folders, and join them again on the machine.
+
+    python tools/carry_pack.py pack .device-wheels/r8 .device-wheels/download/*.whl results/skills7/A_policy.pt
+    python tools/carry_pack.py join /root/stash --wheels /root/whl --into /root/work
+
+`pack OUT FILE ...` splits the files into pieces of --piece-mb (2) and writes OUT/c0, OUT/c1, ...: every folder but
+the last holds at most --cap-mb (64.8) of pieces (each goes to the machine with one call that copies it to a stash
+folder outside the working copy, which the next call refreshes), the last at most --last-mb (43.5; it goes with the
+call that also carries the tree, which with the data is about 21 MB). A piece is named after its file, "/" written
+"__", and its index. `join STASH` joins the pieces found in STASH: wheels (*.whl) into --wheels (for `pip install
+--no-index --no-deps --target`), the other files under --into at their paths (the run's copy of the tree). The
+procedure around it: docs/llc_recipe.md and the issue notes (stash calls, then one call that joins, installs and
+starts the round from a copy of the tree).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from skillmimic.cli import run_guarded  # noqa: E402
+from skillmimic.errors import UserError  # noqa: E402
+
+MB = 1000 * 1000
+
+
+def piece_name(path: Path, index: int) -> str:
+    """A piece's name: the file's name for a wheel, else its path with "/" written "__"; then .part.NN."""
+    name = path.name if path.suffix == ".whl" else str(path).replace("/", "__")
+    return f"{name}.part.{index:02d}"
+
+
+def pack(out: Path, files: list[Path], piece_mb: float = 2.0, cap_mb: float = 64.8, last_mb: float = 43.5
+         ) -> list[int]:
+    """Split `files` into pieces of piece_mb and deal them into out/c0 ... (at most cap_mb each; the last, the
+    largest pieces first, at most last_mb). -> each folder's bytes."""
+    for f in files:
+        if not f.is_file():
+            raise UserError(f"{f}: no such file to pack")
+        if f.is_absolute() or ".." in f.parts:
+            raise UserError(f"{f}: name it by a path inside the tree (it is put back at that path)")
+    if piece_mb <= 0 or piece_mb > min(cap_mb, last_mb):
+        raise UserError(f"--piece-mb {piece_mb}: must be above 0 and at most the folders' sizes")
+    size = int(piece_mb * MB)
+    pieces = []
+    for f in files:
+        data = f.read_bytes()
+        pieces += [(piece_name(f, i // size), data[i : i + size]) for i in range(0, max(len(data), 1), size)]
+    last, rest, last_size = [], [], 0
+    for name, data in sorted(pieces, key=lambda p: -len(p[1])):
+        if last_size + len(data) <= last_mb * MB:
+            last.append((name, data))
+            last_size += len(data)
+        else:
+            rest.append((name, data))
+    bins: list[list] = []
+    for name, data in rest:
+        for b in bins:
+            if b[0] + len(data) <= cap_mb * MB:
+                b[0] += len(data)
+                b[1].append((name, data))
+                break
+        else:
+            bins.append([len(data), [(name, data)]])
+    if out.exists():
+        shutil.rmtree(out)
+    sizes = []
+    for k, (total, items) in enumerate([*bins, [last_size, last]]):
+        folder = out / f"c{k}"
+        folder.mkdir(parents=True)
+        for name, data in items:
+            (folder / name).write_bytes(data)
+        sizes.append(total)
+    return sizes
+
+
+def join(stash: Path, wheels: Path, into: Path) -> dict[Path, int]:
+    """Join the pieces in `stash`: wheels into `wheels`, the other files under `into` at their paths. A file whose
+    pieces are not all there is refused. -> {file written: bytes}"""
+    parts: dict[str, list[tuple[int, Path]]] = collections.defaultdict(list)
+    for p in stash.glob("*.part.*"):
+        name, _, index = p.name.rpartition(".part.")
+        parts[name].append((int(index), p))
+    if not parts:
+        raise UserError(f"{stash}: no pieces (*.part.NN) to join")
+    written = {}
+    for name, found in sorted(parts.items()):
+        found.sort()
+        if [i for i, _ in found] != list(range(len(found))):
+            raise UserError(f"{stash}: {name}: pieces {[i for i, _ in found]}, some missing: carry every folder")
+        dest = wheels / name if name.endswith(".whl") else into / name.replace("__", "/")
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(b"".join(p.read_bytes() for _, p in found))
+        written[dest] = dest.stat().st_size
+    return written
+
+
+@dataclasses.dataclass
+class _Flags:
+    piece_mb: float = 2.0
+    cap_mb: float = 64.8
+    last_mb: float = 43.5
+    wheels: str = "/root/whl"
+    into: str = "/root/work"
+
+
+def main(argv: list[str]) -> None:
+    if {"-h", "--help"} & set(argv):
+        print(__doc__)
+        return
+    flags, words = _Flags(), []
+    it = iter(argv)
+    for w in it:
+        if w.startswith("--"):
+            key = w[2:].replace("-", "_")
+            if key not in dataclasses.asdict(flags):
+                raise UserError(f"{w}: unknown flag (known: --piece-mb, --cap-mb, --last-mb, --wheels, --into)")
+            value = next(it, None)
+            if value is None:
+                raise UserError(f"{w}: needs a value")
+            try:
+                setattr(flags, key, type(getattr(flags, key))(value))
+            except ValueError:
+                raise UserError(f"{w} {value}: not a number") from None
+        else:
+            words.append(w)
+    if len(words) >= 3 and words[0] == "pack":
+        sizes = pack(Path(words[1]), [Path(w) for w in words[2:]], flags.piece_mb, flags.cap_mb, flags.last_mb)
+        for k, s in enumerate(sizes):
+            print(f"{words[1]}/c{k}: {s / MB:.1f} MB" + ("  (the last: with the tree)" if k == len(sizes) - 1 else ""))
+    elif len(words) == 2 and words[0] == "join":
+        for dest, size in join(Path(words[1]), Path(flags.wheels), Path(flags.into)).items():
+            print(f"{dest} {size:,}")
+    else:
+        raise UserError("usage: carry_pack.py pack OUT FILE ... | carry_pack.py join STASH [--wheels D] [--into D]")
+
+
+if __name__ == "__main__":
+    run_guarded(lambda: main(sys.argv[1:]))
