@@ -156,6 +156,16 @@ class Args:
     torch.compile (--no-compile: eager): 249,800 against 229,700 samples/s on two H100s side by side with the same
     learning curve (all-skills round 2, docs/llc_recipe.md). No effect on a CPU. Taken from the command line on
     --resume."""
+    update_bf16: bool = False
+    """The update's forward passes (the actor's and the critic's, inside ppo_loss) under torch.autocast in bfloat16,
+    so their products and the backward's run on the tensor cores in bf16 (7-bit mantissa) instead of TF32; the
+    weights, their gradients and Adam stay FP32, the networks' outputs are cast to FP32 before the loss, so the
+    log-probabilities, the ratio, the clipping, the value loss, the KL and the distillation loss are FP32 sums. The
+    rollout's forward passes stay FP32 (or TF32). Opt-in, not yet measured on a GPU (the update is a quarter of an
+    iteration with --tf32: README, "Where one GPU's time goes"), in speed or in learning: it moves a trained
+    policy's log-probabilities by a standard deviation of about 0.1 against TF32's 0.009 (tools/tf32_check.py
+    --bf16), half of the ratio's clipping. A speed setting, taken from the command line on --resume; on a CPU,
+    autocast's bf16 too (what the tests run)."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     keep_policies: bool = False
@@ -164,7 +174,7 @@ class Args:
     resume: str | None = None
     """A training checkpoint to continue, in its own folder unless --run-dir says otherwise. The run goes on with
     the settings it was started with; only iterations, checkpoint_every, keep_policies, run_dir, overwrite,
-    device, tf32 and compile are taken from this command line."""
+    device, tf32, compile and update_bf16 are taken from this command line."""
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
     env: EnvConfig = dataclasses.field(default_factory=recipe.training_env)
@@ -208,11 +218,15 @@ class Agent(nn.Module):
         return obs_n if ref_n is None else torch.cat((obs_n, ref_n), dim=-1)
 
     def value(self, critic_obs: torch.Tensor) -> torch.Tensor:
-        """Normalised value. critic_obs (B, num_obs [+ num_reference]) (critic_obs()) -> (B,)."""
-        return self.critic(critic_obs).squeeze(-1)
+        """Normalised value, FP32 (--update-bf16's autocast computes it in bf16). critic_obs (B, num_obs
+        [+ num_reference]) (critic_obs()) -> (B,)."""
+        return self.critic(critic_obs).squeeze(-1).float()  # (a no-op outside autocast)
 
     def dist(self, obs_n: torch.Tensor) -> torch.distributions.Normal:
-        mean = self.actor(obs_n)
+        """The policy's Gaussian on the actor's input obs_n (B, num_obs [+ num_reference]) (actor_obs()), its mean
+        (B, num_actions) FP32 whatever autocast computed it in: log-probabilities of 66 actions summed in bf16 (about
+        100, in steps of 0.5) would move PPO's ratio by more than its clipping."""
+        mean = self.actor(obs_n).float()  # (B, num_actions); a no-op outside autocast
         # A learned log-std is kept within [-5, 1] (std 0.007 .. 2.7): outside, the surrogate's ratios blow up.
         return torch.distributions.Normal(mean, self.log_std.clamp(-5.0, 1.0).exp().expand_as(mean))
 
@@ -221,7 +235,7 @@ def ppo_loss(agent: Agent, obs: torch.Tensor, act: torch.Tensor, logp_old: torch
              ret_n: torch.Tensor, mu_old: torch.Tensor, old_log_std: torch.Tensor, actor_on: float, clip_coef: float,
              bounds_coef: float, vf_coef: float, critic_obs: torch.Tensor | None = None,
              teacher_mu: torch.Tensor | None = None, taught: torch.Tensor | None = None, distill_coef: float = 0.0,
-             ppo_on: float = 1.0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             ppo_on: float = 1.0, bf16: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One minibatch's PPO loss: the clipped surrogate on advantages normalised within the minibatch, the loss that
     keeps action means within [-1, 1] (both off while actor_on is 0: the critic learns alone), the value loss on
     normalised returns. obs (B, num_obs) the actor's input, normalised (Agent.actor_obs: + num_reference with
@@ -233,13 +247,17 @@ def ppo_loss(agent: Agent, obs: torch.Tensor, act: torch.Tensor, logp_old: torch
     (mean over actions), joins the actor's loss; ppo_on 0 leaves the surrogate out (--no-distill-ppo). -> loss (),
     and the statistics the log keeps by name (policy, value and bounds losses; KL(rollout policy || current), exact
     for the two Gaussians; the clipped share; with teachers, distill_mse). With --compile, torch.compile'd: its
-    elementwise pieces fused."""
-    dist = agent.dist(obs)
+    elementwise pieces fused. bf16 (--update-bf16): the actor's and the critic's forward passes under autocast in
+    bfloat16, their outputs FP32 (Agent.dist, Agent.value) and the rest of the loss FP32; the backward's products
+    follow the forward's dtypes (autograd records autocast's casts), the gradients reach the FP32 weights as FP32."""
+    with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=bf16):
+        dist = agent.dist(obs)
+        value = agent.value(obs if critic_obs is None else critic_obs)  # (B,)
     logratio = dist.log_prob(act).sum(-1) - logp_old
     ratio = logratio.exp()
     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
     pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
-    v_loss = 0.5 * (agent.value(obs if critic_obs is None else critic_obs) - ret_n).square().mean()
+    v_loss = 0.5 * (value - ret_n).square().mean()
     mu = dist.mean
     bounds = ((mu - 1.0).clamp(min=0).square() + (-1.0 - mu).clamp(min=0).square()).sum(-1).mean()
     actor_loss = ppo_on * pg_loss + bounds_coef * bounds
@@ -267,7 +285,7 @@ def loss_function(compiled: bool) -> Callable[..., tuple[torch.Tensor, dict[str,
 
 # What a resumed run may change; everything else comes from the checkpoint.
 RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir", "overwrite", "device", "resume",
-                    "init_from", "tf32", "compile")
+                    "init_from", "tf32", "compile", "update_bf16")
 
 
 def main(args: Args) -> None:
@@ -396,7 +414,8 @@ def main(args: Args) -> None:
                                              args.vf_coef, critic_obs,
                                              None if b_teacher is None else b_teacher[mb],
                                              None if b_taught is None else b_taught[mb], args.distill_coef,
-                                             1.0 if teachers is None or args.distill_ppo else 0.0)
+                                             1.0 if teachers is None or args.distill_ppo else 0.0,
+                                             bf16=args.update_bf16)
                     if args.desired_kl is not None and actor_on and not priming:  # the KL of all ranks
                         kl = float(distributed.all_reduce_sum_(mb_stats["kl"].reshape(1).clone())) / ranks.world_size
                         recipe.adapt_lr(optimizer, kl, args.desired_kl)

@@ -1,5 +1,5 @@
 """The speed tools: tools/profile_llc.py (train_llc.py run with its pieces timed, a table of where an iteration's
-time goes) and tools/tf32_check.py (how far TF32 moves a policy's outputs)."""
+time goes) and tools/tf32_check.py (how far TF32, or bf16 autocast, moves a policy's outputs)."""
 
 import os
 import re
@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from paths import DATA, ROOT
+from skillmimic import checkpoint
 
 
 def _tool(name: str, *args, cwd) -> subprocess.CompletedProcess:
@@ -33,6 +34,17 @@ def test_the_profile_splits_an_iteration_into_its_pieces(tmp_path):
     assert abs(sum(float(v) for v in rows.values()) - 100.0) < 1.0  # the pieces are the whole
     assert "2 iterations after a burn-in of 1" in out.stdout
     assert (tmp_path / "run" / "policy.pt").is_file()  # train_llc.py ran as it does
+
+
+def test_the_profile_passes_update_bf16_to_train_llc(tmp_path):
+    """Every flag but --burn-in and --kernels is train_llc.py's: --update-bf16 (the update's forward passes in
+    bf16) reaches the run, the update's pieces timed as without it."""
+    out = _profile(tmp_path, "--update-bf16")
+    assert out.returncode == 0, out.stderr[-2000:]
+    for phase in ("policy forward (update)", "value forward (update)", "loss (update)", "backward"):
+        assert f"| {phase} |" in out.stdout, f"{phase} missing from\n{out.stdout[-1500:]}"
+    ckpt = checkpoint.load(tmp_path / "run" / "checkpoint.pt", "skillmimic-llc-train/1")  # train_llc.TRAIN_FORMAT
+    assert ckpt["args"]["update_bf16"] is True
 
 
 def test_kernels_profiles_one_iteration_and_leaves_it_out_of_the_averages(tmp_path):
@@ -65,6 +77,11 @@ def test_tf32_check_compares_a_policy_s_outputs_and_refuses_a_bad_batch_in_one_l
     # A CPU computes in FP32 either way: nothing moves, and the line says so.
     assert out.stdout.startswith("cpu (FP32 either way): TF32 against FP32 on 64 normalised observations")
     assert "change by 0.00e+00 on average" in out.stdout and "standard deviation of 0.000e+00" in out.stdout
+    # bf16 autocast (train_llc.py's --update-bf16) rounds on a CPU too: the means and log-probabilities move.
+    out = _tool("tf32_check.py", "--checkpoint", policy, "--device", "cpu", "--batch", 64, "--bf16", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("cpu: bf16 autocast against FP32 on 64 normalised observations")
+    assert "change by 0.00e+00" not in out.stdout and "standard deviation of 0.000e+00" not in out.stdout
     out = _tool("tf32_check.py", "--checkpoint", policy, "--batch", 1, cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.strip() == "error: --batch 1: must be at least 2"
 

@@ -124,6 +124,23 @@ def test_tf32_is_a_speed_setting_a_resumed_run_takes_from_the_command_line(two_i
     assert "tf32" in train_llc.RESUME_OVERRIDES and "compile" in train_llc.RESUME_OVERRIDES
 
 
+def test_update_bf16_trains_end_to_end_and_is_a_speed_setting_taken_on_resume(two_iterations, tmp_path):
+    """--update-bf16 (off by default) runs an iteration's update in bf16 and writes a finite checkpoint that moved;
+    like --tf32, a resumed run takes it from its command line."""
+    run = _copy(two_iterations, tmp_path)
+    before = checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    assert before["args"]["update_bf16"] is False  # the default
+    r = _run(*FAST, "--iterations", "3", "--update-bf16", "--resume", str(run / "checkpoint.pt"))
+    assert r.returncode == 0, r.stderr
+    after = checkpoint.load(run / "checkpoint.pt", train_llc.TRAIN_FORMAT)
+    assert after["iteration"] == 3 and after["args"]["update_bf16"] is True
+    assert checkpoint.non_finite(after) is None  # (a run that diverged is refused before it saves, too)
+    assert after["agent"]["actor.0.weight"].dtype == torch.float32  # FP32 master weights
+    # (iteration 3 is the critic's warm-up's last: the actor stays)
+    assert not torch.equal(after["agent"]["critic.0.weight"], before["agent"]["critic.0.weight"])
+    assert "update_bf16" in train_llc.RESUME_OVERRIDES
+
+
 def test_a_diverged_run_stops_in_one_line_and_keeps_its_last_good_checkpoint(two_iterations, tmp_path):
     run = _copy(two_iterations, tmp_path)
     # The next update diverges: a learning rate of 1e30, in the run's settings and in the optimiser's state.
@@ -245,6 +262,49 @@ def test_compiled_update_loss_gives_the_eager_loss_statistics_and_gradients(need
             assert torch.allclose(a, c, rtol=1e-4, atol=1e-6)
         # the log-std learns only with the actor on
         assert (std0 is not None and bool(std0.abs().sum() > 0)) == bool(actor_on)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_bf16_update_is_the_fp32_update_to_bf16_rounding(compiled, request):
+    """--update-bf16 (ppo_loss's bf16, eager and torch.compile'd): the loss, its statistics (all FP32) and the FP32
+    weights' gradients within bf16's rounding of the FP32 update's, and not equal to them (the products ran in
+    bf16). The rollout's log-probabilities are sums of about 100 here (66 actions at log-std -2.9): log-probabilities
+    computed in bf16 (steps of 0.5) move the ratio by tens of percent (half of it clipped); these tolerances fail
+    then, as they do without autocast or with the networks' outputs left in bf16."""
+    if compiled:
+        request.getfixturevalue("needs_torch_compile")
+    torch.manual_seed(0)
+    agent = train_llc.Agent(40, 66, (64, 64), log_std=-2.9)
+    b = 256
+    obs = torch.randn(b, 40)
+    with torch.no_grad():  # this very policy's rollout in FP32: its ratio is 1 in FP32
+        dist = agent.dist(obs)
+        act, mu_old = dist.sample(), dist.mean
+        logp_old = dist.log_prob(act).sum(-1)
+    adv, ret_n = torch.randn(b), torch.randn(b)
+    teacher_mu, taught = mu_old + 0.05 * torch.randn(b, 66), (torch.rand(b) < 0.5).float()
+    results = []
+    for bf16 in (False, True):  # the FP32 reference eager (one compilation)
+        agent.zero_grad(set_to_none=True)
+        loss, stats = train_llc.loss_function(compiled and bf16)(
+            agent, obs, act, logp_old, adv, ret_n, mu_old, agent.log_std.clone(), 1.0, 0.2, 10.0, 5.0, None,
+            teacher_mu, taught, 1.0, 1.0, bf16=bf16)
+        loss.backward()
+        assert loss.dtype == torch.float32 and all(v.dtype == torch.float32 for v in stats.values())
+        assert all(p.grad.dtype == torch.float32 for p in agent.parameters())
+        grads = {name: torch.cat([p.grad.flatten() for p in net.parameters()])
+                 for name, net in (("actor", agent.actor), ("critic", agent.critic))}
+        results.append((loss.detach(), stats, grads))
+    (l0, s0, g0), (l1, s1, g1) = results
+    assert torch.isfinite(l1) and all(torch.isfinite(v) for v in s1.values())
+    assert abs(float(l1 - l0)) < 1e-2 * abs(float(l0))
+    assert abs(float(s1["losses/policy_loss"] - s0["losses/policy_loss"])) < 2e-3  # the ratio: 1 +- 0.2%
+    assert float(s1["clipfrac"]) == 0.0 and float(s1["kl"]) < 1e-3
+    for k in ("losses/value_loss", "distill_mse"):
+        assert abs(float(s1[k] - s0[k])) < 1e-2 * float(s0[k]), k
+    for name in g0:
+        err = float((g1[name] - g0[name]).norm() / g0[name].norm())
+        assert 1e-4 < err < 5e-2, (name, err)  # bf16's rounding: a percent, not FP32's 1e-6
 
 
 @pytest.mark.parametrize("prime", [0, 1])

@@ -2,6 +2,7 @@
 
     python tools/profile_llc.py --num-envs 16384 --iterations 8 --motion-dir data/BallPlay-M/layup
     python tools/profile_llc.py --burn-in 2 --num-envs 8 --iterations 4     # on a CPU, to try it
+    python tools/profile_llc.py --update-bf16 --num-envs 16384 --iterations 10 --burn-in 5   # any flag of train_llc.py
 
 Every flag but `--burn-in N` (iterations left out of the averages: compilation, the first updates; default 3) is
 train_llc.py's. The tool wraps, without changing train_llc.py: the physics step (Simulator.step), the reward

@@ -1,13 +1,18 @@
-"""How far TF32 moves a skill policy's outputs from FP32's: the question behind train_llc.py's `--tf32`.
+"""How far TF32 moves a skill policy's outputs from FP32's: the question behind train_llc.py's `--tf32` (with
+`--bf16`, how far bfloat16 autocast does: train_llc.py's `--update-bf16`).
 
     python tools/tf32_check.py --checkpoint results/round6/layup_762M.pt            # on the GPU
     python tools/tf32_check.py --checkpoint skillmimic/assets/llc_policy.pt --device cpu --batch 256
+    python tools/tf32_check.py --checkpoint skillmimic/assets/llc_layup.pt --device cpu --bf16
 
 The policy's actor runs on `batch` normalised observations (standard normal, seeded) twice, with TF32 matrix
 products off and on, and the tool prints the mean and largest change of the action means and the standard
 deviation and largest change of the Gaussian log-probability PPO's ratio is made of (for an action drawn around the
 FP32 mean, at the policy's fixed noise, log-std -2.9 unless `--log-std`); PPO clips that ratio at 1 +- 0.2, so a
 change far below 0.2 leaves the update as it was. A CPU computes in FP32 either way: there every change is 0.
+With `--bf16` the second pass runs under torch.autocast in bfloat16 instead (its output cast to FP32, as
+train_llc.py's loss does), against FP32; a CPU has bf16 autocast too, with the same roundings of the products'
+inputs and outputs.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class Args:
     """The policy's log standard deviation (train_llc.py's fixed -2.9)."""
     seed: int = 0
     """Seed of the observations and the drawn actions."""
+    bf16: bool = False
+    """Compare bfloat16 autocast (train_llc.py's --update-bf16) with FP32 instead of TF32."""
 
 
 def main(args: Args) -> None:
@@ -55,16 +62,22 @@ def main(args: Args) -> None:
         with torch.no_grad():
             torch.backends.cuda.matmul.allow_tf32 = False
             mean_fp32 = policy.actor(obs_n)  # (B, num_actions)
-            torch.backends.cuda.matmul.allow_tf32 = True
-            mean_tf32 = policy.actor(obs_n)
+            if args.bf16:  # the products' inputs and outputs in bf16, accumulated in FP32
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    mean_other = policy.actor(obs_n).float()
+            else:
+                torch.backends.cuda.matmul.allow_tf32 = True
+                mean_other = policy.actor(obs_n)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = before
     sigma = math.exp(args.log_std)
-    d = mean_tf32 - mean_fp32  # (B, num_actions)
+    d = mean_other - mean_fp32  # (B, num_actions)
     noise = torch.randn(mean_fp32.shape, device=device, generator=g) * sigma  # action - FP32 mean
-    dlogp = ((noise.square() - (noise - d).square()) / (2 * sigma**2)).sum(-1)  # (B,) log N(a; tf32) - log N(a; fp32)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu (FP32 either way)"
-    print(f"{name}: TF32 against FP32 on {args.batch:,} normalised observations: action means change by "
+    dlogp = ((noise.square() - (noise - d).square()) / (2 * sigma**2)).sum(-1)  # (B,) log N(a; other) - log N(a; fp32)
+    other = "bf16 autocast" if args.bf16 else "TF32"
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu" if args.bf16
+            else "cpu (FP32 either way)")
+    print(f"{name}: {other} against FP32 on {args.batch:,} normalised observations: action means change by "
           f"{d.abs().mean():.2e} on average, {d.abs().max():.2e} at most; the log-probability by a standard deviation "
           f"of {dlogp.std():.3e}, {dlogp.abs().max():.3e} at most (PPO clips the ratio at 1 +- 0.2)")
 
