@@ -44,3 +44,19 @@ def test_mistakes_are_one_line():
     r = subprocess.run([sys.executable, str(ROOT / "tools" / "carry_pack.py"), "join"], capture_output=True,
                        text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("error: usage: carry_pack.py pack OUT FILE")
+
+
+def test_join_needs_only_the_standard_library(tmp_path):
+    """On the lent machine join runs before the wheels are installed: python -S (no site-packages: no torch, no
+    tyro, no numpy) must do it."""
+    stash = tmp_path / "stash"
+    stash.mkdir()
+    (stash / "t-1.0-py3-none-any.whl.part.00").write_bytes(b"wheel")
+    (stash / "results__a.pt.part.00").write_bytes(b"ab")
+    (stash / "results__a.pt.part.01").write_bytes(b"c")
+    r = subprocess.run([sys.executable, "-S", str(ROOT / "tools" / "carry_pack.py"), "join", str(stash), "--wheels",
+                        str(tmp_path / "whl"), "--into", str(tmp_path / "work")], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "whl" / "t-1.0-py3-none-any.whl").read_bytes() == b"wheel"
+    assert (tmp_path / "work" / "results" / "a.pt").read_bytes() == b"abc"

@@ -22,8 +22,9 @@ import shutil
 import sys
 from pathlib import Path
 
+# The standard library only (skillmimic.errors and the package's __init__ import nothing else): `join` runs on the
+# lent machine before the wheels it joins (tyro among them) are installed, so skillmimic.cli is out of reach.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from skillmimic.cli import run_guarded  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
 
 MB = 1000 * 1000
@@ -140,5 +141,20 @@ def main(argv: list[str]) -> None:
         raise UserError("usage: carry_pack.py pack OUT FILE ... | carry_pack.py join STASH [--wheels D] [--into D]")
 
 
+def run(argv: list[str]) -> None:
+    """main, with a user's mistake or an unreadable file as one line on stderr (skillmimic.cli.run_guarded's
+    behaviour, which needs tyro)."""
+    try:
+        main(argv)
+    except UserError as e:
+        print(f"error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
+        raise SystemExit(e.status) from None
+    except OSError as e:
+        if e.filename is None:
+            raise
+        print(f"error: {e.filename}: {e.strerror or e}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
 if __name__ == "__main__":
-    run_guarded(lambda: main(sys.argv[1:]))
+    run(sys.argv[1:])
