@@ -42,3 +42,22 @@ def test_a_run_without_evaluation_is_drawn_and_a_bad_stage_is_one_line(tmp_path)
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(plot_curve.UserError, match="bad.json: not the JSON"):
         plot_curve.lineage_series([f"a={tmp_path / 'a.csv'}={tmp_path / 'bad.json'}"])
+
+
+def test_distill_panels_take_each_skill_from_the_runs_that_logged_it(tmp_path):
+    w, i = tmp_path / "w.csv", tmp_path / "i.csv"
+    w.write_text("iteration,samples,distill_mse,distill_mse_001,distill_mse_013\n1,100000,0.02,0.03,0.01\n"
+                 "2,200000,0.01,0.02,0.005\n")
+    i.write_text("iteration,samples,distill_mse,distill_mse_013\n1,100000,0.02,0.02\n")
+    panels = plot_curve.distill_series("013,001", [f"W={w}", f"I={i}"])
+    assert list(panels) == ["013", "001"]
+    assert panels["013"] == [("W", [0.1, 0.2], [0.01, 0.005]), ("I", [0.1], [0.02])]
+    assert panels["001"] == [("W", [0.1, 0.2], [0.03, 0.02])]
+    with pytest.raises(plot_curve.UserError, match="no run logged skill 031"):
+        plot_curve.distill_series("031", [f"W={w}"])
+    with pytest.raises(plot_curve.UserError, match="expected skill labels of three digits"):
+        plot_curve.distill_series("dribble", [f"W={w}"])
+    ppo = tmp_path / "ppo.csv"  # a run without teachers
+    ppo.write_text("iteration,samples,mean_reward\n1,1,0.5\n")
+    with pytest.raises(plot_curve.UserError, match="no column distill_mse"):
+        plot_curve.distill_series("013", [f"P={ppo}"])

@@ -6,11 +6,17 @@ high-level run, reward and the training success rate from its progress.csv alone
     python tools/plot_curve.py runs/hlc_throwing/progress.csv docs/hlc_throwing_curve.png
     python tools/plot_curve.py --compare A=runs/a/progress.csv B=runs/b/progress.csv arms.png   # A/B arms
     python tools/plot_curve.py --lineage "r1=runs/a/progress.csv=a_eval.json" "r2=runs/b/progress.csv=b_eval.json" out.png
+    python tools/plot_curve.py --distill 013,031 W=runs/w/progress.csv I=runs/i/progress.csv distances.png
 
 --lineage draws one policy's whole training when it went on over several runs, each continuing the last
 (`train_llc.py --init-from`): NAME=PROGRESS.csv[=EVAL.json] per run, in order; the samples add up across runs,
 and each run's evaluation (`python -m skillmimic.evaluate --json-out`, its first skill) is a point at the run's
 end: success, accuracy and the ball error, with training's ball error and episode lengths beside them.
+
+--distill LABELS draws students (train_llc.py --teachers): for each skill label of the comma-separated LABELS, a
+panel of each run's distance to its teacher on that skill (the column distill_mse_LABEL: the mean squared
+difference of the action means) against samples, on a log scale; a run that did not log the skill is left out of
+its panel, and a panel no run logged is one line.
 
 Needs matplotlib (a development tool, not a dependency of the package: `pip install matplotlib`). A missing
 matplotlib, input file or column, or an output path that cannot be written, is one line (`error: ...`, exit
@@ -31,7 +37,8 @@ from skillmimic.outputs import check_file  # noqa: E402
 from skillmimic.viz.plots import pyplot  # noqa: E402
 
 USAGE = ("usage: python tools/plot_curve.py PROGRESS.csv [CURVE.json] OUT.png, or --compare NAME=PROGRESS.csv ... "
-         "OUT.png, or --lineage NAME=PROGRESS.csv[=EVAL.json] ... OUT.png (--help for more)")
+         "OUT.png, or --lineage NAME=PROGRESS.csv[=EVAL.json] ... OUT.png, or --distill LABELS NAME=PROGRESS.csv ... "
+         "OUT.png (--help for more)")
 
 
 def _rows(path: str, *columns: str) -> dict[int, dict]:
@@ -184,6 +191,42 @@ def lineage(stages: list[str], out_png: str) -> None:
     _save(fig, axes, out_png)
 
 
+def distill_series(labels: str, arms: list[str]) -> dict[str, list[tuple[str, list[float], list[float]]]]:
+    """The panels of a --distill figure: per skill label of the comma-separated labels, (name, samples in millions,
+    distance to the teacher) of each NAME=progress.csv run that logged distill_mse_LABEL."""
+    wanted = [w for w in labels.split(",") if w]
+    if not wanted or any(not (w.isdigit() and len(w) == 3) for w in wanted):
+        raise UserError(f"--distill {labels}: expected skill labels of three digits, comma-separated (e.g. 013,031)")
+    runs = []
+    for arm in arms:
+        name, _, path = arm.rpartition("=")
+        runs.append((name or path, _rows(path, "distill_mse")))
+    panels = {}
+    for label in wanted:
+        column = f"distill_mse_{label}"
+        panels[label] = [(name, [int(rows[i]["samples"]) / 1e6 for i in sorted(rows)],
+                          [float(rows[i][column]) for i in sorted(rows)])
+                         for name, rows in runs if column in rows[min(rows)]]
+        if not panels[label]:
+            raise UserError(f"--distill: no run logged skill {label} (no column {column})")
+    return panels
+
+
+def distill(labels: str, arms: list[str], out_png: str) -> None:
+    """Students' distances to their teachers per skill against samples (distill_series), a panel a skill."""
+    panels = distill_series(labels, arms)
+    plt = pyplot("tools/plot_curve.py")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    axes = list(axes[0])
+    for ax, (label, series) in zip(axes, panels.items()):
+        for name, x, y in series:
+            ax.plot(x, y, label=name)
+        ax.set(xlabel="samples (millions)", ylabel="distance to the teacher (MSE of action means)", yscale="log",
+               title=f"skill {label}")
+        ax.legend(fontsize=8)
+    _save(fig, axes, out_png)
+
+
 def _save(fig, axes, out_png: str) -> None:
     for ax in axes:
         ax.grid(alpha=0.3)
@@ -200,6 +243,10 @@ def cli(argv: list[str]) -> None:
     if len(argv) >= 3 and argv[0] == "--lineage":
         check_file(argv[-1], "OUT.png")
         lineage(argv[1:-1], argv[-1])
+        return
+    if len(argv) >= 4 and argv[0] == "--distill":
+        check_file(argv[-1], "OUT.png")
+        distill(argv[1], argv[2:-1], argv[-1])
         return
     compare_arms = len(argv) >= 3 and argv[0] == "--compare"
     if not compare_arms and len(argv) not in (2, 3) or any(a.startswith("-") for a in argv[compare_arms:]):

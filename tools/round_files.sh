@@ -6,6 +6,8 @@
 # (no policy or checkpoint files); DEST/policy_ARM.pt: the latest policy file (actor, critic, normalisers: enough
 # to continue the arm, train_llc.py --init-from) of each ARM named, at most 4 a call (about 15 MiB each). Safe while
 # the arms run: train_llc.py writes a policy file under another name and renames it, so a copy is always whole.
+# Run it at the end of every watching call, not only the last: a lent machine goes back 30 s after a call returns,
+# and a longer gap on the caller's side (round 8's first launch) loses everything not yet brought back.
 set -eu
 R=${1:?round dir}; D=${2:?destination}; shift 2
 (( $# <= 4 )) || { echo "round_files.sh: $# arms named: at most 4 policy files fit one call's 64 MiB" >&2; exit 2; }
