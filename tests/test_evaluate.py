@@ -11,7 +11,7 @@ from paths import ROOT
 from skillmimic import checkpoint
 from skillmimic import model as M
 from skillmimic.envs.observations import SKILL_OBS_DIM
-from skillmimic.evaluate import accuracy, ball_loss, success
+from skillmimic.evaluate import accuracy, ball_loss, reference_trajectory, success
 from skillmimic.policy import POLICY_FORMAT, SkillPolicy, load_policy, save_policy
 
 T, E = 300, 2
@@ -101,6 +101,8 @@ def test_evaluate_command_runs_on_a_policy_of_its_hand(tmp_path):
     assert "031 layup" in r.stdout
     (res,) = json.loads(out.read_text())["skills"]
     assert res["label"] == "031" and res["episodes"] == 2 and 0.0 <= res["accuracy"] <= 1.0
+    # 10 steps: the clip's own ball is not yet above 1.8 m, so no episode's reference passes and nothing is left
+    assert res["reference_success"] == 0.0 and res["success_where_reference_passes"] is None
 
 
 def test_policy_of_another_hand_or_model_is_refused_in_one_line(tmp_path):
@@ -194,3 +196,34 @@ def test_per_clip_results_split_each_skill_by_the_clip_its_episodes_started_on()
         assert abs(sum(c[key] * c["episodes"] for c in clips) / 5 - res[key]) < 1e-6
     plain = evaluate_skills(policy, motions, [13], dataclasses.replace(args, per_clip=False), torch.device("cpu"))
     assert plain == [{k: v for k, v in res.items() if k != "clips"}]
+
+
+def test_the_reference_passes_the_test_only_where_the_clip_itself_does():
+    """A pickup clip that holds the ball near the root only from step 250 of 300 (50 frames, the test asks for more
+    than 60) fails its own test; one that holds it from step 200 passes. The ball on the floor is read from its
+    height."""
+    body = torch.zeros(T, E, 53, 3)
+    body[..., 0, 2] = 0.9  # the root standing
+    ball = torch.zeros(T, E, 3)
+    ball[..., 0], ball[..., 2] = 2.0, M.BALL_RADIUS  # lying 2 m away
+    ball[250:, 0] = torch.tensor([0.2, 0.0, 1.0])  # episode 0: picked up at step 250
+    ball[200:, 1] = torch.tensor([0.2, 0.0, 1.0])  # episode 1: at step 200
+    ref = reference_trajectory({"body": body, "ball": ball, "contact": torch.zeros(T, E)})
+    assert success(1, ref, torch.zeros(E)).tolist() == [False, True]
+    assert ref["ball_floor"][0].tolist() == [True, True] and ref["ball_floor"][-1].tolist() == [False, False]
+    assert bool(ref["alive"].all()) and ref["root"].shape == (T, E, 3)
+
+
+def test_the_reference_check_leaves_out_the_dribbles(tmp_path):
+    """The dribble's test runs past the clip's end, which the clip does not hold: its reference check is n/a, the
+    layup's is asked (evaluate's _results on one skill of each, the policy's trajectory standing in for the clip's)."""
+    from skillmimic.evaluate import _results
+    from skillmimic.motion import MotionSet
+    motions = MotionSet(ROOT / "data" / "BallPlay-M" / "layup", device="cpu")
+    ids = torch.zeros(E, dtype=torch.long)
+    t = _traj()
+    r = {"body": t["body"], "ball": t["ball"], "contact": torch.zeros(T, E)}
+    layup = _results(31, t, r, motions, ids)
+    dribble = _results(13, t, r, motions, ids)
+    assert layup["reference_success"] == 0.0 and layup["success_where_reference_passes"] is None
+    assert dribble["reference_success"] is None and dribble["success_where_reference_passes"] is None
