@@ -28,9 +28,11 @@ are set to zero (a finger joint with no hinge left is the MJCF's fixed rotation)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import hashlib
+import math
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -127,6 +129,21 @@ class Physics:
     wrist_kd: float = 0.0
     """Damping (N m s/rad) of the wrists' hinges, the D of their PD (MuJoCo's joint damping, implicit in the Euler
     integrator); 0 keeps the MJCF's 10 (a tenth of kp, as at every joint of the MJCF). Not measured yet (round 8)."""
+    ball_restitution: float | None = None
+    """The share of its normal speed the ball keeps in a bounce on the floor (0 < e <= 1; e.g. 0.82): lift-off over
+    impact speed, sqrt(rebound height / drop height), for an impact at BOUNCE_SPEED (4 m/s; bounce_restitution).
+    Why: the recorded balls keep 0.77-0.86 at 3-5.6 m/s impacts, the MJCF's ball-floor pair (solref -7500 -16)
+    0.76-0.78 at 2-6 m/s (single bounces 0.72-0.79, by where the impact falls between two steps), so a bouncing
+    ball falls behind its recording at every bounce (docs/pickup_study.md, "Ball physics on the floor"). Set, the
+    pair's damping is tuned when the model is built (ball_floor_damping) and its stiffness kept; the set value
+    then holds within 0.015 from 2 to 6 m/s. None (the default): the MJCF's pair, unchanged."""
+    ball_rolling: float | None = None
+    """The ball's rolling resistance on the floor: the deceleration (m/s^2) of a ball rolling on it (> 0; e.g.
+    0.4). Why: the MJCF's ball-floor pair has no rolling friction (condim 3), so a rolling ball never slows (1.003
+    m/s after 2 s from 1), while the recorded rolling balls slow by 0.3-0.6 m/s^2. Set, the pair gets condim 6
+    (which also turns on its torsional friction, the MJCF's 0.05 m) and the rolling friction coefficient (m) that
+    gives this deceleration to a ball rolling at ROLL_SPEED (1.5 m/s), tuned when the model is built
+    (ball_floor_rolling_friction). None (the default): the MJCF's pair, unchanged."""
 
     def __post_init__(self):
         # A user's values (flags, a policy file): refused in one line (UserError) when made, before anything is built.
@@ -136,6 +153,13 @@ class Physics:
             raise UserError(f"hand margin {self.hand_margin}: must be between 0 and 0.05 m")
         for name in ("wrist_kp", "wrist_kd"):
             check_finite_nonnegative(getattr(self, name), f"physics {name}", "0 (keep the MJCF's) or a positive gain")
+        if self.ball_restitution is not None and not 0.0 < self.ball_restitution <= 1.0:
+            raise UserError(f"physics ball_restitution {self.ball_restitution}: must be within (0, 1] (the share of "
+                            f"the normal speed a bounce keeps), or None to keep the MJCF's")
+        if self.ball_rolling is not None:
+            if not (self.ball_rolling > 0 and math.isfinite(self.ball_rolling)):
+                raise UserError(f"physics ball_rolling {self.ball_rolling}: must be a positive deceleration (m/s^2), "
+                                f"or None (no rolling resistance, the MJCF's)")
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -179,6 +203,8 @@ def load_model(hand: str = "full", self_collision: bool = False, physics: Physic
         m.actuator_biasprm[actuators, 1] = -physics.wrist_kp
     if physics.wrist_kd > 0:
         m.dof_damping[m.jnt_dofadr[joints]] = physics.wrist_kd
+    if physics.ball_restitution is not None or physics.ball_rolling is not None:
+        set_ball_floor(m, physics.ball_restitution, physics.ball_rolling)
     if self_collision:
         humanoid = (m.geom_bodyid >= 1) & (m.geom_bodyid <= NUM_BODIES)
         m.geom_conaffinity[humanoid] = 3
@@ -212,6 +238,142 @@ def set_ball_mass(m: mujoco.MjModel, mass: float) -> None:
     m.body_mass[BALL_BODY] = mass
     m.body_inertia[BALL_BODY] = 2.0 / 3.0 * mass * BALL_RADIUS**2
     mujoco.mj_setConst(m, mujoco.MjData(m))
+
+
+BOUNCE_SPEED = 4.0  # m/s: the impact speed at which Physics.ball_restitution holds (the data's bounces: 3-5.6 m/s)
+ROLL_SPEED = 1.5  # m/s: the rolling speed at which Physics.ball_rolling holds (the data's rolling balls: 0.4-1.4 m/s)
+
+
+def set_ball_floor(m: mujoco.MjModel, restitution: float | None, rolling: float | None) -> None:
+    """Give the compiled model's ball-floor contact pair this restitution and rolling resistance (Physics'
+    ball_restitution and ball_rolling; None leaves that part of the pair as it is), in place.
+
+    Restitution: the pair's solref (-stiffness, -damping) makes the contact a spring and damper in acceleration
+    (MuJoCo's reference acceleration -b v - k x, scaled by the impedance); a linear one keeps
+    e = exp(-pi z / sqrt(1 - z^2)) of the normal speed, z = b / (2 sqrt(k)) (0.747 for the MJCF's 7500 and 16).
+    At 1/120 s the contact lasts only about 4 steps and the force is cut when it would pull, so the damping is
+    found numerically instead (ball_floor_damping: bisection on a ball-and-floor model with this pair and these
+    options), the stiffness kept. Rolling: condim 6 and rolling friction mu_r (m), a torque of at most mu_r N
+    against the roll; for a rolling thin shell (I = 2/3 m r^2) it decelerates the ball by 3 mu_r g / (5 r), only
+    a first guess: the pyramidal cone shares the normal force between the sliding and the rolling friction, and
+    the tuned mu_r (ball_floor_rolling_friction) is about 1.25 times it (0.0102 m for 0.4 m/s^2)."""
+    p = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_PAIR, "ball_floor")
+    if p < 0:
+        raise ValueError("the model has no 'ball_floor' contact pair")
+    if restitution is not None:
+        m.pair_solref[p, 1] = -ball_floor_damping(m, restitution)
+    if rolling is not None:
+        m.pair_dim[p] = 6
+        m.pair_friction[p, 3:5] = ball_floor_rolling_friction(m, rolling)
+
+
+def _ball_floor_model(m: mujoco.MjModel) -> mujoco.MjModel:
+    """A ball alone on the floor: m's ball (radius, mass, inertia), m's ball-floor pair and m's options."""
+    p = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_PAIR, "ball_floor")
+    spec = mujoco.MjSpec()
+    spec.worldbody.add_geom(name="floor", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.1], contype=0,
+                            conaffinity=0)
+    body = spec.worldbody.add_body(name="ball", pos=[0, 0, 1])
+    body.add_freejoint()
+    body.add_geom(name="ball", type=mujoco.mjtGeom.mjGEOM_SPHERE, size=[BALL_RADIUS, 0, 0], contype=0,
+                  conaffinity=0)
+    spec.add_pair(name="ball_floor", geomname1="ball", geomname2="floor")
+    small = spec.compile()
+    for f in ("timestep", "integrator", "solver", "iterations", "ls_iterations", "tolerance", "ls_tolerance", "cone",
+              "impratio", "gravity", "noslip_iterations", "disableflags", "enableflags", "o_margin"):
+        setattr(small.opt, f, getattr(m.opt, f))
+    for f in ("dim", "friction", "solref", "solreffriction", "solimp", "margin", "gap"):
+        getattr(small, "pair_" + f)[0] = getattr(m, "pair_" + f)[p]
+    small.body_mass[1], small.body_inertia[1] = m.body_mass[BALL_BODY], m.body_inertia[BALL_BODY]
+    mujoco.mj_setConst(small, mujoco.MjData(small))
+    return small
+
+
+def bounce_restitution(m: mujoco.MjModel, speed: float = BOUNCE_SPEED, phases: int = 8) -> float:
+    """The ball's restitution on the floor in model m (a ball-and-floor copy of it): dropped to hit the floor at
+    `speed` (m/s), sqrt(height it would come back to / height it fell from), from its energy once in the air again.
+    At 1/120 s a bounce lasts a few steps and its restitution depends on where the impact falls between two steps
+    (4 m/s: 0.70-0.80 for the MJCF's pair): the mean over `phases` drops started a fraction of a step apart."""
+    small = _ball_floor_model(m)
+    g, dt = -small.opt.gravity[2], small.opt.timestep
+    out = []
+    for k in range(phases):
+        d = mujoco.MjData(small)
+        d.qpos[2] = BALL_RADIUS + 0.01 + k / phases * speed * dt
+        d.qvel[2] = -np.sqrt(speed**2 - 2 * g * (d.qpos[2] - BALL_RADIUS))  # hits the floor at `speed`
+        touched = False
+        for _ in range(round(2.0 / dt)):
+            mujoco.mj_step(small, d)
+            touched |= d.ncon > 0 and d.qpos[2] < BALL_RADIUS
+            if touched and d.qvel[2] > 0 and d.ncon == 0:  # in the air again: its energy is its height's
+                out.append(np.sqrt((d.qvel[2] ** 2 + 2 * g * (d.qpos[2] - BALL_RADIUS))) / speed)
+                break
+        else:
+            out.append(0.0)  # it stayed on the floor (overdamped)
+    return float(np.mean(out))
+
+
+def rolling_deceleration(m: mujoco.MjModel, speed: float = ROLL_SPEED, seconds: float = 1.0) -> float:
+    """The deceleration (m/s^2) of the ball rolling on the floor at `speed` (m/s) in model m (a ball-and-floor copy
+    of it): its mean over `seconds`, after a settling tenth of a second."""
+    small = _ball_floor_model(m)
+    d = mujoco.MjData(small)
+    d.qpos[2] = BALL_RADIUS
+    d.qvel[0], d.qvel[4] = speed, speed / BALL_RADIUS  # rolling along x: spin about y (ball frame = world here)
+    n0, n = round(0.1 / small.opt.timestep), round((0.1 + seconds) / small.opt.timestep)
+    for i in range(n):
+        mujoco.mj_step(small, d)
+        if i + 1 == n0:
+            v0 = d.qvel[0]
+    return float((v0 - d.qvel[0]) / ((n - n0) * small.opt.timestep))
+
+
+def ball_floor_damping(m: mujoco.MjModel, restitution: float) -> float:
+    """The ball-floor pair's damping (solref[1] = -damping, its stiffness -solref[0] kept) at which the ball keeps
+    `restitution` of its speed in a bounce at BOUNCE_SPEED (bounce_restitution): bisection to 1e-4 of e."""
+    p = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_PAIR, "ball_floor")
+    if m.pair_solref[p, 0] >= 0:
+        raise ValueError("the ball-floor pair's solref must be (-stiffness, -damping) to set its restitution")
+    trial = copy.copy(m)
+
+    def e(b: float) -> float:
+        trial.pair_solref[p, 1] = -b
+        return bounce_restitution(trial)
+
+    lo, hi = 0.0, 4.0 * np.sqrt(-m.pair_solref[p, 0])  # e falls as the damping grows
+    if e(lo) < restitution:
+        raise UserError(f"physics ball_restitution {restitution}: this contact keeps at most {e(lo):.3f} "
+                        f"(no damping)")
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        r = e(mid)
+        if abs(r - restitution) < 1e-4:
+            return mid
+        lo, hi = (mid, hi) if r > restitution else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def ball_floor_rolling_friction(m: mujoco.MjModel, deceleration: float) -> float:
+    """The ball-floor pair's rolling friction coefficient (m) at which the ball rolling at ROLL_SPEED slows by
+    `deceleration` (m/s^2) under condim 6 (rolling_deceleration): from 3 mu_r g / (5 r), then secant steps."""
+    p = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_PAIR, "ball_floor")
+    trial = copy.copy(m)
+    trial.pair_dim[p] = 6
+
+    def a(mu: float) -> float:
+        trial.pair_friction[p, 3:5] = mu
+        return rolling_deceleration(trial)
+
+    g = -m.opt.gravity[2]
+    mu0 = 5 * BALL_RADIUS * deceleration / (3 * g)
+    a0 = a(mu0)
+    mu1 = mu0 * deceleration / a0
+    for _ in range(8):
+        a1 = a(mu1)
+        if abs(a1 - deceleration) < 1e-3 * max(deceleration, 1.0):
+            break
+        mu0, a0, mu1 = mu1, a1, max(mu1 + (deceleration - a1) * (mu1 - mu0) / (a1 - a0), 0.0)
+    return float(mu1)
 
 
 # The model's arrays that set_ball_mass changes (a simulator that holds its own copy of the model copies these).

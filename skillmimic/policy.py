@@ -4,10 +4,10 @@ A skill policy file records the model it was trained on: the hand ("hand") and t
 ("model_sha256"). Loading checks them against this checkout's file of that hand, so a policy never drives a model
 it was not trained on; files from before hands were recorded are full-hand policies (no hash to check). It also
 records the physical options it was trained with ("physics": the ball's mass, the palm, the hands' margin, the
-wrists' gains; skillmimic.model.Physics; absent in older files: Physics.from_dict's defaults), with which the
-evaluation and play.py simulate it. It records the control steps of the policy's own past it observes
-("history_steps", skillmimic.envs.history; absent in older files: 0), with which every reader rebuilds its
-observation.
+wrists' gains, the ball's restitution and rolling resistance on the floor; skillmimic.model.Physics; absent in
+older files: Physics.from_dict's defaults), with which the evaluation and play.py simulate it. It records the
+control steps of the policy's own past it observes ("history_steps", skillmimic.envs.history; absent in older
+files: 0), with which every reader rebuilds its observation.
 
 A policy file may also carry the critic and the value normaliser ("critic", "value_norm"), so that a run started
 from it (`train_llc.py --init-from`) continues with the values it had learned rather than a new critic. A critic that

@@ -49,7 +49,8 @@ class SimConfig:
     self_collision: bool = False
     """Let the humanoid's bodies collide with each other (slower; off in the paper's setting)."""
     physics: M.Physics = dataclasses.field(default_factory=M.Physics)
-    """The ball's mass, the palm, the hands' margin and the wrists' gains (skillmimic.model.Physics)."""
+    """The ball's mass, the palm, the hands' margin, the wrists' gains and the ball's bounce and roll on the floor
+    (skillmimic.model.Physics)."""
     nconmax: int = 48
     """MuJoCo Warp: contact slots per world, pooled over all worlds (about 14 are used on average, 25 in the
     dataset's own poses; a humanoid lying on the floor uses about 20, one sunk into it up to 94). Contacts beyond

@@ -1,5 +1,6 @@
 """Making the ball learnable: the ball assist (force, schedule, adaptive factor), the physical options (ball mass,
-palm) and their record in policy files, the contact-aware termination, and SkillMimic's form of the body errors."""
+palm, the ball's bounce and roll on the floor) and their record in policy files, the contact-aware termination, and
+SkillMimic's form of the body errors."""
 
 import math
 
@@ -298,3 +299,107 @@ def test_components_form_is_skillmimics_scale_on_the_data(rigid_layup):
     assert torch.allclose(-torch.log(comp["ig"]), -torch.log(summed["ig"]) / 3, rtol=1e-4)
     assert float(comp["r"]) > float(summed["r"])  # the rotation term is far from a cliff
     assert env.rot_bodies.sum() == 1 + 22  # the root and the 22 joints with hinges (the rigid hand's fingers are fixed)
+
+
+# --- the ball on the floor: restitution and rolling resistance (Physics.ball_restitution, ball_rolling) ----------
+def _ball_alone(physics: M.Physics, n: int = 1, backend: str = "mujoco"):
+    """A simulator of n worlds with the humanoid out of the ball's way and off the floor (5 m off, 20 m up: it falls
+    11 m in 1.5 s), and its qpos."""
+    sim = make_sim(SimConfig(backend=backend, hand="rigid", physics=physics), n, "cpu")
+    qpos = sim.qpos.clone()
+    qpos[:, 0:3] = torch.tensor([5.0, 5.0, 20.0])
+    return sim, qpos
+
+
+def _bounce_ratio(physics: M.Physics, backend: str = "mujoco") -> float:
+    """Dropped from 1 m (its bottom), the height (bottom) of the ball's first rebound over 1 m. At 1/120 s the
+    bounce depends on where the impact falls between two steps (e 0.72-0.76 with the MJCF's pair), so: the mean
+    over 8 drops from 1 to 1.03 m, which hit the floor a fraction of a step apart."""
+    drops = 1.0 + 0.0046 * torch.arange(8.0)  # the ball falls 3.7 cm in a step at its 4.4 m/s impact
+    sim, qpos = _ball_alone(physics, len(drops), backend)
+    qpos[:, sim.spec.ball_qpos.start + 2] = drops + M.BALL_RADIUS
+    sim.reset(torch.arange(len(drops)), qpos, torch.zeros_like(sim.qvel))
+    z = []
+    for _ in range(90):  # 1.5 s: the fall takes 0.45 s, the rebound's rise about 0.35
+        sim.step()
+        z.append(sim.ball_pos_w[:, 2] - M.BALL_RADIUS)
+    z = torch.stack(z)  # (steps, drops)
+    low = z[:40].argmin(0)
+    rebound = torch.stack([z[low[i]:, i].max() for i in range(len(drops))])
+    return float((rebound / drops).mean())
+
+
+def _rolling_deceleration(physics: M.Physics, backend: str = "mujoco") -> float:
+    """The ball rolling at 1.5 m/s along x: its speed lost (m/s) over 1 s, after a settling 0.1 s."""
+    sim, qpos = _ball_alone(physics, 1, backend)
+    b = sim.spec.ball_qvel.start
+    qvel = torch.zeros_like(sim.qvel)
+    qvel[:, b], qvel[:, b + 4] = 1.5, 1.5 / M.BALL_RADIUS  # spin about y: rolling without slipping
+    qpos[:, sim.spec.ball_qpos.start : sim.spec.ball_qpos.start + 3] = torch.tensor([0.0, -1.0, M.BALL_RADIUS])
+    sim.reset(torch.arange(1), qpos, qvel)
+    speeds = []
+    for _ in range(66):  # control steps of 1/60 s
+        sim.step()
+        speeds.append(float(sim.ball_lin_vel_w[0, 0]))
+    return speeds[5] - speeds[65]
+
+
+def test_ball_floor_defaults_leave_the_mjcf_pair_unchanged():
+    m = M.load_model("rigid", physics=M.Physics(palm=True))
+    p = mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_PAIR, "ball_floor")
+    assert m.pair_dim[p] == 3 and list(m.pair_solref[p]) == [-7500.0, -16.0]
+    assert list(m.pair_friction[p]) == pytest.approx([0.8, 0.8, 0.05, 0.0001, 0.0001])
+    set_ = M.load_model("rigid", physics=M.Physics(palm=True, ball_restitution=0.82, ball_rolling=0.4))
+    assert set_.pair_dim[p] == 6 and set_.pair_solref[p, 0] == -7500.0 and -16.0 < set_.pair_solref[p, 1] < 0
+    assert 0.005 < set_.pair_friction[p, 3] == set_.pair_friction[p, 4] < 0.02  # m (3 mu_r g / (5 r): 0.008)
+
+
+def test_the_ball_rebounds_to_e_squared_of_its_drop_with_a_restitution():
+    """Within 0.025 of e^2 (the Euler flight itself loses about 1% of e: e 0.9 rebounds to 0.79, not 0.81)."""
+    assert _bounce_ratio(M.Physics(palm=True)) == pytest.approx(0.581, abs=0.005)  # today: e = 0.76 (MJCF's pair)
+    for e in (0.6, 0.82, 0.9):
+        assert _bounce_ratio(M.Physics(palm=True, ball_restitution=e)) == pytest.approx(e**2, abs=0.025)
+
+
+def test_a_rolling_ball_slows_at_its_rolling_resistance_and_keeps_its_speed_without():
+    assert abs(_rolling_deceleration(M.Physics(palm=True))) < 0.01  # today: no rolling friction
+    for a in (0.4, 1.0):
+        assert _rolling_deceleration(M.Physics(palm=True, ball_rolling=a)) == pytest.approx(a, rel=0.1)
+
+
+def test_ball_floor_options_are_checked_recorded_and_parsed(tmp_path):
+    import sys
+
+    from paths import ROOT
+    from skillmimic.cli import parse
+
+    for bad in (dict(ball_restitution=-0.1), dict(ball_restitution=1.2), dict(ball_restitution=0.0),
+                dict(ball_rolling=-0.4), dict(ball_rolling=0.0), dict(ball_rolling=float("nan"))):
+        with pytest.raises(UserError, match="physics ball_") as e:
+            M.Physics(**bad)
+        assert "\n" not in str(e.value)
+    physics = M.Physics(palm=True, ball_restitution=0.82, ball_rolling=0.4)
+    assert M.Physics.from_dict(physics.as_dict()) == physics
+    assert M.Physics.from_dict({"palm": True}).ball_restitution is None  # older files: the MJCF's pair
+    spec = M.load_spec("rigid")
+    p = SkillPolicy(SKILL_OBS_DIM, spec.num_dofs, (8,), 1.5, 2.0, hand="rigid", model_sha256=spec.sha256)
+    save_atomic(policy_file(p.actor, p.obs_norm, p.num_obs, p.num_actions, (8,), 1.5, 2.0, hand="rigid",
+                            model_sha256=spec.sha256, physics=physics.as_dict()), tmp_path / "p.pt")
+    assert evaluation_config(load_policy(tmp_path / "p.pt"), 10).physics == physics
+    sys.path.insert(0, str(ROOT))
+    import train_llc
+
+    env = parse(train_llc.Args, ["--env.physics.ball-restitution", "0.82", "--env.physics.ball-rolling", "0.4"]).env
+    assert (env.physics.ball_restitution, env.physics.ball_rolling, env.physics.palm) == (0.82, 0.4, True)
+    assert parse(train_llc.Args, []).env.physics.ball_restitution is None
+    with pytest.raises(UserError, match="physics ball_restitution 1.5: must be within") as e:
+        parse(train_llc.Args, ["--env.physics.ball-restitution", "1.5"])
+    assert "\n" not in str(e.value)
+
+
+def test_mujoco_warp_gives_the_ball_floor_options_as_plain_mujoco():
+    """MuJoCo Warp (here on its CPU device) supports what the options use, the pair's solref and its condim 6
+    (rolling friction, pyramidal cone): the same rebound and rolling deceleration as plain MuJoCo."""
+    physics = M.Physics(palm=True, ball_restitution=0.82, ball_rolling=0.4)
+    assert _bounce_ratio(physics, "mujoco_warp") == pytest.approx(_bounce_ratio(physics), abs=0.005)
+    assert _rolling_deceleration(physics, "mujoco_warp") == pytest.approx(_rolling_deceleration(physics), abs=0.005)

@@ -4,6 +4,7 @@ reference is measured: an upper bound on what any policy can do with the ball in
 
     python tools/ball_replay.py --motion-dir data/BallPlay-M/layup                 # every physics variant
     python tools/ball_replay.py --variants base cushion --starts 0 52
+    python tools/ball_replay.py --variants base --ball-restitution 0.82 --ball-rolling 0.4   # the ball on the floor
 
 For each variant (a change of the model's contact physics, see VARIANTS) and each start frame, plain MuJoCo (CPU)
 is reset to the start's reference state; then, for every control step, each of its physics steps first sets the
@@ -79,6 +80,10 @@ class Args:
     """Start frames; each window runs to the next start (the last to the clip's end)."""
     lost: float = 0.15
     """Distance from the reference (m) that counts as the ball lost."""
+    ball_restitution: float | None = None
+    """Physics.ball_restitution for every variant (None: each variant's own, the MJCF's)."""
+    ball_rolling: float | None = None
+    """Physics.ball_rolling (m/s^2) for every variant (None: each variant's own, the MJCF's)."""
 
 
 def replay(motions: MotionSet, m: mujoco.MjModel, start: int, stop: int) -> np.ndarray:
@@ -119,6 +124,9 @@ def measure(args: Args) -> dict:
     out = {}
     for name in args.variants:
         physics, edits = VARIANTS[name]
+        for field in ("ball_restitution", "ball_rolling"):
+            if getattr(args, field) is not None:
+                physics = dataclasses.replace(physics, **{field: getattr(args, field)})
         m = M.load_model(args.hand, physics=physics)
         for e in edits:
             e(m)

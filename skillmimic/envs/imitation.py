@@ -107,8 +107,8 @@ class EnvConfig:
     """The hand's articulation: 'full' (156 hinges), 'anatomical' (108), 'hinge1' (100) or 'rigid' (66); see
     skillmimic.model. The motion set must be loaded for the same hand."""
     physics: M.Physics = dataclasses.field(default_factory=M.Physics)
-    """The ball's mass, the palm, the hands' margin and the wrists' gains (skillmimic.model.Physics); a policy
-    records them."""
+    """The ball's mass, the palm, the hands' margin, the wrists' gains and the ball's bounce and roll on the floor
+    (skillmimic.model.Physics); a policy records them."""
     assist: AssistConfig = dataclasses.field(default_factory=AssistConfig)
     """The ball curriculum: a guiding force on the ball towards its reference (envs/assist.py); off by default
     and always off in the evaluation."""
