@@ -157,15 +157,10 @@ class Args:
     learning curve (all-skills round 2, docs/llc_recipe.md). No effect on a CPU. Taken from the command line on
     --resume."""
     update_bf16: bool = False
-    """The update's forward passes (the actor's and the critic's, inside ppo_loss) under torch.autocast in bfloat16,
-    so their products and the backward's run on the tensor cores in bf16 (7-bit mantissa) instead of TF32; the
-    weights, their gradients and Adam stay FP32, the networks' outputs are cast to FP32 before the loss, so the
-    log-probabilities, the ratio, the clipping, the value loss, the KL and the distillation loss are FP32 sums. The
-    rollout's forward passes stay FP32 (or TF32). Opt-in, not yet measured on a GPU (the update is a quarter of an
-    iteration with --tf32: README, "Where one GPU's time goes"), in speed or in learning: it moves a trained
-    policy's log-probabilities by a standard deviation of about 0.1 against TF32's 0.009 (tools/tf32_check.py
-    --bf16), half of the ratio's clipping. A speed setting, taken from the command line on --resume; on a CPU,
-    autocast's bf16 too (what the tests run)."""
+    """The update's forward passes under bf16 autocast (the weights, Adam and the loss's arithmetic FP32; the rollout
+    unchanged): opt-in, not yet measured on a GPU, and it moves a trained policy's log-probabilities about ten times
+    as far as TF32 does (README, "Where one GPU's time goes"). A speed setting, taken from the command line on
+    --resume."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     keep_policies: bool = False
