@@ -61,3 +61,13 @@ def test_distill_panels_take_each_skill_from_the_runs_that_logged_it(tmp_path):
     ppo.write_text("iteration,samples,mean_reward\n1,1,0.5\n")
     with pytest.raises(plot_curve.UserError, match="no column distill_mse"):
         plot_curve.distill_series("013", [f"P={ppo}"])
+
+
+def test_distill_joins_runs_that_continued_each_other(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("iteration,samples,distill_mse,distill_mse_013\n1,100000,0.02,0.04\n2,200000,0.02,0.03\n")
+    b.write_text("iteration,samples,distill_mse,distill_mse_013\n1,50000,0.02,0.02\n")
+    panels = plot_curve.distill_series("013", [f"Y={a}+{b}", f"A={a}"])
+    assert panels["013"] == [("Y", [0.1, 0.2, 0.25], [0.04, 0.03, 0.02]), ("A", [0.1, 0.2], [0.04, 0.03])]
+    with pytest.raises(plot_curve.UserError, match="missing.csv: no such file"):
+        plot_curve.distill_series("013", [f"Y={a}+{tmp_path / 'missing.csv'}"])

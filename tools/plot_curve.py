@@ -16,7 +16,8 @@ end: success, accuracy and the ball error, with training's ball error and episod
 --distill LABELS draws students (train_llc.py --teachers): for each skill label of the comma-separated LABELS, a
 panel of each run's distance to its teacher on that skill (the column distill_mse_LABEL: the mean squared
 difference of the action means) against samples, on a log scale; a run that did not log the skill is left out of
-its panel, and a panel no run logged is one line.
+its panel, and a panel no run logged is one line. NAME=A.csv+B.csv is one student over runs that continued each
+other (--init-from), its samples adding up.
 
 Needs matplotlib (a development tool, not a dependency of the package: `pip install matplotlib`). A missing
 matplotlib, input file or column, or an output path that cannot be written, is one line (`error: ...`, exit
@@ -199,14 +200,18 @@ def distill_series(labels: str, arms: list[str]) -> dict[str, list[tuple[str, li
         raise UserError(f"--distill {labels}: expected skill labels of three digits, comma-separated (e.g. 013,031)")
     runs = []
     for arm in arms:
-        name, _, path = arm.rpartition("=")
-        runs.append((name or path, _rows(path, "distill_mse")))
+        name, _, paths = arm.rpartition("=")
+        chained, before = [], 0  # (samples since the first run's start, row) over the runs in order
+        for path in paths.split("+"):
+            rows = _rows(path, "distill_mse")
+            chained += [(before + int(rows[i]["samples"]), rows[i]) for i in sorted(rows)]
+            before = chained[-1][0]
+        runs.append((name or paths, chained))
     panels = {}
     for label in wanted:
         column = f"distill_mse_{label}"
-        panels[label] = [(name, [int(rows[i]["samples"]) / 1e6 for i in sorted(rows)],
-                          [float(rows[i][column]) for i in sorted(rows)])
-                         for name, rows in runs if column in rows[min(rows)]]
+        panels[label] = [(name, [n / 1e6 for n, _ in rows], [float(r[column]) for _, r in rows])
+                         for name, rows in runs if column in rows[0][1]]
         if not panels[label]:
             raise UserError(f"--distill: no run logged skill {label} (no column {column})")
     return panels

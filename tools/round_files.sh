@@ -7,7 +7,10 @@
 # to continue the arm, train_llc.py --init-from) of each ARM named, at most 4 a call (about 15 MiB each). Safe while
 # the arms run: train_llc.py writes a policy file under another name and renames it, so a copy is always whole.
 # Run it at the end of every watching call, not only the last: a lent machine goes back 30 s after a call returns,
-# and a longer gap on the caller's side (round 8's first launch) loses everything not yet brought back.
+# and a longer gap on the caller's side (round 8's first launch) loses everything not yet brought back. Round 9
+# lost its machine right after a call that brought back two policy files (29 MB), the next call sent at once: the
+# transfer seems to count in those 30 s. A round that fits one call (warm-up, T, evaluation within 595 s) is safest
+# run in the foreground of that call, with this script at its end (round 9's second piece did so).
 set -eu
 R=${1:?round dir}; D=${2:?destination}; shift 2
 (( $# <= 4 )) || { echo "round_files.sh: $# arms named: at most 4 policy files fit one call's 64 MiB" >&2; exit 2; }
