@@ -241,7 +241,8 @@ def test_the_environment_flag_is_recorded_in_the_policy_and_evaluated_with(folde
     path = tmp_path / "fitted" / "policy.pt"
     policy = load_policy(path, num_obs=SKILL_OBS_DIM)
     assert policy.ball_starts is True and evaluation_config(policy, 5).ball_starts is True
-    assert checkpoint.load(tmp_path / "fitted" / "checkpoint.pt", "skillmimic-llc-train/1")["args"]["env"]["ball_starts"] is True
+    saved = checkpoint.load(tmp_path / "fitted" / "checkpoint.pt", "skillmimic-llc-train/1")["args"]
+    assert saved["env"]["ball_starts"] is True
     r = _run(["-m", "skillmimic.evaluate"], "--checkpoint", path, "--motion-dir", folder, "--episodes", 2,
              "--horizon", 5, "--device", "cpu", "--backend", "mujoco")
     assert r.returncode == 0, r.stderr
