@@ -76,6 +76,10 @@ def test_the_rollout_replays_as_tools_ball_replay_did(off, model):
     assert np.array_equal(BS.ball_errors(track, clip.ball), err)
     assert np.array_equal(track.pos[0], clip.ball[0]) and not track.ang_vel[0].any()
     assert np.abs(track.ang_vel).max() > 1.0  # the bounces spin it
+    w = np.array([3.0, -2.0, 5.0])  # a start spin (world) is kept in free flight (frames 0-5, before the bounce)
+    spun = BS.kinematic_ball_rollout(model, off.spec, clip.qpos, clip.qvel, clip.ball[0], clip.qvel[0, v : v + 3], w,
+                                     stop=5)
+    assert np.allclose(spun.ang_vel, w, atol=1e-9) and np.array_equal(spun.pos[0], track.pos[0])
 
 
 def test_the_free_window_ends_at_the_first_contact_or_the_re_catch():
