@@ -33,7 +33,7 @@ import torch
 from skillmimic import DATA, ROOT, skills
 from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.history import History
-from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv, load_motions
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.task_env import TaskEnvConfig, make_task_env
 from skillmimic.errors import UserError
@@ -200,13 +200,13 @@ class SkillPlayer(Player):
                             f"--play-dataset)")
         self.policy = load_policy(args.checkpoint, "cpu", num_obs=skill_obs_dim, hand=args.hand)
         self.hand, self.physics = self.policy.hand, self.policy.physics
-        self.motions = MotionSet(args.motion_dir, hand=self.hand)
-        self.motion_ids, self.start_frames = _starts(args, self.motions, self.policy.info.get("skill_labels", []))
-        self.label = int(self.motions.labels[self.motion_ids[0]])
         cfg = EnvConfig(backend="mujoco", fall_distance=math.inf, end_at_clip_end=False, auto_reset=False,
                         max_episode_steps=2**62, action_scale=self.policy.action_scale,
                         action_clip=self.policy.action_clip, hand=self.hand, physics=self.policy.physics,
-                        history=History(self.policy.history_steps))
+                        ball_starts=self.policy.ball_starts, history=History(self.policy.history_steps))
+        self.motions = load_motions(args.motion_dir, cfg)  # the reference it was trained on
+        self.motion_ids, self.start_frames = _starts(args, self.motions, self.policy.info.get("skill_labels", []))
+        self.label = int(self.motions.labels[self.motion_ids[0]])
         self.env = ImitationEnv(cfg, self.motions, args.num_envs, "cpu", seed=args.seed)
         self.restart()
         self.set_skill(self.label)

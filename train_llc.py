@@ -34,10 +34,9 @@ from skillmimic import DATA, checkpoint, distributed, plan, recipe, runs
 from skillmimic.advantage import gae
 from skillmimic.cli import check_counts, run_command
 from skillmimic.distill import RolloutLabels, check_options, load_teachers
-from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv, load_motions
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
-from skillmimic.motion import MotionSet
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.export import policy_export
 from skillmimic.policy import check_model, mlp
@@ -299,7 +298,7 @@ def main(args: Args) -> None:
     run = runs.Run(args, resume, "runs/llc")  # its folder, ranks, device and environments
     args, ranks, device, local_envs = run.args, run.ranks, run.device, run.local_envs
     torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the policy's and the critic's products (no effect on a CPU)
-    motions = MotionSet(args.motion_dir, device=device, hand=args.env.hand)
+    motions = load_motions(args.motion_dir, args.env, device)  # (with --env.ball-starts, its fitted ball starts)
     env = ImitationEnv(args.env, motions, local_envs, device, seed=args.seed + ranks.rank)
     compiled = args.compile and device.type == "cuda"  # the CPU keeps the eager path
     if compiled:  # the reward and the observation fused (the update's loss too: loss_function)

@@ -58,7 +58,7 @@ from skillmimic import lineage, skills
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
 from skillmimic.envs.history import History
-from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv, load_motions
 from skillmimic.envs.loops import Loops
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
@@ -199,14 +199,16 @@ def ball_loss(t: dict[str, torch.Tensor], ref: dict[str, torch.Tensor], n_ref: t
 
 
 def evaluation_config(policy, horizon: int, backend: Backend = "auto") -> EnvConfig:
-    """The environment of an evaluation episode: the policy's hand, physics, action scaling and history (the past
-    steps it observes), `horizon` steps, no drift or ball termination (a fall alone ends it), no ball assist or
-    ball noise (training's aids; a policy file records neither), no end at the clip's end, no automatic restart.
+    """The environment of an evaluation episode: the policy's hand, physics, reference ball (fitted ball starts or
+    not), action scaling and history (the past steps it observes), `horizon` steps, no drift or ball termination
+    (a fall alone ends it), no ball assist or ball noise (training's aids; a policy file records neither), no end
+    at the clip's end, no automatic restart.
     A teacher (its actor sees the reference) reads the reference looped as it was in training (its file's "loops")."""
     loops = policy.info.get("loops") if policy.num_reference else None
     return EnvConfig(backend=backend, fall_distance=math.inf, max_episode_steps=horizon, end_at_clip_end=False,
                      auto_reset=False, action_scale=policy.action_scale, action_clip=policy.action_clip,
-                     hand=policy.hand, physics=policy.physics, history=History(policy.history_steps),
+                     hand=policy.hand, physics=policy.physics, ball_starts=policy.ball_starts,
+                     history=History(policy.history_steps),
                      loops=Loops(**{**loops, "labels": tuple(loops["labels"])}) if loops else Loops())
 
 
@@ -327,17 +329,21 @@ def _median_fall_step(alive: torch.Tensor) -> float | None:
     return float(steps.float().median())
 
 
-def evaluate_policy(path: Path, motion_sets: dict[str, MotionSet], args: Args,
+def evaluate_policy(path: Path, motion_sets: dict[tuple, MotionSet], args: Args,
                     device: torch.device) -> tuple[list[dict], dict]:
     """Per-skill results of one exported policy, and the policy file's info; prints a table. motion_sets holds the
-    clips loaded so far, by hand; those of the policy's hand are loaded when missing."""
+    clips loaded so far, by hand (and with fitted ball starts, by their physics); those the policy's evaluation
+    reads are loaded when missing."""
     # A wrong or non-finite file: one line. A teacher whose actor sees the reference motion (--actor-reference) is
     # fed it (evaluate_skills).
     policy = load_policy(path, device, num_obs=skill_obs_dim, reference=REFERENCE_OBS_DIM)
-    if policy.hand not in motion_sets:
-        motion_sets[policy.hand] = MotionSet(args.motion_dir, device=device, hand=policy.hand)
-    motions = motion_sets[policy.hand]
-    print(f"{path}: {lineage.describe(policy.info)}")
+    cfg = evaluation_config(policy, args.horizon, args.backend)
+    key = (cfg.hand, cfg.ball_starts, repr(cfg.physics) if cfg.ball_starts else None)
+    if key not in motion_sets:
+        motion_sets[key] = load_motions(args.motion_dir, cfg, device)
+    motions = motion_sets[key]
+    print(f"{path}: {lineage.describe(policy.info)}"
+          + (f"; fitted ball starts on {len(motions.ball_start_windows)} clips" if cfg.ball_starts else ""))
     results = evaluate_skills(policy, motions, [int(label) for label in torch.unique(motions.labels)], args, device)
     print(f"{'skill':<32} {'success':>8} {'accuracy':>9} {'body mm':>8} {'ball mm':>8} {'fell':>6} {'at step':>8} "
           f"{'ball lost':>9} {'at step':>8} {'ref. passes':>11} {'success there':>13}")
@@ -364,7 +370,7 @@ def main(args: Args) -> list[dict]:
     check_counts(args, "episodes", "horizon")
     check_file(args.json_out, "--json-out")  # before the work, which a typo would waste
     device = resolve_device(args.device)
-    motion_sets: dict[str, MotionSet] = {}
+    motion_sets: dict[tuple, MotionSet] = {}
     path = Path(args.checkpoint)
     if not path.is_dir():
         results, _ = evaluate_policy(path, motion_sets, args, device)

@@ -50,7 +50,7 @@ import torch
 from skillmimic import DATA, ROOT, lineage, skills
 from skillmimic.cli import check_counts, run_command
 from skillmimic.device import resolve_device
-from skillmimic.envs.imitation import ImitationEnv
+from skillmimic.envs.imitation import ImitationEnv, load_motions
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.errors import UserError
 from skillmimic.evaluate import (SUCCESS_TESTS, clip_ball_peak, clips_in_turn, dribbling, evaluation_config,
@@ -289,7 +289,8 @@ def main(args: Args) -> dict:
     device = resolve_device(args.device)
     policy = load_policy(args.checkpoint, device, num_obs=skill_obs_dim)  # a missing or wrong file: one line
     labels = switch_labels(args, keys, files, policy.info.get("skill_labels"))
-    motions = MotionSet(start_clips(files, labels, args.episodes), device=device, hand=policy.hand)
+    motions = load_motions(start_clips(files, labels, args.episodes),
+                           evaluation_config(policy, args.lead + args.after, args.backend), device)
     print(f"{args.checkpoint}: {lineage.describe(policy.info)}")
     pairs = [(x, y) for x in labels for y in labels]
     env = switch_env(policy, motions, len(pairs), args, device)

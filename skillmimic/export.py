@@ -10,10 +10,11 @@ def policy_export(agent, args, env, iteration: int, global_step: int, history_be
     """The policy file of train_llc.py's `agent` (its Agent: actor, obs_norm, critic, value_norm, ref_norm, log_std)
     trained with `args` (its Args) in `env` (an ImitationEnv), at `iteration` after `global_step` samples. What
     play.py and the evaluation need: the actor, the observation normaliser, sizes, action scaling, the past steps it
-    observes and the physical options; where in training it was taken (in its run, and in all: skillmimic.lineage);
-    and the critic with its value normaliser (and with --critic-reference, its reference normaliser), for a run that
-    continues from it (--init-from). With --actor-reference the actor sees the reference ("actor_reference": a
-    teacher, skillmimic.policy), and the clips whose reference looped for it are recorded ("loops": envs/loops.py)."""
+    observes, the physical options and whether the reference ball had fitted starts (EnvConfig.ball_starts); where
+    in training it was taken (in its run, and in all: skillmimic.lineage); and the critic with its value normaliser
+    (and with --critic-reference, its reference normaliser), for a run that continues from it (--init-from). With
+    --actor-reference the actor sees the reference ("actor_reference": a teacher, skillmimic.policy), and the clips
+    whose reference looped for it are recorded ("loops": envs/loops.py)."""
     reference = {"ref_norm": agent.ref_norm.state_dict()} if agent.ref_norm is not None else {}
     if args.actor_reference:
         reference["actor_reference"] = True
@@ -23,7 +24,8 @@ def policy_export(agent, args, env, iteration: int, global_step: int, history_be
                                   "blend_frames": lp.blend_frames}
     return policy_file(agent.actor, agent.obs_norm, env.num_obs, env.num_actions, tuple(args.hidden),
                        env.cfg.action_scale, env.cfg.action_clip, hand=env.spec.hand, model_sha256=env.spec.sha256,
-                       physics=env.cfg.physics.as_dict(), critic=agent.critic.state_dict(),
+                       physics=env.cfg.physics.as_dict(), ball_starts=env.cfg.ball_starts,
+                       critic=agent.critic.state_dict(),
                        value_norm=agent.value_norm.state_dict(), critic_reference=args.critic_reference,
                        **reference, skill_labels=env.skill_labels.tolist(),
                        motion_dir=args.motion_dir, iteration=iteration, samples=global_step,

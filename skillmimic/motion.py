@@ -15,6 +15,7 @@ import dataclasses
 from pathlib import Path
 from typing import Iterable, Literal, Union
 
+import numpy as np
 import torch
 
 from skillmimic import model as M
@@ -109,6 +110,7 @@ class MotionFrames:
     body_pos_recorded: torch.Tensor  # (B, 53, 3) as captured (columns 165:324)
     ball_pos: torch.Tensor  # (B, 3) world
     ball_vel: torch.Tensor  # (B, 3) world
+    ball_ang_vel: torch.Tensor  # (B, 3) world; 0 but on the frames of fitted ball starts (the data has no spin)
     contact: torch.Tensor  # (B,) hand-ball contact label, 0.0 or 1.0
 
 
@@ -122,6 +124,30 @@ def _average_forward(d: torch.Tensor) -> torch.Tensor:
     """From forward differences d (T-1, ...) to per-frame rates (T, ...): means of neighbours, ends copied."""
     inner = 0.5 * (d[1:] + d[:-1])
     return torch.cat((d[:1], inner, d[-1:]), dim=0)
+
+
+BLEND_FRAMES = 10  # frames over which a fitted ball start's offset at C falls to the recording (1/6 s)
+
+
+def blend_ball(recorded: np.ndarray, recorded_vel: torch.Tensor, track) -> tuple[torch.Tensor, ...]:
+    """One clip's reference ball with a simulated stretch (MotionSet's ball_starts): recorded (T, 3) positions and
+    recorded_vel (T, 3) velocities, float64; track: skillmimic.ball_starts.BallTrack of frames 0..C. Frames 0..C
+    take the track's position, velocity and spin; frames C+1..C+BLEND_FRAMES the recorded position plus the offset
+    at C times (1 - j / BLEND_FRAMES) (j frames after C: at C+BLEND_FRAMES the recording), their velocity the
+    central difference of those positions; later frames stay as recorded, bit for bit. Spin is 0 after C.
+    -> position, velocity, angular velocity, (T, 3) each, float64, world."""
+    C, T = track.pos.shape[0] - 1, recorded.shape[0]
+    pos = torch.from_numpy(recorded).clone()
+    pos[: C + 1] = torch.from_numpy(track.pos)
+    end = min(C + BLEND_FRAMES, T - 1)  # the last frame whose velocity the blend changes
+    j = torch.arange(1, end - C + 1, dtype=torch.float64)[:, None]  # (end - C, 1)
+    pos[C + 1 : end + 1] += (pos[C] - torch.from_numpy(recorded[C])) * (1 - j / BLEND_FRAMES)
+    vel = recorded_vel.clone()
+    vel[: C + 1] = torch.from_numpy(track.lin_vel)
+    vel[C + 1 : end + 1] = _central_difference(pos, FPS)[C + 1 : end + 1]
+    spin = torch.zeros_like(pos)
+    spin[: C + 1] = torch.from_numpy(track.ang_vel)
+    return pos, vel, spin
 
 
 def _quat_rate(q: torch.Tensor, fps: float) -> torch.Tensor:
@@ -147,10 +173,19 @@ class MotionSet:
     0.19 m/s) and leaves the forward kinematics as they were; the lift ('all') also removes the 2.8 cm median
     floor penetration and the root's kick (median 0.23 -> 0.16 m/s, max 2.8 -> 1.0) but moves every body about
     3 cm from the recorded positions (mean FK error 3.31 -> 4.61 cm), more than the few millimetres allowed.
+
+    `ball_starts` (off by default) makes the reference ball before the first hand contact one the simulator can
+    follow (skillmimic.ball_starts, which says why): each clip listed in the ball_starts.json of its folder has its
+    ball simulated in `physics` (the environment's), the humanoid kinematic, from the file's fitted start over frames
+    0..C (C: the file's window_end), and the simulated position, velocity and spin replace the reference's there;
+    over the BLEND_FRAMES frames after C the position offset (simulated minus recorded at C) falls linearly to 0 and
+    the velocity there is the central difference of the blended positions. Other clips and frames are unchanged.
+    A file fitted for another hand, other ball physics or another `consistent` is refused in one line.
     """
 
     def __init__(self, source: Union[PathLike, Iterable[PathLike]], device: Union[str, torch.device] = "cpu",
-                 hand: str = "full", consistent: Consistent = "ball"):
+                 hand: str = "full", consistent: Consistent = "ball", ball_starts: bool = False,
+                 physics: M.Physics = M.Physics()):
         self.spec = M.load_spec(hand)
         self.files = find_clips(source)
         with cpu_threads(1):  # many small operations: one thread, so that processes side by side do not stall
@@ -170,6 +205,43 @@ class MotionSet:
         fields = {f.name: torch.cat([getattr(p, f.name) for p in parts]).float().to(self.device)
                   for f in dataclasses.fields(MotionFrames)}
         self.table = MotionFrames(**fields)
+        self.ball_starts, self.physics = ball_starts, physics
+        self.ball_start_windows: dict[int, int] = {}  # motion id -> C, the last frame replaced (ball_starts)
+        if ball_starts:
+            self._use_ball_starts(consistent)
+
+    def _use_ball_starts(self, consistent: str) -> None:
+        """Replace the reference ball of the clips listed in their folders' ball_starts.json (see the class)."""
+        from skillmimic import ball_starts as BS  # (it imports this module)
+
+        listed = []  # (motion id, path of the file, its entry)
+        for folder in dict.fromkeys(f.parent for f in self.files):
+            path = folder / BS.FILE_NAME
+            if not path.is_file():
+                continue
+            starts = BS.read_ball_starts(path)
+            starts.check_model(path, self.spec.hand, self.physics, consistent)
+            listed += [(i, path, starts.clips[f.name]) for i, f in enumerate(self.files)
+                       if f.parent == folder and f.name in starts.clips]
+        if not listed:
+            return
+        mjm = M.load_model(self.spec.hand, physics=self.physics)
+        t = self.table
+        for i, path, entry in listed:
+            clip, C, T = BS.clip_reference(self, i), entry.window_end, int(self.lengths[i])
+            if C > T - 1:
+                raise BS.BallStartsError(f"{path}: {self.files[i].name}: window_end {C}, but the clip has {T} frames")
+            if not np.allclose(clip.ball[0], entry.ball_pos, atol=1e-4, rtol=0.0):
+                raise BS.BallStartsError(f"{path}: {self.files[i].name}: fitted for a ball at {list(entry.ball_pos)} "
+                                         f"at frame 0, the clip's is at {clip.ball[0].round(4).tolist()} (refit it)")
+            track = BS.kinematic_ball_rollout(mjm, self.spec, clip.qpos, clip.qvel, clip.ball[0],
+                                              np.asarray(entry.lin_vel), np.asarray(entry.ang_vel), C)
+            pos, vel, spin = blend_ball(clip.ball, t.ball_vel[self.starts[i] : self.starts[i] + T].cpu().double(),
+                                        track)  # (T, 3) each
+            rows = slice(int(self.starts[i]), int(self.starts[i]) + T)
+            for name, x in (("ball_pos", pos), ("ball_vel", vel), ("ball_ang_vel", spin)):
+                getattr(t, name)[rows] = x.to(getattr(t, name))
+            self.ball_start_windows[i] = C
 
     @staticmethod
     def _derive(x: torch.Tensor, mjm, spec: M.ModelSpec,
@@ -208,6 +280,7 @@ class MotionSet:
             body_pos_recorded=x[:, BODY_POS].reshape(T, M.NUM_BODIES, 3),
             ball_pos=ball_pos,
             ball_vel=_central_difference(ball_pos, FPS),
+            ball_ang_vel=torch.zeros_like(ball_pos),
             contact=(x[:, CONTACT] > 0.5).double(),
         )
 
@@ -246,7 +319,8 @@ def _continuous(q: torch.Tensor) -> torch.Tensor:
 
 
 # The MotionFrames fields that make a simulator state, in frames_to_state's order.
-_STATE_FIELDS = ("root_pos", "root_quat", "root_lin_vel", "root_ang_vel", "dof_pos", "dof_vel", "ball_pos", "ball_vel")
+_STATE_FIELDS = ("root_pos", "root_quat", "root_lin_vel", "root_ang_vel", "dof_pos", "dof_vel", "ball_pos", "ball_vel",
+                 "ball_ang_vel")
 
 
 def frames_to_state(
@@ -258,13 +332,15 @@ def frames_to_state(
     dof_vel: torch.Tensor,
     ball_pos: torch.Tensor,
     ball_vel: torch.Tensor,
+    ball_ang_vel: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """qpos (B, 14 + D) and qvel (B, 12 + D) of reference frames (arguments as in MotionFrames, D hinges).
     MuJoCo's free joint takes its angular velocity in the body frame, so the world angular velocity is rotated
-    into the root frame; the ball is not spinning (the data has no ball rotation)."""
+    into the root frame; the ball's orientation is the identity (the data has none), so its world angular velocity
+    (0 but on fitted ball starts) is its body frame's."""
     zero_ball_rot = torch.zeros_like(ball_pos)
     one = torch.ones_like(ball_pos[:, :1])
     qpos = torch.cat((root_pos, root_quat, dof_pos, ball_pos, one, zero_ball_rot), dim=1)
     root_ang_vel_local = rotations.quat_rotate_inverse(root_quat, root_ang_vel)
-    qvel = torch.cat((root_lin_vel, root_ang_vel_local, dof_vel, ball_vel, zero_ball_rot), dim=1)
+    qvel = torch.cat((root_lin_vel, root_ang_vel_local, dof_vel, ball_vel, ball_ang_vel), dim=1)
     return qpos, qvel

@@ -48,10 +48,9 @@ from skillmimic.device import resolve_device
 from skillmimic.distill import load_teachers
 from skillmimic.distributed import Ranks, StopRequest, say
 from skillmimic.envs.history import History
-from skillmimic.envs.imitation import EnvConfig, ImitationEnv
+from skillmimic.envs.imitation import EnvConfig, ImitationEnv, load_motions
 from skillmimic.envs.label_sampling import LabelSampling
 from skillmimic.errors import UserError
-from skillmimic.motion import MotionSet
 from skillmimic.outputs import check_file
 from skillmimic.plan import time_left
 from skillmimic.policy import POLICY_FORMAT, SkillPolicy, load_policy
@@ -253,10 +252,11 @@ def main(args: Args) -> dict[int, float]:
     device = resolve_device(args.device)
     student = load_policy(args.init_from, device, flag="--init-from")  # one that sees no reference
     cfg = dataclasses.replace(  # the student's model, physics, actions and past, as its evaluation has them
-        args.env, hand=student.hand, physics=student.physics, action_scale=student.action_scale,
+        args.env, hand=student.hand, physics=student.physics, ball_starts=student.ball_starts,
+        action_scale=student.action_scale,
         action_clip=student.action_clip, history=History(student.history_steps),
         label_sampling=LabelSampling("samples"))
-    motions = MotionSet(args.motion_dir, device=device, hand=cfg.hand)
+    motions = load_motions(args.motion_dir, cfg, device)
     env = ImitationEnv(cfg, motions, args.num_envs, device, seed=args.seed)
     teachers = load_teachers(args.teachers, env, device, show=True)
     labels = env.skill_labels.tolist()

@@ -5,7 +5,9 @@ A skill policy file records the model it was trained on: the hand ("hand") and t
 it was not trained on; files from before hands were recorded are full-hand policies (no hash to check). It also
 records the physical options it was trained with ("physics": the ball's mass, the palm, the hands' margin, the
 wrists' gains, the ball's restitution and rolling resistance on the floor; skillmimic.model.Physics; absent in
-older files: Physics.from_dict's defaults), with which the evaluation and play.py simulate it. It records the
+older files: Physics.from_dict's defaults), with which the evaluation and play.py simulate it, and whether its
+reference ball before the first contact was the fitted one ("ball_starts": EnvConfig.ball_starts; absent in older
+files: False), which the evaluation and play.py then follow too. It records the
 control steps of the policy's own past it observes ("history_steps", skillmimic.envs.history; absent in older
 files: 0), with which every reader rebuilds its observation.
 
@@ -77,6 +79,7 @@ class SkillPolicy(nn.Module):
         self.hand, self.model_sha256 = hand, model_sha256
         self.history_steps = history_steps
         self.physics = M.Physics()  # the file's "physics", set by load_policy
+        self.ball_starts = False  # the file's "ball_starts" (the reference it was trained on), set by load_policy
         self.info: dict = {}  # the file's other plain entries (skill_labels, iteration, samples, ...)
         # the file's critic, value normaliser (and reference normaliser) state dicts, when it carries them
         self.critic_state: dict = {}
@@ -182,6 +185,10 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu",
         raise checkpoint.CheckpointError(f"{name}: unknown physical options {ckpt.get('physics')}: {e}") from None
     except ValueError as e:  # a value Physics refuses (skillmimic.errors.UserError)
         raise checkpoint.CheckpointError(f"{name}: {e}") from None
+    ball_starts = ckpt.get("ball_starts", False)  # files before fitted ball starts: off
+    if not isinstance(ball_starts, bool):
+        raise checkpoint.CheckpointError(f"{name}: ball_starts {ball_starts!r} is not true or false")
+    policy.ball_starts = ball_starts
     policy.path = Path(path)
     return _fill(policy, ckpt, name, device)
 

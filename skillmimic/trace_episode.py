@@ -25,12 +25,11 @@ import torch
 from skillmimic import DATA
 from skillmimic import model as M
 from skillmimic.cli import check_counts, run_command
-from skillmimic.envs.imitation import ImitationEnv
+from skillmimic.envs.imitation import ImitationEnv, load_motions
 from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.evaluate import evaluation_config
 from skillmimic.llc_link import SHIPPED_LLC
-from skillmimic.motion import MotionSet
 from skillmimic.policy import check_action_scale, load_policy
 
 
@@ -59,8 +58,9 @@ def trace(args: Args) -> list[dict]:
                            reference=REFERENCE_OBS_DIM))
     if teacher is not None:
         check_action_scale(teacher, policy.action_scale, f"--teacher: {args.teacher}", f"{args.checkpoint}'s")
-    motions = MotionSet(args.motion_dir, hand=policy.hand)
-    env = ImitationEnv(evaluation_config(policy, args.steps, "mujoco"), motions, 1, "cpu", seed=0)
+    cfg = evaluation_config(policy, args.steps, "mujoco")
+    motions = load_motions(args.motion_dir, cfg)
+    env = ImitationEnv(cfg, motions, 1, "cpu", seed=0)
     zero = torch.zeros(1, dtype=torch.long)
     env.reset_envs(torch.arange(1), zero, zero)
     env.sim.forward()

@@ -68,7 +68,7 @@ def test_episodes_mode_is_todays_draw_and_random_stream(two_skills):
 def test_train_llc_and_the_evaluation_keep_the_default():
     assert train_llc.Args().env.label_sampling == LabelSampling()
     policy = SimpleNamespace(action_scale=math.pi / 2, action_clip=2.0, hand="full", physics=EnvConfig().physics,
-                             history_steps=0, num_reference=0, info={})
+                             ball_starts=False, history_steps=0, num_reference=0, info={})
     assert evaluation_config(policy, 5, "mujoco").label_sampling == LabelSampling()
     parsed = parse(train_llc.Args, ["--env.label-sampling.mode", "falls", "--env.label-sampling.floor", "0.5"]).env
     assert parsed.label_sampling == LabelSampling("falls", 0.5) and parsed.adaptive_starts  # the rest as it was

@@ -159,7 +159,7 @@ def test_given_starts_and_the_evaluation_never_switch(two_skills):
     assert torch.equal(env.motion_ids, mids) and torch.equal(env.frame_ids, fids) and not env.switched.any()
     assert torch.equal(env.align.turn, Alignment.identity(3).turn) and not env.align.shift.any()
     policy = SimpleNamespace(action_scale=math.pi / 2, action_clip=2.0, hand="full", physics=EnvConfig().physics,
-                             history_steps=0, num_reference=0, info={})
+                             ball_starts=False, history_steps=0, num_reference=0, info={})
     assert evaluation_config(policy, 5, "mujoco").switch_starts == SwitchStarts()
 
 

@@ -23,6 +23,7 @@ import torch
 
 from skillmimic import DATA
 from skillmimic import model as M
+from skillmimic.ball_starts import ball_errors, kinematic_ball_rollout
 from skillmimic.cli import run_command
 from skillmimic.motion import MotionSet
 
@@ -87,26 +88,13 @@ class Args:
 
 
 def replay(motions: MotionSet, m: mujoco.MjModel, start: int, stop: int) -> np.ndarray:
-    """Ball position error (m) at frames start+1 .. stop of the first clip, humanoid kinematic. -> (stop-start,)"""
-    d = mujoco.MjData(m)
-    spec, t = motions.spec, motions.table
-    ids = torch.zeros(1, dtype=torch.long)
-    qpos0, qvel0 = motions.state(ids, torch.tensor([start]))
-    d.qpos[:], d.qvel[:] = qpos0[0].double().numpy(), qvel0[0].double().numpy()
-    human_q, human_v = slice(0, spec.ball_qpos.start), slice(0, spec.ball_qvel.start)
-    n = max(1, round((1 / 60) / m.opt.timestep))
-    errors = []
-    for f in range(start, stop):
-        qa, va = (x[0].double().numpy() for x in motions.state(ids, torch.tensor([f])))
-        qb, vb = (x[0].double().numpy() for x in motions.state(ids, torch.tensor([f + 1])))
-        for k in range(n):
-            a = k / n
-            q = (1 - a) * qa + a * qb
-            q[3:7] /= np.linalg.norm(q[3:7])
-            d.qpos[human_q], d.qvel[human_v] = q[human_q], ((1 - a) * va + a * vb)[human_v]
-            mujoco.mj_step(m, d)
-        errors.append(np.linalg.norm(d.qpos[spec.ball_qpos][:3] - t.ball_pos[f + 1].double().numpy()))
-    return np.asarray(errors)
+    """Ball position error (m) at frames start+1 .. stop of the first clip, humanoid kinematic, the ball free from
+    the reference's state at `start` (skillmimic.ball_starts.kinematic_ball_rollout). -> (stop-start,)"""
+    spec, frames = motions.spec, torch.arange(start, stop + 1)
+    qpos, qvel = (x.double().numpy() for x in motions.state(torch.zeros_like(frames), frames))  # (F+1, nq), (F+1, nv)
+    b, v = spec.ball_qpos.start, spec.ball_qvel.start
+    track = kinematic_ball_rollout(m, spec, qpos, qvel, qpos[0, b : b + 3], qvel[0, v : v + 3], qvel[0, v + 3 : v + 6])
+    return ball_errors(track, motions.table.ball_pos[start : stop + 1].double().numpy())
 
 
 def measure(args: Args) -> dict:

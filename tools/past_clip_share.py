@@ -25,12 +25,11 @@ sys.path.insert(0, str(ROOT))  # the package and train_llc.py beside this folder
 import train_llc  # noqa: E402
 from skillmimic import skills  # noqa: E402
 from skillmimic.cli import run_command  # noqa: E402
-from skillmimic.envs.imitation import ImitationEnv  # noqa: E402
+from skillmimic.envs.imitation import ImitationEnv, load_motions  # noqa: E402
 from skillmimic.envs.loops import Loops  # noqa: E402
 from skillmimic.envs.observations import skill_obs_dim  # noqa: E402
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
-from skillmimic.motion import MotionSet  # noqa: E402
 from skillmimic.policy import load_policy  # noqa: E402
 
 
@@ -62,8 +61,8 @@ def main(args: Args) -> dict:
     policy = load_policy(args.checkpoint, num_obs=skill_obs_dim, reference=REFERENCE_OBS_DIM)
     torch.manual_seed(args.seed)
     cfg = dataclasses.replace(train_llc.Args().env, backend="mujoco", hand=policy.hand, physics=policy.physics,
-                              loops=Loops(args.loops))
-    motions = MotionSet(args.motion_dir, hand=policy.hand)
+                              ball_starts=policy.ball_starts, loops=Loops(args.loops))
+    motions = load_motions(args.motion_dir, cfg)
     env = ImitationEnv(cfg, motions, args.envs, "cpu", seed=args.seed)
     noise = math.exp(-2.9)
     obs = env.reset()

@@ -109,6 +109,12 @@ class EnvConfig:
     physics: M.Physics = dataclasses.field(default_factory=M.Physics)
     """The ball's mass, the palm, the hands' margin, the wrists' gains and the ball's bounce and roll on the floor
     (skillmimic.model.Physics); a policy records them."""
+    ball_starts: bool = False
+    """Before the first hand contact of each clip listed in a ball_starts.json beside it (the pickup's moving-ball
+    clips: tools/fit_ball_starts.py), follow the ball simulated in `physics` from a fitted start instead of the
+    recorded one, which the model's ball leaves 0.5 m behind before any hand touches it (skillmimic.ball_starts,
+    MotionSet's ball_starts); off by default. The motion set must be loaded with it (load_motions); a policy
+    records it, and the evaluation and play.py follow the reference it was trained on."""
     assist: AssistConfig = dataclasses.field(default_factory=AssistConfig)
     """The ball curriculum: a guiding force on the ball towards its reference (envs/assist.py); off by default
     and always off in the evaluation."""
@@ -146,6 +152,12 @@ class EnvConfig:
         self.loops.check()
 
 
+def load_motions(source, cfg: EnvConfig, device: str | torch.device = "cpu") -> MotionSet:
+    """The clips of `source` (a file, a folder or a list) as an environment of `cfg` reads them: in its hand's
+    layout, with its fitted ball starts simulated in its physics when cfg.ball_starts is on."""
+    return MotionSet(source, device=device, hand=cfg.hand, ball_starts=cfg.ball_starts, physics=cfg.physics)
+
+
 class ImitationEnv:
     """Batched imitation environment of num_envs worlds on the simulator. Tensors live on `device` ('cuda',
     'cuda:N', 'cpu' or 'auto', where the motions must be too), batch dimension first.
@@ -157,6 +169,9 @@ class ImitationEnv:
     def __init__(self, cfg: EnvConfig, motions: MotionSet, num_envs: int, device: str | torch.device = "auto",
                  seed: int = 0):
         self.cfg = cfg
+        if motions.ball_starts != cfg.ball_starts or (cfg.ball_starts and motions.physics != cfg.physics):
+            raise ValueError(f"the motion set's ball starts ({motions.ball_starts}, in {motions.physics}) are not the "
+                             f"environment's ({cfg.ball_starts}, in {cfg.physics}): load it with load_motions")
         skills.check_labels(motions.labels)  # before the simulator is built (on a GPU that takes a while)
         self.sim = build_sim(num_envs, cfg.backend, device, cfg.self_collision, cfg.hand, motions, cfg.physics)
         self.spec = self.sim.spec
