@@ -49,6 +49,7 @@ import dataclasses
 import json
 import math
 from pathlib import Path
+from typing import Literal
 
 import torch
 
@@ -94,6 +95,11 @@ class Args:
     per_clip: bool = False
     """Also each skill's results per clip (its episodes that started on that clip), as rows under the skill's
     and a `clips` list in its JSON entry: where a skill fails."""
+    ball_starts: Literal["policy", "on", "off"] = "policy"
+    """The reference ball before the first contact of the clips with fitted ball starts (EnvConfig.ball_starts):
+    'policy' as the policy was trained (its file says), 'on' the fitted one, 'off' the recorded one. A teacher (its
+    actor sees the reference) reads that ball: 'on' asks how a teacher trained on the recording does when the
+    reference it reads is one the simulated ball can follow."""
 
 
 def success(label: int, t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> torch.Tensor | None:
@@ -337,6 +343,8 @@ def evaluate_policy(path: Path, motion_sets: dict[tuple, MotionSet], args: Args,
     # A wrong or non-finite file: one line. A teacher whose actor sees the reference motion (--actor-reference) is
     # fed it (evaluate_skills).
     policy = load_policy(path, device, num_obs=skill_obs_dim, reference=REFERENCE_OBS_DIM)
+    if args.ball_starts != "policy":
+        policy.ball_starts = args.ball_starts == "on"
     cfg = evaluation_config(policy, args.horizon, args.backend)
     key = (cfg.hand, cfg.ball_starts, repr(cfg.physics) if cfg.ball_starts else None)
     if key not in motion_sets:

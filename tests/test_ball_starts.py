@@ -251,6 +251,16 @@ def test_the_environment_flag_is_recorded_in_the_policy_and_evaluated_with(folde
              "--horizon", 5, "--device", "cpu", "--backend", "mujoco")
     assert r.returncode == 0, r.stderr
     assert "fitted ball starts on 1 clips" in r.stdout
+    # --ball-starts overrides the file: the recorded ball for this policy, the fitted one for the plain policy.
+    r = _run(["-m", "skillmimic.evaluate"], "--checkpoint", path, "--motion-dir", folder, "--episodes", 2,
+             "--horizon", 5, "--device", "cpu", "--backend", "mujoco", "--ball-starts", "off")
+    assert r.returncode == 0, r.stderr
+    assert "fitted ball starts" not in r.stdout
+    r = _run(["-m", "skillmimic.evaluate"], "--checkpoint", tmp_path / "plain" / "policy.pt", "--motion-dir",
+             folder, "--episodes", 2, "--horizon", 5, "--device", "cpu", "--backend", "mujoco",
+             "--ball-starts", "on")
+    assert r.returncode == 0, r.stderr
+    assert "fitted ball starts on 1 clips" in r.stdout
     # A file from before the option reads as off.
     old = tmp_path / "old.pt"
     save_policy(SkillPolicy(SKILL_OBS_DIM, 66, (8,), 1.5, 2.0, hand="rigid"), old)
