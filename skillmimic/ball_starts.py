@@ -24,8 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +31,7 @@ import mujoco
 import numpy as np
 import torch
 
+from skillmimic import checkpoint
 from skillmimic import model as M
 from skillmimic.errors import UserError
 from skillmimic.motion import FPS
@@ -279,23 +278,7 @@ def write_ball_starts(path: str | Path, starts: BallStarts, overwrite: bool = Fa
     clips = ",\n".join(f"  {json.dumps(name)}: {json.dumps(dataclasses.asdict(c))}" for name, c in starts.clips.items())
     text = "{\n" + "".join(f" {json.dumps(k)}: {json.dumps(v)},\n" for k, v in head.items()) + \
         ' "clips": {\n' + clips + "\n }\n}\n"  # a clip a line
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # the permissions of a file made by open(), not mkstemp's 0600
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    checkpoint.write_atomic(path, lambda f: f.write(text), "w")
 
 
 def read_ball_starts(path: str | Path) -> BallStarts:

@@ -49,13 +49,19 @@ def save_atomic(obj: dict, path: str | Path) -> None:
     """torch.save to a temporary file beside `path`, then rename over it: a crash never leaves half a file.
     Tensors are written from the CPU, so the file loads on any machine, even with a plain torch.load."""
     obj = to_cpu(obj)
+    write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def write_atomic(path: str | Path, write, mode: str = "wb") -> None:
+    """write(f) into a temporary file beside `path` opened with `mode`, then rename it over `path` (its folder made
+    if missing): a crash never leaves half a file, and a failed write leaves the old one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # the permissions of a file made by open(), not mkstemp's 0600
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
