@@ -9,8 +9,11 @@
 # Run it at the end of every watching call, not only the last: a lent machine goes back 30 s after a call returns,
 # and a longer gap on the caller's side (round 8's first launch) loses everything not yet brought back. Round 9
 # lost its machine right after a call that brought back two policy files (29 MB), the next call sent at once: the
-# transfer seems to count in those 30 s. A round that fits one call (warm-up, T, evaluation within 595 s) is safest
-# run in the foreground of that call, with this script at its end (round 9's second piece did so).
+# transfer seems to count in those 30 s. Round 10 lost its machine after a call that brought back 34 kB, the next
+# call sent at once (the reply and the next call together took over 30 s on the caller's side). A round that fits
+# one call (warm-up, T, evaluation within 595 s) is safest run in the foreground of that call, with this script at
+# its end (round 9's second piece and round 10's B3 did so); a call that continues a round begins with
+# tools/round_wait.sh, which ends it at once on a fresh machine.
 set -eu
 R=${1:?round dir}; D=${2:?destination}; shift 2
 (( $# <= 4 )) || { echo "round_files.sh: $# arms named: at most 4 policy files fit one call's 64 MiB" >&2; exit 2; }
