@@ -39,7 +39,7 @@ from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.export import policy_export
-from skillmimic.policy import check_model, mlp
+from skillmimic.policy import actor_network, check_model, mlp
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
 DEFAULTS = plan.Defaults(gpu_iterations=10_000)  # --iterations by device (a CPU: a short run, skillmimic.plan)
@@ -144,6 +144,10 @@ class Args:
     way progress.csv gets each taught skill's distance, distill_mse_NNN."""
     hidden: tuple[int, ...] = (1024, 512, 512)
     """Hidden layer widths of the actor and of the critic."""
+    skill_heads: bool = False
+    """The actor's output layer one per skill, chosen by the skill one-hot (skillmimic.policy.SkillHeadsMLP; offline,
+    a 19-skill student's distances to its teachers 40% lower than one layer's: docs/llc_recipe.md, "Skill heads").
+    --init-from a plain file copies its output layer into each head (recipe.seat_heads)."""
     tf32: bool = True
     """Matrix products in TF32 on the GPU's tensor cores (10-bit mantissa) instead of FP32 (--no-tf32): the
     update's forward and backward passes are half of an iteration in FP32 (tools/profile_llc.py). On the layup at
@@ -185,12 +189,14 @@ class Agent(nn.Module):
     with weight 0 on them at first (as recipe.seat_reference seats a file's)."""
 
     def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], log_std: float,
-                 learn_std: bool = False, num_reference: int = 0, actor_reference: bool = False):
+                 learn_std: bool = False, num_reference: int = 0, actor_reference: bool = False,
+                 skill_heads: list[int] | None = None):
         super().__init__()
         self.obs_norm = EmpiricalNormalization(num_obs)
         self.value_norm = EmpiricalNormalization(())
         self.actor_reference = actor_reference  # its input: the observation, then the reference (weight 0 on it)
-        self.actor = mlp(num_obs + (num_reference if actor_reference else 0), hidden, num_actions, out_std=0.01)
+        self.actor = actor_network(num_obs + (num_reference if actor_reference else 0), hidden, num_actions, num_obs,
+                                   skill_heads)  # (skill_heads: the labels owning a head of the output layer)
         with torch.no_grad():
             self.actor[0].weight[:, num_obs:] = 0.0
         self.critic = mlp(num_obs + num_reference, hidden, 1, out_std=1.0)
@@ -304,8 +310,9 @@ def main(args: Args) -> None:
     if compiled:  # the reward and the observation fused (the update's loss too: loss_function)
         env.compile()
     run.announce("train_llc.py", env.sim, 1, DEFAULTS)
+    heads = recipe.head_labels(args.skill_heads, env.skill_labels.tolist(), args.init_from, resume)
     agent = Agent(env.num_obs, env.num_actions, tuple(args.hidden), args.log_std, args.learn_std,
-                  REFERENCE_OBS_DIM if args.critic_reference else 0, args.actor_reference).to(device)
+                  REFERENCE_OBS_DIM if args.critic_reference else 0, args.actor_reference, heads).to(device)
     distributed.share_normalizers_(agent)  # under torchrun their statistics are those of all ranks
     history, critic_warmup = recipe.start(  # a new run's actor (and critic): --init-from's, or the warm start
         agent, env, resume, args.init_from, args.warm_start_steps, args.warm_start_lr, args.warm_start_batch, args.seed,
@@ -340,7 +347,8 @@ def main(args: Args) -> None:
 
     # Saved every checkpoint_every iterations and at the end (Ctrl-C, SIGTERM: finish the iteration, save, stop).
     entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions, "hand": env.spec.hand,
-               "hidden": list(args.hidden), "model_sha256": env.spec.sha256, "history_before": history}
+               "hidden": list(args.hidden), "model_sha256": env.spec.sha256, "history_before": history,
+               "skill_heads": heads}
     with run.loop(lambda i: run.checkpoint(i, global_step, obs, entries, policy_export(
             agent, args, env, i, global_step, history), args.keep_policies)):
         for iteration in range(start_iteration + 1, args.iterations + 1):

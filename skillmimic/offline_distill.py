@@ -53,8 +53,8 @@ from skillmimic.envs.label_sampling import LabelSampling
 from skillmimic.errors import UserError
 from skillmimic.outputs import check_file
 from skillmimic.plan import time_left
-from skillmimic.policy import POLICY_FORMAT, SkillPolicy, load_policy
-from skillmimic.recipe import training_env
+from skillmimic.policy import POLICY_FORMAT, SkillPolicy, load_policy, skill_heads_of
+from skillmimic.recipe import training_env, with_skill_heads
 
 
 @dataclasses.dataclass
@@ -93,6 +93,10 @@ class Args:
     states: str | None = None
     """Fit on the states of this file (written by --save-states) instead of collecting; the teachers named must be
     those that labelled them."""
+    skill_heads: bool = False
+    """Before the fit, the student's output layer becomes one per skill (train_llc.py --skill-heads): its heads, if
+    it has any, and one for each skill of --motion-dir it lacks, each seated from its file (recipe.with_skill_heads:
+    the same actions as before); the file written records them."""
 
 
 @dataclasses.dataclass
@@ -217,11 +221,14 @@ def fit(student: SkillPolicy, states: States, epochs: int, batch: int, lr: float
 
 def student_file(init_path: str, student: SkillPolicy, args: Args, labels: list[int], states: States,
                  curve: list[dict[int, float]]) -> dict:
-    """The student's policy file: --init-from's contents with the fitted actor, its skill labels those it had and
-    the distilled ones, its history counting the collected steps, and what the distillation did."""
+    """The student's policy file: --init-from's contents with the fitted actor (and its skill heads' labels, if it
+    has them), its skill labels those it had and the distilled ones, its history counting the collected steps, and
+    what the distillation did."""
     init = checkpoint.load(init_path, POLICY_FORMAT, name=f"--init-from: {init_path}")
     before = lineage.before(None, init_path, init)
+    heads = skill_heads_of(student.actor)
     return {**init, "actor": {k: v.detach().cpu() for k, v in student.actor.state_dict().items()},
+            **({"skill_heads": heads} if heads is not None else {}),
             "skill_labels": sorted(set(init.get("skill_labels") or []) | set(labels)),
             "motion_dir": args.motion_dir, "iteration": 0, "samples": states.steps,
             "history": lineage.total(before, 0, states.steps),
@@ -264,6 +271,8 @@ def main(args: Args) -> dict[int, float]:
     if untaught:
         raise UserError(f"--teachers: no file teaches {', '.join(f'{lab:03d}' for lab in untaught)} of "
                         f"--motion-dir {args.motion_dir}")
+    if args.skill_heads:
+        with_skill_heads(student, labels)
     student.actor.requires_grad_(True)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     cpu_gen = torch.Generator().manual_seed(args.seed)

@@ -24,7 +24,11 @@ older files: False): it then acts on the observation followed by the reference f
 follows). Such a file is not a skill policy a label can drive: only the readers that have the reference (the
 evaluation, distillation's --teachers, --init-from) ask load_policy for it (`reference`: the features they feed);
 every other reader (play.py, the task environments, the switch evaluation, trace_episode) is refused it in one
-line."""
+line.
+
+An actor may have its output layer one per skill (train_llc.py --skill-heads: "skill_heads", the labels that own a
+head, in the heads' order; absent in older files: one output layer for all): SkillHeadsMLP, the head chosen by the
+skill one-hot in its input, one more head shared by every other label. Every reader builds it from the file."""
 
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from skillmimic import checkpoint
+from skillmimic import checkpoint, skills
 from skillmimic import model as M
 from skillmimic.normalizer import EmpiricalNormalization
 
@@ -59,19 +63,97 @@ def mlp(n_in: int, hidden: tuple[int, ...], n_out: int, out_std: float) -> nn.Se
     return nn.Sequential(*layers)
 
 
+class SkillLinear(nn.Module):
+    """A linear layer with one weight and bias per head: a head for each skill label of `labels` (in that order) and
+    one more, last, shared by every other label. Every head starts as the same orthogonally initialised layer (scale
+    out_std), so that a network of them starts as a plain one would. x (B, n_in), slot (B,) each row's skill label
+    -> (B, n_out)."""
+
+    def __init__(self, n_in: int, n_out: int, labels: list[int], out_std: float):
+        super().__init__()
+        if len(set(labels)) != len(labels) or skills.outside_slots(labels):
+            raise ValueError(f"skill heads {labels}: each label once, within the {skills.NUM_SLOTS} slots")
+        self.labels = [int(lab) for lab in labels]
+        layer = layer_init(nn.Linear(n_in, n_out), std=out_std)
+        heads = len(labels) + 1
+        self.weight = nn.Parameter(layer.weight.detach().repeat(heads, 1, 1))  # (H, n_out, n_in)
+        self.bias = nn.Parameter(layer.bias.detach().repeat(heads, 1))  # (H, n_out)
+        head_of_slot = torch.full((skills.NUM_SLOTS,), len(labels), dtype=torch.long)
+        head_of_slot[self.labels] = torch.arange(len(labels))
+        self.register_buffer("head_of_slot", head_of_slot, persistent=False)  # of the labels (the file's entry)
+        self.in_features, self.out_features = n_in, n_out
+
+    def forward(self, x: torch.Tensor, slot: torch.Tensor) -> torch.Tensor:
+        heads, n_out, n_in = self.weight.shape
+        every = (x @ self.weight.reshape(heads * n_out, n_in).t()).view(-1, heads, n_out) + self.bias  # (B, H, n_out)
+        head = self.head_of_slot[slot]  # (B,)
+        return every.gather(1, head.view(-1, 1, 1).expand(-1, 1, n_out)).squeeze(1)
+
+
+class SkillHeadsMLP(nn.Sequential):
+    """mlp's network with its output layer a SkillLinear (train_llc.py --skill-heads), the head chosen by the skill
+    one-hot at input columns [first, first + skills.NUM_SLOTS) (the observation's last: skillmimic.envs.observations).
+    The input is normalised: the label's column is (1 - mean) / std >= 0 and every other column (0 - mean) / std
+    <= 0, so the largest is the label's; all are 0 only where training held every one-hot column constant (one skill
+    from the start, which train_llc.py refuses the option). x (B, n_in) -> (B, n_out). Its layers are numbered as
+    mlp's (0 the first Linear), so what reads a plain actor's first layer reads this one's."""
+
+    def __init__(self, n_in: int, hidden: tuple[int, ...], n_out: int, out_std: float, labels: list[int], first: int):
+        layers: list[nn.Module] = []
+        last = n_in
+        for h in hidden:
+            layers += [layer_init(nn.Linear(last, h)), nn.ELU()]
+            last = h
+        super().__init__(*layers, SkillLinear(last, n_out, labels, out_std))
+        self.first = first
+
+    @property
+    def labels(self) -> list[int]:
+        return self[-1].labels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        slot = x[:, self.first : self.first + skills.NUM_SLOTS].argmax(-1)  # (B,)
+        h = x
+        for layer in list(self)[:-1]:
+            h = layer(h)
+        return self[-1](h, slot)
+
+
+def actor_network(n_in: int, hidden: tuple[int, ...], n_out: int, num_obs: int,
+                  skill_heads: list[int] | None = None) -> nn.Sequential:
+    """A skill policy's actor: mlp (output scale 0.01), or with skill_heads (the labels that own a head) a
+    SkillHeadsMLP reading the one-hot at the end of the num_obs observation columns (the reference, for a teacher,
+    comes after them)."""
+    if skill_heads is None:
+        return mlp(n_in, hidden, n_out, out_std=0.01)
+    return SkillHeadsMLP(n_in, hidden, n_out, 0.01, skill_heads, num_obs - skills.NUM_SLOTS)
+
+
+def actor_hidden(actor: nn.Sequential) -> tuple[int, ...]:
+    """The hidden widths of an actor of actor_network."""
+    widths = tuple(m.out_features for m in actor if isinstance(m, (nn.Linear, SkillLinear)))
+    return widths[:-1]
+
+
+def skill_heads_of(actor: nn.Module) -> list[int] | None:
+    """The labels that own a head of an actor of actor_network; None for one output layer."""
+    return list(actor.labels) if isinstance(actor, SkillHeadsMLP) else None
+
+
 class SkillPolicy(nn.Module):
     """A trained skill policy: observation (B, num_obs) -> PD-target actions (B, num_actions), the Gaussian's
     mean (deterministic), with the observation normaliser it was trained with, for the model of `hand` whose MJCF
     has the sha256 `model_sha256` (None: not recorded), observing its own past `history_steps` control steps; with
     num_reference > 0 (a teacher, train_llc.py --actor-reference) it also sees that many reference features
-    (skillmimic.envs.reference_obs) after the observation, normalised by ref_norm (None without them)."""
+    (skillmimic.envs.reference_obs) after the observation, normalised by ref_norm (None without them); with
+    skill_heads (the labels that own one) its output layer is one per skill (SkillHeadsMLP)."""
 
     def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], action_scale: float,
                  action_clip: float, hand: str = "full", model_sha256: str | None = None, history_steps: int = 0,
-                 num_reference: int = 0):
+                 num_reference: int = 0, skill_heads: list[int] | None = None):
         super().__init__()
         self.obs_norm = EmpiricalNormalization(num_obs)
-        self.actor = mlp(num_obs + num_reference, hidden, num_actions, out_std=0.01)
+        self.actor = actor_network(num_obs + num_reference, hidden, num_actions, num_obs, skill_heads)
         self.num_reference = num_reference
         self.ref_norm = EmpiricalNormalization(num_reference) if num_reference else None
         self.num_obs, self.num_actions = num_obs, num_actions
@@ -102,16 +184,16 @@ def policy_file(actor: nn.Module, obs_norm: EmpiricalNormalization, num_obs: int
                 model_sha256: str | None, history_steps: int = 0, **extra) -> dict:
     """The contents of an exported policy file (what load_policy reads), with any extra plain entries; hand and
     model_sha256 name the model it was trained on (skillmimic.model.ModelSpec's hand and sha256), history_steps
-    the past control steps it observes (skillmimic.envs.history)."""
+    the past control steps it observes (skillmimic.envs.history); an actor with skill heads records their labels."""
     return {"format": POLICY_FORMAT, "num_obs": num_obs, "num_actions": num_actions, "hidden": list(hidden),
             "action_scale": action_scale, "action_clip": action_clip, "hand": hand, "model_sha256": model_sha256,
             "history_steps": history_steps, "actor": actor.state_dict(), "obs_norm": obs_norm.state_dict(),
-            **extra}
+            **({"skill_heads": skill_heads_of(actor)} if skill_heads_of(actor) is not None else {}), **extra}
 
 
 def save_policy(policy: SkillPolicy, path: str | Path) -> None:
     """Write a SkillPolicy as an exported policy file."""
-    hidden = tuple(m.out_features for m in policy.actor if isinstance(m, nn.Linear))[:-1]
+    hidden = actor_hidden(policy.actor)
     reference = ({"actor_reference": True, "ref_norm": policy.ref_norm.state_dict()}
                  if policy.ref_norm is not None else {})
     checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, policy.num_obs, policy.num_actions, hidden,
@@ -177,8 +259,14 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu",
         checkpoint.check_entries(ckpt, {"num_obs": num_obs(steps) if callable(num_obs) else num_obs}, name)
     policy_hand, sha = ckpt.get("hand", "full"), ckpt.get("model_sha256")
     check_model(name, policy_hand, sha, ckpt["num_actions"], hand)
+    heads = ckpt.get("skill_heads")  # files before skill heads: one output layer
+    if heads is not None and (not isinstance(heads, list) or not heads
+                              or any(isinstance(h, bool) or not isinstance(h, int) for h in heads)
+                              or skills.outside_slots(heads) or len(set(heads)) != len(heads)):
+        raise checkpoint.CheckpointError(f"{name}: skill_heads {heads!r} is not a list of distinct skill labels "
+                                         f"within the {skills.NUM_SLOTS} slots")
     policy = SkillPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), ckpt["action_scale"],
-                         ckpt["action_clip"], policy_hand, sha, steps, num_reference)
+                         ckpt["action_clip"], policy_hand, sha, steps, num_reference, heads)
     try:
         policy.physics = M.Physics.from_dict(ckpt.get("physics"))
     except TypeError as e:

@@ -10,7 +10,9 @@
   does (train_llc.py --critic-reference) with the reference's inputs seated for it (seat_reference), and one that
   sees it is left behind by a run whose critic does not (a new critic, which warms up); an actor that does not see
   the reference starts a teacher whose actor does (--actor-reference) seated the same way, and a teacher's actor
-  continues only as a teacher;
+  continues only as a teacher; a file's actor of one output layer continues in a run whose output layer is one
+  per skill (train_llc.py --skill-heads) with every head a copy of it, a file's heads keep their labels and a
+  label new to them starts from the file's shared head (seat_heads; head_labels decides the run's heads);
 - start: whichever of the two a new run takes, and what came before it (skillmimic.lineage).
 
 A new critic learns alone for the run's first critic_warmup_iterations; one carried by the policy file does not
@@ -35,7 +37,7 @@ from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.errors import UserError
 from skillmimic.model import Physics
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import SkillPolicy, load_policy
+from skillmimic.policy import SkillPolicy, actor_hidden, actor_network, load_policy, skill_heads_of
 from skillmimic.rewards import RewardConfig
 
 
@@ -160,6 +162,56 @@ def seat_reference(net: dict[str, torch.Tensor], num_reference: int) -> dict[str
     return dict(net, **{"0.weight": torch.cat((w, w.new_zeros(w.shape[0], num_reference)), dim=-1)})
 
 
+def head_labels(skill_heads: bool, run_labels: list[int], init_from_path: str | None, resume: dict | None,
+                flag: str = "--init-from") -> list[int] | None:
+    """The labels that own a head of a run's actor (train_llc.py --skill-heads; None: one output layer): a resumed
+    run's (its checkpoint's "skill_heads"), else those of the file it starts from (--init-from) followed by the
+    run's labels it lacks, in order; a new run's are its labels. A new run of one skill is refused in one line (its
+    one-hot would be constant: nothing tells the heads apart, skillmimic.policy.SkillHeadsMLP)."""
+    if not skill_heads:
+        return None
+    if resume is not None:
+        return list(resume["skill_heads"])
+    heads = []
+    if init_from_path:
+        heads = skill_heads_of(load_policy(init_from_path, "cpu", flag=flag, reference=REFERENCE_OBS_DIM).actor) or []
+    elif len(run_labels) < 2:
+        raise UserError(f"--skill-heads: the clips hold one skill ({run_labels[0]:03d}): no label to choose a head "
+                        "by; drop the flag, or start from a file of several skills (--init-from)")
+    return heads + [lab for lab in run_labels if lab not in heads]
+
+
+def with_skill_heads(policy: SkillPolicy, labels: list[int]) -> SkillPolicy:
+    """`policy` (a SkillPolicy, which sees no reference) with its actor's output layer one per skill: its heads
+    (if any) and one for each of `labels` it lacks, seated by seat_heads (the same actions for every label). The
+    policy is changed in place and returned."""
+    file_heads = skill_heads_of(policy.actor)
+    run_heads = (file_heads or []) + [lab for lab in labels if lab not in (file_heads or [])]
+    hidden = actor_hidden(policy.actor)
+    actor = actor_network(policy.num_obs, hidden, policy.num_actions, policy.num_obs, run_heads)
+    actor.load_state_dict(seat_heads(policy.actor.state_dict(), hidden, file_heads, run_heads))
+    policy.actor = actor.to(policy.obs_norm.mean.device)
+    return policy
+
+
+@torch.no_grad()
+def seat_heads(net: dict[str, torch.Tensor], hidden: tuple[int, ...], file_heads: list[int] | None,
+               run_heads: list[int]) -> dict[str, torch.Tensor]:
+    """Seat the state dict of an actor (skillmimic.policy.actor_network, `hidden` layers) whose output layer is one
+    for all (file_heads None) or one per label of file_heads (and a shared one, last) for a run whose heads are
+    run_heads (file_heads first, in order: head_labels): a plain layer becomes every head, a file's head stays its
+    label's, and a label new to the file starts from the file's shared head, as does the run's shared head. The
+    network computes what the file's did, for every label (to float rounding: the heads are one product). Returns
+    a new dict."""
+    out = f"{2 * len(hidden)}"  # the output layer's index in the Sequential
+    w, b = net[f"{out}.weight"], net[f"{out}.bias"]  # plain: (n_out, n_in), (n_out,); heads: (H, ...) with shared last
+    if file_heads is None:
+        w, b, file_heads = w[None], b[None], []  # one layer, seen as a shared head alone
+    index = [file_heads.index(lab) if lab in file_heads else len(file_heads) for lab in run_heads]
+    index.append(len(file_heads))  # the run's shared head: the file's
+    return dict(net, **{f"{out}.weight": w[index].clone(), f"{out}.bias": b[index].clone()})
+
+
 class ZeroReference(nn.Module):
     """A teacher's actor (train_llc.py --actor-reference: the observation, then num_reference reference features)
     seen as an actor of the observation alone, the reference fed as 0, for the warm start's regression on the data's
@@ -190,7 +242,9 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
     not carried into a run whose critic does not (the run's critic starts fresh, and the line shown says why).
     With `actor_reference` (a teacher's run, --actor-reference, which needs ref_norm) a file's actor that does not
     see the reference is seated for it (seat_reference) and one that does is loaded with its reference normaliser;
-    a teacher's file is refused by a run whose actor does not see the reference.
+    a teacher's file is refused by a run whose actor does not see the reference. An actor whose output layer is one
+    per skill (`actor` a SkillHeadsMLP, --skill-heads) takes a file's plain output layer or heads as seat_heads says;
+    a file's heads are refused by a run of one output layer.
     For a run on `skill_labels` (the run's labels) the skill inputs the file's training held constant are then
     seated for them (seat_skills, on the widened observation). One-line error if it does not fit (another hand or
     model, another history unless the file's is none, another network) or holds a NaN or Inf. Returns the policy
@@ -218,7 +272,13 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
         if want != got:
             raise checkpoint.CheckpointError(f"{path}: it sees {got} reference features, this checkout's "
                                              f"{want} (skillmimic.envs.reference_obs)")
+    file_heads, run_heads = skill_heads_of(policy.actor), skill_heads_of(actor)
+    if file_heads is not None and run_heads is None:
+        raise UserError(f"--init-from {path}: its actor has an output layer for each skill "
+                        f"({', '.join(f'{lab:03d}' for lab in file_heads)}); continue it with --skill-heads")
     norm_state, nets = policy.obs_norm.state_dict(), [policy.actor.state_dict()]
+    if run_heads is not None:
+        nets[0] = seat_heads(nets[0], hidden, file_heads, run_heads)
     if carried:
         nets.append(policy.critic_state["critic"])
     if history:
@@ -251,7 +311,9 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
               + (f"; history inputs seated for {history_steps} past control steps" if history else "")
               + ("; reference inputs seated for the critic" if seat_ref else "")
               + ("; reference inputs seated for the actor (a teacher)" if seat_actor else "")
-              + (f"; skill inputs seated for {', '.join(f'{lab:03d}' for lab in seated)}" if seated else ""))
+              + (f"; skill inputs seated for {', '.join(f'{lab:03d}' for lab in seated)}" if seated else "")
+              + ("; its output layer copied into each skill's head" if run_heads is not None and file_heads is None
+                 else ""))
     return policy
 
 

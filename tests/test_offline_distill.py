@@ -175,3 +175,28 @@ def test_bad_input_is_refused_in_one_line_before_any_work(files, tmp_path):
                         "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     expected = f"error: --teachers: no file teaches 031 of --motion-dir {files / 'clips'}"
     assert r.returncode == 2 and r.stderr.strip() == expected
+
+
+def test_skill_heads_start_as_the_students_layer_and_are_written(files, tmp_path):
+    """--skill-heads: the student's output layer becomes one per skill, seated from its file (with 0 epochs the
+    heads are copies of it: the held-out distances before the fit are the plain student's), and the file written
+    records them; the evaluation builds them from it."""
+    base = dict(init_from=str(files / "student.pt"), teachers=(str(files / "dribble.pt"), str(files / "layup.pt")),
+                motion_dir=str(files / "clips"), num_envs=4, states_per_skill=30, batch=16, device="cpu")
+    main(Args(out=str(tmp_path / "plain.pt"), save_states=str(tmp_path / "s.pt"), epochs=0, **base))
+    main(Args(out=str(tmp_path / "heads0.pt"), states=str(tmp_path / "s.pt"), epochs=0, skill_heads=True, **base))
+    plain, heads0 = (checkpoint.load(tmp_path / f, POLICY_FORMAT) for f in ("plain.pt", "heads0.pt"))
+    assert "skill_heads" not in plain and heads0["skill_heads"] == [13, 31]
+    for skill, d in plain["offline_distill"]["held_out_before"].items():
+        assert heads0["offline_distill"]["held_out_before"][skill] == pytest.approx(d, rel=1e-5)
+    assert heads0["actor"]["2.weight"].shape == (3, 66, 32)  # 013, 031 and the shared head, each the file's layer
+    for head in range(3):
+        assert torch.equal(heads0["actor"]["2.weight"][head], plain["actor"]["2.weight"])
+    main(Args(out=str(tmp_path / "heads.pt"), states=str(tmp_path / "s.pt"), epochs=2, skill_heads=True, **base))
+    student = load_policy(tmp_path / "heads.pt")
+    assert student.actor.labels == [13, 31]
+    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(tmp_path / "heads.pt"),
+                        "--motion-dir", str(files / "clips" / "layup"), "--episodes", "1", "--horizon", "5",
+                        "--backend", "mujoco", "--device", "cpu"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0 and "031 layup" in r.stdout, r.stderr
