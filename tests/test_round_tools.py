@@ -1,6 +1,11 @@
-"""tools/round_wait.sh: a call that finds a fresh machine ends at once; one on the round's machine waits for it."""
+"""tools/round_wait.sh and tools/round_piece.sh, the lent GPU machine's procedure: a call that finds a fresh machine
+ends at once; one on the round's machine waits for it; a piece joins, trains, evaluates and brings its files back."""
 
+import os
+import re
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -35,3 +40,66 @@ def test_running_round_waits_its_seconds(tmp_path):
     assert done.returncode == 0
     assert 2 <= took < 10
     assert "arms Y B3" in done.stdout
+
+
+PIECE = Path(__file__).resolve().parents[1] / "tools" / "round_piece.sh"
+
+
+def _piece(tmp_path, pieces: int, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """tools/round_piece.sh from the repository's root with its folders under tmp_path."""
+    paths = {k: str(tmp_path / k.lower()) for k in ("STASH", "WORK", "WHL", "SITE", "OUT")}
+    return subprocess.run(["bash", str(PIECE), *args], cwd=PIECE.parents[1], capture_output=True, text=True,
+                          timeout=600, env={**os.environ, **paths, "PIECES": str(pieces),
+                                            "WARP_CACHE_PATH": str(tmp_path / "wc"), **env})
+
+
+def _pack(tmp_path) -> tuple[Path, int]:
+    """A small file packed into carry folders, every folder but the last stashed as the stash calls would: (the last
+    folder, the pieces of all)."""
+    root = PIECE.parents[1]
+    policy = root / "results" / "skills10" / "B3_policy.pt"
+    subprocess.run([sys.executable, str(root / "tools" / "carry_pack.py"), "pack", str(tmp_path / "pack"),
+                    str(policy.relative_to(root)), "--cap-mb", "8", "--last-mb", "8"], cwd=root, check=True,
+                   capture_output=True)
+    folders = sorted((tmp_path / "pack").iterdir(), key=lambda p: int(p.name[1:]))
+    (tmp_path / "stash").mkdir()
+    for folder in folders[:-1]:
+        for piece in folder.iterdir():
+            shutil.copy(piece, tmp_path / "stash")
+    return folders[-1], sum(1 for f in folders for _ in f.iterdir())
+
+
+def test_a_piece_on_a_fresh_machine_ends_at_once(tmp_path):
+    last, pieces = _pack(tmp_path)
+    for piece in (tmp_path / "stash").iterdir():  # the stash calls went to another machine
+        piece.unlink()
+    start = time.monotonic()
+    done = _piece(tmp_path, pieces, str(last), "575", "results/skills10/B3_policy.pt", "tools/arms/skills11.txt",
+                  "B4")
+    assert done.returncode == 3 and time.monotonic() - start < 10
+    assert done.stderr.strip().endswith(f"holds {len(list(last.iterdir()))} pieces, not {pieces}: a fresh machine "
+                                        "(the stash calls went to another)")
+    assert not (tmp_path / "work").exists()
+
+
+def test_pieces_join_train_evaluate_bring_back_their_files_and_continue(tmp_path):
+    """Two pieces on the CPU (no wheels to install): the pieces joined into the run's copy of the tree, the arm
+    continued from the joined file for what the budget leaves, its policy file and the run's files in OUT; the
+    second piece (CONTINUE: the folder of the files the first brought back) continues the arm from its file."""
+    last, pieces = _pack(tmp_path)
+    small = dict(WARM="60", TAIL="60", ENVS="8", EXTRA="--warm-start-steps 5", EPISODES="1", ONLY="B4",
+                 MOTION="data/BallPlay-M/pick_40", OMP_NUM_THREADS="1")
+    args = (str(last), "160", "results/skills10/B3_policy.pt", "tools/arms/skills11.txt", "B4")
+    done = _piece(tmp_path, pieces, *args, **small)
+    assert done.returncode == 0, done.stderr
+    trained = int(re.search(r"the arms train (\d+) s", done.stdout).group(1))
+    assert 30 <= trained <= 40  # 160 s less the set-up (0-10 s), WARM and TAIL
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["policy_B4.pt", "run.tar.gz"]
+    assert "DONE" in (tmp_path / "work" / "run" / "status").read_text()
+    assert "init from results/skills10/B3_policy.pt" in (tmp_path / "work" / "run" / "B4.log").read_text()
+    shutil.move(tmp_path / "out", tmp_path / "piece1")
+    shutil.rmtree(tmp_path / "work")  # a fresh copy of the tree, as on another machine (the stash is this one's)
+    done = _piece(tmp_path, pieces, *args, **small, CONTINUE=str(tmp_path / "piece1"))
+    assert done.returncode == 0, done.stderr
+    log = (tmp_path / "work" / "run" / "B4.log").read_text()
+    assert f"init from {tmp_path / 'piece1' / 'policy_B4.pt'} (actor and critic)" in log, log

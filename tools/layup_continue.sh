@@ -14,7 +14,9 @@
 # `python -m skillmimic.offline_distill` with its flags alone (not COMMON's) instead of train_llc.py, writing
 # OUTDIR/NAME/policy.pt; at T it ends the epoch it is in and writes the student. MOTION=DIR trains and evaluates on
 # other clips than the layup's (MOTION=data/BallPlay-M: all 19 skills). Progress: OUTDIR/status;
-# tools/round_files.sh copies the round's files off while it runs. On a lent machine whose working copy is refreshed
+# tools/round_files.sh copies the round's files off while it runs. CONTINUE=DIR: an arm with a file DIR/policy_NAME.pt
+# (tools/round_files.sh's name) starts from it instead of its --init-from or INIT (a later piece of a round, from the
+# files the last piece brought back). On a lent machine whose working copy is refreshed
 # at every call, start it from a copy of the tree outside that folder (cp -a skillmimic tools data configs
 # train_llc.py /root/work; cd /root/work): files put into the working copy for the run (policy files it starts from)
 # are gone at the next call.
@@ -52,6 +54,9 @@ arm() {
   local ranks; ranks=$(tr ',' '\n' <<< "$gpu" | wc -l)
   (( ranks > 1 )) && launch=(torchrun --standalone --nproc_per_node="$ranks")
   [[ "$INIT" != "-" && " $flags " != *" --init-from "* ]] && init=(--init-from "$INIT")
+  if [[ -n ${CONTINUE:-} && -f "$CONTINUE/policy_$name.pt" ]]; then  # a later piece: the last one's file
+    flags=$(sed -E 's/(^| )--init-from [^ ]+/ /' <<< "$flags"); init=(--init-from "$CONTINUE/policy_$name.pt")
+  fi
   if [[ "$flags" == offline* ]]; then  # offline distillation (skillmimic.offline_distill): its own flags alone
     flags=${flags#offline}
     # SIGTERM at T: the fit ends its epoch and writes the student

@@ -12,8 +12,8 @@
 # transfer seems to count in those 30 s. Round 10 lost its machine after a call that brought back 34 kB, the next
 # call sent at once (the reply and the next call together took over 30 s on the caller's side). A round that fits
 # one call (warm-up, T, evaluation within 595 s) is safest run in the foreground of that call, with this script at
-# its end (round 9's second piece and round 10's B3 did so); a call that continues a round begins with
-# tools/round_wait.sh, which ends it at once on a fresh machine.
+# its end (round 9's second piece and round 10's B3 did so; tools/round_piece.sh does all of it); a call that
+# continues a round begins with tools/round_wait.sh, which ends it at once on a fresh machine.
 set -eu
 R=${1:?round dir}; D=${2:?destination}; shift 2
 (( $# <= 4 )) || { echo "round_files.sh: $# arms named: at most 4 policy files fit one call's 64 MiB" >&2; exit 2; }

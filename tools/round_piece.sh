@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# One piece of a round on a lent GPU machine, all of it in the foreground of one call (tools/round_files.sh's header
+# says why: rounds 8, 9 and 10 each lost a machine between two calls):
+#   PIECES=N [ONLY="A B"] [MOTION=DIR] bash tools/round_piece.sh CARRY BUDGET INIT ARMS_FILE ARM ...
+# run from the call's working copy, after the stash calls that copied every carry folder of
+# `python tools/carry_pack.py pack` but the last into $STASH (`mkdir -p /root/stash && cp FOLDER/* /root/stash/`).
+# CARRY: the last carry folder (it travels with this call). N: the pieces of all the folders together
+# (`find PACKED -type f | wc -l`). BUDGET: the seconds this script may take (the call's limit less a margin: 575).
+# It copies CARRY's pieces to $STASH and exits 3 at once unless $STASH then holds N pieces (the stash calls went to
+# another machine); copies the tree (skillmimic tools data configs train_llc.py train_hlc.py) to $WORK, joins the
+# pieces there (wheels into $WHL, the other files at their paths), installs the wheels into $SITE; runs
+# tools/layup_continue.sh $WORK/run T INIT ARMS_FILE there (ONLY, MOTION and its other variables as it reads them),
+# T what BUDGET leaves after the set-up, the warm-up's compile (WARM, 150 s) and the evaluation with this script's
+# end (TAIL, 75 s); then tools/round_files.sh $WORK/run $OUT ARM ... brings back the run's files and each ARM's
+# policy file. The next piece starts from those files, on whatever machine its call finds.
+# STASH, WORK, WHL, SITE default to /root/stash, /root/work, /root/whl, /root/site; WARP_CACHE_PATH to
+# /root/warpcache. A call carries at most 64 MiB with the working tree: for the stash calls leave docs, results, data
+# and skillmimic/assets/*.pt out of it (`git rm -r -q --cached` them and list them in .gitignore, not in
+# .git/info/exclude, which worktrees share), and for this script's call track data again (it copies data; the
+# policy files it needs travel as pieces). Afterwards `git checkout .gitignore && git reset -q` here.
+set -u
+start=$SECONDS
+CARRY=${1:?the last carry folder}; BUDGET=${2:?seconds this script may take}; INIT=${3:?policy file to continue}
+ARMS_FILE=${4:?arms file}; shift 4
+(( $# >= 1 )) || { echo "round_piece.sh: name the arms whose policy files come back" >&2; exit 2; }
+: "${PIECES:?PIECES: the number of pieces of all the carry folders}"
+STASH=${STASH:-/root/stash}; WORK=${WORK:-/root/work}; WHL=${WHL:-/root/whl}; SITE=${SITE:-/root/site}
+OUT=${OUT:?OUT: the folder whose files come back}
+[[ -d "$CARRY" ]] || { echo "round_piece.sh: $CARRY is not a folder" >&2; exit 2; }
+mkdir -p "$STASH" && cp "$CARRY"/* "$STASH"/
+held=$(find "$STASH" -maxdepth 1 -type f | wc -l)
+(( held == PIECES )) || {
+  echo "round_piece.sh: $STASH holds $held pieces, not $PIECES: a fresh machine (the stash calls went to another)" >&2
+  exit 3; }
+mkdir -p "$WORK" "$WHL" "$SITE"
+cp -a skillmimic tools data configs train_llc.py train_hlc.py "$WORK"/ || exit 1
+python tools/carry_pack.py join "$STASH" --wheels "$WHL" --into "$WORK" > "$WORK/join.log" || exit 1
+if compgen -G "$WHL/*.whl" > /dev/null; then
+  pip install -q --no-index --no-deps --target "$SITE" "$WHL"/*.whl > "$WORK/pip.log" 2>&1 || {
+    tail -n 5 "$WORK/pip.log"; exit 1; }
+fi
+cd "$WORK" || exit 1
+export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" WARP_CACHE_PATH=${WARP_CACHE_PATH:-/root/warpcache}
+export PYTHONUNBUFFERED=1
+T=$(( BUDGET - (SECONDS - start) - ${WARM:-150} - ${TAIL:-75} ))
+(( T >= 30 )) || { echo "round_piece.sh: $BUDGET s leave $T s of training after the set-up: too few" >&2; exit 2; }
+echo "round_piece.sh: set up in $(( SECONDS - start )) s; the arms train ${T} s"
+timeout $(( BUDGET - (SECONDS - start) - 15 )) bash tools/layup_continue.sh "$WORK/run" "$T" "$INIT" "$ARMS_FILE"
+bash tools/round_files.sh "$WORK/run" "$OUT" "$@"
