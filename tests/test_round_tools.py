@@ -90,16 +90,21 @@ def test_pieces_join_train_evaluate_bring_back_their_files_and_continue(tmp_path
     small = dict(WARM="60", TAIL="60", ENVS="8", EXTRA="--warm-start-steps 5", EPISODES="1", ONLY="B4",
                  MOTION="data/BallPlay-M/pick_40", OMP_NUM_THREADS="1")
     args = (str(last), "160", "results/skills10/B3_policy.pt", "tools/arms/skills11.txt", "B4")
-    done = _piece(tmp_path, pieces, *args, **small)
+    (tmp_path / "wc").mkdir()
+    (tmp_path / "wc" / "kernel.bin").write_bytes(b"compiled")  # what Warp's cache would hold on a GPU
+    done = _piece(tmp_path, pieces, *args, **small, KEEP_CACHE="1")
     assert done.returncode == 0, done.stderr
+    assert "Warp's kernel cache brought back" in done.stdout
     trained = int(re.search(r"the arms train (\d+) s", done.stdout).group(1))
     assert 30 <= trained <= 40  # 160 s less the set-up (0-10 s), WARM and TAIL
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["policy_B4.pt", "run.tar.gz"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["policy_B4.pt", "run.tar.gz", "warpcache.tgz"]
     assert "DONE" in (tmp_path / "work" / "run" / "status").read_text()
     assert "init from results/skills10/B3_policy.pt" in (tmp_path / "work" / "run" / "B4.log").read_text()
     shutil.move(tmp_path / "out", tmp_path / "piece1")
     shutil.rmtree(tmp_path / "work")  # a fresh copy of the tree, as on another machine (the stash is this one's)
-    done = _piece(tmp_path, pieces, *args, **small, CONTINUE=str(tmp_path / "piece1"))
+    done = _piece(tmp_path, pieces, *args, **small, CONTINUE=str(tmp_path / "piece1"),
+                  WARP_TGZ=str(tmp_path / "piece1" / "warpcache.tgz"), WARP_CACHE_PATH=str(tmp_path / "wc2"))
     assert done.returncode == 0, done.stderr
+    assert (tmp_path / "wc2" / "kernel.bin").read_bytes() == b"compiled"  # the cache where the next piece looks
     log = (tmp_path / "work" / "run" / "B4.log").read_text()
     assert f"init from {tmp_path / 'piece1' / 'policy_B4.pt'} (actor and critic)" in log, log

@@ -14,7 +14,10 @@
 # end (TAIL, 75 s); then tools/round_files.sh $WORK/run $OUT ARM ... brings back the run's files and each ARM's
 # policy file. The next piece starts from those files, on whatever machine its call finds.
 # STASH, WORK, WHL, SITE default to /root/stash, /root/work, /root/whl, /root/site; WARP_CACHE_PATH to
-# /root/warpcache. A call carries at most 64 MiB with the working tree: for the stash calls leave docs, results, data
+# /root/warpcache. Warp's kernel cache: KEEP_CACHE=1 brings it back as $OUT/warpcache.tgz when it fits what a call
+# returns (16 MiB a file, 64 MiB with the policy files); WARP_TGZ=FILE (that file, packed with the next piece's
+# pieces: a path in the joined tree, or absolute) is unpacked into WARP_CACHE_PATH before the warm-up, so that the
+# next machine compiles only what changed (then set WARM lower: the compile took 115-137 s on a fresh H200). A call carries at most 64 MiB with the working tree: for the stash calls leave docs, results, data
 # and skillmimic/assets/*.pt out of it (`git rm -r -q --cached` them and list them in .gitignore, not in
 # .git/info/exclude, which worktrees share), and for this script's call track data again (it copies data; the
 # policy files it needs travel as pieces). Afterwards `git checkout .gitignore && git reset -q` here.
@@ -42,8 +45,26 @@ fi
 cd "$WORK" || exit 1
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}" WARP_CACHE_PATH=${WARP_CACHE_PATH:-/root/warpcache}
 export PYTHONUNBUFFERED=1
+if [[ -n ${WARP_TGZ:-} ]]; then
+  mkdir -p "$WARP_CACHE_PATH" && tar -xzf "$WARP_TGZ" -C "$WARP_CACHE_PATH" || {
+    echo "round_piece.sh: WARP_TGZ=$WARP_TGZ could not be unpacked" >&2; exit 2; }
+  echo "round_piece.sh: Warp's kernel cache unpacked from $WARP_TGZ"
+fi
 T=$(( BUDGET - (SECONDS - start) - ${WARM:-150} - ${TAIL:-75} ))
 (( T >= 30 )) || { echo "round_piece.sh: $BUDGET s leave $T s of training after the set-up: too few" >&2; exit 2; }
 echo "round_piece.sh: set up in $(( SECONDS - start )) s; the arms train ${T} s"
 timeout $(( BUDGET - (SECONDS - start) - 15 )) bash tools/layup_continue.sh "$WORK/run" "$T" "$INIT" "$ARMS_FILE"
 bash tools/round_files.sh "$WORK/run" "$OUT" "$@"
+if [[ ${KEEP_CACHE:-0} == 1 ]]; then
+  if [[ -d "$WARP_CACHE_PATH" ]]; then
+    tar -czf "$WORK/warpcache.tgz" -C "$WARP_CACHE_PATH" .
+    size=$(stat -c %s "$WORK/warpcache.tgz"); out=$(du -sb "$OUT" | cut -f1)
+    if (( size <= 16 * 1024 * 1024 && out + size <= 64 * 1024 * 1024 )); then
+      cp "$WORK/warpcache.tgz" "$OUT/"; echo "round_piece.sh: Warp's kernel cache brought back ($size bytes)"
+    else
+      echo "round_piece.sh: Warp's kernel cache ($size bytes) does not fit what the call returns beside $out bytes"
+    fi
+  else
+    echo "round_piece.sh: no Warp kernel cache at $WARP_CACHE_PATH to bring back"
+  fi
+fi
