@@ -146,8 +146,9 @@ class Args:
     """Hidden layer widths of the actor and of the critic."""
     skill_heads: bool = False
     """The actor's output layer one per skill, chosen by the skill one-hot (skillmimic.policy.SkillHeadsMLP; offline,
-    a 19-skill student's distances to its teachers 40% lower than one layer's: docs/llc_recipe.md, "Skill heads").
-    --init-from a plain file copies its output layer into each head (recipe.seat_heads)."""
+    a 19-skill student's distances to its teachers on their states 40% lower than one layer's; in DAgger not yet
+    measured: docs/llc_recipe.md, "Skill heads"). --init-from a plain file copies its output layer into each head
+    (recipe.seat_heads)."""
     tf32: bool = True
     """Matrix products in TF32 on the GPU's tensor cores (10-bit mantissa) instead of FP32 (--no-tf32): the
     update's forward and backward passes are half of an iteration in FP32 (tools/profile_llc.py). On the layup at
