@@ -30,16 +30,15 @@ from typing import Callable
 import torch
 from torch import nn
 
-from skillmimic import DATA, checkpoint, distributed, plan, recipe, runs
+from skillmimic import DATA, distributed, plan, recipe, runs
 from skillmimic.advantage import gae
-from skillmimic.cli import check_counts, run_command
-from skillmimic.distill import RolloutLabels, check_options, load_teachers
+from skillmimic.cli import run_command
+from skillmimic.distill import RolloutLabels, load_teachers
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv, load_motions
-from skillmimic.envs.observations import skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.export import policy_export
-from skillmimic.policy import actor_network, check_model, mlp
+from skillmimic.policy import actor_network, mlp
 
 TRAIN_FORMAT = "skillmimic-llc-train/1"
 DEFAULTS = plan.Defaults(gpu_iterations=10_000)  # --iterations by device (a CPU: a short run, skillmimic.plan)
@@ -290,18 +289,8 @@ RESUME_OVERRIDES = ("iterations", "checkpoint_every", "keep_policies", "run_dir"
 
 
 def main(args: Args) -> None:
-    # Everything a user can get wrong is checked before anything is built, each as one line (skillmimic.runs).
-    check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
-                 "checkpoint_every")
-    recipe.check_schedule(args)  # the warm-ups' and priming's counts
-    check_options(args.teachers, args.distill_coef, args.distill_ppo, args.distill_teacher_share,
-                  args.distill_teacher_iterations, args.distill_balance)
-    args, resume = runs.resume_run(args, TRAIN_FORMAT, RESUME_OVERRIDES)
-    if resume is not None:  # the run's observation (of its history steps, from its args; none before they were
-        # recorded) and hand (full before hands were recorded) as this checkout has them
-        checkpoint.check_entries(resume, {"num_obs": skill_obs_dim(args.env.history.steps)}, args.resume)
-        check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
-    args = dataclasses.replace(args, iterations=plan.iterations(args.iterations, args.device, resume, DEFAULTS))
+    # Everything a user can get wrong is checked before anything is built, each as one line; a resumed run's settings.
+    args, resume = recipe.checked_args(args, TRAIN_FORMAT, RESUME_OVERRIDES, DEFAULTS)
     run = runs.Run(args, resume, "runs/llc")  # its folder, ranks, device and environments
     args, ranks, device, local_envs = run.args, run.ranks, run.device, run.local_envs
     torch.backends.cuda.matmul.allow_tf32 = args.tf32  # the policy's and the critic's products (no effect on a CPU)

@@ -22,6 +22,7 @@ dip: docs/llc_recipe.md, round 4).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -29,15 +30,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from skillmimic import checkpoint, distributed, lineage, skills
+from skillmimic import checkpoint, distributed, lineage, plan, runs, skills
 from skillmimic.cli import check_counts
+from skillmimic.distill import check_options
 from skillmimic.envs.imitation import EnvConfig
-from skillmimic.envs.observations import OBS_DIM
+from skillmimic.envs.observations import OBS_DIM, skill_obs_dim
 from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.errors import UserError
 from skillmimic.model import Physics
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import SkillPolicy, actor_hidden, actor_network, load_policy, skill_heads_of
+from skillmimic.policy import SkillPolicy, actor_hidden, actor_network, check_model, load_policy, skill_heads_of
 from skillmimic.rewards import RewardConfig
 
 
@@ -326,6 +328,25 @@ def check_schedule(args) -> None:
         raise UserError("--lr-warmup-iterations needs a fixed learning rate: --desired-kl sets the step size itself")
     if args.actor_reference and not args.critic_reference:
         raise UserError("--actor-reference needs --critic-reference (the actor shares the critic's reference)")
+
+
+def checked_args(args, train_format: str, overrides: tuple[str, ...], defaults: plan.Defaults) -> tuple:
+    """train_llc.py's arguments (`args`: its Args), everything a user can get wrong checked before anything is
+    built, each as one line: the counts, the schedule's (check_schedule), the distillation's options
+    (skillmimic.distill.check_options); a resumed run's settings from its checkpoint (runs.resume_run: `overrides`
+    are the flags it may change, `train_format` the checkpoint's) and that checkpoint's observation (of its history
+    steps) and hand as this checkout has them; --iterations by device (plan.iterations with `defaults`).
+    -> (args, the checkpoint of a resumed run or None)."""
+    check_counts(args, "num_envs", "envs_per_gpu", "num_steps", "iterations", "num_minibatches", "update_epochs",
+                 "checkpoint_every")
+    check_schedule(args)  # the warm-ups' and priming's counts
+    check_options(args.teachers, args.distill_coef, args.distill_ppo, args.distill_teacher_share,
+                  args.distill_teacher_iterations, args.distill_balance)
+    args, resume = runs.resume_run(args, train_format, overrides)
+    if resume is not None:  # (files before the history was recorded: none; before hands were: the full hand)
+        checkpoint.check_entries(resume, {"num_obs": skill_obs_dim(args.env.history.steps)}, args.resume)
+        check_model(args.resume, args.env.hand, resume.get("model_sha256"), resume["num_actions"])
+    return dataclasses.replace(args, iterations=plan.iterations(args.iterations, args.device, resume, defaults)), resume
 
 
 def warmup_lr(lr: float, iterations: int, actor_iteration: int) -> float:
