@@ -47,7 +47,7 @@ PIECE = Path(__file__).resolve().parents[1] / "tools" / "round_piece.sh"
 
 def _piece(tmp_path, pieces: int, *args: str, **env: str) -> subprocess.CompletedProcess:
     """tools/round_piece.sh from the repository's root with its folders under tmp_path."""
-    paths = {k: str(tmp_path / k.lower()) for k in ("STASH", "WORK", "WHL", "SITE", "OUT")}
+    paths = {k: str(tmp_path / k.lower()) for k in ("STASH", "WORK", "WHL", "SITE", "OUT", "KEEP")}
     return subprocess.run(["bash", str(PIECE), *args], cwd=PIECE.parents[1], capture_output=True, text=True,
                           timeout=600, env={**os.environ, **paths, "PIECES": str(pieces),
                                             "WARP_CACHE_PATH": str(tmp_path / "wc"), **env})
@@ -83,9 +83,11 @@ def test_a_piece_on_a_fresh_machine_ends_at_once(tmp_path):
 
 
 def test_pieces_join_train_evaluate_bring_back_their_files_and_continue(tmp_path):
-    """Two pieces on the CPU (no wheels to install): the pieces joined into the run's copy of the tree, the arm
-    continued from the joined file for what the budget leaves, its policy file and the run's files in OUT; the
-    second piece (CONTINUE: the folder of the files the first brought back) continues the arm from its file."""
+    """Three pieces on the CPU (no wheels to install): the pieces joined into the run's copy of the tree, the arm
+    continued from the joined file for what the budget leaves, its policy file and the run's files in OUT and the
+    policy file kept on the machine; the second piece, on the same machine, continues from the kept file in a new
+    copy of the tree; the third, on another machine (CONTINUE: the folder of the files the first brought back),
+    continues the arm from its file."""
     last, pieces = _pack(tmp_path)
     small = dict(WARM="60", TAIL="60", ENVS="8", EXTRA="--warm-start-steps 5", EPISODES="1", ONLY="B4",
                  MOTION="data/BallPlay-M/pick_40", OMP_NUM_THREADS="1")
@@ -100,11 +102,48 @@ def test_pieces_join_train_evaluate_bring_back_their_files_and_continue(tmp_path
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["policy_B4.pt", "run.tar.gz", "warpcache.tgz"]
     assert "DONE" in (tmp_path / "work" / "run" / "status").read_text()
     assert "init from results/skills10/B3_policy.pt" in (tmp_path / "work" / "run" / "B4.log").read_text()
+    keep = tmp_path / "keep"
+    assert (keep / "policy_B4.pt").read_bytes() == (tmp_path / "out" / "policy_B4.pt").read_bytes()
+    assert f"the next piece on this machine: CONTINUE={keep} WARM=40" in done.stdout
     shutil.move(tmp_path / "out", tmp_path / "piece1")
-    shutil.rmtree(tmp_path / "work")  # a fresh copy of the tree, as on another machine (the stash is this one's)
+    # the next call finds the same machine: the arm continues from the file kept there, the tree in work.2
+    done = _piece(tmp_path, pieces, *args, **{**small, "WARM": "40"}, CONTINUE=str(keep))
+    assert done.returncode == 0, done.stderr
+    assert f"the tree in {tmp_path / 'work.2'}" in done.stdout
+    log = (tmp_path / "work.2" / "run" / "B4.log").read_text()
+    assert f"init from {keep / 'policy_B4.pt'} (actor and critic)" in log, log
+    assert "DONE" in (tmp_path / "work" / "run" / "status").read_text()  # the first piece's run as it was
+    shutil.rmtree(tmp_path / "out")
+    for work in (tmp_path / "work", tmp_path / "work.2"):  # a fresh copy of the tree, as on another machine
+        shutil.rmtree(work)
     done = _piece(tmp_path, pieces, *args, **small, CONTINUE=str(tmp_path / "piece1"),
                   WARP_TGZ=str(tmp_path / "piece1" / "warpcache.tgz"), WARP_CACHE_PATH=str(tmp_path / "wc2"))
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "wc2" / "kernel.bin").read_bytes() == b"compiled"  # the cache where the next piece looks
     log = (tmp_path / "work" / "run" / "B4.log").read_text()
     assert f"init from {tmp_path / 'piece1' / 'policy_B4.pt'} (actor and critic)" in log, log
+
+
+FILES = Path(__file__).resolve().parents[1] / "tools" / "round_files.sh"
+
+
+def test_a_policy_file_over_16_mib_comes_back_in_parts_that_join(tmp_path):
+    """A call returns files of at most 16 MiB: a larger policy file (a --skill-heads policy of 19 skills is 16.8 MB)
+    comes back as parts whose concatenation is the file; a small one whole."""
+    run = tmp_path / "run"
+    big = os.urandom(17 * 1024 * 1024)
+    for arm, data in (("YH", big), ("Y", b"small policy")):
+        (run / arm).mkdir(parents=True)
+        (run / arm / "policy.pt").write_bytes(data)
+        (run / arm / "progress.csv").write_text("iteration,samples\n1,2048\n")
+    (run / "status").write_text("09:00:31 DONE\n")
+    dest = tmp_path / "out"
+    done = subprocess.run(["bash", str(FILES), str(run), str(dest), "YH", "Y"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    parts = sorted(dest.glob("policy_YH.pt.part_*"))
+    assert len(parts) == 2 and all(p.stat().st_size <= 16 * 1024 * 1024 for p in parts)
+    assert b"".join(p.read_bytes() for p in parts) == big
+    assert not (dest / "policy_YH.pt").exists() and not list(dest.glob("*.tmp"))
+    assert (dest / "policy_Y.pt").read_bytes() == b"small policy"
+    assert "policy_YH.pt over 16 MiB" in done.stdout and "left out" not in done.stdout

@@ -13,14 +13,17 @@
 # T what BUDGET leaves after the set-up, the warm-up's compile (WARM, 150 s) and the evaluation with this script's
 # end (TAIL, 75 s); then tools/round_files.sh $WORK/run $OUT ARM ... brings back the run's files and each ARM's
 # policy file. The next piece starts from those files, on whatever machine its call finds.
-# STASH, WORK, WHL, SITE default to /root/stash, /root/work, /root/whl, /root/site; WARP_CACHE_PATH to
+# Each ARM's policy file is also kept on the machine, in $KEEP/policy_ARM.pt: the next piece, when its call finds the
+# same machine (its stash whole), continues from there (CONTINUE=$KEEP, WARM=40: the kernels are cached), so that the
+# policy files need not travel back; a piece's tree goes to $WORK, or $WORK.2, .3, ... when an earlier piece ran there.
+# STASH, WORK, WHL, SITE, KEEP default to /root/stash, /root/work, /root/whl, /root/site, /root/cont; WARP_CACHE_PATH to
 # /root/warpcache. Warp's kernel cache: KEEP_CACHE=1 brings it back as $OUT/warpcache.tgz when it fits what a call
 # returns (16 MiB a file, 64 MiB with the policy files); WARP_TGZ=FILE (that file, packed with the next piece's
 # pieces: a path in the joined tree, or absolute) is unpacked into WARP_CACHE_PATH before the warm-up, so that the
-# next machine compiles only what changed (then set WARM lower: the compile took 115-137 s on a fresh H200). A call carries at most 64 MiB with the working tree: for the stash calls leave docs, results, data
-# and skillmimic/assets/*.pt out of it (`git rm -r -q --cached` them and list them in .gitignore, not in
-# .git/info/exclude, which worktrees share), and for this script's call track data again (it copies data; the
-# policy files it needs travel as pieces). Afterwards `git checkout .gitignore && git reset -q` here.
+# next machine compiles only what changed (then set WARM lower: the compile took 115-137 s on a fresh H200). A call
+# carries at most 64 MiB with the working tree: `bash tools/carry_tree.sh slim` before the stash calls (docs, results,
+# data and the assets' policy files left out), `data` before this script's call (it copies data; the policy files it
+# needs travel as pieces), `full` afterwards.
 set -u
 start=$SECONDS
 CARRY=${1:?the last carry folder}; BUDGET=${2:?seconds this script may take}; INIT=${3:?policy file to continue}
@@ -28,6 +31,7 @@ ARMS_FILE=${4:?arms file}; shift 4
 (( $# >= 1 )) || { echo "round_piece.sh: name the arms whose policy files come back" >&2; exit 2; }
 : "${PIECES:?PIECES: the number of pieces of all the carry folders}"
 STASH=${STASH:-/root/stash}; WORK=${WORK:-/root/work}; WHL=${WHL:-/root/whl}; SITE=${SITE:-/root/site}
+KEEP=${KEEP:-/root/cont}
 OUT=${OUT:?OUT: the folder whose files come back}
 [[ -d "$CARRY" ]] || { echo "round_piece.sh: $CARRY is not a folder" >&2; exit 2; }
 mkdir -p "$STASH" && cp "$CARRY"/* "$STASH"/
@@ -35,6 +39,10 @@ held=$(find "$STASH" -maxdepth 1 -type f | wc -l)
 (( held == PIECES )) || {
   echo "round_piece.sh: $STASH holds $held pieces, not $PIECES: a fresh machine (the stash calls went to another)" >&2
   exit 3; }
+if [[ -e "$WORK/run" ]]; then  # an earlier piece on this machine: its run stays as it is
+  n=2; while [[ -e "$WORK.$n/run" ]]; do n=$(( n + 1 )); done; WORK=$WORK.$n
+fi
+echo "round_piece.sh: the tree in $WORK"
 mkdir -p "$WORK" "$WHL" "$SITE"
 cp -a skillmimic tools data configs train_llc.py train_hlc.py "$WORK"/ || exit 1
 python tools/carry_pack.py join "$STASH" --wheels "$WHL" --into "$WORK" > "$WORK/join.log" || exit 1
@@ -55,6 +63,12 @@ T=$(( BUDGET - (SECONDS - start) - ${WARM:-150} - ${TAIL:-75} ))
 echo "round_piece.sh: set up in $(( SECONDS - start )) s; the arms train ${T} s"
 timeout $(( BUDGET - (SECONDS - start) - 15 )) bash tools/layup_continue.sh "$WORK/run" "$T" "$INIT" "$ARMS_FILE"
 bash tools/round_files.sh "$WORK/run" "$OUT" "$@"
+mkdir -p "$KEEP"
+for arm in "$@"; do  # for a next piece on this machine
+  [[ -f "$WORK/run/$arm/policy.pt" ]] && cp "$WORK/run/$arm/policy.pt" "$KEEP/policy_$arm.pt.tmp" &&
+    mv "$KEEP/policy_$arm.pt.tmp" "$KEEP/policy_$arm.pt"
+done
+echo "round_piece.sh: the next piece on this machine: CONTINUE=$KEEP WARM=40"
 if [[ ${KEEP_CACHE:-0} == 1 ]]; then
   if [[ -d "$WARP_CACHE_PATH" ]]; then
     tar -czf "$WORK/warpcache.tgz" -C "$WARP_CACHE_PATH" .
