@@ -2,12 +2,16 @@
 sentence a user can act on why a file cannot be read: empty, not a torch file at all, cut short, or holding Python
 objects other than tensors. torch's own messages run to several lines and say what torch changed in 2.6; the
 sentence here names what is wrong with the file. Checkpoints (skillmimic.checkpoint) and clips (skillmimic.motion)
-read their files through `load`.
+read their files through `load`. A file may also be stored gzip-compressed under its own name (`gzip -9 -n -c
+policy.pt > FILE`): the repository keeps its files under 16 MiB, and a 19-skill policy file with skill heads is 16.8
+MB (15.6 compressed); `load` recognises the compression by its first bytes.
 """
 
 from __future__ import annotations
 
 import codecs
+import gzip
+import io
 import pickle
 import re
 import zipfile
@@ -22,23 +26,33 @@ class Unreadable(Exception):
 
 
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> Any:
-    """torch.load(path, weights_only=True), or Unreadable saying why not. The path must name an existing file
-    (the callers say 'no such file' in their own words)."""
+    """torch.load(path, weights_only=True), or Unreadable saying why not; a gzip-compressed file is read through
+    its decompression. The path must name an existing file (the callers say 'no such file' in their own words)."""
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
         raise Unreadable("an empty file (0 bytes), not one that torch.save wrote: a copy or a write that did not "
                          "finish?")
     with path.open("rb") as f:
-        head = f.read(2)
-    if head == b"PK":  # torch.save writes a zip archive
-        if not zipfile.is_zipfile(path):
+        head = f.read(512)
+    source: Path | io.BytesIO = path
+    if head[:2] == b"\x1f\x8b":  # gzip's magic number
+        try:
+            data = gzip.decompress(path.read_bytes())
+        except (OSError, EOFError):
+            raise Unreadable(f"a gzip-compressed file that does not decompress ({size:,} bytes): cut short or "
+                             f"damaged?") from None
+        source, head, size = io.BytesIO(data), data[:512], len(data)
+    if head[:2] == b"PK":  # torch.save writes a zip archive
+        if not zipfile.is_zipfile(source):
             raise Unreadable(f"cut short or damaged ({size:,} bytes, and the end of its zip archive is missing): a "
                              f"copy or a write that did not finish?")
     elif head[:1] != b"\x80":  # nor a pickle, which torch.save wrote before version 1.6
-        raise Unreadable(f"not a file that torch.save wrote ({size:,} bytes{_looks_like(path)})")
+        raise Unreadable(f"not a file that torch.save wrote ({size:,} bytes{_looks_like(head)})")
+    if isinstance(source, io.BytesIO):
+        source.seek(0)  # is_zipfile read its end
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(source, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:  # the weights-only unpickler met a class or a function: code, not run
         raise Unreadable(f"refused: it holds Python objects other than tensors and plain values, which loading "
                          f"never runs ({_weights_only_reason(str(e))})") from None
@@ -64,10 +78,9 @@ def _weights_only_reason(message: str) -> str:
     return reason.split(" was not an allowed global")[0].rstrip(".")
 
 
-def _looks_like(path: Path) -> str:
-    """', text' when the file's first bytes read as text (a YAML file or a log passed by mistake), else ''."""
-    with path.open("rb") as f:
-        head = f.read(512)
+def _looks_like(head: bytes) -> str:
+    """', text' when a file's first bytes (up to 512) read as text (a YAML file or a log passed by mistake),
+    else ''."""
     try:  # incremental: a character cut at byte 512 is not an error
         codecs.getincrementaldecoder("utf-8")().decode(head)
     except UnicodeDecodeError:
