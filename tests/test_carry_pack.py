@@ -32,8 +32,29 @@ def test_pack_and_join_give_back_every_file(tmp_path, monkeypatch):
     assert (tmp_path / "work" / "results" / "x" / "a_policy.pt").read_bytes() == files["results/x/a_policy.pt"]
     assert (tmp_path / "whl" / "w-1.0-py3-none-any.whl").read_bytes() == files["w-1.0-py3-none-any.whl"]
     assert (tmp_path / "work" / "small.txt").read_bytes() == b"s" and len(written) == 3
-    next(stash.glob("results__x__a_policy.pt.part.01")).unlink()  # a folder not carried
-    with pytest.raises(UserError, match=r"a_policy.pt: pieces \[0, 2.*some missing"):
+    next(stash.glob("tree__results__x__a_policy.pt.part.01of03")).unlink()  # a folder not carried
+    with pytest.raises(UserError, match=r"a_policy.pt: pieces \[0, 2\] of 3, some missing"):
+        carry_pack.join(stash, tmp_path / "whl", tmp_path / "work")
+
+
+def test_a_hidden_folders_file_and_a_missing_last_piece(tmp_path, monkeypatch):
+    """A file under a folder whose name starts with a dot (Warp's kernel cache under .device-wheels/) packs into
+    pieces that `cp FOLDER/*` copies (no name starts with a dot) and joins back at its path; a file whose last piece
+    is missing is refused, not joined short (round 12's stash lost the cache's pieces to `cp FOLDER/*`)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "kernels.tgz").write_bytes(b"k" * 9000)
+    carry_pack.pack(tmp_path / "out", [carry_pack.Path(".cache/kernels.tgz")], piece_mb=0.004, cap_mb=0.01,
+                    last_mb=0.006)
+    pieces = sorted(p for f in (tmp_path / "out").iterdir() for p in f.iterdir())
+    assert sorted(p.name for p in pieces) == [f"tree__.cache__kernels.tgz.part.0{i}of03" for i in range(3)]
+    stash = tmp_path / "stash"
+    subprocess.run(f"mkdir -p {stash} && for f in {tmp_path / 'out'}/c*; do cp $f/* {stash}/; done", shell=True,
+                   check=True)
+    carry_pack.join(stash, tmp_path / "whl", tmp_path / "work")
+    assert (tmp_path / "work" / ".cache" / "kernels.tgz").read_bytes() == b"k" * 9000
+    (stash / "tree__.cache__kernels.tgz.part.02of03").unlink()
+    with pytest.raises(UserError, match=r"kernels.tgz: pieces \[0, 1\] of 3, some missing"):
         carry_pack.join(stash, tmp_path / "whl", tmp_path / "work")
 
 

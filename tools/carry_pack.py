@@ -7,17 +7,21 @@ into pieces, deal the pieces into carry folders, and join them again on the mach
 `pack OUT FILE ...` splits the files into pieces of --piece-mb (2) and writes OUT/c0, OUT/c1, ...: every folder but
 the last holds at most --cap-mb (64.8) of pieces (each goes to the machine with one call that copies it to a stash
 folder outside the working copy, which the next call refreshes), the last at most --last-mb (43.5; it goes with the
-call that also carries the tree, which with the data is about 21 MB). A piece is named after its file, "/" written
-"__", and its index. `join STASH` joins the pieces found in STASH: wheels (*.whl) into --wheels (for `pip install
---no-index --no-deps --target`), the other files under --into at their paths (the run's copy of the tree). The
-procedure around it: docs/llc_recipe.md and the issue notes (stash calls, then one call that joins, installs and
-starts the round from a copy of the tree).
+call that also carries the tree, which with the data is about 21 MB). A piece is named NAME.part.NNofMM: NAME is a
+wheel's name or, for any other file, "tree__" and its path with "/" written "__" (so no piece's name starts with a
+dot, which `cp FOLDER/*` passes over: round 12 lost its kernel cache's pieces so at first), NN its index, MM the
+file's count of pieces, so that a file whose last pieces are missing is refused too (pieces named NAME.part.NN, as
+packed before the count, still join). `join STASH` joins the pieces found in STASH: wheels (*.whl) into --wheels (for
+`pip install --no-index --no-deps --target`), the other files under --into at their paths (the run's copy of the
+tree). The procedure around it: docs/llc_recipe.md and the issue notes (stash calls, then one call that joins,
+installs and starts the round from a copy of the tree).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -30,10 +34,17 @@ from skillmimic.errors import UserError  # noqa: E402
 MB = 1000 * 1000
 
 
-def piece_name(path: Path, index: int) -> str:
-    """A piece's name: the file's name for a wheel, else its path with "/" written "__"; then .part.NN."""
-    name = path.name if path.suffix == ".whl" else str(path).replace("/", "__")
-    return f"{name}.part.{index:02d}"
+TREE = "tree__"  # a packed file of the tree: its piece names start so
+
+
+def piece_name(path: Path, index: int, count: int) -> str:
+    """A piece's name: the file's name for a wheel, else "tree__" and its path with "/" written "__"; then
+    .part.NNofMM (index NN of MM pieces)."""
+    name = path.name if path.suffix == ".whl" else TREE + path.as_posix().replace("/", "__")
+    return f"{name}.part.{index:02d}of{count:02d}"
+
+
+PIECE = re.compile(r"(?P<name>.+)\.part\.(?P<index>\d+)(?:of(?P<count>\d+))?")
 
 
 def pack(out: Path, files: list[Path], piece_mb: float = 2.0, cap_mb: float = 64.8, last_mb: float = 43.5
@@ -51,7 +62,8 @@ def pack(out: Path, files: list[Path], piece_mb: float = 2.0, cap_mb: float = 64
     pieces = []
     for f in files:
         data = f.read_bytes()
-        pieces += [(piece_name(f, i // size), data[i : i + size]) for i in range(0, max(len(data), 1), size)]
+        starts = range(0, max(len(data), 1), size)
+        pieces += [(piece_name(f, k, len(starts)), data[i : i + size]) for k, i in enumerate(starts)]
     last, rest, last_size = [], [], 0
     for name, data in sorted(pieces, key=lambda p: -len(p[1])):
         if last_size + len(data) <= last_mb * MB:
@@ -84,17 +96,26 @@ def join(stash: Path, wheels: Path, into: Path) -> dict[Path, int]:
     """Join the pieces in `stash`: wheels into `wheels`, the other files under `into` at their paths. A file whose
     pieces are not all there is refused. -> {file written: bytes}"""
     parts: dict[str, list[tuple[int, Path]]] = collections.defaultdict(list)
-    for p in stash.glob("*.part.*"):
-        name, _, index = p.name.rpartition(".part.")
-        parts[name].append((int(index), p))
+    counts: dict[str, set[int | None]] = collections.defaultdict(set)
+    for p in stash.iterdir():  # every name, those starting with a dot too
+        m = PIECE.fullmatch(p.name)
+        if m and p.is_file():
+            parts[m["name"]].append((int(m["index"]), p))
+            counts[m["name"]].add(None if m["count"] is None else int(m["count"]))
     if not parts:
         raise UserError(f"{stash}: no pieces (*.part.NN) to join")
     written = {}
     for name, found in sorted(parts.items()):
         found.sort()
-        if [i for i, _ in found] != list(range(len(found))):
-            raise UserError(f"{stash}: {name}: pieces {[i for i, _ in found]}, some missing: carry every folder")
-        dest = wheels / name if name.endswith(".whl") else into / name.replace("__", "/")
+        (count, *others) = counts[name]
+        whole = list(range(len(found) if count is None else count))
+        if others or [i for i, _ in found] != whole:
+            raise UserError(f"{stash}: {name}: pieces {[i for i, _ in found]}"
+                            f"{'' if count is None or others else f' of {count}'}, some missing: carry every folder")
+        if name.endswith(".whl"):
+            dest = wheels / name
+        else:
+            dest = into / name.removeprefix(TREE if count is not None else "").replace("__", "/")
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(b"".join(p.read_bytes() for _, p in found))
         written[dest] = dest.stat().st_size

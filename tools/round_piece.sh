@@ -3,7 +3,7 @@
 # says why: rounds 8, 9 and 10 each lost a machine between two calls):
 #   PIECES=N [ONLY="A B"] [MOTION=DIR] bash tools/round_piece.sh CARRY BUDGET INIT ARMS_FILE ARM ...
 # run from the call's working copy, after the stash calls that copied every carry folder of
-# `python tools/carry_pack.py pack` but the last into $STASH (`mkdir -p /root/stash && cp FOLDER/* /root/stash/`).
+# `python tools/carry_pack.py pack` but the last into $STASH (`mkdir -p /root/stash && cp -a FOLDER/. /root/stash/`).
 # CARRY: the last carry folder (it travels with this call). N: the pieces of all the folders together
 # (`find PACKED -type f | wc -l`). BUDGET: the seconds this script may take (the call's limit less a margin: 575).
 # It copies CARRY's pieces to $STASH and exits 3 at once unless $STASH then holds N pieces (the stash calls went to
@@ -34,7 +34,7 @@ STASH=${STASH:-/root/stash}; WORK=${WORK:-/root/work}; WHL=${WHL:-/root/whl}; SI
 KEEP=${KEEP:-/root/cont}
 OUT=${OUT:?OUT: the folder whose files come back}
 [[ -d "$CARRY" ]] || { echo "round_piece.sh: $CARRY is not a folder" >&2; exit 2; }
-mkdir -p "$STASH" && cp "$CARRY"/* "$STASH"/
+mkdir -p "$STASH" && cp -a "$CARRY"/. "$STASH"/
 held=$(find "$STASH" -maxdepth 1 -type f | wc -l)
 (( held == PIECES )) || {
   echo "round_piece.sh: $STASH holds $held pieces, not $PIECES: a fresh machine (the stash calls went to another)" >&2
