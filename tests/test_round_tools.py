@@ -105,6 +105,7 @@ def test_pieces_join_train_evaluate_bring_back_their_files_and_continue(tmp_path
     keep = tmp_path / "keep"
     assert (keep / "policy_B4.pt").read_bytes() == (tmp_path / "out" / "policy_B4.pt").read_bytes()
     assert f"the next piece on this machine: CONTINUE={keep} WARM=40" in done.stdout
+    assert re.search(r"^B4: success % 001 [\d.]+; mean [\d.]+; fell % \(all skills\) [\d.]+$", done.stdout, re.M)
     shutil.move(tmp_path / "out", tmp_path / "piece1")
     # the next call finds the same machine: the arm continues from the file kept there, the tree in work.2
     done = _piece(tmp_path, pieces, *args, **{**small, "WARM": "40"}, CONTINUE=str(keep))

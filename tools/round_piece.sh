@@ -12,7 +12,9 @@
 # tools/layup_continue.sh $WORK/run T INIT ARMS_FILE there (ONLY, MOTION and its other variables as it reads them),
 # T what BUDGET leaves after the set-up, the warm-up's compile (WARM, 150 s) and the evaluation with this script's
 # end (TAIL, 75 s); then tools/round_files.sh $WORK/run $OUT ARM ... brings back the run's files and each ARM's
-# policy file. The next piece starts from those files, on whatever machine its call finds.
+# policy file, and each ARM's evaluation is printed as one line (tools/eval_line.py: the success of each skill with a
+# test, the mean, the falls), so the call's output says which arm is ahead before its machine goes back.
+# The next piece starts from those files, on whatever machine its call finds.
 # Each ARM's policy file is also kept on the machine, in $KEEP/policy_ARM.pt: the next piece, when its call finds the
 # same machine (its stash whole), continues from there (CONTINUE=$KEEP, WARM=40: the kernels are cached), so that the
 # policy files need not travel back; a piece's tree goes to $WORK, or $WORK.2, .3, ... when an earlier piece ran there.
@@ -63,6 +65,9 @@ T=$(( BUDGET - (SECONDS - start) - ${WARM:-150} - ${TAIL:-75} ))
 echo "round_piece.sh: set up in $(( SECONDS - start )) s; the arms train ${T} s"
 timeout $(( BUDGET - (SECONDS - start) - 15 )) bash tools/layup_continue.sh "$WORK/run" "$T" "$INIT" "$ARMS_FILE"
 bash tools/round_files.sh "$WORK/run" "$OUT" "$@"
+for arm in "$@"; do  # each arm's evaluation as one line of this call's output (tools/eval_line.py)
+  [[ -f "$WORK/run/$arm.eval.json" ]] && { python tools/eval_line.py "$WORK/run/$arm.eval.json" || true; }
+done
 mkdir -p "$KEEP"
 for arm in "$@"; do  # for a next piece on this machine
   [[ -f "$WORK/run/$arm/policy.pt" ]] && cp "$WORK/run/$arm/policy.pt" "$KEEP/policy_$arm.pt.tmp" &&

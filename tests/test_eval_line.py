@@ -1,0 +1,31 @@
+"""tools/eval_line.py: an evaluation's JSON as one line of a lent machine's call output."""
+
+import json
+import subprocess
+import sys
+
+from paths import ROOT
+
+TOOL = ROOT / "tools" / "eval_line.py"
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-S", str(TOOL), *args], capture_output=True, text=True, timeout=60)
+
+
+def test_a_line_per_evaluation_and_one_line_for_a_bad_file(tmp_path):
+    skills = [{"label": "001", "success": 0.140625, "fell": 0.65625},
+              {"label": "004", "success": None, "fell": 0.0},
+              {"label": "031", "success": 0.40625, "fell": 0.5625}]
+    (tmp_path / "YL.eval.json").write_text(json.dumps({"checkpoint": "x", "skills": skills}))
+    (tmp_path / "bad.eval.json").write_text("{not json")
+    done = _run(str(tmp_path / "YL.eval.json"), str(tmp_path / "bad.eval.json"))
+    assert done.returncode == 2
+    assert done.stdout.splitlines() == ["YL: success % 001 14.1, 031 40.6; mean 27.3; fell % (all skills) 40.6"]
+    assert len(done.stderr.splitlines()) == 1 and done.stderr.startswith(f"eval_line.py: {tmp_path / 'bad.eval.json'}")
+
+
+def test_the_kept_round_12_evaluation():
+    done = _run(str(ROOT / "results" / "skills12" / "YH_eval_3.json"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("013 57.8, 031 40.6, 034 0.0; mean 41.1; fell % (all skills) 60.6")

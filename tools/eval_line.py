@@ -1,0 +1,45 @@
+"""One line per evaluation: each skill's success with a success test and the mean, as `python -m skillmimic.evaluate
+--json-out` wrote them, so that a lent machine's call shows a piece's result in its output (tools/round_piece.sh),
+with no file to fetch and read before the next call (a machine goes back 30 s after a call ends).
+
+    python tools/eval_line.py run/YH.eval.json run/YL.eval.json
+    -> YH: success % 001 14.1, 005 90.6, ..., 031 40.6; mean 41.1; fell % (all skills) 60.6
+
+The standard library only (it runs before, or without, the installed wheels). A missing or malformed file is one
+line on stderr (`eval_line.py: ...`), the other files' lines printed, exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def line(path: Path) -> str:
+    """The evaluation at `path` as one line, named by the file's stem less `.eval`."""
+    skills = json.loads(path.read_text())["skills"]
+    tested = [(s["label"], 100 * s["success"]) for s in skills if s.get("success") is not None]
+    fell = [100 * s["fell"] for s in skills]
+    name = path.name.removesuffix(".json").removesuffix(".eval")
+    parts = ", ".join(f"{label} {rate:.1f}" for label, rate in tested)
+    mean = f"; mean {sum(r for _, r in tested) / len(tested):.1f}" if tested else "none (no skill with a test)"
+    return f"{name}: success % {parts}{mean}; fell % (all skills) {sum(fell) / max(len(fell), 1):.1f}"
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        print("usage: eval_line.py EVAL.json ...", file=sys.stderr)
+        return 2
+    status = 0
+    for arg in argv:
+        try:
+            print(line(Path(arg)))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"eval_line.py: {arg}: not an evaluation's JSON ({type(e).__name__}: {e})", file=sys.stderr)
+            status = 2
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
