@@ -1,14 +1,15 @@
 """How a pickup policy's episodes go on the clips where the human walks to the ball: when the bodies' mean distance
-to the reference first exceeds training's drift termination (`--env.fall-distance`, 0.5 m), and whether a hand
-ever touches the ball, before or after (all-skills round 12: the 19-skill student never picks up such a ball).
+to the reference first exceeds training's drift termination (`--env.fall-distance`: 0.5 m, and 1.0 m, round 13's
+YF), and whether a hand ever touches the ball, before or after (all-skills round 12: the 19-skill student never
+picks up such a ball).
 
     python results/pickup_study/lag_probe.py results/skills12/YH_policy.pt results/skills10/B3_policy.pt
 
 The evaluation's episodes (skillmimic.evaluate: each clip's first frame, its hinge noise, 300 steps, no drift
 termination, plain MuJoCo on the CPU, seed 0), 4 episodes per pickup clip, grouped as travel_groups.py groups them.
-Per policy and group: the episodes; the share whose drift passes 0.5 m (training would have ended them there) and
-the median step it does; the share where a hand touches the ball at all; of the episodes past 0.5 m, the share
-where a hand touches the ball only after that step (what training's early end never lets the student reach).
+Per policy, group and threshold D (0.5, 1.0 m): the episodes; the share whose drift passes D (training would have
+ended them there) and the median step it does; the share where a hand touches the ball at all; of the episodes past
+D, the share where a hand touches the ball only after that step (what training's early end never lets it reach).
 """
 import json
 import sys
@@ -26,7 +27,7 @@ from skillmimic.policy import load_policy  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from travel_groups import CLIPS, GROUPS, group  # noqa: E402
 
-DRIFT = 0.5
+DRIFTS = (0.5, 1.0)
 PER_CLIP = 4
 
 
@@ -50,26 +51,26 @@ def probe(path: str) -> dict[str, dict[str, float]]:
         drift.append((env.sim.body_pos_w - motions.table.body_pos[rows]).norm(dim=-1).mean(-1))  # (E,)
         touch.append(env.sim.hand_ball_contact.any(-1) & alive)
     drift_t, touch_t = torch.stack(drift), torch.stack(touch)  # (T, E)
-    past = drift_t > DRIFT
-    ever_past = past.any(0)
-    first_past = past.float().argmax(0)
     touched = touch_t.any(0)
-    after = torch.zeros_like(touched)
-    for e in range(len(motion_ids)):
-        if ever_past[e]:
-            before = touch_t[: first_past[e] + 1, e].any()
-            after[e] = (~before) & touch_t[first_past[e] + 1 :, e].any()
+    groups = [group(CLIPS[motions.files[m].stem.removeprefix("001_").replace("pickle_pick_", "_")])
+              for m in motion_ids.tolist()]
     out: dict[str, dict[str, float]] = {}
-    for g in GROUPS:
-        on = torch.tensor([group(CLIPS[motions.files[m].stem.removeprefix("001_").replace("pickle_pick_", "_")]) == g
-                           for m in motion_ids.tolist()])
-        if not on.any():
-            continue
-        n, p = int(on.sum()), ever_past & on
-        out[g] = {"episodes": n, "past_0.5m": float(p.sum()) / n,
-                  "past_step_median": float(first_past[p].float().median() + 1) if p.any() else None,
-                  "touched": float((touched & on).sum()) / n,
-                  "touched_only_after": float((after & p).sum()) / max(int(p.sum()), 1)}
+    for limit in DRIFTS:
+        past = drift_t > limit
+        ever_past, first_past = past.any(0), past.float().argmax(0)
+        after = torch.zeros_like(touched)
+        for e in range(len(motion_ids)):
+            if ever_past[e]:
+                after[e] = (~touch_t[: first_past[e] + 1, e].any()) & touch_t[first_past[e] + 1 :, e].any()
+        for g in GROUPS:
+            on = torch.tensor([x == g for x in groups])
+            if not on.any():
+                continue
+            n, p = int(on.sum()), ever_past & on
+            out.setdefault(g, {"episodes": n, "touched": float((touched & on).sum()) / n})
+            out[g][f"past_{limit}m"] = float(p.sum()) / n
+            out[g][f"past_{limit}m_step_median"] = float(first_past[p].float().median() + 1) if p.any() else None
+            out[g][f"touched_only_after_{limit}m"] = float((after & p).sum()) / max(int(p.sum()), 1)
     return out
 
 
