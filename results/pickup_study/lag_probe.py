@@ -7,8 +7,8 @@ picks up such a ball).
 
 The evaluation's episodes (skillmimic.evaluate: each clip's first frame, its hinge noise, 300 steps, no drift
 termination, plain MuJoCo on the CPU, seed 0), 4 episodes per pickup clip, grouped as travel_groups.py groups them.
-Per policy, group and threshold D (0.5, 1.0 m): the episodes; the share whose drift passes D (training would have
-ended them there) and the median step it does; the share where a hand touches the ball at all; of the episodes past
+Per policy, group and threshold D (0.5, 1.0 m): the episodes; the share whose drift passes D before any fall
+(training would have ended them there) and the median step it does; the share where a hand touches the ball at all; of the episodes past
 D, the share where a hand touches the ball only after that step (what training's early end never lets it reach).
 """
 import json
@@ -43,20 +43,21 @@ def probe(path: str) -> dict[str, dict[str, float]]:
     noise = 0.02 * torch.randn(len(motion_ids), env.spec.num_dofs, generator=gen)
     obs = start_at_first_frames(env, motion_ids, noise)
     alive = torch.ones(len(motion_ids), dtype=torch.bool)
-    drift, touch = [], []
+    drift, touch, up = [], [], []
     for _ in range(300):
         obs, _, terminated, _, _ = env.step(policy(obs, env.reference_obs() if policy.num_reference else None))
         alive &= ~terminated
         rows = motions.rows(env.motion_ids, env.frame_ids)
         drift.append((env.sim.body_pos_w - motions.table.body_pos[rows]).norm(dim=-1).mean(-1))  # (E,)
         touch.append(env.sim.hand_ball_contact.any(-1) & alive)
-    drift_t, touch_t = torch.stack(drift), torch.stack(touch)  # (T, E)
+        up.append(alive.clone())
+    drift_t, touch_t, up_t = torch.stack(drift), torch.stack(touch), torch.stack(up)  # (T, E)
     touched = touch_t.any(0)
     groups = [group(CLIPS[motions.files[m].stem.removeprefix("001_").replace("pickle_pick_", "_")])
               for m in motion_ids.tolist()]
     out: dict[str, dict[str, float]] = {}
     for limit in DRIFTS:
-        past = drift_t > limit
+        past = (drift_t > limit) & up_t  # before a fall (which ends a training episode too)
         ever_past, first_past = past.any(0), past.float().argmax(0)
         after = torch.zeros_like(touched)
         for e in range(len(motion_ids)):
