@@ -8,8 +8,9 @@ picks up such a ball).
 The evaluation's episodes (skillmimic.evaluate: each clip's first frame, its hinge noise, 300 steps, no drift
 termination, plain MuJoCo on the CPU, seed 0), 4 episodes per pickup clip, grouped as travel_groups.py groups them.
 Per policy, group and threshold D (0.5, 1.0 m): the episodes; the share whose drift passes D before any fall
-(training would have ended them there) and the median step it does; the share where a hand touches the ball at all; of the episodes past
-D, the share where a hand touches the ball only after that step (what training's early end never lets it reach).
+(training would have ended them there) and the median step it does; the share where a hand touches the ball at
+all; of the episodes past D, the share where a hand touches the ball only after that step (what training's early
+end never lets it reach).
 """
 import json
 import sys
