@@ -65,11 +65,9 @@ T=$(( BUDGET - (SECONDS - start) - ${WARM:-150} - ${TAIL:-75} ))
 echo "round_piece.sh: set up in $(( SECONDS - start )) s; the arms train ${T} s"
 timeout $(( BUDGET - (SECONDS - start) - 15 )) bash tools/layup_continue.sh "$WORK/run" "$T" "$INIT" "$ARMS_FILE"
 bash tools/round_files.sh "$WORK/run" "$OUT" "$@"
-for arm in "$@"; do  # each arm's evaluation as one line of this call's output (tools/eval_line.py)
-  [[ -f "$WORK/run/$arm.eval.json" ]] && { python tools/eval_line.py "$WORK/run/$arm.eval.json" || true; }
-done
 mkdir -p "$KEEP"
-for arm in "$@"; do  # for a next piece on this machine
+for arm in "$@"; do  # its evaluation as one line of this call's output; its policy file kept for a next piece here
+  [[ -f "$WORK/run/$arm.eval.json" ]] && { python tools/eval_line.py "$WORK/run/$arm.eval.json" || true; }
   [[ -f "$WORK/run/$arm/policy.pt" ]] && cp "$WORK/run/$arm/policy.pt" "$KEEP/policy_$arm.pt.tmp" &&
     mv "$KEEP/policy_$arm.pt.tmp" "$KEEP/policy_$arm.pt"
 done

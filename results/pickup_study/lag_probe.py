@@ -26,7 +26,7 @@ from skillmimic.evaluate import evaluation_config, start_at_first_frames  # noqa
 from skillmimic.policy import load_policy  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
-from travel_groups import CLIPS, GROUPS, group  # noqa: E402
+from travel_groups import CLIPS, GROUPS, clip_key, group  # noqa: E402
 
 DRIFTS = (0.5, 1.0)
 PER_CLIP = 4
@@ -54,8 +54,7 @@ def probe(path: str) -> dict[str, dict[str, float]]:
         up.append(alive.clone())
     drift_t, touch_t, up_t = torch.stack(drift), torch.stack(touch), torch.stack(up)  # (T, E)
     touched = touch_t.any(0)
-    groups = [group(CLIPS[motions.files[m].stem.removeprefix("001_").replace("pickle_pick_", "_")])
-              for m in motion_ids.tolist()]
+    groups = [group(CLIPS[clip_key(motions.files[m].name)]) for m in motion_ids.tolist()]
     out: dict[str, dict[str, float]] = {}
     for limit in DRIFTS:
         past = (drift_t > limit) & up_t  # before a fall (which ends a training episode too)

@@ -16,6 +16,11 @@ CLIPS = {c["clip"]: c for c in json.loads((Path(__file__).parent / "clips.json")
 GROUPS = ["still, near (< 0.6 m)", "still, far", "moving, far", "dribbled at frame 0"]
 
 
+def clip_key(name: str) -> str:
+    """A pickup clip's file name (001_007pickle_pick_000.pt, or its stem) -> its key in clips.json (007_000)."""
+    return name.removeprefix("001_").removesuffix(".pt").replace("pickle_pick_", "_")
+
+
 def group(clip: dict) -> str:
     if clip["clip"].startswith("009"):
         return GROUPS[3]
@@ -29,8 +34,7 @@ def by_group(path: str) -> dict[str, list[float]]:
     pickup = next(s for s in json.loads(Path(path).read_text())["skills"] if s["label"] == "001")
     out: dict[str, list[float]] = {}
     for c in pickup["clips"]:
-        key = c["clip"].removeprefix("001_").removesuffix(".pt").replace("pickle_pick_", "_")
-        g = out.setdefault(group(CLIPS[key]), [0.0, 0, 0])
+        g = out.setdefault(group(CLIPS[clip_key(c["clip"])]), [0.0, 0, 0])
         g[0] += c["success"] * c["episodes"]
         g[1] += c["episodes"]
         g[2] += 1
