@@ -2,6 +2,7 @@
 palm, the ball's bounce and roll on the floor) and their record in policy files, the contact-aware termination, and
 SkillMimic's form of the body errors."""
 
+import dataclasses
 import math
 
 import mujoco
@@ -12,7 +13,7 @@ import torch
 
 from skillmimic import model as M
 from skillmimic import rewards as R
-from skillmimic.envs.assist import AssistConfig, BallAssist, MassCurriculum, assist_force
+from skillmimic.envs.assist import AssistConfig, BallAssist, MassCurriculum, assist_force, recorded_step
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.evaluate import evaluation_config
@@ -148,6 +149,39 @@ def test_the_mass_curriculum_falls_in_equal_ratios_to_the_physics_mass():
         EnvConfig(mass_curriculum=MassCurriculum(start=-1.0))
 
 
+def test_a_mass_curriculum_continued_at_step_n_gives_the_masses_of_the_uninterrupted_one_at_n_plus_s():
+    c = MassCurriculum(start=7.2, steps=8, levels=4)
+    for n in (0, 1, 3, 6, 8, 20):
+        continued = dataclasses.replace(c, first_step=n)
+        assert [continued.mass(0.6, s) for s in range(12)] == [c.mass(0.6, n + s) for s in range(12)], n
+    assert dataclasses.replace(c, first_step=2).mass(0.6, 0) < c.mass(0.6, 0) == 7.2  # not the heavy ball again
+    assert MassCurriculum(first_step=5).mass(0.6, 0) == 0.6  # no curriculum: the physics' mass
+    with pytest.raises(UserError, match="^--env.mass-curriculum.first-step -1: must be 0 or more"):
+        EnvConfig(mass_curriculum=MassCurriculum(start=7.2, first_step=-1))
+
+
+def test_the_mass_curriculum_record_and_the_note_of_a_run_that_starts_it_again():
+    """What a policy file records (the step reached, counted from first_step), and the note a run with a
+    curriculum that starts it at 0 shows for a file whose run stood further on; a file without a record (no
+    curriculum, or older) is step 0 and gives no note; a malformed record is one line naming the file."""
+    c = MassCurriculum(start=7.2, steps=8, levels=4, first_step=3)
+    assert c.record(5) == {"start": 7.2, "steps": 8, "levels": 4, "step": 8}
+    assert MassCurriculum().record(5) is None  # no curriculum: no entry
+    entry = MassCurriculum(start=7.2, steps=8, levels=4).record(6)
+    fresh = MassCurriculum(start=7.2, steps=8, levels=4)
+    r = (0.6 / 7.2) ** 0.25
+    assert fresh.note(entry, 0.6, "--init-from p.pt") == (
+        f"note: --init-from p.pt: its run stood at step 6 of its mass curriculum (ball {7.2 * r**3:.3g} kg); this "
+        "run starts the curriculum again from 7.2 kg unless --env.mass-curriculum.first-step 6 is passed")
+    assert dataclasses.replace(fresh, first_step=6).note(entry, 0.6, "p.pt") is None  # told where to start
+    assert MassCurriculum().note(entry, 0.6, "p.pt") is None  # this run has no curriculum
+    assert fresh.note(None, 0.6, "p.pt") is None and recorded_step(None, "p.pt") == 0  # a file without the record
+    assert fresh.note({**entry, "step": 0}, 0.6, "p.pt") is None
+    for bad in ({**entry, "step": -1}, {**entry, "step": 2.5}, {"step": 3}, [3]):
+        with pytest.raises(UserError, match=r"^p\.pt: mass_curriculum .* is not a mass curriculum's record"):
+            recorded_step(bad, "p.pt")
+
+
 @pytest.mark.parametrize("backend", ["mujoco", "mujoco_warp"])
 def test_a_mass_set_on_a_running_simulator_acts_as_one_built_with_it(rigid_layup, backend):
     """Simulator.set_ball_mass gives the same motion as a simulator built with that mass (the constants that
@@ -185,6 +219,24 @@ def test_the_environment_follows_the_mass_curriculum_and_resumes_it(rigid_layup)
     again.load_state_dict(state)
     assert again.mass_steps == 5 and again.ball_mass == pytest.approx(0.6)
     assert again.sim.model.body_subtreemass[M.BALL_BODY] == pytest.approx(0.6)
+
+
+def test_an_environment_continued_at_a_curriculum_step_plays_the_masses_from_there_and_resumes_them(rigid_layup):
+    """--env.mass-curriculum.first-step 2: the ball of an environment built anew has the mass the uninterrupted
+    one reached at step 2 (test above: 2.4, 2.4, 1.2, 1.2, 0.6 from step 0), and a checkpoint of it resumes
+    there."""
+    curriculum = MassCurriculum(start=2.4, steps=4, levels=2, first_step=2)
+    cfg = dict(physics=M.Physics(palm=True), mass_curriculum=curriculum)
+    env = _env(rigid_layup, **cfg)
+    masses = [env.ball_mass]
+    for _ in range(3):
+        env.step(torch.zeros(2, env.num_actions))
+        masses.append(env.ball_mass)
+    assert np.allclose(masses, [1.2, 1.2, 1.2, 0.6])  # [0]: built; [k]: the mass step 2 + k - 1 played with
+    assert curriculum.record(env.mass_steps)["step"] == 5
+    again = _env(rigid_layup, **cfg)
+    again.load_state_dict(env.state_dict())
+    assert again.mass_steps == 3 and again.ball_mass == pytest.approx(0.6)
 
 
 @pytest.mark.parametrize("mass", [M.FIBA_BALL_MASS, 7.2])

@@ -1,6 +1,7 @@
 """Ball curricula: a guiding force that pulls the ball towards its reference while the policy cannot yet keep
 it, and fades as the policy learns to (AssistConfig, BallAssist); and a heavier ball that becomes the real one
-over the run (MassCurriculum, at the end of this module's configs).
+over the run (MassCurriculum, at the end of this module's configs), which a run continued from a policy file can
+take up where the file's run left it (MassCurriculum.first_step, the file's "mass_curriculum" entry).
 
 Why: with the ball in the reward's product and the ball termination, an episode that loses the ball in the
 layup's dribble (frames 18-38) stops there, so the clip's bounce, catch and finish are practised only from
@@ -36,6 +37,8 @@ import math
 from typing import Literal
 
 import torch
+
+from skillmimic.errors import UserError
 
 
 @dataclasses.dataclass
@@ -76,13 +79,61 @@ class MassCurriculum:
     """Control steps of the environment over which the mass goes from `start` to the physics' mass."""
     levels: int = 8
     """The masses on the way (the last one is the physics' mass)."""
+    first_step: int = 0
+    """The curriculum's control step at this run's start: a run continued (--init-from) from one that stopped at
+    step N passes N and goes on where that one stood, instead of from the `start` mass again (the policy file
+    records N: "mass_curriculum", record; tools/layup_continue.sh passes it with CONTINUE). No effect without a
+    curriculum."""
 
     def mass(self, end: float, step: int) -> float:
-        """The ball's mass (kg) after `step` control steps of a run whose physics' mass is `end`."""
+        """The ball's mass (kg) after `step` control steps of this run (the curriculum's step first_step + step),
+        whose physics' mass is `end`."""
         if self.start <= 0:
             return end
-        level = min(int(self.levels * step / max(self.steps, 1)), self.levels)
+        level = min(int(self.levels * (self.first_step + step) / max(self.steps, 1)), self.levels)
         return self.start * (end / self.start) ** (level / self.levels)
+
+    def record(self, step: int) -> dict | None:
+        """A policy file's "mass_curriculum" entry after `step` control steps of this run: the curriculum and the
+        step it stood at (first_step + step), where a run continued from the file starts it (first_step); None
+        without a curriculum."""
+        if self.start <= 0:
+            return None
+        return {"start": self.start, "steps": self.steps, "levels": self.levels, "step": self.first_step + step}
+
+    def note(self, entry: dict | None, end: float, name: str) -> str | None:
+        """The line a run with this curriculum shows when it continues a policy file (`name`) whose
+        "mass_curriculum" `entry` (recorded_step checks it) stood at a step > 0 of a curriculum towards `end` kg
+        and first_step is 0: the run starts again from the heavy ball unless told where to start. None
+        otherwise."""
+        if self.start <= 0 or self.first_step != 0:
+            return None
+        step = recorded_step(entry, name)
+        if step == 0:
+            return None
+        was = MassCurriculum(entry["start"], entry["steps"], entry["levels"]).mass(end, step)
+        return (f"note: {name}: its run stood at step {step:,} of its mass curriculum (ball {was:.3g} kg); this run "
+                f"starts the curriculum again from {self.start:g} kg unless --env.mass-curriculum.first-step {step} "
+                "is passed")
+
+
+def recorded_step(entry: dict | None, name: str) -> int:
+    """The curriculum step a policy file's "mass_curriculum" entry (MassCurriculum.record) stood at; 0 for a file
+    without one (no curriculum, or written before the entry was). A malformed entry is refused in one line naming
+    the file (`name`)."""
+    if entry is None:
+        return 0
+
+    def number(key: str, kinds: tuple, least: float) -> bool:
+        value = entry.get(key)
+        return isinstance(value, kinds) and not isinstance(value, bool) and value >= least
+
+    ok = isinstance(entry, dict) and all(number(k, kinds, least) for k, kinds, least in (
+        ("start", (int, float), 0), ("steps", int, 1), ("levels", int, 1), ("step", int, 0))) and entry["start"] > 0
+    if not ok:
+        raise UserError(f"{name}: mass_curriculum {entry!r} is not a mass curriculum's record (start, steps, levels, "
+                        "step)")
+    return entry["step"]
 
 
 def assist_force(ball_pos: torch.Tensor, ball_vel: torch.Tensor, ref_pos: torch.Tensor, ref_vel: torch.Tensor,

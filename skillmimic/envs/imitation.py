@@ -145,6 +145,9 @@ class EnvConfig:
         if c.start < 0 or c.steps < 1 or c.levels < 1:
             raise UserError(f"--env.mass-curriculum: start {c.start} must be 0 (off) or a mass in kg, steps {c.steps} "
                             f"and levels {c.levels} at least 1")
+        if c.first_step < 0:
+            raise UserError(f"--env.mass-curriculum.first-step {c.first_step}: must be 0 or more (the control step "
+                            "of the curriculum a continued run starts at)")
         self.ball_noise.check()
         self.label_sampling.check()
         self.switch_starts.check()
@@ -192,7 +195,7 @@ class ImitationEnv:
         moved = {h.rsplit("_", 1)[0] for h in self.spec.hinges}
         self.rot_bodies = torch.tensor([i == 0 or n in moved for i, n in enumerate(M.BODY_NAMES)], device=dev)
         self.assist = BallAssist(cfg.assist, num_envs, dev)
-        self.mass_steps = 0  # control steps played: where the mass curriculum is
+        self.mass_steps = 0  # control steps played: the mass curriculum is at its first_step + this
         self._follow_mass_curriculum()
         # Class-balanced sampling: a label, then one of its clips. clips_of[l, :count[l]] are label l's clips.
         self.skill_labels = torch.unique(motions.labels)  # (L,)
