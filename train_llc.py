@@ -105,7 +105,8 @@ class Args:
     and value normaliser when the file carries them (policies written since they do), so the run continues with
     no dip; otherwise the critic starts fresh and learns alone for critic_warmup_iterations. A file that observes
     no past may start a run with --env.history.steps K: it starts out computing what the file did
-    (skillmimic.recipe.seat_history)."""
+    (skillmimic.recipe.seat_history). A run with a mass curriculum starts it again unless given the file's step
+    (--env.mass-curriculum.first-step; a note says so when the file records one)."""
     critic_warmup_iterations: int = 3
     """First iterations of a new run in which only the critic learns (the actor acts but does not move)."""
     actor_prime_iterations: int = 1

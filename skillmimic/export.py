@@ -14,8 +14,12 @@ def policy_export(agent, args, env, iteration: int, global_step: int, history_be
     in training it was taken (in its run, and in all: skillmimic.lineage); and the critic with its value normaliser
     (and with --critic-reference, its reference normaliser), for a run that continues from it (--init-from). With
     --actor-reference the actor sees the reference ("actor_reference": a teacher, skillmimic.policy), and the clips
-    whose reference looped for it are recorded ("loops": envs/loops.py)."""
+    whose reference looped for it are recorded ("loops": envs/loops.py). With a mass curriculum, where it stood
+    ("mass_curriculum": envs/assist.py, MassCurriculum.record), so that a run continued from the file can go on
+    from there (--env.mass-curriculum.first-step); under torchrun every rank's environment has played as many
+    steps as rank 0's."""
     reference = {"ref_norm": agent.ref_norm.state_dict()} if agent.ref_norm is not None else {}
+    mass = env.cfg.mass_curriculum.record(env.mass_steps)
     if args.actor_reference:
         reference["actor_reference"] = True
         if env.cfg.loops.labels:  # the reference it reads loops past these clips' ends: so does its evaluation's
@@ -30,4 +34,5 @@ def policy_export(agent, args, env, iteration: int, global_step: int, history_be
                        **reference, skill_labels=env.skill_labels.tolist(),
                        motion_dir=args.motion_dir, iteration=iteration, samples=global_step,
                        log_std=float(agent.log_std.detach().mean()), history_steps=env.cfg.history.steps,
-                       history=lineage.total(history_before, iteration, global_step))
+                       history=lineage.total(history_before, iteration, global_step),
+                       **({"mass_curriculum": mass} if mass is not None else {}))

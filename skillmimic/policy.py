@@ -9,7 +9,10 @@ older files: Physics.from_dict's defaults), with which the evaluation and play.p
 reference ball before the first contact was the fitted one ("ball_starts": EnvConfig.ball_starts; absent in older
 files: False), which the evaluation and play.py then follow too. It records the
 control steps of the policy's own past it observes ("history_steps", skillmimic.envs.history; absent in older
-files: 0), with which every reader rebuilds its observation.
+files: 0), with which every reader rebuilds its observation. A run with a mass curriculum records where it stood
+("mass_curriculum": its start, steps, levels and the control step reached; skillmimic.envs.assist; absent without
+one and in older files), which only a run continued from the file reads (--env.mass-curriculum.first-step,
+skillmimic.policy_info).
 
 A policy file may also carry the critic and the value normaliser ("critic", "value_norm"), so that a run started
 from it (`train_llc.py --init-from`) continues with the values it had learned rather than a new critic. A critic that

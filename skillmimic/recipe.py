@@ -382,7 +382,8 @@ def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None
           device: torch.device, show: bool = False, actor_reference: bool = False) -> tuple[dict, int]:
     """A new run's first actor and critic (`agent`: actor, obs_norm, critic, value_norm, and ref_norm, None unless
     its critic sees the reference): the exported policy's at `init_from_path`, its critic too when the file carries
-    one that the run can take (init_from); else the actor fitted to `env`'s demonstration
+    one that the run can take (init_from), with a note when the file's run stood further on in a mass curriculum
+    than this run starts its own (MassCurriculum.note); else the actor fitted to `env`'s demonstration
     (warm_start, warm_start_steps(warm_start_steps_arg) Adam steps; a teacher's actor, `actor_reference`, fed the
     reference as 0 there: ZeroReference). A resumed run (`resume`, its checkpoint) is
     left to Run.restore. Returns (what came before this run, skillmimic.lineage, for every policy file it writes;
@@ -394,6 +395,10 @@ def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None
                            show=show, critic=agent.critic, value_norm=agent.value_norm,
                            skill_labels=env.skill_labels.tolist(), history_steps=env.cfg.history.steps,
                            ref_norm=agent.ref_norm, actor_reference=actor_reference)
+        note = env.cfg.mass_curriculum.note(policy.info.get("mass_curriculum"), policy.physics.ball_mass,
+                                            f"--init-from {init_from_path}")
+        if show and note:  # not an error: a run may mean to start its curriculum again
+            print(note)
         warmup = 0 if policy.critic_state else critic_warmup_iterations
         return lineage.before(None, init_from_path, policy.info), warmup
     if resume is None and steps > 0:

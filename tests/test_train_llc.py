@@ -326,3 +326,44 @@ def test_a_continued_actor_stays_while_adams_moments_are_primed(two_iterations, 
     rows = (tmp_path / "run" / "progress.csv").read_text().splitlines()
     kl = [float(row.split(",")[rows[0].split(",").index("kl")]) for row in rows[1:]]
     assert (kl[0] == 0.0) == bool(prime) and kl[1] > 0.0
+
+
+def test_a_run_continued_from_a_policy_file_goes_on_with_its_mass_curriculum_when_told(tmp_path):
+    """The policy file records where the run's mass curriculum stood (two iterations of 4 x 8 steps: step 16); a
+    run --init-from it with the curriculum and no --env.mass-curriculum.first-step shows a note and starts again
+    (its own file: step 8); with --env.mass-curriculum.first-step 16 it plays the masses of steps 16-23 (the
+    progress.csv column ball_mass, their mean) and records 24. A file without the record (a run without a
+    curriculum, as every older one) loads and reads as step 0."""
+    from skillmimic.envs.assist import MassCurriculum
+    from skillmimic.policy import load_policy
+    from skillmimic.policy_info import mass_curriculum_step
+
+    mass = ["--env.mass-curriculum.start", "2.4", "--env.mass-curriculum.steps", "40",
+            "--env.mass-curriculum.levels", "4"]
+    r = _run(*FAST, *mass, "--iterations", "2", "--run-dir", tmp_path / "a")
+    assert r.returncode == 0, r.stderr
+    source = tmp_path / "a" / "policy.pt"
+    assert checkpoint.load(source, POLICY_FORMAT)["mass_curriculum"] == {"start": 2.4, "steps": 40, "levels": 4,
+                                                                         "step": 16}
+    assert mass_curriculum_step(source) == 16
+    again = _run(*FAST, *mass, "--iterations", "1", "--run-dir", tmp_path / "b", "--init-from", source)
+    assert again.returncode == 0, again.stderr
+    r4 = (0.6 / 2.4) ** 0.25
+    assert (f"note: --init-from {source}: its run stood at step 16 of its mass curriculum (ball {2.4 * r4:.3g} kg); "
+            "this run starts the curriculum again from 2.4 kg unless --env.mass-curriculum.first-step 16 is "
+            "passed\n") in again.stdout, again.stdout
+    assert mass_curriculum_step(tmp_path / "b" / "policy.pt") == 8
+    on = _run(*FAST, *mass, "--env.mass-curriculum.first-step", "16", "--iterations", "1", "--run-dir", tmp_path / "c",
+              "--init-from", source)
+    assert on.returncode == 0, on.stderr
+    assert "mass curriculum" not in on.stdout
+    assert mass_curriculum_step(tmp_path / "c" / "policy.pt") == 24
+    rows = (tmp_path / "c" / "progress.csv").read_text().splitlines()
+    played = float(rows[1].split(",")[rows[0].split(",").index("ball_mass")])
+    steps = MassCurriculum(start=2.4, steps=40, levels=4)
+    assert played == pytest.approx(sum(steps.mass(0.6, k) for k in range(16, 24)) / 8, abs=1e-3)
+    assert played < 2.4 * r4  # not the heavy ball again
+    plain = tmp_path / "plain.pt"
+    checkpoint.save_atomic({k: v for k, v in checkpoint.load(source, POLICY_FORMAT).items() if k != "mass_curriculum"},
+                           plain)
+    assert "mass_curriculum" not in load_policy(plain).info and mass_curriculum_step(plain) == 0
