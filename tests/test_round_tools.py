@@ -148,3 +148,66 @@ def test_a_policy_file_over_16_mib_comes_back_in_parts_that_join(tmp_path):
     assert not (dest / "policy_YH.pt").exists() and not list(dest.glob("*.tmp"))
     assert (dest / "policy_Y.pt").read_bytes() == b"small policy"
     assert "policy_YH.pt over 16 MiB" in done.stdout and "left out" not in done.stdout
+
+
+CONTINUE = Path(__file__).resolve().parents[1] / "tools" / "layup_continue.sh"
+
+
+def test_a_continued_arm_with_a_mass_curriculum_goes_on_at_the_step_its_file_records(tmp_path):
+    """tools/layup_continue.sh with CONTINUE=DIR, dry (a `python` first on PATH records train_llc.py's and the
+    evaluation's command lines instead of running them; every other python call runs): an arm whose flags (or
+    COMMON's) hold --env.mass-curriculum.start gets --env.mass-curriculum.first-step N, N from its file's record
+    (0 for a file without one); an arm that names its own first step, or has no curriculum, is left as it was."""
+    from skillmimic import checkpoint
+    from skillmimic.policy import POLICY_FORMAT
+
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(
+        "#!/bin/sh\n"
+        f'case "$1 $2" in train_llc.py*|"-m skillmimic.evaluate") echo "$@" >> "{calls}"; exit 0 ;; esac\n'
+        f'exec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    pieces = tmp_path / "piece1"
+    record = {"start": 7.2, "steps": 14000, "levels": 8, "step": 9137}
+    for name, entries in (("A", {"mass_curriculum": record}), ("B", {"mass_curriculum": record}),
+                          ("C", {"mass_curriculum": record}), ("D", {})):
+        checkpoint.save_atomic({"format": POLICY_FORMAT, **entries}, pieces / f"policy_{name}.pt")
+    arms = tmp_path / "arms.txt"
+    arms.write_text("COMMON --env.physics.palm\n"
+                    "A --env.mass-curriculum.start 7.2 --env.mass-curriculum.steps 14000\n"
+                    "B --env.mass-curriculum.start 7.2 --env.mass-curriculum.first-step 5\n"
+                    "C --seed 2\n"
+                    "D --env.mass-curriculum.start=7.2\n"
+                    "F --env.mass-curriculum.start 7.2\n")  # no file of F's: INIT, a new curriculum
+
+    def continue_arms(run, **env):
+        """The arms' train_llc.py command lines, by name."""
+        done = subprocess.run(["bash", str(CONTINUE), str(run), "5", "init.pt", str(arms)], cwd=CONTINUE.parents[1],
+                              capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+                                   "CONTINUE": str(pieces), "NUM_GPUS": "1", "OMP_NUM_THREADS": "1", **env})
+        assert done.returncode == 0, done.stderr
+        lines = calls.read_text().splitlines()
+        calls.unlink()
+        return {re.search(r"--run-dir \S+/(\w+) ", line).group(1): line for line in lines
+                if line.startswith("train_llc.py")}
+
+    def first_steps(name):
+        return re.findall(r"--env\.mass-curriculum\.first-step (\S+)", trains[name])
+
+    run = tmp_path / "run"
+    trains = continue_arms(run)
+    assert sorted(trains) == ["A", "B", "C", "D", "F", "warmup"]
+
+    assert first_steps("A") == ["9137"] and f"--init-from {pieces / 'policy_A.pt'} " in trains["A"]
+    assert first_steps("B") == ["5"] and first_steps("C") == [] and first_steps("F") == []
+    assert first_steps("D") == ["0"]
+    assert "--init-from init.pt " in trains["F"]
+    status = (run / "status").read_text()
+    assert "A continues its mass curriculum at step 9137" in status
+    assert f"D: {pieces / 'policy_D.pt'} records no mass curriculum step: its curriculum starts again" in status
+    assert "DONE" in status
+    arms.write_text("COMMON --env.mass-curriculum.start 7.2\nC --seed 2\n")  # the curriculum every arm's
+    trains = continue_arms(tmp_path / "run2")
+    assert first_steps("C") == ["9137"]
