@@ -107,12 +107,19 @@ def test_pieces_join_train_evaluate_bring_back_their_files_and_continue(tmp_path
     assert f"the next piece on this machine: CONTINUE={keep} WARM=40" in done.stdout
     assert re.search(r"^B4: success % 001 [\d.]+; mean [\d.]+; fell % \(all skills\) [\d.]+$", done.stdout, re.M)
     shutil.move(tmp_path / "out", tmp_path / "piece1")
-    # the next call finds the same machine: the arm continues from the file kept there, the tree in work.2
-    done = _piece(tmp_path, pieces, *args, **{**small, "WARM": "40"}, CONTINUE=str(keep))
+    # the next call finds the same machine: the arm continues from the file kept there, the tree in work.2; it
+    # names no arm that ran for its files to come back, and the arm's new file is kept all the same, its evaluation
+    # printed
+    kept_before = (keep / "policy_B4.pt").read_bytes()
+    done = _piece(tmp_path, pieces, *args[:-1], "Z", **{**small, "WARM": "40"}, CONTINUE=str(keep))
     assert done.returncode == 0, done.stderr
     assert f"the tree in {tmp_path / 'work.2'}" in done.stdout
     log = (tmp_path / "work.2" / "run" / "B4.log").read_text()
     assert f"init from {keep / 'policy_B4.pt'} (actor and critic)" in log, log
+    assert (keep / "policy_B4.pt").read_bytes() == (tmp_path / "work.2" / "run" / "B4" / "policy.pt").read_bytes()
+    assert (keep / "policy_B4.pt").read_bytes() != kept_before
+    assert re.search(r"^B4: success % 001 [\d.]+;", done.stdout, re.M) and "no policy file yet: Z" in done.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["run.tar.gz"]
     assert "DONE" in (tmp_path / "work" / "run" / "status").read_text()  # the first piece's run as it was
     shutil.rmtree(tmp_path / "out")
     for work in (tmp_path / "work", tmp_path / "work.2"):  # a fresh copy of the tree, as on another machine
@@ -157,7 +164,8 @@ def test_a_continued_arm_with_a_mass_curriculum_goes_on_at_the_step_its_file_rec
     """tools/layup_continue.sh with CONTINUE=DIR, dry (a `python` first on PATH records train_llc.py's and the
     evaluation's command lines instead of running them; every other python call runs): an arm whose flags (or
     COMMON's) hold --env.mass-curriculum.start gets --env.mass-curriculum.first-step N, N from its file's record
-    (0 for a file without one); an arm that names its own first step, or has no curriculum, is left as it was."""
+    in place of any first step its flags name; a file without a record, or an arm without a curriculum, leaves the
+    arm's flags as they were."""
     from skillmimic import checkpoint
     from skillmimic.policy import POLICY_FORMAT
 
@@ -171,7 +179,7 @@ def test_a_continued_arm_with_a_mass_curriculum_goes_on_at_the_step_its_file_rec
     pieces = tmp_path / "piece1"
     record = {"start": 7.2, "steps": 14000, "levels": 8, "step": 9137}
     for name, entries in (("A", {"mass_curriculum": record}), ("B", {"mass_curriculum": record}),
-                          ("C", {"mass_curriculum": record}), ("D", {})):
+                          ("C", {"mass_curriculum": record}), ("D", {}), ("E", {})):
         checkpoint.save_atomic({"format": POLICY_FORMAT, **entries}, pieces / f"policy_{name}.pt")
     arms = tmp_path / "arms.txt"
     arms.write_text("COMMON --env.physics.palm\n"
@@ -179,6 +187,7 @@ def test_a_continued_arm_with_a_mass_curriculum_goes_on_at_the_step_its_file_rec
                     "B --env.mass-curriculum.start 7.2 --env.mass-curriculum.first-step 5\n"
                     "C --seed 2\n"
                     "D --env.mass-curriculum.start=7.2\n"
+                    "E --env.mass-curriculum.start 7.2 --env.mass-curriculum.first-step 7424\n"
                     "F --env.mass-curriculum.start 7.2\n")  # no file of F's: INIT, a new curriculum
 
     def continue_arms(run, **env):
@@ -198,15 +207,17 @@ def test_a_continued_arm_with_a_mass_curriculum_goes_on_at_the_step_its_file_rec
 
     run = tmp_path / "run"
     trains = continue_arms(run)
-    assert sorted(trains) == ["A", "B", "C", "D", "F", "warmup"]
+    assert sorted(trains) == ["A", "B", "C", "D", "E", "F", "warmup"]
 
     assert first_steps("A") == ["9137"] and f"--init-from {pieces / 'policy_A.pt'} " in trains["A"]
-    assert first_steps("B") == ["5"] and first_steps("C") == [] and first_steps("F") == []
-    assert first_steps("D") == ["0"]
+    assert first_steps("B") == ["9137"] and first_steps("C") == [] and first_steps("F") == []
+    assert first_steps("D") == [] and first_steps("E") == ["7424"]
     assert "--init-from init.pt " in trains["F"]
     status = (run / "status").read_text()
     assert "A continues its mass curriculum at step 9137" in status
     assert f"D: {pieces / 'policy_D.pt'} records no mass curriculum step: its curriculum starts again" in status
+    assert (f"E: {pieces / 'policy_E.pt'} records no mass curriculum step: its curriculum starts at the step its "
+            "flags name") in status
     assert "DONE" in status
     arms.write_text("COMMON --env.mass-curriculum.start 7.2\nC --seed 2\n")  # the curriculum every arm's
     trains = continue_arms(tmp_path / "run2")

@@ -17,9 +17,10 @@
 # tools/round_files.sh copies the round's files off while it runs. CONTINUE=DIR: an arm with a file DIR/policy_NAME.pt
 # (tools/round_files.sh's name) starts from it instead of its --init-from or INIT (a later piece of a round, from the
 # files the last piece brought back); a train_llc.py arm of such a file whose flags (or COMMON's) hold
-# --env.mass-curriculum.start and no --env.mass-curriculum.first-step gets `--env.mass-curriculum.first-step N`,
-# N the step of its curriculum the file records (python -m skillmimic.policy_info FILE mass_curriculum_step; 0 for a
-# file that records none), so that its ball goes on getting lighter instead of starting heavy again every piece
+# --env.mass-curriculum.start gets `--env.mass-curriculum.first-step N` in place of any its flags name, N the step of
+# its curriculum the file records (python -m skillmimic.policy_info FILE mass_curriculum_step), so that its ball goes
+# on getting lighter instead of starting heavy again every piece; a file that records none (written before the
+# record) leaves the arm's flags as they are, so the first piece after such a file names the step in the arm's line
 # (the line is in OUTDIR/status). On a lent machine whose working copy is refreshed
 # at every call, start it from a copy of the tree outside that folder (cp -a skillmimic tools data configs
 # train_llc.py /root/work; cd /root/work): files put into the working copy for the run (policy files it starts from)
@@ -60,16 +61,18 @@ arm() {
   [[ "$INIT" != "-" && " $flags " != *" --init-from "* ]] && init=(--init-from "$INIT")
   if [[ -n ${CONTINUE:-} && -f "$CONTINUE/policy_$name.pt" ]]; then  # a later piece: the last one's file
     flags=$(sed -E 's/(^| )--init-from [^ ]+/ /' <<< "$flags"); init=(--init-from "$CONTINUE/policy_$name.pt")
-    local all=" $COMMON $flags "
-    if [[ "$flags" != offline* && "$all" =~ \ --env\.mass-curriculum\.start[\ =] \
-          && ! "$all" =~ \ --env\.mass-curriculum\.first-step[\ =] ]]; then  # its curriculum goes on
+    local all=" $COMMON $flags " own='(^| )--env\.mass-curriculum\.first-step[ =][^ ]+'
+    if [[ "$flags" != offline* && "$all" =~ \ --env\.mass-curriculum\.start[\ =] ]]; then  # its curriculum goes on
       local step
-      if step=$(python -m skillmimic.policy_info "${init[1]}" mass_curriculum_step 2>> "$R/status"); then
-        flags="$flags --env.mass-curriculum.first-step $step"
-        (( step > 0 )) && say "$name continues its mass curriculum at step $step" \
-          || say "$name: ${init[1]} records no mass curriculum step: its curriculum starts again"
+      if ! step=$(python -m skillmimic.policy_info "${init[1]}" mass_curriculum_step 2>> "$R/status"); then
+        say "$name: ${init[1]} unreadable (above): its mass curriculum starts where its flags say"
+      elif (( step > 0 )); then  # the file's record is later than any step the flags name (its run began there)
+        flags="$(sed -E "s/$own/ /g" <<< "$flags") --env.mass-curriculum.first-step $step"
+        say "$name continues its mass curriculum at step $step"
+      elif [[ "$all" =~ $own ]]; then
+        say "$name: ${init[1]} records no mass curriculum step: its curriculum starts at the step its flags name"
       else
-        say "$name: ${init[1]} unreadable (above): its mass curriculum starts again"
+        say "$name: ${init[1]} records no mass curriculum step: its curriculum starts again"
       fi
     fi
   fi

@@ -12,12 +12,13 @@
 # tools/layup_continue.sh $WORK/run T INIT ARMS_FILE there (ONLY, MOTION and its other variables as it reads them),
 # T what BUDGET leaves after the set-up, the warm-up's compile (WARM, 150 s) and the evaluation with this script's
 # end (TAIL, 75 s); then tools/round_files.sh $WORK/run $OUT ARM ... brings back the run's files and each ARM's
-# policy file, and each ARM's evaluation is printed as one line (tools/eval_line.py: the success of each skill with a
-# test, the mean, the falls), so the call's output says which arm is ahead before its machine goes back.
+# policy file, and every arm's evaluation is printed as one line (tools/eval_line.py: the success of each skill with
+# a test, the mean, the falls), so the call's output says which arm is ahead before its machine goes back.
 # The next piece starts from those files, on whatever machine its call finds.
-# Each ARM's policy file is also kept on the machine, in $KEEP/policy_ARM.pt: the next piece, when its call finds the
-# same machine (its stash whole), continues from there (CONTINUE=$KEEP, WARM=40: the kernels are cached), so that the
-# policy files need not travel back; a piece's tree goes to $WORK, or $WORK.2, .3, ... when an earlier piece ran there.
+# Every arm's policy file (named or not) is also kept on the machine, in $KEEP/policy_ARM.pt: the next piece, when
+# its call finds the same machine (its stash whole), continues from there (CONTINUE=$KEEP, WARM=40: the kernels are
+# cached), so that the policy files need not travel back (a last short call can fetch the unnamed ones: `cp
+# $KEEP/policy_ARM.pt $OUT/`); a piece's tree goes to $WORK, or $WORK.2, .3, ... when an earlier piece ran there.
 # STASH, WORK, WHL, SITE, KEEP default to /root/stash, /root/work, /root/whl, /root/site, /root/cont; WARP_CACHE_PATH to
 # /root/warpcache. Warp's kernel cache: KEEP_CACHE=1 brings it back as $OUT/warpcache.tgz when it fits what a call
 # returns (16 MiB a file, 64 MiB with the policy files); WARP_TGZ=FILE (that file, packed with the next piece's
@@ -66,7 +67,11 @@ echo "round_piece.sh: set up in $(( SECONDS - start )) s; the arms train ${T} s"
 timeout $(( BUDGET - (SECONDS - start) - 15 )) bash tools/layup_continue.sh "$WORK/run" "$T" "$INIT" "$ARMS_FILE"
 bash tools/round_files.sh "$WORK/run" "$OUT" "$@"
 mkdir -p "$KEEP"
-for arm in "$@"; do  # its evaluation as one line of this call's output; its policy file kept for a next piece here
+# Every arm that ran, not only those whose files come back (round 13 kept two arms' files from the piece before the
+# last, as they were named then: the last piece's training of them was lost with the machine): its evaluation as one
+# line of this call's output, its policy file kept for a next piece here.
+for dir in "$WORK/run"/*/; do
+  arm=$(basename "$dir"); [[ $arm == warmup ]] && continue
   [[ -f "$WORK/run/$arm.eval.json" ]] && { python tools/eval_line.py "$WORK/run/$arm.eval.json" || true; }
   [[ -f "$WORK/run/$arm/policy.pt" ]] && cp "$WORK/run/$arm/policy.pt" "$KEEP/policy_$arm.pt.tmp" &&
     mv "$KEEP/policy_$arm.pt.tmp" "$KEEP/policy_$arm.pt"
