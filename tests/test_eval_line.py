@@ -29,3 +29,16 @@ def test_the_kept_round_12_evaluation():
     done = _run(str(ROOT / "results" / "skills12" / "YH_eval_3.json"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("013 57.8, 031 40.6, 034 0.0; mean 41.1; fell % (all skills) 60.6")
+
+
+def test_a_folder_evaluation_is_a_line_per_kept_file(tmp_path):
+    """`python -m skillmimic.evaluate --checkpoint RUN/policies` (tools/layup_continue.sh's KEPT_EVAL) writes a curve:
+    a line per policy file, named by the JSON's stem and the file's, with its samples."""
+    curve = [{"policy": f"iter_{i:06d}.pt", "iteration": i, "samples": 262144 * i,
+              "skills": [{"label": "001", "success": s, "fell": 0.5}]} for i, s in ((40, 0.421875), (80, 0.1875))]
+    (tmp_path / "YH.kept_pick_40.json").write_text(json.dumps({"checkpoint": "run/YH/policies", "curve": curve}))
+    done = _run(str(tmp_path / "YH.kept_pick_40.json"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "YH.kept_pick_40 iter_000040.pt (10,485,760 samples): success % 001 42.2; mean 42.2; fell % (all skills) 50.0",
+        "YH.kept_pick_40 iter_000080.pt (20,971,520 samples): success % 001 18.8; mean 18.8; fell % (all skills) 50.0"]

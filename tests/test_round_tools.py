@@ -222,3 +222,36 @@ def test_a_continued_arm_with_a_mass_curriculum_goes_on_at_the_step_its_file_rec
     arms.write_text("COMMON --env.mass-curriculum.start 7.2\nC --seed 2\n")  # the curriculum every arm's
     trains = continue_arms(tmp_path / "run2")
     assert first_steps("C") == ["9137"]
+
+
+def test_kept_files_are_evaluated_on_the_cpu_per_folder_of_clips(tmp_path):
+    """tools/layup_continue.sh with KEPT_EVAL, dry (as above: a `python` first on PATH records the evaluations'
+    command lines): an arm that kept policy files has the folder of them evaluated on each DIR's clips, on the CPU,
+    into OUTDIR/NAME.kept_BASENAME.json; an arm that kept none is evaluated as before only."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(
+        "#!/bin/sh\n"
+        f'case "$1 $2" in train_llc.py*|"-m skillmimic.evaluate") echo "$@" >> "{calls}"; exit 0 ;; esac\n'
+        f'exec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    arms = tmp_path / "arms.txt"
+    arms.write_text("COMMON --env.physics.palm\nA --keep-policies --checkpoint-every 40\nB --seed 2\n")
+    run = tmp_path / "run"
+    (run / "A" / "policies").mkdir(parents=True)  # what train_llc.py --keep-policies leaves
+    done = subprocess.run(["bash", str(CONTINUE), str(run), "5", "init.pt", str(arms)], cwd=CONTINUE.parents[1],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "NUM_GPUS": "1",
+                               "OMP_NUM_THREADS": "1",
+                               "KEPT_EVAL": "data/BallPlay-M/pick_40 data/BallPlay-M/layup"})
+    assert done.returncode == 0, done.stderr
+    evaluations = [line for line in calls.read_text().splitlines() if line.startswith("-m skillmimic.evaluate")]
+    kept = sorted(line for line in evaluations if "/policies " in line)
+    assert kept == sorted(
+        f"-m skillmimic.evaluate --checkpoint {run / 'A' / 'policies'} --motion-dir data/BallPlay-M/{d} --episodes 64 "
+        f"--device cpu --backend mujoco --json-out {run / f'A.kept_{d}.json'}" for d in ("pick_40", "layup"))
+    assert sum(f"--checkpoint {run / 'B' / 'policy.pt'} " in line for line in evaluations) == 1
+    assert not any(f"{run / 'B' / 'policies'}" in line for line in evaluations)
+    status = (run / "status").read_text()
+    assert "A's kept files evaluated (CPU)" in status and "B's kept" not in status and "DONE" in status
+

@@ -5,6 +5,9 @@ with no file to fetch and read before the next call (a machine goes back 30 s af
     python tools/eval_line.py run/YH.eval.json run/YL.eval.json
     -> YH: success % 001 14.1, 005 90.6, ..., 031 40.6; mean 41.1; fell % (all skills) 60.6
 
+An evaluation of a folder of policies (a run's kept files, `--checkpoint RUN/policies`: a "curve") is a line per
+file, named by the JSON's stem and the file's: `YH.kept_pick_40 iter_000040.pt (10,485,760 samples): success % ...`.
+
 The standard library only (it runs before, or without, the installed wheels). A missing or malformed file is one
 line on stderr (`eval_line.py: ...`), the other files' lines printed, exit status 2.
 """
@@ -16,15 +19,24 @@ import sys
 from pathlib import Path
 
 
-def line(path: Path) -> str:
-    """The evaluation at `path` as one line, named by the file's stem less `.eval`."""
-    skills = json.loads(path.read_text())["skills"]
+def summary(name: str, skills: list[dict]) -> str:
+    """One policy's per-skill results (the evaluation's "skills") as one line named `name`."""
     tested = [(s["label"], 100 * s["success"]) for s in skills if s.get("success") is not None]
     fell = [100 * s["fell"] for s in skills]
-    name = path.name.removesuffix(".json").removesuffix(".eval")
     parts = ", ".join(f"{label} {rate:.1f}" for label, rate in tested)
     mean = f"; mean {sum(r for _, r in tested) / len(tested):.1f}" if tested else "none (no skill with a test)"
     return f"{name}: success % {parts}{mean}; fell % (all skills) {sum(fell) / max(len(fell), 1):.1f}"
+
+
+def lines(path: Path) -> list[str]:
+    """The evaluation at `path` as one line, named by the file's stem less `.eval`; a folder's evaluation (its
+    "curve") as one line per policy file."""
+    data = json.loads(path.read_text())
+    name = path.name.removesuffix(".json").removesuffix(".eval")
+    if "curve" in data:
+        return [summary(f"{name} {point['policy']} ({point.get('samples') or 0:,} samples)", point["skills"])
+                for point in data["curve"]]
+    return [summary(name, data["skills"])]
 
 
 def main(argv: list[str]) -> int:
@@ -34,7 +46,7 @@ def main(argv: list[str]) -> int:
     status = 0
     for arg in argv:
         try:
-            print(line(Path(arg)))
+            print("\n".join(lines(Path(arg))))
         except (OSError, ValueError, KeyError, TypeError) as e:
             print(f"eval_line.py: {arg}: not an evaluation's JSON ({type(e).__name__}: {e})", file=sys.stderr)
             status = 2

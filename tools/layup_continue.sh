@@ -21,7 +21,10 @@
 # its curriculum the file records (python -m skillmimic.policy_info FILE mass_curriculum_step), so that its ball goes
 # on getting lighter instead of starting heavy again every piece; a file that records none (written before the
 # record) leaves the arm's flags as they are, so the first piece after such a file names the step in the arm's line
-# (the line is in OUTDIR/status). On a lent machine whose working copy is refreshed
+# (the line is in OUTDIR/status). KEPT_EVAL="DIR ...": an arm that kept policy files (its flags hold --keep-policies:
+# one a checkpoint, --checkpoint-every) also has each evaluated on each DIR's clips on the CPU (plain MuJoCo, one
+# process a DIR, while the GPU evaluates its last file), OUTDIR/NAME.kept_BASENAME.json: successive files of one run
+# can read far apart (docs/llc_recipe.md, round 13), so a piece reads several. On a lent machine whose working copy is refreshed
 # at every call, start it from a copy of the tree outside that folder (cp -a skillmimic tools data configs
 # train_llc.py /root/work; cd /root/work): files put into the working copy for the run (policy files it starts from)
 # are gone at the next call.
@@ -88,9 +91,19 @@ arm() {
       $COMMON $flags $X > "$R/$name.log" 2>&1
   fi
   say "$name trained"
+  local kept=() dir
+  if [[ -n ${KEPT_EVAL:-} && -d "$R/$name/policies" ]]; then  # the arm's kept files, on the CPU, beside the GPU's
+    for dir in $KEPT_EVAL; do
+      OMP_NUM_THREADS=1 python -m skillmimic.evaluate --checkpoint "$R/$name/policies" --motion-dir "$dir" \
+        --episodes ${EPISODES:-64} --device cpu --backend mujoco --json-out "$R/$name.kept_$(basename "$dir").json" \
+        > "$R/$name.kept_$(basename "$dir").log" 2>&1 &
+      kept+=($!)
+    done
+  fi
   CUDA_VISIBLE_DEVICES=${gpu%%,*} python -m skillmimic.evaluate --checkpoint "$R/$name/policy.pt" \
     --motion-dir $L --episodes ${EPISODES:-64} --per-clip --json-out "$R/$name.eval.json" > "$R/$name.eval.log" 2>&1
   say "$name evaluated"
+  if (( ${#kept[@]} )); then wait "${kept[@]}"; say "$name's kept files evaluated (CPU)"; fi
 }
 say "arms ${NAMES[*]} for ${T}s each on $GPUS GPUs"
 i=0

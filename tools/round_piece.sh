@@ -13,7 +13,8 @@
 # T what BUDGET leaves after the set-up, the warm-up's compile (WARM, 150 s) and the evaluation with this script's
 # end (TAIL, 75 s); then tools/round_files.sh $WORK/run $OUT ARM ... brings back the run's files and each ARM's
 # policy file, and every arm's evaluation is printed as one line (tools/eval_line.py: the success of each skill with
-# a test, the mean, the falls), so the call's output says which arm is ahead before its machine goes back.
+# a test, the mean, the falls), and with KEPT_EVAL each of its kept files' (tools/layup_continue.sh), so the call's
+# output says which arm is ahead before its machine goes back.
 # The next piece starts from those files, on whatever machine its call finds.
 # Every arm's policy file (named or not) is also kept on the machine, in $KEEP/policy_ARM.pt: the next piece, when
 # its call finds the same machine (its stash whole), continues from there (CONTINUE=$KEEP, WARM=40: the kernels are
@@ -73,6 +74,9 @@ mkdir -p "$KEEP"
 for dir in "$WORK/run"/*/; do
   arm=$(basename "$dir"); [[ $arm == warmup ]] && continue
   [[ -f "$WORK/run/$arm.eval.json" ]] && { python tools/eval_line.py "$WORK/run/$arm.eval.json" || true; }
+  for kept in "$WORK/run/$arm".kept_*.json; do  # its kept files' evaluations (KEPT_EVAL), a line a file
+    [[ -f "$kept" ]] && { python tools/eval_line.py "$kept" || true; }
+  done
   [[ -f "$WORK/run/$arm/policy.pt" ]] && cp "$WORK/run/$arm/policy.pt" "$KEEP/policy_$arm.pt.tmp" &&
     mv "$KEEP/policy_$arm.pt.tmp" "$KEEP/policy_$arm.pt"
 done
