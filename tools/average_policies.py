@@ -21,6 +21,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import torch
 import tyro
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -53,20 +54,20 @@ def average(files: list[dict], weights: list[float], names: list[str]) -> dict:
                     {k: tuple(v.shape) for k, v in first[key].items()}:
                 raise UserError(f"{name}: its {key}'s shapes differ from {names[0]}'s")
     total = float(sum(weights))
+
+    def mean(tensors) -> torch.Tensor:
+        """The weighted mean of one tensor of every file, in the first file's dtype."""
+        tensors = list(tensors)
+        return (sum(w * t.double() for w, t in zip(weights, tensors)) / total).to(tensors[0].dtype)
+
     out = dict(first)
     for key in NETS:
         if key in first:
-            out[key] = {p: sum(w * f[key][p].double() for w, f in zip(weights, files)).div(total).to(first[key][p].dtype)
-                        for p in first[key]}
+            out[key] = {p: mean(f[key][p] for f in files) for p in first[key]}
     for key in NORMS:
         if key in first:
-            out[key] = {
-                "mean": sum(w * f[key]["mean"].double() for w, f in zip(weights, files)).div(total).to(
-                    first[key]["mean"].dtype),
-                "var": sum(w * f[key]["var"].double() for w, f in zip(weights, files)).div(total).to(
-                    first[key]["var"].dtype),
-                "count": max((f[key]["count"] for f in files), key=lambda c: float(c)),
-            }
+            out[key] = {"mean": mean(f[key]["mean"] for f in files), "var": mean(f[key]["var"] for f in files),
+                        "count": max((f[key]["count"] for f in files), key=float)}
     return out
 
 

@@ -24,10 +24,10 @@
 # (the line is in OUTDIR/status). KEPT_EVAL="DIR ...": an arm that kept policy files (its flags hold --keep-policies:
 # one a checkpoint, --checkpoint-every) also has each evaluated on each DIR's clips on the CPU (plain MuJoCo, one
 # process a DIR, while the GPU evaluates its last file), OUTDIR/NAME.kept_BASENAME.json: successive files of one run
-# can read far apart (docs/llc_recipe.md, round 13), so a piece reads several. On a lent machine whose working copy is refreshed
-# at every call, start it from a copy of the tree outside that folder (cp -a skillmimic tools data configs
-# train_llc.py /root/work; cd /root/work): files put into the working copy for the run (policy files it starts from)
-# are gone at the next call.
+# can read far apart (docs/llc_recipe.md, round 13), so a piece reads several. On a lent machine whose working copy
+# is refreshed at every call, start it from a copy of the tree outside that folder (cp -a skillmimic tools data
+# configs train_llc.py /root/work; cd /root/work): files put into the working copy for the run (policy files it
+# starts from) are gone at the next call.
 set -u
 R=${1:?out dir}; T=${2:-900}; INIT=${3:?policy file to continue}; ARMS_FILE=${4:-tools/arms/round5.txt}
 N=${ENVS:-8192}  # smaller for a dry run on a CPU
