@@ -160,6 +160,19 @@ def test_a_policy_file_over_16_mib_comes_back_in_parts_that_join(tmp_path):
 CONTINUE = Path(__file__).resolve().parents[1] / "tools" / "layup_continue.sh"
 
 
+def _dry_python(tmp_path) -> tuple[Path, Path]:
+    """A `python` to put first on PATH: it appends train_llc.py's and the evaluation's command lines to a file
+    instead of running them and runs every other python call. Returns (its folder, the file)."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text(
+        "#!/bin/sh\n"
+        f'case "$1 $2" in train_llc.py*|"-m skillmimic.evaluate") echo "$@" >> "{calls}"; exit 0 ;; esac\n'
+        f'exec "{sys.executable}" "$@"\n')
+    (bin_dir / "python").chmod(0o755)
+    return bin_dir, calls
+
+
 def test_a_continued_arm_with_a_mass_curriculum_goes_on_at_the_step_its_file_records(tmp_path):
     """tools/layup_continue.sh with CONTINUE=DIR, dry (a `python` first on PATH records train_llc.py's and the
     evaluation's command lines instead of running them; every other python call runs): an arm whose flags (or
@@ -169,13 +182,7 @@ def test_a_continued_arm_with_a_mass_curriculum_goes_on_at_the_step_its_file_rec
     from skillmimic import checkpoint
     from skillmimic.policy import POLICY_FORMAT
 
-    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
-    bin_dir.mkdir()
-    (bin_dir / "python").write_text(
-        "#!/bin/sh\n"
-        f'case "$1 $2" in train_llc.py*|"-m skillmimic.evaluate") echo "$@" >> "{calls}"; exit 0 ;; esac\n'
-        f'exec "{sys.executable}" "$@"\n')
-    (bin_dir / "python").chmod(0o755)
+    bin_dir, calls = _dry_python(tmp_path)
     pieces = tmp_path / "piece1"
     record = {"start": 7.2, "steps": 14000, "levels": 8, "step": 9137}
     for name, entries in (("A", {"mass_curriculum": record}), ("B", {"mass_curriculum": record}),
@@ -228,13 +235,7 @@ def test_kept_files_are_evaluated_on_the_cpu_per_folder_of_clips(tmp_path):
     """tools/layup_continue.sh with KEPT_EVAL, dry (as above: a `python` first on PATH records the evaluations'
     command lines): an arm that kept policy files has the folder of them evaluated on each DIR's clips, on the CPU,
     into OUTDIR/NAME.kept_BASENAME.json; an arm that kept none is evaluated as before only."""
-    bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
-    bin_dir.mkdir()
-    (bin_dir / "python").write_text(
-        "#!/bin/sh\n"
-        f'case "$1 $2" in train_llc.py*|"-m skillmimic.evaluate") echo "$@" >> "{calls}"; exit 0 ;; esac\n'
-        f'exec "{sys.executable}" "$@"\n')
-    (bin_dir / "python").chmod(0o755)
+    bin_dir, calls = _dry_python(tmp_path)
     arms = tmp_path / "arms.txt"
     arms.write_text("COMMON --env.physics.palm\nA --keep-policies --checkpoint-every 40\nB --seed 2\n")
     run = tmp_path / "run"
