@@ -25,10 +25,11 @@ import torch
 import tyro
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from skillmimic import checkpoint, torchfile  # noqa: E402
+from skillmimic import checkpoint  # noqa: E402
 from skillmimic.cli import run_command  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
 from skillmimic.llc_link import file_sha256  # noqa: E402
+from skillmimic.policy import POLICY_FORMAT  # noqa: E402
 
 SAME = ("format", "num_obs", "num_actions", "hidden", "hand", "skill_heads", "skill_labels", "history_steps",
         "critic_reference", "physics", "ball_starts", "action_scale", "action_clip")
@@ -98,10 +99,7 @@ def main(args: Args) -> None:
     for name in args.files:
         if not Path(name).is_file():
             raise UserError(f"{name}: no such file")
-        f = torchfile.load(name)
-        if not isinstance(f, dict) or "actor" not in f or "format" not in f:
-            raise UserError(f"{name}: not a skill policy file (train_llc.py's policy.pt)")
-        files.append(f)
+        files.append(checkpoint.load(name, POLICY_FORMAT))  # a policy file, or one line saying what it is
     averaged = average(files, weights, list(args.files))
     averaged["averaged_from"] = [{"file": str(n), "sha256": file_sha256(n), "weight": w}
                                  for n, w in zip(args.files, weights)]
