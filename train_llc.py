@@ -35,7 +35,7 @@ from skillmimic.advantage import gae
 from skillmimic.cli import run_command
 from skillmimic.distill import RolloutLabels, load_teachers
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv, load_motions
-from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM, anchor
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.export import policy_export
 from skillmimic.policy import actor_network, mlp
@@ -123,6 +123,12 @@ class Args:
     normaliser it shares), as the fastest trackers do. Its file drives no skill label alone: the evaluation and
     --teachers feed it the reference. A fresh actor, and --init-from a file whose actor does not see it, start
     with weight 0 on it (skillmimic.recipe.seat_reference), acting as the file or the warm start made them."""
+    anchor_reference: bool = False
+    """With --actor-reference: the reference the actor and the critic see is laid onto the humanoid's own position
+    (skillmimic.envs.reference_obs.anchor: its pelvis under the humanoid's, the held ball with it), so that the
+    teacher acts on the pose, the phase and the ball alone, as a student without the reference must; its file records
+    it ("reference_anchor") and every reader feeds it so. Why: the 19-skill student's distance to a teacher that sees
+    where the reference is grows with its drift from it (results/dagger_probe/; docs/llc_recipe.md, round 14)."""
     teachers: tuple[str, ...] = ()
     """Distil from these exported policies (DAgger, skillmimic/distill.py, which says why): each file's actor labels
     the steps of the skills it was trained on with its action mean, and --distill-coef x the squared distance of
@@ -308,7 +314,7 @@ def main(args: Args) -> None:
     history, critic_warmup = recipe.start(  # a new run's actor (and critic): --init-from's, or the warm start
         agent, env, resume, args.init_from, args.warm_start_steps, args.warm_start_lr, args.warm_start_batch, args.seed,
         args.critic_warmup_iterations, tuple(args.hidden), device, show=ranks.main,
-        actor_reference=args.actor_reference)
+        actor_reference=args.actor_reference, anchor_reference=args.anchor_reference)
     teachers = load_teachers(args.teachers, env, device, show=ranks.main)  # --teachers (skillmimic.distill)
     optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
     loss_fn = loss_function(compiled)
@@ -317,6 +323,8 @@ def main(args: Args) -> None:
     # The critic's view of the reference (--critic-reference), of the state obs observes (a resumed run's: of the
     # environment restored, the same numbers).
     reference = env.reference_obs if args.critic_reference else lambda: None
+    if args.anchor_reference:  # laid onto the humanoid's position (recipe.check_schedule: with --actor-reference)
+        reference = lambda: anchor(env.reference_obs())  # noqa: E731
     ref = reference()  # (local_envs, REFERENCE_OBS_DIM) or None
     batch_size = local_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches

@@ -29,7 +29,7 @@ import torch
 
 from skillmimic import skills
 from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, skill_obs_dim
-from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM, seen_by
 from skillmimic.errors import UserError, check_finite_nonnegative
 from skillmimic.policy import SkillPolicy, check_action_scale, load_policy
 
@@ -121,7 +121,8 @@ class Teachers:
         ref = self.reference() if any(p.num_reference for p in self.policies) else None  # (N, REFERENCE_OBS_DIM)
         for k, (policy, columns) in enumerate(zip(self.policies, self.columns)):
             seen = obs if columns is None else obs.index_select(1, columns)  # (N, the teacher's num_obs)
-            mu = torch.where((teacher == k).unsqueeze(-1), policy(seen, ref if policy.num_reference else None), mu)
+            fed = seen_by(policy, ref) if policy.num_reference else None  # as the teacher was trained to see it
+            mu = torch.where((teacher == k).unsqueeze(-1), policy(seen, fed), mu)
         return mu, (teacher >= 0).float()
 
 

@@ -62,7 +62,7 @@ from skillmimic.envs.history import History
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv, load_motions
 from skillmimic.envs.loops import Loops
 from skillmimic.envs.observations import skill_obs_dim
-from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM, seen_by
 from skillmimic.errors import UserError
 from skillmimic.motion import MotionSet
 from skillmimic.outputs import check_file
@@ -278,7 +278,8 @@ def evaluate_skills(policy, motions: MotionSet, labels: list[int], args: Args, d
     ref: dict[str, list] = {"body": [], "ball": [], "contact": []}
     alive = torch.ones(E * L, dtype=torch.bool, device=device)
     for _ in range(args.horizon):
-        obs, _, terminated, _, _ = env.step(policy(obs, env.reference_obs() if policy.num_reference else None))
+        fed = seen_by(policy, env.reference_obs()) if policy.num_reference else None  # a teacher's reference
+        obs, _, terminated, _, _ = env.step(policy(obs, fed))
         alive &= ~terminated
         record(traj, env.sim, alive)
         rows = motions.rows(env.motion_ids, env.frame_ids)

@@ -13,7 +13,8 @@ def policy_export(agent, args, env, iteration: int, global_step: int, history_be
     observes, the physical options and whether the reference ball had fitted starts (EnvConfig.ball_starts); where
     in training it was taken (in its run, and in all: skillmimic.lineage); and the critic with its value normaliser
     (and with --critic-reference, its reference normaliser), for a run that continues from it (--init-from). With
-    --actor-reference the actor sees the reference ("actor_reference": a teacher, skillmimic.policy), and the clips
+    --actor-reference the actor sees the reference ("actor_reference": a teacher, skillmimic.policy; with
+    --anchor-reference laid onto the humanoid, "reference_anchor"), and the clips
     whose reference looped for it are recorded ("loops": envs/loops.py). With a mass curriculum, where it stood
     ("mass_curriculum": envs/assist.py, MassCurriculum.record), so that a run continued from the file can go on
     from there (--env.mass-curriculum.first-step); under torchrun every rank's environment has played as many
@@ -22,6 +23,8 @@ def policy_export(agent, args, env, iteration: int, global_step: int, history_be
     mass = env.cfg.mass_curriculum.record(env.mass_steps)
     if args.actor_reference:
         reference["actor_reference"] = True
+        if args.anchor_reference:  # its readers feed it the reference so (reference_obs.seen_by)
+            reference["reference_anchor"] = True
         if env.cfg.loops.labels:  # the reference it reads loops past these clips' ends: so does its evaluation's
             lp = env.cfg.loops
             reference["loops"] = {"labels": list(lp.labels), "min_frames": lp.min_frames,

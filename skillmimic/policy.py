@@ -27,7 +27,9 @@ older files: False): it then acts on the observation followed by the reference f
 follows). Such a file is not a skill policy a label can drive: only the readers that have the reference (the
 evaluation, distillation's --teachers, --init-from) ask load_policy for it (`reference`: the features they feed);
 every other reader (play.py, the task environments, the switch evaluation, trace_episode) is refused it in one
-line.
+line. A teacher trained on the reference laid onto its own position (train_llc.py --anchor-reference:
+"reference_anchor": True; absent in older files: False) is fed it so by those readers
+(skillmimic.envs.reference_obs.seen_by).
 
 An actor may have its output layer one per skill (train_llc.py --skill-heads: "skill_heads", the labels that own a
 head, in the heads' order; absent in older files: one output layer for all): SkillHeadsMLP, the head chosen by the
@@ -163,6 +165,7 @@ class SkillPolicy(nn.Module):
         self.action_scale, self.action_clip = action_scale, action_clip
         self.hand, self.model_sha256 = hand, model_sha256
         self.history_steps = history_steps
+        self.reference_anchor = False  # the file's "reference_anchor": fed the reference anchored (load_policy)
         self.physics = M.Physics()  # the file's "physics", set by load_policy
         self.ball_starts = False  # the file's "ball_starts" (the reference it was trained on), set by load_policy
         self.info: dict = {}  # the file's other plain entries (skill_labels, iteration, samples, ...)
@@ -173,7 +176,7 @@ class SkillPolicy(nn.Module):
     @torch.no_grad()
     def forward(self, obs: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
         """obs (B, num_obs), and for a teacher that sees the reference ref (B, num_reference) (the environment's
-        reference_obs()) -> action means (B, num_actions)."""
+        reference_obs(), as this policy sees it: envs.reference_obs.seen_by) -> action means (B, num_actions)."""
         obs_n = self.obs_norm.normalize(obs)
         if self.ref_norm is None:
             return self.actor(obs_n)
@@ -197,7 +200,8 @@ def policy_file(actor: nn.Module, obs_norm: EmpiricalNormalization, num_obs: int
 def save_policy(policy: SkillPolicy, path: str | Path) -> None:
     """Write a SkillPolicy as an exported policy file."""
     hidden = actor_hidden(policy.actor)
-    reference = ({"actor_reference": True, "ref_norm": policy.ref_norm.state_dict()}
+    reference = ({"actor_reference": True, "ref_norm": policy.ref_norm.state_dict(),
+                  **({"reference_anchor": True} if policy.reference_anchor else {})}
                  if policy.ref_norm is not None else {})
     checkpoint.save_atomic(policy_file(policy.actor, policy.obs_norm, policy.num_obs, policy.num_actions, hidden,
                                        policy.action_scale, policy.action_clip, hand=policy.hand,
@@ -276,6 +280,11 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu",
         raise checkpoint.CheckpointError(f"{name}: unknown physical options {ckpt.get('physics')}: {e}") from None
     except ValueError as e:  # a value Physics refuses (skillmimic.errors.UserError)
         raise checkpoint.CheckpointError(f"{name}: {e}") from None
+    anchored = ckpt.get("reference_anchor", False)  # files before --anchor-reference: the reference as it is
+    if not isinstance(anchored, bool) or (anchored and not num_reference):
+        raise checkpoint.CheckpointError(f"{name}: reference_anchor {anchored!r} is not true or false for an actor "
+                                         "that sees the reference")
+    policy.reference_anchor = anchored
     ball_starts = ckpt.get("ball_starts", False)  # files before fitted ball starts: off
     if not isinstance(ball_starts, bool):
         raise checkpoint.CheckpointError(f"{name}: ball_starts {ball_starts!r} is not true or false")

@@ -321,13 +321,16 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
 
 def check_schedule(args) -> None:
     """train_llc.py's counts of iterations before and while the actor starts to move (`args`: its Args), each 0 or
-    more, --lr-warmup-iterations only with a fixed learning rate, and --actor-reference only with
-    --critic-reference (whose reference the actor shares), refused in one line naming the flag."""
+    more, --lr-warmup-iterations only with a fixed learning rate, --actor-reference only with --critic-reference
+    (whose reference the actor shares) and --anchor-reference only with --actor-reference, refused in one line
+    naming the flag."""
     check_counts(args, "critic_warmup_iterations", "actor_prime_iterations", "lr_warmup_iterations", minimum=0)
     if args.lr_warmup_iterations and args.desired_kl is not None:
         raise UserError("--lr-warmup-iterations needs a fixed learning rate: --desired-kl sets the step size itself")
     if args.actor_reference and not args.critic_reference:
         raise UserError("--actor-reference needs --critic-reference (the actor shares the critic's reference)")
+    if args.anchor_reference and not args.actor_reference:
+        raise UserError("--anchor-reference needs --actor-reference (it lays the reference a teacher's actor sees)")
 
 
 def checked_args(args, train_format: str, overrides: tuple[str, ...], defaults: plan.Defaults) -> tuple:
@@ -379,13 +382,15 @@ def adapt_lr(optimizer: torch.optim.Optimizer, kl: float, desired_kl: float) -> 
 
 def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None, warm_start_steps_arg: int | None,
           lr: float, batch: int, seed: int, critic_warmup_iterations: int, hidden: tuple[int, ...],
-          device: torch.device, show: bool = False, actor_reference: bool = False) -> tuple[dict, int]:
+          device: torch.device, show: bool = False, actor_reference: bool = False,
+          anchor_reference: bool = False) -> tuple[dict, int]:
     """A new run's first actor and critic (`agent`: actor, obs_norm, critic, value_norm, and ref_norm, None unless
     its critic sees the reference): the exported policy's at `init_from_path`, its critic too when the file carries
     one that the run can take (init_from), with a note when the file's run stood further on in a mass curriculum
     than this run starts its own (MassCurriculum.note); else the actor fitted to `env`'s demonstration
     (warm_start, warm_start_steps(warm_start_steps_arg) Adam steps; a teacher's actor, `actor_reference`, fed the
-    reference as 0 there: ZeroReference). A resumed run (`resume`, its checkpoint) is
+    reference as 0 there: ZeroReference); a file whose teacher saw the reference anchored is refused by a run that
+    does not anchor it (`anchor_reference`, --anchor-reference). A resumed run (`resume`, its checkpoint) is
     left to Run.restore. Returns (what came before this run, skillmimic.lineage, for every policy file it writes;
     the iterations in which the critic learns alone: critic_warmup_iterations, 0 when the critic came with the
     file)."""
@@ -395,6 +400,9 @@ def start(agent: nn.Module, env, resume: dict | None, init_from_path: str | None
                            show=show, critic=agent.critic, value_norm=agent.value_norm,
                            skill_labels=env.skill_labels.tolist(), history_steps=env.cfg.history.steps,
                            ref_norm=agent.ref_norm, actor_reference=actor_reference)
+        if policy.reference_anchor and not anchor_reference:  # (a plain teacher may start an anchored one)
+            raise UserError(f"--init-from {init_from_path}: its actor sees the reference laid onto its own position; "
+                            "continue it with --anchor-reference")
         note = env.cfg.mass_curriculum.note(policy.info.get("mass_curriculum"), policy.physics.ball_mass,
                                             f"--init-from {init_from_path}")
         if show and note:  # not an error: a run may mean to start its curriculum again

@@ -27,7 +27,7 @@ from skillmimic import model as M
 from skillmimic.cli import check_counts, run_command
 from skillmimic.envs.imitation import ImitationEnv, load_motions
 from skillmimic.envs.observations import skill_obs_dim
-from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM, seen_by
 from skillmimic.evaluate import evaluation_config
 from skillmimic.llc_link import SHIPPED_LLC
 from skillmimic.policy import check_action_scale, load_policy
@@ -69,9 +69,9 @@ def trace(args: Args) -> list[dict]:
     for k in range(1, args.steps + 1):
         needs_ref = policy.num_reference or (teacher is not None and teacher.num_reference)
         ref_obs = env.reference_obs() if needs_ref else None  # (1, REFERENCE_OBS_DIM): a teacher's input
-        action = policy(obs, ref_obs if policy.num_reference else None)
-        distance = (None if teacher is None else
-                    float((action - teacher(obs, ref_obs if teacher.num_reference else None)).square().mean()))
+        action = policy(obs, seen_by(policy, ref_obs) if policy.num_reference else None)
+        taught = None if teacher is None else teacher(obs, seen_by(teacher, ref_obs) if teacher.num_reference else None)
+        distance = None if taught is None else float((action - taught).square().mean())
         obs, reward, terminated, _, info = env.step(action)
         row = int(motions.rows(env.motion_ids, env.frame_ids)[0])
         if k % args.every and not terminated[0] and k < args.steps:

@@ -42,3 +42,14 @@ def test_a_folder_evaluation_is_a_line_per_kept_file(tmp_path):
     assert done.stdout.splitlines() == [
         "YH.kept_pick_40 iter_000040.pt (10,485,760 samples): success % 001 42.2; mean 42.2; fell % (all skills) 50.0",
         "YH.kept_pick_40 iter_000080.pt (20,971,520 samples): success % 001 18.8; mean 18.8; fell % (all skills) 50.0"]
+
+
+def test_a_task_evaluation_is_its_line(tmp_path):
+    """A high-level controller's evaluation (`python -m skillmimic.evaluate_task --json-out`, a hlc arm's)."""
+    result = {"checkpoint": "run/HT/policy.pt", "task": "throwing", "episodes": 64, "success": 0.125,
+              "fell": 0.03125, "timed_out": 0.84375, "mean_episode_steps": 290.0, "llc": "YH_policy.pt"}
+    (tmp_path / "HT.eval.json").write_text(json.dumps(result))
+    done = _run(str(tmp_path / "HT.eval.json"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "HT: task throwing: success 12.5%, fell 3.1%, timed out 84.4% (64 episodes)"]

@@ -161,13 +161,14 @@ CONTINUE = Path(__file__).resolve().parents[1] / "tools" / "layup_continue.sh"
 
 
 def _dry_python(tmp_path) -> tuple[Path, Path]:
-    """A `python` to put first on PATH: it appends train_llc.py's and the evaluation's command lines to a file
-    instead of running them and runs every other python call. Returns (its folder, the file)."""
+    """A `python` to put first on PATH: it appends train_llc.py's, train_hlc.py's and the evaluations' command lines
+    to a file instead of running them and runs every other python call. Returns (its folder, the file)."""
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls.txt"
     bin_dir.mkdir()
     (bin_dir / "python").write_text(
         "#!/bin/sh\n"
-        f'case "$1 $2" in train_llc.py*|"-m skillmimic.evaluate") echo "$@" >> "{calls}"; exit 0 ;; esac\n'
+        f'case "$1 $2" in train_llc.py*|train_hlc.py*|"-m skillmimic.evaluate"|"-m skillmimic.evaluate_task") '
+        f'echo "$@" >> "{calls}"; exit 0 ;; esac\n'
         f'exec "{sys.executable}" "$@"\n')
     (bin_dir / "python").chmod(0o755)
     return bin_dir, calls
@@ -256,3 +257,45 @@ def test_kept_files_are_evaluated_on_the_cpu_per_folder_of_clips(tmp_path):
     status = (run / "status").read_text()
     assert "A's kept files evaluated (CPU)" in status and "B's kept" not in status and "DONE" in status
 
+
+
+def test_a_high_level_controller_arm_trains_resumes_and_comes_back_with_its_checkpoint(tmp_path):
+    """An arm whose flags begin with `hlc` (dry, as above) runs train_hlc.py with its flags alone (not COMMON's, not
+    INIT), under the piece's time, then evaluate_task on its policy; with CONTINUE it resumes the checkpoint kept
+    for it; the arm is named in OUTDIR/hlc_arms.txt, by which tools/round_files.sh brings back its checkpoint (and
+    a skill policy's arm none)."""
+    bin_dir, calls = _dry_python(tmp_path)
+    arms = tmp_path / "arms.txt"
+    arms.write_text("COMMON --env.physics.palm\nA --seed 2\nHT @gpus=0 hlc --task throwing --llc llc.pt\n")
+    cont = tmp_path / "cont"
+    cont.mkdir()
+    (cont / "checkpoint_HT.pt").write_bytes(b"hlc checkpoint")
+    (cont / "policy_HT.pt").write_bytes(b"hlc policy")  # kept beside it: not an --init-from for train_hlc.py
+    run = tmp_path / "run"
+    done = subprocess.run(["bash", str(CONTINUE), str(run), "5", "init.pt", str(arms)], cwd=CONTINUE.parents[1],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "NUM_GPUS": "1",
+                               "OMP_NUM_THREADS": "1", "CONTINUE": str(cont)})
+    assert done.returncode == 0, done.stderr
+    lines = calls.read_text().splitlines()
+    assert [line for line in lines if line.startswith("train_hlc.py")] == [
+        f"train_hlc.py --task throwing --llc llc.pt --resume {cont / 'checkpoint_HT.pt'} --iterations 100000 "
+        f"--run-dir {run / 'HT'} --overwrite"]
+    assert [line for line in lines if line.startswith("-m skillmimic.evaluate_task")] == [
+        f"-m skillmimic.evaluate_task --checkpoint {run / 'HT' / 'policy.pt'} --episodes 64 "
+        f"--json-out {run / 'HT.eval.json'}"]
+    llc = [line for line in lines if line.startswith("train_llc.py") and f"{run / 'A'}" in line]
+    assert len(llc) == 1 and "--init-from init.pt" in llc[0] and "hlc" not in llc[0]
+    assert (run / "hlc_arms.txt").read_text() == "HT\n"
+    status = (run / "status").read_text()
+    assert f"HT resumes {cont / 'checkpoint_HT.pt'}" in status and "HT evaluated" in status
+    for arm in ("HT", "A"):  # what the two runs would have left
+        (run / arm).mkdir(exist_ok=True)
+        (run / arm / "policy.pt").write_bytes(f"{arm} policy".encode())
+        (run / arm / "checkpoint.pt").write_bytes(f"{arm} checkpoint".encode())
+    dest = tmp_path / "out"
+    done = subprocess.run(["bash", str(FILES), str(run), str(dest), "HT", "A"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in dest.iterdir()) == ["checkpoint_HT.pt", "policy_A.pt", "policy_HT.pt", "run.tar.gz"]
+    assert (dest / "checkpoint_HT.pt").read_bytes() == b"HT checkpoint"

@@ -7,6 +7,8 @@ with no file to fetch and read before the next call (a machine goes back 30 s af
 
 An evaluation of a folder of policies (a run's kept files, `--checkpoint RUN/policies`: a "curve") is a line per
 file, named by the JSON's stem and the file's: `YH.kept_pick_40 iter_000040.pt (10,485,760 samples): success % ...`.
+A high-level policy's (`python -m skillmimic.evaluate_task --json-out`, a `hlc` arm's) is its task's line:
+`HT: task throwing: success 12.5%, fell 3.1%, timed out 84.4% (64 episodes)`.
 
 The standard library only (it runs before, or without, the installed wheels). A missing or malformed file is one
 line on stderr (`eval_line.py: ...`), the other files' lines printed, exit status 2.
@@ -28,11 +30,19 @@ def summary(name: str, skills: list[dict]) -> str:
     return f"{name}: success % {parts}{mean}; fell % (all skills) {sum(fell) / max(len(fell), 1):.1f}"
 
 
+def task_summary(name: str, data: dict) -> str:
+    """A high-level policy's evaluation (`python -m skillmimic.evaluate_task --json-out`) as one line."""
+    return (f"{name}: task {data['task']}: success {100 * data['success']:.1f}%, fell {100 * data['fell']:.1f}%, "
+            f"timed out {100 * data['timed_out']:.1f}% ({data['episodes']} episodes)")
+
+
 def lines(path: Path) -> list[str]:
     """The evaluation at `path` as one line, named by the file's stem less `.eval`; a folder's evaluation (its
-    "curve") as one line per policy file."""
+    "curve") as one line per policy file; a task's (a high-level policy's) as one line."""
     data = json.loads(path.read_text())
     name = path.name.removesuffix(".json").removesuffix(".eval")
+    if "task" in data:
+        return [task_summary(name, data)]
     if "curve" in data:
         return [summary(f"{name} {point['policy']} ({point.get('samples') or 0:,} samples)", point["skills"])
                 for point in data["curve"]]

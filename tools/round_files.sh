@@ -3,10 +3,12 @@
 # machine, whose calls return at most 8 files of at most 16 MiB (64 MiB together):
 #   bash tools/round_files.sh OUTDIR DEST [ARM ...]
 # DEST/run.tar.gz: the round's status, logs, arms file, every arm's progress.csv and evaluation, the GPUs it ran on
-# (no policy or checkpoint files); DEST/policy_ARM.pt: the latest policy file (actor, critic, normalisers: enough
-# to continue the arm, train_llc.py --init-from) of each ARM named, at most 4 a call (about 15 MiB each). A file over
-# the 16 MiB a returned file may have (a --skill-heads policy of 19 skills is 16.8 MB; round 11's YH was left out of a
-# return so) comes back as 15 MiB parts DEST/policy_ARM.pt.part_aa, _ab: `cat policy_ARM.pt.part_* > policy_ARM.pt`.
+# (no policy or checkpoint files); DEST/policy_ARM.pt: the latest policy file (actor, critic, normalisers: enough to
+# continue the arm, train_llc.py --init-from) of each ARM named, at most 4 a call (about 15 MiB each), and for a
+# high-level controller's arm (OUTDIR/hlc_arms.txt) its training checkpoint, DEST/checkpoint_ARM.pt (train_hlc.py
+# --resume; 13 MB at 8 environments, its environments' state on top). A file over the 16 MiB a returned file may have
+# (a --skill-heads policy of 19 skills is 16.8 MB; round 11's YH was left out of a return so) comes back as 15 MiB
+# parts DEST/policy_ARM.pt.part_aa, _ab: `cat policy_ARM.pt.part_* > policy_ARM.pt`.
 # Safe while the arms run: train_llc.py writes a policy file under another name and renames it, so a copy is whole.
 # Run it at the end of every watching call, not only the last: a lent machine goes back 30 s after a call returns,
 # and a longer gap on the caller's side (round 8's first launch) loses everything not yet brought back. Round 9
@@ -25,19 +27,22 @@ nvidia-smi -L > "$R/gpus.txt" 2>/dev/null || echo "no NVIDIA GPU" > "$R/gpus.txt
   -o -name progress.csv \) -print0 | tar -czf - --null -T -) > "$D/run.tar.gz.tmp"
 mv "$D/run.tar.gz.tmp" "$D/run.tar.gz"
 PART=$(( 15 * 1024 * 1024 ))
-for arm in "$@"; do
-  if [[ -f "$R/$arm/policy.pt" ]]; then
-    cp "$R/$arm/policy.pt" "$D/policy_$arm.pt.tmp"
-    if (( $(stat -c %s "$D/policy_$arm.pt.tmp") > 16 * 1024 * 1024 )); then
-      rm -f "$D/policy_$arm.pt" "$D/policy_$arm.pt".part_*
-      split -b "$PART" "$D/policy_$arm.pt.tmp" "$D/policy_$arm.pt.part_" && rm "$D/policy_$arm.pt.tmp"
-      echo "policy_$arm.pt over 16 MiB: brought back in parts;" \
-        "join them with cat policy_$arm.pt.part_* > policy_$arm.pt"
-    else
-      rm -f "$D/policy_$arm.pt".part_* && mv "$D/policy_$arm.pt.tmp" "$D/policy_$arm.pt"
-    fi
+bring() {  # bring FILE NAME: FILE as DEST/NAME, in 15 MiB parts DEST/NAME.part_aa, _ab, ... when over 16 MiB
+  cp "$1" "$D/$2.tmp"
+  if (( $(stat -c %s "$D/$2.tmp") > 16 * 1024 * 1024 )); then
+    rm -f "$D/$2" "$D/$2".part_*
+    split -b "$PART" "$D/$2.tmp" "$D/$2.part_" && rm "$D/$2.tmp"
+    echo "$2 over 16 MiB: brought back in parts; join them with cat $2.part_* > $2"
   else
-    echo "no policy file yet: $arm"
+    rm -f "$D/$2".part_* && mv "$D/$2.tmp" "$D/$2"
+  fi
+}
+for arm in "$@"; do
+  if [[ -f "$R/$arm/policy.pt" ]]; then bring "$R/$arm/policy.pt" "policy_$arm.pt"
+  else echo "no policy file yet: $arm"; fi
+  # a high-level controller's (tools/layup_continue.sh's hlc arm) training checkpoint too: it resumes from it
+  if grep -qx "$arm" "$R/hlc_arms.txt" 2>/dev/null && [[ -f "$R/$arm/checkpoint.pt" ]]; then
+    bring "$R/$arm/checkpoint.pt" "checkpoint_$arm.pt"
   fi
 done
 files=$(find "$D" -maxdepth 1 -type f | wc -l); bytes=$(du -sb "$D" | cut -f1)

@@ -16,7 +16,8 @@
 # a test, the mean, the falls), and with KEPT_EVAL each of its kept files' (tools/layup_continue.sh), so the call's
 # output says which arm is ahead before its machine goes back.
 # The next piece starts from those files, on whatever machine its call finds.
-# Every arm's policy file (named or not) is also kept on the machine, in $KEEP/policy_ARM.pt: the next piece, when
+# Every arm's policy file (named or not) is also kept on the machine, in $KEEP/policy_ARM.pt (and a high-level
+# controller's training checkpoint in $KEEP/checkpoint_ARM.pt): the next piece, when
 # its call finds the same machine (its stash whole), continues from there (CONTINUE=$KEEP, WARM=40: the kernels are
 # cached), so that the policy files need not travel back (a last short call can fetch the unnamed ones: `cp
 # $KEEP/policy_ARM.pt $OUT/`); a piece's tree goes to $WORK, or $WORK.2, .3, ... when an earlier piece ran there.
@@ -79,6 +80,10 @@ for dir in "$WORK/run"/*/; do
   done
   [[ -f "$WORK/run/$arm/policy.pt" ]] && cp "$WORK/run/$arm/policy.pt" "$KEEP/policy_$arm.pt.tmp" &&
     mv "$KEEP/policy_$arm.pt.tmp" "$KEEP/policy_$arm.pt"
+  # a high-level controller continues from its training checkpoint (tools/layup_continue.sh's hlc arm)
+  grep -qx "$arm" "$WORK/run/hlc_arms.txt" 2>/dev/null && [[ -f "$WORK/run/$arm/checkpoint.pt" ]] &&
+    cp "$WORK/run/$arm/checkpoint.pt" "$KEEP/checkpoint_$arm.pt.tmp" &&
+    mv "$KEEP/checkpoint_$arm.pt.tmp" "$KEEP/checkpoint_$arm.pt"
 done
 echo "round_piece.sh: the next piece on this machine: CONTINUE=$KEEP WARM=40"
 if [[ ${KEEP_CACHE:-0} == 1 ]]; then

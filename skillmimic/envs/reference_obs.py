@@ -22,6 +22,14 @@ Layout of `reference_obs` (N, REFERENCE_OBS_DIM = 168):
     share of the steps after the clip played (steps_after_clip)             1     (0 on the clip)
 The two phase numbers tell the critic how much of the episode is left: an episode ends at its clip's last frame, or
 steps_after_clip steps after it.
+
+`anchor` lays the reference onto the humanoid's own position (train_llc.py --anchor-reference; `seen_by` feeds a
+teacher's file what it was trained on): the reference bodies shifted horizontally so that its pelvis lies under the
+humanoid's, the reference ball with them while the data says a hand holds it. Why: a teacher that sees where the
+reference is acts to catch up with it, and a student that never sees the reference cannot tell those actions from its
+own state. The 19-skill student's distance to the pickup's teacher grows with its drift from the reference, 0.0018
+within 0.1 m to 0.011 past 0.3 m (on the teacher's own states 0.0006-0.0008; results/dagger_probe/): a teacher fed the
+reference so laid has only the pose, the phase and the ball to act on, as the student does.
 """
 
 from __future__ import annotations
@@ -64,3 +72,25 @@ def reference_obs(
     ball = rotations.quat_rotate(inv, ref_ball_pos - root_pos)
     ball_v = rotations.quat_rotate(inv, ref_ball_vel)
     return torch.cat((bodies.reshape(N, -1), ball, ball_v, ref_contact[:, None].float(), phase), dim=-1)
+
+
+def anchor(features: torch.Tensor) -> torch.Tensor:
+    """The reference laid onto the humanoid's position (the module docstring): features (N, REFERENCE_OBS_DIM) of
+    reference_obs -> the same with every reference body's horizontal offset less its pelvis's (the pelvis's offset
+    then 0), and the reference ball's less the same while the contact label says a hand holds it (before a catch it
+    is the ball to reach, where it is); heights, velocities, the contact label and the phase unchanged."""
+    bodies = features[:, : M.NUM_BODIES * 3].view(-1, M.NUM_BODIES, 3)  # (N, 53, 3), the pelvis first
+    shift = bodies[:, 0, :2]  # (N, 2) the reference pelvis's horizontal offset, heading frame
+    held = features[:, M.NUM_BODIES * 3 + 6] > 0.5  # (N,) the reference's contact label
+    out = features.clone()
+    out_bodies = out[:, : M.NUM_BODIES * 3].view(-1, M.NUM_BODIES, 3)
+    out_bodies[:, :, :2] -= shift[:, None]
+    ball = M.NUM_BODIES * 3
+    out[:, ball : ball + 2] -= shift * held[:, None]
+    return out
+
+
+def seen_by(policy, features: torch.Tensor) -> torch.Tensor:
+    """The reference features (N, REFERENCE_OBS_DIM) as the teacher `policy` (a skillmimic.policy.SkillPolicy) was
+    trained to see them: anchored where its file says so (reference_anchor), else as they are."""
+    return anchor(features) if getattr(policy, "reference_anchor", False) else features
