@@ -30,6 +30,11 @@ research brief in ../shared/research).
 Teachers are read as train_llc.py's --teachers (skillmimic.distill.Teachers): each file teaches the skills it
 records, the later file where two name one, a teacher that sees the reference is fed it, one that observes fewer
 past steps than the student gets its part of the observation. Every skill of --motion-dir needs a teacher.
+
+A student that observes no past may be distilled with --env.history.steps K (K past control steps observed, so that
+the observation, not the network, decides whether the teachers' actions are predictable from the student's past):
+its inputs are seated as train_llc.py --init-from seats them (skillmimic.recipe.seat_history: it starts out
+computing what its file did), the states are collected with the history, and the file written observes it.
 """
 
 from __future__ import annotations
@@ -50,11 +55,12 @@ from skillmimic.distributed import Ranks, StopRequest, say
 from skillmimic.envs.history import History
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv, load_motions
 from skillmimic.envs.label_sampling import LabelSampling
+from skillmimic.envs.observations import OBS_DIM
 from skillmimic.errors import UserError
 from skillmimic.outputs import check_file
 from skillmimic.plan import time_left
-from skillmimic.policy import POLICY_FORMAT, SkillPolicy, load_policy, skill_heads_of
-from skillmimic.recipe import training_env, with_skill_heads
+from skillmimic.policy import POLICY_FORMAT, SkillPolicy, actor_hidden, load_policy, skill_heads_of
+from skillmimic.recipe import seat_history, training_env, with_skill_heads
 
 
 @dataclasses.dataclass
@@ -70,8 +76,9 @@ class Args:
     """Clips of the skills to distil (every skill among them needs a teacher)."""
     env: EnvConfig = dataclasses.field(default_factory=training_env)
     """The environment of the collection: train_llc.py's by default (skillmimic.recipe.training_env), its --env.*
-    flags the same (loops, terminations); the model, physics, action scaling and history are the student's file's,
-    and the labels are drawn so that the skills share the samples equally."""
+    flags the same (loops, terminations); the model, physics, action scaling and history are the student's file's
+    (the history --env.history.steps' where the file observes no past: with_history), and the labels are drawn so
+    that the skills share the samples equally."""
     num_envs: int = 256
     """Environments played at once while collecting."""
     states_per_skill: int = 20_000
@@ -107,6 +114,25 @@ class States:
     mu: torch.Tensor
     label: torch.Tensor
     steps: int
+
+
+def with_history(student: SkillPolicy, steps: int) -> SkillPolicy:
+    """The student, a policy that observes no past, seated for `steps` past control steps as train_llc.py
+    --init-from seats it (recipe.seat_history): its observation (num_obs,) grows by steps x OBS_DIM inputs before
+    the skill one-hot, each past step normalised by the present part's statistics, and the first layers of its actor
+    and carried critic get weight 0 on them, so that it computes what its file did. -> a new SkillPolicy (num_obs +
+    steps * OBS_DIM observations) on the student's device, with its file's physics, ball starts, info and critic."""
+    nets = [student.actor.state_dict()] + ([student.critic_state["critic"]] if "critic" in student.critic_state else [])
+    norm, nets = seat_history(student.obs_norm.state_dict(), nets, steps)
+    wide = SkillPolicy(student.num_obs + steps * OBS_DIM, student.num_actions, actor_hidden(student.actor),
+                       student.action_scale, student.action_clip, student.hand, student.model_sha256, steps,
+                       skill_heads=skill_heads_of(student.actor))
+    wide.actor.load_state_dict(nets[0])
+    wide.obs_norm.load_state_dict(norm)
+    wide.physics, wide.ball_starts = student.physics, student.ball_starts
+    wide.info, wide.path = student.info, student.path
+    wide.critic_state = dict(student.critic_state, **({"critic": nets[1]} if len(nets) > 1 else {}))
+    return wide.to(student.obs_norm.mean.device).eval()
 
 
 def collect(env: ImitationEnv, teachers, per_skill: int, noise: float, gen: torch.Generator,
@@ -222,12 +248,19 @@ def fit(student: SkillPolicy, states: States, epochs: int, batch: int, lr: float
 def student_file(init_path: str, student: SkillPolicy, args: Args, labels: list[int], states: States,
                  curve: list[dict[int, float]]) -> dict:
     """The student's policy file: --init-from's contents with the fitted actor (and its skill heads' labels, if it
-    has them), its skill labels those it had and the distilled ones, its history counting the collected steps, and
+    has them; its observation size, history, normaliser and critic the student's: with_history may widen them), its
+    skill labels those it had and the distilled ones, its history counting the collected steps, and
     what the distillation did."""
     init = checkpoint.load(init_path, POLICY_FORMAT, name=f"--init-from: {init_path}")
     before = lineage.before(None, init_path, init)
     heads = skill_heads_of(student.actor)
-    return {**init, "actor": {k: v.detach().cpu() for k, v in student.actor.state_dict().items()},
+
+    def cpu(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu() for k, v in state.items()}
+
+    return {**init, "actor": cpu(student.actor.state_dict()), "obs_norm": cpu(student.obs_norm.state_dict()),
+            "num_obs": student.num_obs, "history_steps": student.history_steps,
+            **({"critic": cpu(student.critic_state["critic"])} if "critic" in student.critic_state else {}),
             **({"skill_heads": heads} if heads is not None else {}),
             "skill_labels": sorted(set(init.get("skill_labels") or []) | set(labels)),
             "motion_dir": args.motion_dir, "iteration": 0, "samples": states.steps,
@@ -237,7 +270,8 @@ def student_file(init_path: str, student: SkillPolicy, args: Args, labels: list[
                                 "epochs_done": len(curve) - 1, "learning_rate": args.learning_rate,
                                 "steps": states.steps, "states": args.states,
                                 "held_out_before": {f"{k:03d}": v for k, v in curve[0].items()},
-                                "held_out": {f"{k:03d}": v for k, v in curve[-1].items()}}}
+                                "held_out": {f"{k:03d}": v for k, v in curve[-1].items()},
+                                "held_out_epochs": [{f"{k:03d}": v for k, v in c.items()} for c in curve]}}
 
 
 def main(args: Args) -> dict[int, float]:
@@ -258,6 +292,13 @@ def main(args: Args) -> dict[int, float]:
         raise UserError(f"--out {args.out}: is --init-from's file; name another (the start is never overwritten)")
     device = resolve_device(args.device)
     student = load_policy(args.init_from, device, flag="--init-from")  # one that sees no reference
+    args.env.history.check()
+    past = args.env.history.steps
+    if past and student.history_steps == 0:
+        student = with_history(student, past)
+    elif past and past != student.history_steps:
+        raise UserError(f"--env.history.steps {past}: the student observes its last {student.history_steps} control "
+                        f"steps; pass --env.history.steps {student.history_steps} (or 0: the student's)")
     cfg = dataclasses.replace(  # the student's model, physics, actions and past, as its evaluation has them
         args.env, hand=student.hand, physics=student.physics, ball_starts=student.ball_starts,
         action_scale=student.action_scale,

@@ -1,6 +1,7 @@
 """Offline distillation (python -m skillmimic.offline_distill): the states it collects and their labels, a fit that
 brings the student to its teachers, the file it writes (which the evaluation and train_llc.py read), the refusals."""
 
+import dataclasses
 import shutil
 import signal
 import subprocess
@@ -15,14 +16,16 @@ sys.path.insert(0, str(ROOT))
 from skillmimic import checkpoint, skills  # noqa: E402
 from skillmimic import model as M  # noqa: E402
 from skillmimic.distill import Teachers  # noqa: E402
+from skillmimic.envs.history import History  # noqa: E402
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv  # noqa: E402
 from skillmimic.envs.label_sampling import LabelSampling  # noqa: E402
-from skillmimic.envs.observations import SKILL_OBS_DIM  # noqa: E402
+from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, skill_obs_dim  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
 from skillmimic.motion import MotionSet  # noqa: E402
 from skillmimic.normalizer import EmpiricalNormalization  # noqa: E402
 from skillmimic.offline_distill import Args, collect, fit, main  # noqa: E402
 from skillmimic.policy import POLICY_FORMAT, load_policy, mlp, policy_file  # noqa: E402
+from skillmimic.recipe import training_env  # noqa: E402
 
 SCALE = EnvConfig().action_scale
 
@@ -200,3 +203,33 @@ def test_skill_heads_start_as_the_students_layer_and_are_written(files, tmp_path
                         "--backend", "mujoco", "--device", "cpu"], cwd=ROOT, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0 and "031 layup" in r.stdout, r.stderr
+
+
+def test_a_student_without_a_past_is_seated_for_a_history_and_written_with_it(files, tmp_path):
+    """--env.history.steps K for a student that observes no past: its inputs are seated as train_llc.py --init-from
+    seats them (with 0 epochs it computes what its file did, whatever the past holds), the states are collected
+    with the history, and the file written observes it (the evaluation's reader takes it); another K than a
+    student's own is refused in one line."""
+    base = dict(teachers=(str(files / "dribble.pt"), str(files / "layup.pt")), motion_dir=str(files / "clips"),
+                num_envs=4, states_per_skill=30, batch=16, device="cpu")
+    env = dataclasses.replace(training_env(), history=History(2))
+    wide = tmp_path / "wide0.pt"
+    main(Args(init_from=str(files / "student.pt"), out=str(wide), env=env, epochs=0,
+              save_states=str(tmp_path / "s.pt"), **base))
+    saved = checkpoint.load(tmp_path / "s.pt", "skillmimic-distill-states/1")
+    num_obs = skill_obs_dim(2)
+    assert saved["obs"].shape == (60, num_obs) and num_obs == SKILL_OBS_DIM + 2 * OBS_DIM
+    ckpt = checkpoint.load(wide, POLICY_FORMAT)
+    assert ckpt["num_obs"] == num_obs and ckpt["history_steps"] == 2 and ckpt["obs_norm"]["mean"].shape == (num_obs,)
+    seated, plain = load_policy(wide, num_obs=skill_obs_dim), load_policy(files / "student.pt")
+    present = SKILL_OBS_DIM - skills.NUM_SLOTS
+    own = torch.cat((saved["obs"][:, :present], saved["obs"][:, present + 2 * OBS_DIM:]), dim=-1)
+    assert torch.allclose(seated(saved["obs"]), plain(own), atol=1e-6)  # the same actions: the past weighs 0
+    held = main(Args(init_from=str(files / "student.pt"), out=str(tmp_path / "wide.pt"), env=env, epochs=2,
+                     states=str(tmp_path / "s.pt"), **base))
+    assert set(held) == {13, 31}
+    assert len(checkpoint.load(tmp_path / "wide.pt", POLICY_FORMAT)["offline_distill"]["held_out_epochs"]) == 3
+    with pytest.raises(UserError, match=r"^--env.history.steps 3: the student observes its last 2 control steps; "
+                                        r"pass --env.history.steps 2 \(or 0: the student's\)$"):
+        main(Args(init_from=str(wide), out=str(tmp_path / "w3.pt"), epochs=0,
+                  env=dataclasses.replace(training_env(), history=History(3)), **base))
