@@ -78,8 +78,8 @@ def test_a_bad_flag_is_a_one_line_error(argv, message):
 
 def _arms(path):
     """An arms file of tools/layup_continue.sh: (COMMON flags, {arm: its train_llc.py flags, or for an `offline`
-    arm ("offline", its skillmimic.offline_distill flags)}); an arm's leading `@gpus=LIST` (where it runs, the
-    launcher's) is left out."""
+    arm ("offline", its skillmimic.offline_distill flags), for an `hlc` arm ("hlc", its train_hlc.py flags)}); an
+    arm's leading `@gpus=LIST` (where it runs, the launcher's) is left out."""
     common, arms = [], {}
     for line in path.read_text().splitlines():
         name, *flags = line.split() or ["#"]
@@ -99,6 +99,8 @@ def test_every_arm_of_the_arms_files_parses(name):
     sys.path.insert(0, str(ROOT))
     import train_llc
 
+    import train_hlc
+
     from skillmimic import offline_distill
 
     common, arms = _arms(ROOT / "tools" / "arms" / name)
@@ -107,6 +109,8 @@ def test_every_arm_of_the_arms_files_parses(name):
         if flags[:1] == ["offline"]:  # the launcher adds --motion-dir, --init-from (where absent) and --out
             init = [] if "--init-from" in flags else ["--init-from", "INIT.pt"]
             parse(offline_distill.Args, flags[1:] + init + ["--out", "OUT/policy.pt"])
+        elif flags[:1] == ["hlc"]:  # a task's controller: its flags alone, the launcher adds the run's own
+            parse(train_hlc.Args, flags[1:] + ["--iterations", "100000", "--run-dir", "OUT", "--overwrite"])
         else:
             parse(train_llc.Args, common + flags)
 

@@ -6,14 +6,14 @@ DAgger data (docs/llc_recipe.md, "All skills, round 14", after the round).
 
 Plays DIR's clips (one skill's) in the training environment (skillmimic.recipe.training_env: reference-state starts,
 early termination, the student file's hand, physics, ball starts, actions and past, as skillmimic.offline_distill
-builds it), 128 worlds on the CPU, by the student's action means plus Gaussian noise of std 0.05 (or, with
---player teacher, by the teacher's, as offline_distill collects), until N states (default 20,000) are kept after
-150 control steps (all worlds start together: the episodes' ends and restarts mix them by then); at each
-state the squared distance of the student's action mean from the teacher's (the mean over the 66 actions, as
-train_llc.py's distill_mse) and how far the reference's pelvis lies from the humanoid's, horizontally (the drift that
-training's termination, --env.fall-distance, limits). With --anchored the teacher is fed the reference laid onto the
-humanoid's position (skillmimic.envs.reference_obs.anchor) where it labels (not where it plays). Writes the distance's mean, quantiles, the share of its sum
-held by the farthest 1 / 5 / 10% of the states, and its mean per band of drift.
+builds it), 128 worlds on the CPU, by the student's action means plus Gaussian noise of std 0.05 (or, with --player
+teacher, by the teacher's, as offline_distill collects), until N states (default 20,000) are kept after 150 control
+steps (all worlds start together: the episodes' ends and restarts mix them by then); at each state the squared
+distance of the student's action mean from the teacher's (the mean over the 66 actions, as train_llc.py's distill_mse)
+and how far the reference's pelvis lies from the humanoid's, horizontally (the drift that training's termination,
+--env.fall-distance, limits). With --anchored the teacher is fed the reference laid onto the humanoid's position
+(skillmimic.envs.reference_obs.anchor) where it labels (not where it plays). Writes the distance's mean, quantiles,
+the share of its sum held by the farthest 1 / 5 / 10% of the states, and its mean per band of drift.
 """
 import dataclasses
 import json
@@ -73,7 +73,8 @@ def main() -> None:
               "anchored": "--anchored" in flags,
               "states": want, "mean": float(d.mean()),
               "quantiles": {q: float(d.quantile(float(q))) for q in ("0.5", "0.9", "0.99")},
-              "share_of_sum": {f"top {p}%": float(top[: int(len(top) * p / 100)].sum() / top.sum()) for p in (1, 5, 10)},
+              "share_of_sum": {f"top {p}%": float(top[: int(len(top) * p / 100)].sum() / top.sum())
+                               for p in (1, 5, 10)},
               "by_drift": [{"drift_m": f"{lo}-{hi}", "states": int(m.sum()), "share": float(m.float().mean()),
                             "mean": float(d[m].mean()) if m.any() else None}
                            for lo, hi in zip(BANDS, BANDS[1:]) for m in [(r >= lo) & (r < hi)]]}
