@@ -35,7 +35,7 @@ from skillmimic.advantage import gae
 from skillmimic.cli import run_command
 from skillmimic.distill import RolloutLabels, load_teachers
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv, load_motions
-from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM, anchor
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
 from skillmimic.normalizer import EmpiricalNormalization
 from skillmimic.export import policy_export
 from skillmimic.policy import actor_network, mlp
@@ -125,10 +125,7 @@ class Args:
     with weight 0 on it (skillmimic.recipe.seat_reference), acting as the file or the warm start made them."""
     anchor_reference: bool = False
     """With --actor-reference: the reference the actor and the critic see is laid onto the humanoid's own position
-    (skillmimic.envs.reference_obs.anchor: its pelvis under the humanoid's, the held ball with it), so that the
-    teacher acts on the pose, the phase and the ball alone, as a student without the reference must; its file records
-    it ("reference_anchor") and every reader feeds it so. Why: the 19-skill student's distance to a teacher that sees
-    where the reference is grows with its drift from it (results/dagger_probe/; docs/llc_recipe.md, round 14)."""
+    (skillmimic.envs.reference_obs.anchor, which says why); the file records it and every reader feeds it so."""
     teachers: tuple[str, ...] = ()
     """Distil from these exported policies (DAgger, skillmimic/distill.py, which says why): each file's actor labels
     the steps of the skills it was trained on with its action mean, and --distill-coef x the squared distance of
@@ -322,9 +319,7 @@ def main(args: Args) -> None:
     obs, start_iteration, global_step = run.restore(env, agent, optimizer)  # a new run's, or the checkpoint's
     # The critic's view of the reference (--critic-reference), of the state obs observes (a resumed run's: of the
     # environment restored, the same numbers).
-    reference = env.reference_obs if args.critic_reference else lambda: None
-    if args.anchor_reference:  # laid onto the humanoid's position (recipe.check_schedule: with --actor-reference)
-        reference = lambda: anchor(env.reference_obs())  # noqa: E731
+    reference = recipe.reference_view(env, args.critic_reference, args.anchor_reference)
     ref = reference()  # (local_envs, REFERENCE_OBS_DIM) or None
     batch_size = local_envs * args.num_steps
     minibatch_size = batch_size // args.num_minibatches

@@ -26,6 +26,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -35,7 +36,7 @@ from skillmimic.cli import check_counts
 from skillmimic.distill import check_options
 from skillmimic.envs.imitation import EnvConfig
 from skillmimic.envs.observations import OBS_DIM, skill_obs_dim
-from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM
+from skillmimic.envs.reference_obs import REFERENCE_OBS_DIM, anchor
 from skillmimic.errors import UserError
 from skillmimic.model import Physics
 from skillmimic.normalizer import EmpiricalNormalization
@@ -317,6 +318,16 @@ def init_from(path: str | Path, actor: nn.Module, obs_norm: EmpiricalNormalizati
               + ("; its output layer copied into each skill's head" if run_heads is not None and file_heads is None
                  else ""))
     return policy
+
+
+def reference_view(env, critic_reference: bool, anchor_reference: bool) -> Callable[[], torch.Tensor | None]:
+    """What train_llc.py's critic (and a teacher's actor) sees of the reference each step: env's reference_obs
+    (--critic-reference), laid onto the humanoid's position with --anchor-reference (reference_obs.anchor; only with
+    --actor-reference: check_schedule), or None without a privileged critic. -> a function of no argument returning
+    (N, REFERENCE_OBS_DIM) or None."""
+    if anchor_reference:
+        return lambda: anchor(env.reference_obs())
+    return env.reference_obs if critic_reference else lambda: None
 
 
 def check_schedule(args) -> None:
