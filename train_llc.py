@@ -135,6 +135,9 @@ class Args:
     """Weight of the distillation loss (--teachers) against PPO's surrogate."""
     distill_ppo: bool = True
     """With --teachers, keep PPO's surrogate (--no-distill-ppo: the teachers alone; untaught skills stand still)."""
+    distill_ppo_labels: tuple[int, ...] = ()
+    """With --teachers, PPO's surrogate on these skills' samples alone (e.g. 1, the pickup: all-skills round 15);
+    the others learn from their teachers alone."""
     distill_teacher_share: float = 0.0
     """With --teachers and --no-distill-ppo, the share of the environments, drawn anew each iteration, that the
     teachers play instead of the policy (skillmimic.distill.teacher_share); progress.csv gets it."""
@@ -153,21 +156,18 @@ class Args:
     measured: docs/llc_recipe.md, "Skill heads"). --init-from a plain file copies its output layer into each head
     (recipe.seat_heads)."""
     tf32: bool = True
-    """Matrix products in TF32 on the GPU's tensor cores (10-bit mantissa) instead of FP32 (--no-tf32): the
-    update's forward and backward passes are half of an iteration in FP32 (tools/profile_llc.py). On the layup at
-    8,192 environments on one H100, 216,500 samples/s against 178,400, and the training curve at equal samples
-    within the band of two FP32 seeds (docs/llc_recipe.md, round 7). A speed setting, taken from the command line
-    on --resume; no effect on a CPU."""
+    """Matrix products in TF32 on the GPU's tensor cores (10-bit mantissa), not FP32 (--no-tf32): on the layup at
+    8,192 environments on one H100, 216,500 samples/s against 178,400 and the curve at equal samples within two FP32
+    seeds' band (docs/llc_recipe.md, round 7; tools/profile_llc.py). A speed setting, taken from the command line on
+    --resume; no effect on a CPU."""
     compile: bool = True
     """On a GPU, the reward, the observation (ImitationEnv.compile) and the update's loss (ppo_loss) through
-    torch.compile (--no-compile: eager): 249,800 against 229,700 samples/s on two H100s side by side with the same
-    learning curve (all-skills round 2, docs/llc_recipe.md). No effect on a CPU. Taken from the command line on
-    --resume."""
+    torch.compile (--no-compile: eager): 249,800 against 229,700 samples/s on two H100s, the same learning curve
+    (all-skills round 2, docs/llc_recipe.md). No effect on a CPU; taken from the command line on --resume."""
     update_bf16: bool = False
     """The update's forward passes under bf16 autocast (the weights, Adam and the loss's arithmetic FP32; the rollout
-    unchanged): opt-in, not yet measured on a GPU, and it moves a trained policy's log-probabilities about ten times
-    as far as TF32 does (README, "Where one GPU's time goes"). A speed setting, taken from the command line on
-    --resume."""
+    unchanged): opt-in, not yet measured on a GPU, it moves a trained policy's log-probabilities ten times as far as
+    TF32 (README, "Where one GPU's time goes"). A speed setting, taken from the command line on --resume."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     keep_policies: bool = False
@@ -239,7 +239,7 @@ def ppo_loss(agent: Agent, obs: torch.Tensor, act: torch.Tensor, logp_old: torch
              ret_n: torch.Tensor, mu_old: torch.Tensor, old_log_std: torch.Tensor, actor_on: float, clip_coef: float,
              bounds_coef: float, vf_coef: float, critic_obs: torch.Tensor | None = None,
              teacher_mu: torch.Tensor | None = None, taught: torch.Tensor | None = None, distill_coef: float = 0.0,
-             ppo_on: float = 1.0, bf16: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             ppo_on: float | torch.Tensor = 1.0, bf16: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """One minibatch's PPO loss: the clipped surrogate on advantages normalised within the minibatch, the loss that
     keeps action means within [-1, 1] (both off while actor_on is 0: the critic learns alone), the value loss on
     normalised returns. obs (B, num_obs) the actor's input, normalised (Agent.actor_obs: + num_reference with
@@ -248,23 +248,25 @@ def ppo_loss(agent: Agent, obs: torch.Tensor, act: torch.Tensor, logp_old: torch
     critic's input with --critic-reference (Agent.critic_obs), None: obs; with --teachers, teacher_mu (B,
     num_actions) the teachers' action means and taught (B,) 1 where a teacher teaches the sample's skill: the
     distillation loss, distill_coef x the mean over the taught samples of the squared distance of the action means
-    (mean over actions), joins the actor's loss; ppo_on 0 leaves the surrogate out (--no-distill-ppo). -> loss (),
-    and the statistics the log keeps by name (policy, value and bounds losses; KL(rollout policy || current), exact
-    for the two Gaussians; the clipped share; with teachers, distill_mse). With --compile, torch.compile'd: its
-    elementwise pieces fused. bf16 (--update-bf16): the actor's and the critic's forward passes under autocast in
-    bfloat16, their outputs FP32 (Agent.dist, Agent.value) and the rest of the loss FP32; the backward's products
-    follow the forward's dtypes (autograd records autocast's casts), the gradients reach the FP32 weights as FP32."""
+    (mean over actions), joins the actor's loss; ppo_on 0 leaves the surrogate out (--no-distill-ppo), a (B,) tensor
+    weighs it by sample (--distill-ppo-labels). -> loss (), and the statistics the log keeps by name (policy, value
+    and bounds losses; KL(rollout policy || current), exact for the two Gaussians; the clipped share; with
+    teachers, distill_mse). With --compile, torch.compile'd: its elementwise pieces fused. bf16 (--update-bf16): the
+    actor's and the critic's forward passes under autocast in bfloat16, their outputs FP32 (Agent.dist, Agent.value)
+    and the rest of the loss FP32; the backward's products follow the forward's dtypes (autograd records autocast's
+    casts), the gradients reach the FP32 weights as FP32."""
     with torch.autocast(obs.device.type, dtype=torch.bfloat16, enabled=bf16):
         dist = agent.dist(obs)
         value = agent.value(obs if critic_obs is None else critic_obs)  # (B,)
     logratio = dist.log_prob(act).sum(-1) - logp_old
     ratio = logratio.exp()
     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-    pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef)).mean()
+    pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip_coef, 1 + clip_coef))  # (B,)
+    pg_loss = pg.mean()
     v_loss = 0.5 * (value - ret_n).square().mean()
     mu = dist.mean
     bounds = ((mu - 1.0).clamp(min=0).square() + (-1.0 - mu).clamp(min=0).square()).sum(-1).mean()
-    actor_loss = ppo_on * pg_loss + bounds_coef * bounds
+    actor_loss = (ppo_on * pg).mean() + bounds_coef * bounds
     distill = None
     if teacher_mu is not None and taught is not None:
         distill = (taught * (mu - teacher_mu).square().mean(-1)).sum() / taught.sum().clamp(min=1.0)
@@ -337,7 +339,7 @@ def main(args: Args) -> None:
                           device=device)  # the critic's reference features, normalised (none without them)
     labels = None if teachers is None else RolloutLabels(  # the teachers' labels of each rollout
         teachers, args.num_steps, local_envs, env.num_actions, env.skill_labels.tolist(), device,
-        args.distill_teacher_share, args.distill_teacher_iterations, args.distill_balance)
+        args.distill_teacher_share, args.distill_teacher_iterations, args.distill_balance, args.distill_ppo_labels)
 
     # Saved every checkpoint_every iterations and at the end (Ctrl-C, SIGTERM: finish the iteration, save, stop).
     entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions, "hand": env.spec.hand,
@@ -389,7 +391,7 @@ def main(args: Args) -> None:
             b_act = act_buf.reshape(batch_size, -1)
             b_mu = mu_buf.reshape(batch_size, -1)
             b_ref = ref_buf.reshape(batch_size, -1) if args.critic_reference else None
-            b_teacher, b_taught, taught_stats = labels.batch(b_mu) if labels is not None else (None, None, {})
+            b_teacher, b_taught, b_pg, taught_stats = labels.batch(b_mu) if labels is not None else (None,) * 3 + ({},)
             old_log_std = agent.log_std.detach().clamp(-5.0, 1.0).clone()  # the rollout's (num_actions,)
             b_logp, b_adv = logp_buf.flatten(), advantages.flatten()
             b_ret_n = agent.value_norm.normalize(returns.flatten())
@@ -410,7 +412,7 @@ def main(args: Args) -> None:
                                              args.vf_coef, critic_obs,
                                              None if b_teacher is None else b_teacher[mb],
                                              None if b_taught is None else b_taught[mb], args.distill_coef,
-                                             1.0 if teachers is None or args.distill_ppo else 0.0,
+                                             b_pg[mb] if b_pg is not None else float(args.distill_ppo or not teachers),
                                              bf16=args.update_bf16)
                     if args.desired_kl is not None and actor_on and not priming:  # the KL of all ranks
                         kl = float(distributed.all_reduce_sum_(mb_stats["kl"].reshape(1).clone())) / ranks.world_size

@@ -35,14 +35,20 @@ from skillmimic.policy import SkillPolicy, check_action_scale, load_policy
 
 
 def check_options(teachers: tuple[str, ...], coef: float, ppo: bool, share: float, share_iterations: int,
-                  balance: bool = False) -> None:
+                  balance: bool = False, ppo_labels: tuple[int, ...] = ()) -> None:
     """train_llc.py's distillation flags, each refused in one line before anything is built: the teachers' files
     exist (they are read once the environment is built), the weight is 0 or more, the teachers' share of the acting
     is within [0, 1] and only with --teachers and --no-distill-ppo (the surrogate needs the policy's own actions),
-    --distill-balance only with --teachers."""
+    --distill-balance only with --teachers, --distill-ppo-labels only with --teachers and the surrogate, each a skill
+    slot (0-63) once (RolloutLabels checks they are the run's skills)."""
     check_finite_nonnegative(coef, "--distill-coef", "0 or more")
     if balance and not teachers:
         raise UserError("--distill-balance needs --teachers (it weighs the taught skills' samples)")
+    if ppo_labels and (not teachers or not ppo):
+        raise UserError("--distill-ppo-labels needs --teachers and PPO's surrogate (not --no-distill-ppo)")
+    for label in ppo_labels:
+        if not 0 <= label < skills.NUM_SLOTS or ppo_labels.count(label) > 1:
+            raise UserError(f"--distill-ppo-labels {label}: each a skill label from 0 to {skills.NUM_SLOTS - 1}, once")
     if not 0.0 <= share <= 1.0:  # NaN fails too
         raise UserError(f"--distill-teacher-share {share}: must be within [0, 1]")
     if share > 0 and (not teachers or ppo):
@@ -176,11 +182,18 @@ class RolloutLabels:
     """A rollout's distillation labels (train_llc.py --teachers), its buffers allocated once, (num_steps, num_envs,
     ...): at each step the teachers' action means where they teach the skill played, and (--distill-teacher-share)
     the environments they play this iteration; at the update the batch's labels, the loss's weights (--distill-balance:
-    skill_weights) and each taught skill's distance (skill_distances)."""
+    skill_weights), where PPO's surrogate applies (--distill-ppo-labels: `ppo_labels`, skills of `run_labels`) and
+    each taught skill's distance (skill_distances)."""
 
     def __init__(self, teachers: Teachers, num_steps: int, num_envs: int, num_actions: int, run_labels: list[int],
-                 device: torch.device, share: float = 0.0, share_iterations: int = 0, balance: bool = False):
+                 device: torch.device, share: float = 0.0, share_iterations: int = 0, balance: bool = False,
+                 ppo_labels: tuple[int, ...] = ()):
         self.teachers, self.share, self.share_iterations, self.balance = teachers, share, share_iterations, balance
+        for label in ppo_labels:
+            if label not in run_labels:
+                raise UserError(f"--distill-ppo-labels {label}: not a skill of this run's clips "
+                                f"({' '.join(f'{lab:03d}' for lab in run_labels)})")
+        self.ppo_labels = torch.tensor(ppo_labels, dtype=torch.long, device=device) if ppo_labels else None
         self.teacher_mu = torch.zeros(num_steps, num_envs, num_actions, device=device)
         self.taught = torch.zeros(num_steps, num_envs, device=device)
         self.label = torch.zeros(num_steps, num_envs, dtype=torch.long, device=device)  # the skill slot played
@@ -205,14 +218,17 @@ class RolloutLabels:
             return action
         return torch.where((self.driven & (self.taught[step] > 0)).unsqueeze(-1), self.teacher_mu[step], action)
 
-    def batch(self, mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def batch(self, mu: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None,
+                                                 dict[str, torch.Tensor]]:
         """The rollout flattened for the update, mu (B, num_actions) the policy's means at the rollout -> (the
-        teachers' means (B, num_actions), the loss's weights (B,): 1 where taught, or skill_weights with balance, and
-        each taught skill's distance by its column name)."""
+        teachers' means (B, num_actions), the loss's weights (B,): 1 where taught, or skill_weights with balance, the
+        surrogate's weights (B,): 1 on the samples of --distill-ppo-labels' skills, else 0 (None without them: every
+        sample), and each taught skill's distance by its column name)."""
         teacher_mu, taught = self.teacher_mu.reshape(mu.shape), self.taught.flatten()
         label = self.label.flatten()
         stats = skill_distances(mu, teacher_mu, taught, label, self.slots)
-        return teacher_mu, skill_weights(taught, label) if self.balance else taught, stats
+        ppo = None if self.ppo_labels is None else torch.isin(label, self.ppo_labels).float()
+        return teacher_mu, skill_weights(taught, label) if self.balance else taught, ppo, stats
 
 
 def load_teachers(paths: tuple[str, ...], env, device: torch.device, show: bool = False) -> Teachers | None:

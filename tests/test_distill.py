@@ -153,12 +153,54 @@ def test_a_rollout_s_labels_drive_and_weigh_as_asked(tmp_path):
             taken = labels.record(step, torch.randn(4, SKILL_OBS_DIM), played, action)
             assert torch.equal(taken[3], action[3]) and torch.equal(taken[:3], labels.teacher_mu[step][:3])
         mu = torch.zeros(8, n_act)
-        teacher_mu, weights, stats = labels.batch(mu)
+        teacher_mu, weights, surrogate, stats = labels.batch(mu)
         assert torch.equal(teacher_mu, labels.teacher_mu.reshape(8, n_act)) and sorted(stats) == [
             "distill_mse_005", "distill_mse_031"]
         want = skill_weights(labels.taught.flatten(), labels.label.flatten()) if balance else labels.taught.flatten()
-        assert torch.equal(weights, want) and weights[3] == 0
+        assert torch.equal(weights, want) and weights[3] == 0 and surrogate is None  # the surrogate everywhere
     assert RolloutLabels(teachers, 1, 4, n_act, [5], cpu).begin(1) == 0.0  # no share: the policy plays
+
+
+def test_the_surrogate_of_the_skills_asked_alone(tmp_path):
+    """--distill-ppo-labels 13 31: the batch weighs the surrogate 1 on those skills' samples and 0 on the others'
+    (whose loss is the teachers' alone: their actions get no gradient from it); a label the run's clips lack is
+    refused in one line."""
+    _teacher(tmp_path / "a.pt", [5, 31], seed=0)
+    cpu = torch.device("cpu")
+    teachers = Teachers((str(tmp_path / "a.pt"),), SKILL_OBS_DIM, "rigid", cpu, run_labels=[5, 13, 31],
+                        action_scale=SCALE)
+    n_act = teachers.policies[0].num_actions
+    labels = RolloutLabels(teachers, 2, 3, n_act, [5, 13, 31], cpu, ppo_labels=(13, 31))
+    for step in range(2):
+        labels.record(step, torch.randn(3, SKILL_OBS_DIM), torch.tensor([5, 13, 31]), torch.zeros(3, n_act))
+    _, _, surrogate, _ = labels.batch(torch.zeros(6, n_act))
+    assert surrogate.tolist() == [0.0, 1.0, 1.0] * 2
+    with pytest.raises(UserError, match=r"^--distill-ppo-labels 40: not a skill of this run's clips \(005 013 031\)$"):
+        RolloutLabels(teachers, 2, 3, n_act, [5, 13, 31], cpu, ppo_labels=(40,))
+    torch.manual_seed(0)
+    agent = train_llc.Agent(20, 6, (32, 32), log_std=-1.0)
+    b = 8
+    obs, act, mu_old = torch.randn(b, 20), 0.3 * torch.randn(b, 6), 0.3 * torch.randn(b, 6)
+    weight = (torch.arange(b) < 3).float()  # the surrogate on the first three samples
+    with torch.no_grad():  # the rollout's own probabilities: a ratio of 1, nothing clipped
+        logp_old = agent.dist(obs).log_prob(act).sum(-1)
+    adv, grads = torch.randn(b), []
+    for on in (weight, 1.0):
+        obs_g = obs.clone().requires_grad_(True)
+        loss, stats = train_llc.ppo_loss(agent, obs_g, act, logp_old, adv, torch.zeros(b),
+                                         mu_old, torch.full((6,), -1.0), 1.0, 0.2, 0.0, 0.0, ppo_on=on)
+        loss.backward()
+        grads.append(obs_g.grad.abs().sum(-1))
+    assert (grads[0][3:] == 0).all() and (grads[0][:3] > 0).all() and (grads[1] > 0).all()
+    assert torch.allclose(grads[0][:3], grads[1][:3])  # each sample's share as with the surrogate everywhere
+    _teacher(tmp_path / "t.pt", [31], seed=3)  # a run with it, resumed with it
+    r = _train(*FAST, "--motion-dir", DATA / "layup", "--iterations", 2, "--run-dir", tmp_path / "run",
+               "--teachers", tmp_path / "t.pt", "--distill-ppo-labels", "031", "--warm-start-steps", 0)
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = _train("--resume", tmp_path / "run" / "checkpoint.pt", "--iterations", 3)
+    assert r.returncode == 0, r.stderr[-2000:]
+    ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert ckpt["iteration"] == 3 and tuple(ckpt["args"]["distill_ppo_labels"]) == (31,)
 
 
 def _train(*args):
@@ -203,6 +245,15 @@ def test_a_missing_teacher_is_refused_before_any_work(tmp_path):
                "--distill-balance")
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [
         "error: --distill-balance needs --teachers (it weighs the taught skills' samples)"]
+    _teacher(tmp_path / "t.pt", [31], seed=3)
+    for flags, line in (((), "--distill-ppo-labels needs --teachers and PPO's surrogate (not --no-distill-ppo)"),
+                        (("--teachers", tmp_path / "t.pt", "--no-distill-ppo"),
+                         "--distill-ppo-labels needs --teachers and PPO's surrogate (not --no-distill-ppo)"),
+                        (("--teachers", tmp_path / "t.pt"), "--distill-ppo-labels 64: each a skill label from 0 to 63, "
+                                                            "once")):
+        r = _train(*FAST, "--motion-dir", DATA / "layup", "--iterations", 1, "--run-dir", tmp_path / "run", *flags,
+                   "--distill-ppo-labels", 31 if "once" not in line else 64)
+        assert r.returncode == 2 and r.stderr.strip().splitlines() == [f"error: {line}"], r.stderr[-2000:]
     assert not (tmp_path / "run").exists()
 
 
