@@ -3,7 +3,6 @@ its file is read by the evaluation and by --teachers, which feed it the referenc
 reader that drives a skill by its label; a skill policy continued as a teacher acts as it did (weight 0 on the
 reference), and so does a fresh one after the warm start; the flag's refusals come before any work (CPU)."""
 
-import subprocess
 import sys
 
 import pytest
@@ -11,6 +10,7 @@ import torch
 
 from paths import DATA, ROOT
 from policies import write_layup_policy
+from scripts import run_python
 from skillmimic import checkpoint, recipe, skills
 from skillmimic import model as M
 from skillmimic.distill import Teachers
@@ -32,8 +32,7 @@ REFUSED = ("its actor sees the reference motion (a teacher, trained with --actor
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "train_llc.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return run_python("train_llc.py", *args)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +69,8 @@ def test_the_teacher_s_file_is_read_where_the_reference_is_and_refused_elsewhere
     assert policy.num_reference == REFERENCE_OBS_DIM and float(policy.ref_norm.count) > 0
     with pytest.raises(ValueError, match="sees the reference motion: pass ref"):
         policy(torch.zeros(2, SKILL_OBS_DIM))
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(path), "--episodes", "1",
-                        "--horizon", "3", "--device", "cpu", "--backend", "mujoco"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=300)
+    r = run_python("-m", "skillmimic.evaluate", "--checkpoint", path, "--episodes", "1", "--horizon", "3", "--device",
+                   "cpu", "--backend", "mujoco", timeout=300)
     assert r.returncode == 0, r.stderr
     assert "031 layup" in r.stdout
     with pytest.raises(checkpoint.CheckpointError, match="a skill label alone cannot drive it"):

@@ -4,13 +4,13 @@ the ball to reach; a run trains such a teacher and its file says so; every reade
 evaluation) feeds it the reference so; the flag without a teacher, and such a file continued without the flag, are
 refused in one line (CPU)."""
 
-import subprocess
 import sys
 
 import pytest
 import torch
 
 from paths import ROOT
+from scripts import run_python
 from skillmimic import checkpoint, rotations
 from skillmimic import model as M
 from skillmimic.distill import Teachers
@@ -29,8 +29,7 @@ BALL = M.NUM_BODIES * 3  # the reference ball's first feature
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "train_llc.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return run_python("train_llc.py", *args)
 
 
 def _features(root_shift: torch.Tensor, contact: torch.Tensor) -> torch.Tensor:
@@ -107,9 +106,8 @@ def test_a_run_trains_an_anchored_teacher_the_evaluation_reads_it_and_a_plain_ru
     path = tmp_path / "a" / "policy.pt"
     assert checkpoint.load(path, POLICY_FORMAT)["reference_anchor"] is True
     assert checkpoint.load(tmp_path / "a" / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["anchor_reference"] is True
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(path), "--episodes", "1",
-                        "--horizon", "3", "--device", "cpu", "--backend", "mujoco"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=300)
+    r = run_python("-m", "skillmimic.evaluate", "--checkpoint", path, "--episodes", "1", "--horizon", "3", "--device",
+                   "cpu", "--backend", "mujoco", timeout=300)
     assert r.returncode == 0, r.stderr
     r = _run(*FAST, "--iterations", "1", "--run-dir", tmp_path / "plain", "--init-from", path)
     assert r.returncode == 2 and r.stderr.strip().splitlines() == [

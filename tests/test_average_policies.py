@@ -1,11 +1,11 @@
 """tools/average_policies.py: the weighted mean of policy files of one lineage, and the files it refuses."""
 
 import subprocess
-import sys
 
 import torch
 from paths import ROOT
 from policies import write_layup_policy
+from scripts import run_python
 
 from skillmimic import checkpoint, torchfile
 from skillmimic.policy import load_policy
@@ -14,7 +14,7 @@ TOOL = ROOT / "tools" / "average_policies.py"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True, timeout=120)
+    return run_python(TOOL, *args, cwd=None, timeout=120)
 
 
 def _two_files(tmp_path):

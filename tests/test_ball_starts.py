@@ -5,7 +5,6 @@ by frame 36 from its recorded start, first contact at 79) and one clip with no e
 import dataclasses
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 import torch
 
 from paths import DATA, ROOT
+from scripts import importable_env, run_python
 from skillmimic import ball_starts as BS
 from skillmimic import model as M
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv, load_motions
@@ -202,10 +202,7 @@ def test_a_file_that_does_not_fit_is_refused_in_one_line(folder, tmp_path, edit,
 
 
 def _run(script, *args, cwd=ROOT):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
-               OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, *script, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=env)
+    return run_python(*script, *args, cwd=cwd, env=importable_env(OMP_NUM_THREADS="1"))
 
 
 def test_the_tool_fits_the_moving_clips_and_keeps_an_existing_file(folder, tmp_path):

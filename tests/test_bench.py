@@ -1,17 +1,13 @@
 """Smoke tests of the benchmark command, run as a user would, in a subprocess."""
 
 import json
-import subprocess
-import sys
-
 import pytest
 
-from paths import ROOT
+from scripts import run_python
 
 
 def _run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "skillmimic.bench", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_python("-m", "skillmimic.bench", *args, timeout=timeout)
 
 
 def test_help_parses():

@@ -6,6 +6,7 @@ import sys
 import pytest
 
 from paths import ROOT
+from scripts import run_python
 
 sys.path.insert(0, str(ROOT / "tools"))
 import carry_pack  # noqa: E402
@@ -59,11 +60,9 @@ def test_a_hidden_folders_file_and_a_missing_last_piece(tmp_path, monkeypatch):
 
 
 def test_mistakes_are_one_line():
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "carry_pack.py"), "pack", "OUT", "no/such.pt"],
-                       capture_output=True, text=True, timeout=60)
+    r = run_python(ROOT / "tools" / "carry_pack.py", "pack", "OUT", "no/such.pt", cwd=None, timeout=60)
     assert r.returncode == 2 and r.stderr.strip() == "error: no/such.pt: no such file to pack"
-    r = subprocess.run([sys.executable, str(ROOT / "tools" / "carry_pack.py"), "join"], capture_output=True,
-                       text=True, timeout=60)
+    r = run_python(ROOT / "tools" / "carry_pack.py", "join", cwd=None, timeout=60)
     assert r.returncode == 2 and r.stderr.startswith("error: usage: carry_pack.py pack OUT FILE")
 
 
@@ -75,9 +74,8 @@ def test_join_needs_only_the_standard_library(tmp_path):
     (stash / "t-1.0-py3-none-any.whl.part.00").write_bytes(b"wheel")
     (stash / "results__a.pt.part.00").write_bytes(b"ab")
     (stash / "results__a.pt.part.01").write_bytes(b"c")
-    r = subprocess.run([sys.executable, "-S", str(ROOT / "tools" / "carry_pack.py"), "join", str(stash), "--wheels",
-                        str(tmp_path / "whl"), "--into", str(tmp_path / "work")], capture_output=True, text=True,
-                       timeout=60)
+    r = run_python("-S", ROOT / "tools" / "carry_pack.py", "join", stash, "--wheels", tmp_path / "whl", "--into",
+                   tmp_path / "work", cwd=None, timeout=60)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "whl" / "t-1.0-py3-none-any.whl").read_bytes() == b"wheel"
     assert (tmp_path / "work" / "results" / "a.pt").read_bytes() == b"abc"

@@ -4,7 +4,6 @@ clip, switch episodes and restarted worlds; a run with the flag, resumed exactly
 reader of the actor; --init-from seating a plain critic (its values kept), loading a privileged one as it is, and a
 plain run leaving a privileged one behind (CPU, a few worlds)."""
 
-import subprocess
 import sys
 
 import pytest
@@ -13,6 +12,7 @@ import torch
 from falls import knock_down
 from paths import DATA, ROOT
 from policies import write_layup_policy
+from scripts import run_python
 from skillmimic import checkpoint, recipe, rotations, skills
 from skillmimic import model as M
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
@@ -33,8 +33,7 @@ FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--upda
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "train_llc.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return run_python("train_llc.py", *args)
 
 
 def _env(motions, n=3, **kw):
@@ -281,9 +280,8 @@ def test_a_policy_file_of_the_flag_is_read_by_every_reader_of_the_actor(flag_run
     policy = load_policy(path, num_obs=skill_obs_dim)
     assert policy.num_obs == SKILL_OBS_DIM and policy.info["critic_reference"] is True
     assert set(policy.critic_state) == {"critic", "value_norm", "ref_norm"}
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(path), "--episodes", "1",
-                        "--horizon", "3", "--device", "cpu", "--backend", "mujoco"], cwd=ROOT, capture_output=True,
-                       text=True, timeout=300)
+    r = run_python("-m", "skillmimic.evaluate", "--checkpoint", path, "--episodes", "1", "--horizon", "3", "--device",
+                   "cpu", "--backend", "mujoco", timeout=300)
     assert r.returncode == 0, r.stderr
     player = play.make_player(play.Args(checkpoint=str(path), motion_dir=str(DATA / "layup")))
     player.tick()

@@ -3,7 +3,6 @@
 
 import math
 import os
-import subprocess
 import sys
 
 import pytest
@@ -11,6 +10,7 @@ import torch
 import torch.multiprocessing as mp
 
 from paths import ROOT
+from scripts import run_python
 
 sys.path.insert(0, str(ROOT))
 import train_hlc  # noqa: E402
@@ -27,9 +27,8 @@ LLC_FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--
 
 def _torchrun(script, *args, nproc=2):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           f"--nproc_per_node={nproc}", script, *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    return run_python("-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", script, *args,
+                      env=env)
 
 
 def _load(run_dir, fmt):
@@ -64,8 +63,7 @@ def test_two_processes_share_one_model_write_one_checkpoint_and_resume_every_ran
     for ra, rb in zip(ca["ranks"], cb["ranks"]):
         assert torch.equal(ra["obs"], rb["obs"])
     # A single process cannot continue a two-process run: one line says what to do.
-    r = subprocess.run([sys.executable, "train_llc.py", *LLC_FAST, "--iterations", "4", "--run-dir", str(b),
-                        "--resume", str(b / "checkpoint.pt")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = run_python("train_llc.py", *LLC_FAST, "--iterations", "4", "--run-dir", b, "--resume", b / "checkpoint.pt")
     assert r.returncode != 0
     assert r.stderr.strip().splitlines()[-1].endswith("start 2 process(es) (torchrun --nproc_per_node) to continue it")
 

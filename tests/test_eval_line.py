@@ -2,15 +2,15 @@
 
 import json
 import subprocess
-import sys
 
 from paths import ROOT
+from scripts import run_python
 
 TOOL = ROOT / "tools" / "eval_line.py"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-S", str(TOOL), *args], capture_output=True, text=True, timeout=60)
+    return run_python("-S", TOOL, *args, cwd=None, timeout=60)
 
 
 def test_a_line_per_evaluation_and_one_line_for_a_bad_file(tmp_path):

@@ -1,13 +1,11 @@
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from paths import ROOT
+from scripts import importable_env, run_python
 from skillmimic import checkpoint
 from skillmimic import model as M
 from skillmimic.envs.observations import SKILL_OBS_DIM
@@ -93,10 +91,8 @@ def test_evaluate_command_runs_on_a_policy_of_its_hand(tmp_path):
     assert policy.hand == "rigid" and policy(torch.zeros(1, SKILL_OBS_DIM)).shape == (1, 66)
     out = tmp_path / "eval.json"
     # Run from another folder: the default motion folder (the layup clip) is found from the package.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(path), "--episodes", "2",
-                        "--horizon", "10", "--device", "cpu", "--json-out", str(out)], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=300, env=env)
+    r = run_python("-m", "skillmimic.evaluate", "--checkpoint", path, "--episodes", "2", "--horizon", "10", "--device",
+                   "cpu", "--json-out", out, cwd=tmp_path, timeout=300, env=importable_env())
     assert r.returncode == 0, r.stderr
     assert "031 layup" in r.stdout
     (res,) = json.loads(out.read_text())["skills"]
@@ -151,11 +147,9 @@ def test_the_shipped_layup_policy_lays_up_on_the_default_ball_and_hand(tmp_path)
     assert shipped.physics == M.Physics(palm=True)  # FIBA's ball, the box palm, contacts on overlap
     assert set(shipped.critic_state) == {"critic", "value_norm"}  # it can be continued (--init-from)
     out = tmp_path / "eval.json"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint",
-                        str(ROOT / "skillmimic" / "assets" / "llc_layup.pt"), "--episodes", "4", "--device", "cpu",
-                        "--backend", "mujoco", "--json-out", str(out)], cwd=tmp_path, capture_output=True, text=True,
-                       timeout=600, env=env)
+    r = run_python("-m", "skillmimic.evaluate", "--checkpoint", ROOT / "skillmimic" / "assets" / "llc_layup.pt",
+                   "--episodes", "4", "--device", "cpu", "--backend", "mujoco", "--json-out", out, cwd=tmp_path,
+                   env=importable_env())
     assert r.returncode == 0, r.stderr
     (res,) = json.loads(out.read_text())["skills"]
     assert res["label"] == "031" and res["success"] >= 0.5, res

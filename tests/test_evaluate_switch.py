@@ -2,15 +2,13 @@
 command writes a matrix over the key map's skills, and a bad flag is one line."""
 
 import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 import torch
 
 from paths import DATA, ROOT
+from scripts import importable_env, run_python
 from skillmimic import model as M
 from skillmimic import skills
 from skillmimic.cli import parse
@@ -87,10 +85,8 @@ def test_the_switch_changes_the_policy_s_skill_input_at_the_lead_step():
 def test_the_command_writes_a_matrix_over_the_key_map_s_skills(tmp_path):
     out = tmp_path / "switch.json"
     # Run from another folder: the shipped policy, the clips and the key map are found from the package.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate_switch", "--episodes", "2", "--lead", "5",
-                        "--after", "10", "--device", "cpu", "--json-out", str(out)], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=300, env=env)
+    r = run_python("-m", "skillmimic.evaluate_switch", "--episodes", "2", "--lead", "5", "--after", "10", "--device",
+                   "cpu", "--json-out", out, cwd=tmp_path, timeout=300, env=importable_env())
     assert r.returncode == 0, r.stderr
     assert "Standing" in r.stdout and "034 turnaround layup" in r.stdout
     res = json.loads(out.read_text())
@@ -136,9 +132,8 @@ def test_a_skill_the_policy_did_not_learn_is_refused(tmp_path):
 
 
 def test_a_user_error_on_the_command_line_is_one_line_and_status_2(tmp_path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate_switch", "--labels", "5", "8", "--device", "cpu"],
-                       cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    r = run_python("-m", "skillmimic.evaluate_switch", "--labels", "5", "8", "--device", "cpu", cwd=tmp_path,
+                   timeout=300, env=importable_env())
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --labels 8: no clips of skill 008 in "), r.stderr

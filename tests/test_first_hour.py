@@ -9,7 +9,6 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from importlib.util import find_spec
 
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from paths import ROOT
+from scripts import importable_env, run_python
 
 README = (ROOT / "README.md").read_text()
 CI = (ROOT / ".ci" / "run").read_text()
@@ -112,9 +112,7 @@ def _texts() -> dict[str, str]:
 
 def _help(target: str) -> subprocess.CompletedProcess:
     argv = target.split() if target.startswith("-m ") else [str(ROOT / target)]
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    return subprocess.run([sys.executable, *argv, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env=env)
+    return run_python(*argv, "--help", timeout=300, env=importable_env())
 
 
 @pytest.fixture(scope="module")

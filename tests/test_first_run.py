@@ -4,7 +4,6 @@ what a CPU run is for), the time taken and left on every progress line, Ctrl-C a
 the run will stop after (and that one saved), a killed run's tensorboard log gone from a fresh start in its
 folder, and Ctrl-C in the warm start: one line, nothing written."""
 
-import os
 import re
 import signal
 import subprocess
@@ -13,6 +12,7 @@ import sys
 import torch
 
 from paths import ROOT
+from scripts import importable_env
 from skillmimic import checkpoint
 
 SMALL = ["--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2", "--hidden", "64", "64",
@@ -22,9 +22,8 @@ SMALL = ["--num-steps", "8", "--num-minibatches", "2", "--update-epochs", "2", "
 def _start(*args) -> subprocess.Popen:
     """train_llc.py as a user starts it, its output read as it comes. SIGINT is made the default in the child (a
     test runner may start processes with it ignored), so that Ctrl-C reaches Python as it does in a terminal."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    return subprocess.Popen([sys.executable, str(ROOT / "train_llc.py"), *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return subprocess.Popen([sys.executable, str(ROOT / "train_llc.py"), *map(str, args)], cwd=ROOT,
+                            env=importable_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 

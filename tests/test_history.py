@@ -3,7 +3,6 @@ the observation's width and its past steps, at starts too; the policy file's rec
 rebuilds the observation; a policy of no history continued with one (--init-from), computing at first exactly what
 it did; an --init-from of another history refused in one line (CPU, a few worlds)."""
 
-import subprocess
 import sys
 
 import pytest
@@ -12,6 +11,7 @@ import torch
 from falls import knock_down
 from paths import DATA, ROOT
 from policies import write_layup_policy
+from scripts import run_python
 from skillmimic import checkpoint, recipe, skills
 from skillmimic.cli import parse
 from skillmimic.envs.common import own_obs
@@ -207,10 +207,9 @@ def test_init_from_a_policy_of_another_history_is_refused_in_one_line(history_po
     recipe.init_from(history_policy, same.actor, same.obs_norm, (16,), skill_obs_dim(2), "rigid", torch.device("cpu"),
                      history_steps=2)
     assert torch.equal(same.actor[0].weight, load_policy(history_policy).actor[0].weight)
-    r = subprocess.run([sys.executable, "train_llc.py", "--device", "cpu", "--num-envs", "2", "--num-steps", "4",
-                        "--num-minibatches", "2", "--hidden", "16", "--iterations", "1", "--run-dir",
-                        str(tmp_path / "run"), "--init-from", str(history_policy)], cwd=ROOT, capture_output=True,
-                       text=True, timeout=300)
+    r = run_python("train_llc.py", "--device", "cpu", "--num-envs", "2", "--num-steps", "4", "--num-minibatches", "2",
+                   "--hidden", "16", "--iterations", "1", "--run-dir", tmp_path / "run", "--init-from", history_policy,
+                   timeout=300)
     assert r.returncode == 2 and r.stderr.strip() == f"error: {message}", r.stderr
     assert not (tmp_path / "run").exists()
 
@@ -306,10 +305,9 @@ def test_history_and_new_skills_seated_together(plain_policy, capsys):
 
 def test_train_llc_continues_a_policy_of_no_history_with_one(plain_policy, tmp_path):
     path, _ = plain_policy
-    r = subprocess.run([sys.executable, "train_llc.py", "--device", "cpu", "--num-envs", "2", "--num-steps", "4",
-                        "--num-minibatches", "2", "--hidden", "16", "--iterations", "1", "--run-dir",
-                        str(tmp_path / "run"), "--init-from", str(path), "--env.history.steps", "2"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=300)
+    r = run_python("train_llc.py", "--device", "cpu", "--num-envs", "2", "--num-steps", "4", "--num-minibatches", "2",
+                   "--hidden", "16", "--iterations", "1", "--run-dir", tmp_path / "run", "--init-from", path,
+                   "--env.history.steps", "2", timeout=300)
     assert r.returncode == 0, r.stderr
     assert f"init from {path} (actor and critic); history inputs seated for 2 past control steps\n" in r.stdout
     policy = load_policy(tmp_path / "run" / "policy.pt", num_obs=skill_obs_dim)

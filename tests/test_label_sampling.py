@@ -3,9 +3,7 @@ stream, the probabilities on hand-set counts, the counts over steps, checkpoints
 
 import csv
 import math
-import os
 import shutil
-import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -13,6 +11,7 @@ import pytest
 import torch
 
 from paths import DATA, ROOT
+from scripts import importable_env, run_python
 from starts import todays_starts
 from skillmimic import checkpoint
 from skillmimic.cli import parse
@@ -267,14 +266,13 @@ def test_a_tiny_training_run_logs_the_label_shares_and_resumes_exactly(tmp_path)
     both = tmp_path / "two"
     for name in ("layup", "run"):
         shutil.copytree(DATA / name, both / name)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+    env = importable_env()
 
     def run(*args):
-        return subprocess.run([sys.executable, str(ROOT / "train_llc.py"), "--num-envs", "4", "--num-steps", "8",
-                               "--num-minibatches", "2", "--update-epochs", "1", "--device", "cpu", "--hidden", "64",
-                               "64", "--warm-start-steps", "0", "--motion-dir", str(both), "--env.label-sampling.mode",
-                               "falls", "--env.max-episode-steps", "6", *args],
-                              cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+        return run_python(ROOT / "train_llc.py", "--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2",
+                          "--update-epochs", "1", "--device", "cpu", "--hidden", "64", "64", "--warm-start-steps", "0",
+                          "--motion-dir", both, "--env.label-sampling.mode", "falls", "--env.max-episode-steps", "6",
+                          *args, env=env)
 
     a, b = tmp_path / "a", tmp_path / "b"
     for r in (run("--iterations", "3", "--run-dir", str(a)), run("--iterations", "2", "--run-dir", str(b)),

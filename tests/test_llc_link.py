@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from paths import ROOT
+from scripts import importable_env, run_python
 from skillmimic import checkpoint, cli
 from skillmimic import model as M
 from skillmimic.checkpoint import CheckpointError
@@ -27,11 +28,6 @@ import play  # noqa: E402
 
 TASKS = ("heading", "circling", "throwing", "scoring")
 SHIPPED_SHA = file_sha256(SHIPPED_LLC)
-
-
-def _env() -> dict:
-    """The environment of a subprocess that imports this clone's package."""
-    return dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
 
 
 def _tiny_llc(path, hand: str = "rigid", **extra):
@@ -114,10 +110,9 @@ def test_a_moved_clone_finds_its_own_skill_policy(tmp_path):
     shutil.copytree(PACKAGE, clone / "skillmimic", ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path / "eval.json"
     env = dict(os.environ, PYTHONPATH=str(clone))
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate_task", "--task", "heading", "--episodes", "1",
-                        "--max-episode-steps", "3", "--device", "cpu", "--motion-dir", str(ROOT / "data" /
-                        "BallPlay-M" / "layup"), "--json-out", str(out)], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, timeout=300)
+    r = run_python("-m", "skillmimic.evaluate_task", "--task", "heading", "--episodes", "1", "--max-episode-steps", "3",
+                   "--device", "cpu", "--motion-dir", ROOT / "data" / "BallPlay-M" / "layup", "--json-out", out,
+                   cwd=tmp_path, timeout=300, env=env)
     assert r.returncode == 0, r.stderr
     result = json.loads(out.read_text())
     assert result["llc"] == str(clone / "skillmimic" / "assets" / "llc_policy.pt")
@@ -126,8 +121,8 @@ def test_a_moved_clone_finds_its_own_skill_policy(tmp_path):
 
 def test_a_different_skill_policy_is_one_line_naming_both_files(tmp_path):
     other = _tiny_llc(tmp_path / "other.pt")
-    r = subprocess.run([sys.executable, str(ROOT / "play.py"), "--task", "scoring", "--headless", "--steps", "1",
-                        "--llc", str(other)], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=300)
+    r = run_python(ROOT / "play.py", "--task", "scoring", "--headless", "--steps", "1", "--llc", other, cwd=tmp_path,
+                   timeout=300, env=importable_env())
     line = _one_line_error(r)
     assert (f"{shipped_hlc('scoring')}: needs the skill policy assets/llc_policy.pt (sha256 {SHIPPED_SHA[:12]}); "
             f"found {other} (sha256 {file_sha256(other)[:12]}), a different file: pass --llc FILE") in line, line
@@ -157,13 +152,11 @@ def test_relink_refuses_a_skill_policy_that_did_not_learn_its_skills(tmp_path):
 def test_relink_tool_refuses_a_skill_policy_of_another_hand(tmp_path):
     full = _tiny_llc(tmp_path / "full.pt", hand="full")
     out = tmp_path / "out.pt"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    relink_hlc = [sys.executable, "-m", "skillmimic.relink_hlc", str(shipped_hlc("heading"))]
-    r = subprocess.run([*relink_hlc, "--llc", str(full), "--out", str(out)], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=300, env=env)
+    env = importable_env()
+    relink_hlc = ["-m", "skillmimic.relink_hlc", shipped_hlc("heading")]
+    r = run_python(*relink_hlc, "--llc", full, "--out", out, cwd=tmp_path, timeout=300, env=env)
     line = _one_line_error(r)
     assert f"{full}: a skill policy of the full hand" in line and "trained on the rigid hand" in line, line
     assert not out.exists()
-    r = subprocess.run([*relink_hlc, "--out", str(out)], cwd=tmp_path, capture_output=True, text=True, timeout=300,
-                       env=env)
+    r = run_python(*relink_hlc, "--out", out, cwd=tmp_path, timeout=300, env=env)
     assert r.returncode == 0 and "naming the skill policy assets/llc_policy.pt" in r.stdout, r.stderr

@@ -2,13 +2,11 @@
 last frame, the episode's end, the critic's reference, a resumed run, and the flags' refusals."""
 
 import math
-import subprocess
-import sys
-
 import pytest
 import torch
 
-from paths import DATA, ROOT
+from paths import DATA
+from scripts import run_python
 from skillmimic import rotations
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
 from skillmimic.envs.loops import Loops, LoopTable, compose, follow
@@ -38,8 +36,7 @@ def _env(motions, labels=(13,), n=3, blend=10, **kw):
 
 
 def _train(*args):
-    return subprocess.run([sys.executable, "train_llc.py", *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return run_python("train_llc.py", *args)
 
 
 def _ref_root(env):

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from paths import DATA, ROOT
+from scripts import run_python
 
 sys.path.insert(0, str(ROOT))
 from skillmimic import checkpoint, skills  # noqa: E402
@@ -106,9 +107,8 @@ def test_the_command_writes_a_policy_file_the_evaluation_reads(files, tmp_path):
     assert ckpt["history"]["from"][-1]["file"] == str(files / "student.pt")
     assert torch.equal(ckpt["obs_norm"]["mean"], init["obs_norm"]["mean"])
     assert any(not torch.equal(ckpt["actor"][k], init["actor"][k]) for k in init["actor"])
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(out), "--motion-dir",
-                        str(files / "clips" / "layup"), "--episodes", "1", "--horizon", "5", "--backend", "mujoco",
-                        "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_python("-m", "skillmimic.evaluate", "--checkpoint", out, "--motion-dir", files / "clips" / "layup",
+                   "--episodes", "1", "--horizon", "5", "--backend", "mujoco", "--device", "cpu", timeout=300)
     assert r.returncode == 0, r.stderr
     assert "031 layup" in r.stdout
 
@@ -173,9 +173,8 @@ def test_bad_input_is_refused_in_one_line_before_any_work(files, tmp_path):
             main(Args(**{**base, **change}))
         assert "\n" not in str(e.value)
     assert not (tmp_path / "o.pt").exists()
-    r = subprocess.run([sys.executable, "-m", "skillmimic.offline_distill", "--init-from", str(files / "student.pt"),
-                        "--teachers", *teachers, "--motion-dir", str(files / "clips"), "--out", str(tmp_path / "o.pt"),
-                        "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_python("-m", "skillmimic.offline_distill", "--init-from", files / "student.pt", "--teachers", *teachers,
+                   "--motion-dir", files / "clips", "--out", tmp_path / "o.pt", "--device", "cpu", timeout=300)
     expected = f"error: --teachers: no file teaches 031 of --motion-dir {files / 'clips'}"
     assert r.returncode == 2 and r.stderr.strip() == expected
 
@@ -198,10 +197,9 @@ def test_skill_heads_start_as_the_students_layer_and_are_written(files, tmp_path
     main(Args(out=str(tmp_path / "heads.pt"), states=str(tmp_path / "s.pt"), epochs=2, skill_heads=True, **base))
     student = load_policy(tmp_path / "heads.pt")
     assert student.actor.labels == [13, 31]
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(tmp_path / "heads.pt"),
-                        "--motion-dir", str(files / "clips" / "layup"), "--episodes", "1", "--horizon", "5",
-                        "--backend", "mujoco", "--device", "cpu"], cwd=ROOT, capture_output=True, text=True,
-                       timeout=300)
+    r = run_python("-m", "skillmimic.evaluate", "--checkpoint", tmp_path / "heads.pt", "--motion-dir",
+                   files / "clips" / "layup", "--episodes", "1", "--horizon", "5", "--backend", "mujoco", "--device",
+                   "cpu", timeout=300)
     assert r.returncode == 0 and "031 layup" in r.stdout, r.stderr
 
 

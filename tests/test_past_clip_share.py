@@ -1,17 +1,14 @@
 """tools/past_clip_share.py: where a policy's training samples go, past the clips' ends or on them (CPU)."""
 
-import os
 import re
 import subprocess
-import sys
 
 from paths import DATA, ROOT
+from scripts import importable_env, run_python
 
 
 def _tool(*args, cwd) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    return subprocess.run([sys.executable, str(ROOT / "tools" / "past_clip_share.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=600, cwd=cwd, env=env)
+    return run_python(ROOT / "tools" / "past_clip_share.py", *args, cwd=cwd, env=importable_env())
 
 
 def _shares(stdout: str) -> dict[str, float]:

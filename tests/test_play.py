@@ -10,6 +10,7 @@ import imageio.v2 as imageio
 import pytest
 
 from paths import ROOT
+from scripts import run_python
 from skillmimic import model as M
 from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.policy import SkillPolicy, save_policy
@@ -24,8 +25,7 @@ def tiny_policy(tmp_path_factory):
 
 
 def _play(*args, env=None, timeout=300, cwd=ROOT):
-    return subprocess.run([sys.executable, str(ROOT / "play.py"), *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return run_python(ROOT / "play.py", *args, cwd=cwd, timeout=timeout, env=env)
 
 
 def test_key_map_from_config():

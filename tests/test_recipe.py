@@ -2,13 +2,13 @@
 policy carries across it), and exact resume with all of them (CPU, a few environments)."""
 
 import shutil
-import subprocess
 import sys
 
 import pytest
 import torch
 
 from paths import DATA, ROOT
+from scripts import run_python
 
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
@@ -27,8 +27,7 @@ BALL_NOISE = ["--env.ball-noise.share", "0.5", "--env.ball-noise.pos", "0.05", "
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "train_llc.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return run_python("train_llc.py", *args)
 
 
 def _env(motions, n=4, **kw):
@@ -134,9 +133,8 @@ def test_init_from_a_policy_and_refuse_one_of_another_model(tmp_path):
     (tmp_path / "both").mkdir()
     shutil.copy(tmp_path / "b" / "policy.pt", tmp_path / "both" / "b.pt")
     shutil.copy(ROOT / "skillmimic" / "assets" / "llc_policy.pt", tmp_path / "both" / "shipped.pt")
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(tmp_path / "both"),
-                        "--motion-dir", "data/BallPlay-M/layup", "--episodes", "1", "--horizon", "1",
-                        "--device", "cpu"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = run_python("-m", "skillmimic.evaluate", "--checkpoint", tmp_path / "both", "--motion-dir",
+                   "data/BallPlay-M/layup", "--episodes", "1", "--horizon", "1", "--device", "cpu")
     assert r.returncode == 0, r.stderr
     assert (f"b.pt: iteration 1, 32 samples in its run; 64 samples and 2 iterations in all, started from "
             f"{tmp_path / 'actor_only.pt'}\n") in r.stdout, r.stdout

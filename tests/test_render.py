@@ -1,14 +1,11 @@
 """Offscreen pictures (EGL on this CPU machine) and frames-to-video."""
 
-import subprocess
-import sys
-
 import imageio.v2 as imageio
 import numpy as np
 import pytest
 import torch
 
-from paths import ROOT
+from scripts import run_python
 from skillmimic.errors import UserError
 from skillmimic.viz.render import SceneRenderer, write_text
 from skillmimic.viz.video import frames_due, write_video
@@ -63,14 +60,12 @@ def test_video_command_from_a_folder(tmp_path):
     folder.mkdir()
     for i in range(7):
         imageio.imwrite(folder / f"{i:04d}.png", np.full((32, 32, 3), 30 * i, np.uint8))
-    r = subprocess.run([sys.executable, "-m", "skillmimic.viz.video", str(folder), str(tmp_path / "v.mp4"),
-                        "--fps", "7"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = run_python("-m", "skillmimic.viz.video", folder, tmp_path / "v.mp4", "--fps", "7", timeout=120)
     assert r.returncode == 0, r.stderr
     assert len(imageio.mimread(tmp_path / "v.mp4", memtest=False)) == 7
     empty = tmp_path / "empty"
     empty.mkdir()
-    r = subprocess.run([sys.executable, "-m", "skillmimic.viz.video", str(empty), str(tmp_path / "w.mp4")], cwd=ROOT,
-                       capture_output=True, text=True, timeout=120)
+    r = run_python("-m", "skillmimic.viz.video", empty, tmp_path / "w.mp4", timeout=120)
     assert r.returncode != 0 and "no .png or .jpg frames" in r.stderr
 
 

@@ -3,13 +3,13 @@ label's head acts, a file's actor is seated into heads without changing what it 
 heads and every reader builds them, a run resumes exactly, and the wrong combinations are one line."""
 
 import shutil
-import subprocess
 import sys
 
 import pytest
 import torch
 
 from paths import DATA, ROOT
+from scripts import run_python
 
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
@@ -88,8 +88,7 @@ def test_the_file_records_the_heads_and_loading_builds_them(tmp_path):
 
 
 def _run(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, str(ROOT / "train_llc.py"), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return run_python(ROOT / "train_llc.py", *args, cwd=cwd)
 
 
 def _one_line(r) -> str:
@@ -123,9 +122,8 @@ def test_a_run_of_skill_heads_writes_them_resumes_exactly_and_is_evaluated(two_s
     cb = checkpoint.load(b / "checkpoint.pt", train_llc.TRAIN_FORMAT)
     for k, v in ca["agent"].items():
         assert torch.equal(v, cb["agent"][k]), k  # resumed = uninterrupted, to the bit (CPU)
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(a / "policy.pt"),
-                        "--motion-dir", str(clips), "--episodes", "1", "--horizon", "2", "--device", "cpu"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = run_python("-m", "skillmimic.evaluate", "--checkpoint", a / "policy.pt", "--motion-dir", clips, "--episodes",
+                   "1", "--horizon", "2", "--device", "cpu")
     assert r.returncode == 0 and "005 shot" in r.stdout and "031 layup" in r.stdout, r.stderr
 
 

@@ -1,20 +1,17 @@
 """The speed tools: tools/profile_llc.py (train_llc.py run with its pieces timed, a table of where an iteration's
 time goes) and tools/tf32_check.py (how far TF32, or bf16 autocast, moves a policy's outputs)."""
 
-import os
 import re
 import subprocess
-import sys
 
 from paths import DATA, ROOT
+from scripts import importable_env, run_python
 from skillmimic import checkpoint
 
 
 def _tool(name: str, *args, cwd) -> subprocess.CompletedProcess:
     """tools/NAME run as a user runs it, in `cwd`, with the package beside it importable."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    return subprocess.run([sys.executable, str(ROOT / "tools" / name), *map(str, args)], capture_output=True,
-                          text=True, timeout=600, cwd=cwd, env=env)
+    return run_python(ROOT / "tools" / name, *args, cwd=cwd, env=importable_env())
 
 
 def _profile(tmp_path, *extra) -> subprocess.CompletedProcess:

@@ -2,9 +2,7 @@
 alignment, the environment's starts and rewards with them, and a tiny training run."""
 
 import math
-import os
 import shutil
-import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -12,6 +10,7 @@ import pytest
 import torch
 
 from paths import DATA, ROOT
+from scripts import importable_env, run_python
 from starts import todays_starts
 from skillmimic import checkpoint, rotations, skills
 from skillmimic.envs.imitation import EnvConfig, ImitationEnv
@@ -190,12 +189,10 @@ def test_a_tiny_training_run_with_switch_starts(tmp_path):
     both = tmp_path / "two"
     for name in ("layup", "run"):
         shutil.copytree(DATA / name, both / name)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    r = subprocess.run([sys.executable, str(ROOT / "train_llc.py"), "--num-envs", "4", "--num-steps", "8",
-                        "--num-minibatches", "2", "--update-epochs", "2", "--device", "cpu", "--hidden", "64", "64",
-                        "--warm-start-steps", "0", "--iterations", "2", "--motion-dir", str(both),
-                        "--env.switch-starts.share", "0.5", "--run-dir", str(tmp_path / "run")],
-                       cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    r = run_python(ROOT / "train_llc.py", "--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2",
+                   "--update-epochs", "2", "--device", "cpu", "--hidden", "64", "64", "--warm-start-steps", "0",
+                   "--iterations", "2", "--motion-dir", both, "--env.switch-starts.share", "0.5", "--run-dir",
+                   tmp_path / "run", env=importable_env())
     assert r.returncode == 0, r.stderr
     assert "2/2" in r.stdout
     saved = checkpoint.load(tmp_path / "run" / "checkpoint.pt", train_llc.TRAIN_FORMAT)["args"]["env"]

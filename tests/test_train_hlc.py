@@ -4,13 +4,13 @@ small skill policy made here."""
 import json
 import math
 import shutil
-import subprocess
 import sys
 
 import pytest
 import torch
 
 from paths import ROOT
+from scripts import run_python
 
 sys.path.insert(0, str(ROOT))
 import train_hlc  # noqa: E402
@@ -24,8 +24,7 @@ FAST = ["--num-envs", "3", "--num-steps", "4", "--num-minibatches", "2", "--upda
 
 
 def _run(*args, script="train_hlc.py"):
-    return subprocess.run([sys.executable, *(["-m"] if script.startswith("skillmimic.") else []), script, *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return run_python(*(["-m"] if script.startswith("skillmimic.") else []), script, *args)
 
 
 @pytest.fixture(scope="module")

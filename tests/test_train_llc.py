@@ -1,15 +1,14 @@
 """train_llc.py: GAE by hand, and the script run as a user runs it (a subprocess, a few environments, CPU)."""
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 
 import pytest
 import torch
 
 from paths import ROOT
+from scripts import importable_env, run_python
 
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
@@ -22,9 +21,7 @@ FAST = ["--num-envs", "4", "--num-steps", "8", "--num-minibatches", "2", "--upda
 
 
 def _run(*args, cwd=ROOT):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    return subprocess.run([sys.executable, str(ROOT / "train_llc.py"), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=600, env=env)
+    return run_python(ROOT / "train_llc.py", *args, cwd=cwd, env=importable_env())
 
 
 def test_gae_by_hand_with_a_fall_and_a_time_out():
@@ -213,9 +210,8 @@ def test_kept_policies_make_a_learning_curve(tmp_path):
     assert lines[0].startswith("iteration,samples,") and [r.split(",")[:2] for r in lines[1:]] == [["1", "32"],
                                                                                                    ["2", "64"]]
     out = tmp_path / "curve.json"
-    r = subprocess.run([sys.executable, "-m", "skillmimic.evaluate", "--checkpoint", str(tmp_path / "policies"),
-                        "--episodes", "2", "--horizon", "5", "--device", "cpu", "--json-out", str(out)],
-                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = run_python("-m", "skillmimic.evaluate", "--checkpoint", tmp_path / "policies", "--episodes", "2", "--horizon",
+                   "5", "--device", "cpu", "--json-out", out, timeout=300)
     assert r.returncode == 0, r.stderr
     curve = json.loads(out.read_text())["curve"]
     assert [c["iteration"] for c in curve] == [1, 2]

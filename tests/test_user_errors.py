@@ -4,14 +4,13 @@ them (subprocesses, from another folder), a few at a time: each takes about the 
 
 import importlib.util
 import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 
 from paths import DATA, ROOT
+from scripts import importable_env, run_python
 from skillmimic.envs.observations import SKILL_OBS_DIM
 from skillmimic.model import load_spec
 from skillmimic.policy import SkillPolicy, policy_file
@@ -111,7 +110,7 @@ else:
 
 def _command(line: str, d) -> list[str]:
     args = line.format(d=d).split()
-    return [sys.executable, *(args if args[0] == "-m" else [str(ROOT / args[0]), *args[1:]])]
+    return args if args[0] == "-m" else [str(ROOT / args[0]), *args[1:]]
 
 
 @pytest.fixture(scope="module")
@@ -145,11 +144,10 @@ def results(tmp_path_factory):
     (d / "run").mkdir()
     (d / "run" / "checkpoint.pt").write_bytes((d / "done.pt").read_bytes())
     (d / "run" / "policy.pt").write_bytes((d / "nan.pt").read_bytes())
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
+    env = importable_env()
 
     def run(name):
-        return subprocess.run(_command(CASES[name][0], d), cwd=d, capture_output=True, text=True, timeout=300,
-                              env=env)
+        return run_python(*_command(CASES[name][0], d), cwd=d, timeout=300, env=env)
 
     with ThreadPoolExecutor(max(2, min(4, os.cpu_count() or 2))) as pool:
         return d, dict(zip(CASES, pool.map(run, CASES)))
