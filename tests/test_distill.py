@@ -2,14 +2,13 @@
 a run that learns a teacher's actions, and the refusals."""
 
 import csv
-import os
-import subprocess
 import sys
 
 import pytest
 import torch
 
 from paths import DATA, ROOT
+from scripts import importable_env, run_python
 
 sys.path.insert(0, str(ROOT))
 import train_llc  # noqa: E402
@@ -204,9 +203,7 @@ def test_the_surrogate_of_the_skills_asked_alone(tmp_path):
 
 
 def _train(*args):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))))
-    return subprocess.run([sys.executable, str(ROOT / "train_llc.py"), *map(str, args)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600, env=env)
+    return run_python(ROOT / "train_llc.py", *args, env=importable_env())
 
 
 def test_a_run_learns_its_teacher_s_actions(tmp_path):
