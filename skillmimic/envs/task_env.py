@@ -8,7 +8,7 @@ that observes its own past (its file's history_steps, envs/history.py) is given 
 environment keeps each world's last steps for it, a start filling them with its first state.
 
 Episodes start at random frames of the clips of the task's `init_labels` (all clips if the motion set has none
-of them). An episode ends
+of them; `first_frame`: at their first frames). An episode ends
 - terminated: on success (the task's test, rewarded with its bonus) or on a fall (a body other than the feet and
   hands touches the floor, or the simulator flags the world as unstable);
 - truncated: after `max_episode_steps` control steps.
@@ -45,6 +45,9 @@ class TaskEnvConfig:
     """Control steps (60 Hz) the skill policy runs per high-level decision."""
     max_episode_steps: int = 600
     """Longest episode, in control steps (600: 10 s)."""
+    first_frame: bool = False
+    """Start each episode at the first frame of its drawn clip, as the skill evaluation does, instead of a random
+    frame (the same random draws either way, so one seed gives the same clips and goals)."""
     auto_reset: bool = True
     """Restart finished episodes inside step() (off for evaluation and viewing)."""
     self_collision: bool = False
@@ -83,6 +86,9 @@ class TaskEnv:
                                                                                         device=dev)
         self.floor_allowed = M.body_mask(M.FLOOR_BODIES, dev)
         self.episode_steps = torch.zeros(n, dtype=torch.long, device=dev)
+        # Each world's start: its clip (an index into motions) and frame, for traces (tools/scripted_task.py).
+        self.start_clip = torch.zeros(n, dtype=torch.long, device=dev)
+        self.start_frame = torch.zeros(n, dtype=torch.long, device=dev)
         self.llc_history = HistoryBuffer(n, llc.history_steps, OBS_DIM, dev)  # (n, K, OBS_DIM); nothing when K = 0
 
     # --- what the worlds look like ----------------------------------------------------------------------------
@@ -101,12 +107,16 @@ class TaskEnv:
 
     # --- episodes ---------------------------------------------------------------------------------------------
     def reset_envs(self, env_ids: torch.Tensor) -> None:
-        """Start env_ids at random frames of the task's clips, with new goals."""
+        """Start env_ids at random frames of the task's clips (their first frames with cfg.first_frame), with new
+        goals."""
         k = env_ids.shape[0]
         clips = self.init_clips[torch.randint(0, len(self.init_clips), (k,), device=self.device,
                                               generator=self.gen)]
         frames = (torch.rand(k, device=self.device, generator=self.gen) * (self.motions.lengths[clips] - 1)).long()
+        if self.cfg.first_frame:
+            frames = torch.zeros_like(frames)
         self.sim.reset(env_ids, *self.motions.state(clips, frames))
+        self.start_clip[env_ids], self.start_frame[env_ids] = clips, frames
         self.episode_steps[env_ids] = 0
         self.llc_history.restart(env_ids)
         self.task.reset(env_ids, self.state())
