@@ -80,11 +80,12 @@ def test_circling_counts_half_a_lap_on_the_circle_with_the_ball():
 def test_throwing_succeeds_at_a_free_peak_near_the_height():
     task = _task("throwing", ThrowingConfig())
     task.reset(torch.arange(N), _state(ball_vel=((0.0, 0.0, 3.0),) * N))
-    # Both balls peak now; world 0 at 2.4 m out of the hands, world 1 at 1.6 m.
-    r, ok = task.step(_state(ball=((0.0, 0.0, 2.4), (0.0, 0.0, 1.6)), ball_vel=((0.0, 0.0, -0.1),) * N))
+    # Both balls peak now out of the hands: world 0 at 2.97 m (the simulated shot's peak), world 1 at 2.4 m (below
+    # the window 2.6-3.2 m: the test of the old default, 2.5 m, passed it and no shot).
+    r, ok = task.step(_state(ball=((0.0, 0.0, 2.97), (0.0, 0.0, 2.4)), ball_vel=((0.0, 0.0, -0.1),) * N))
     assert ok.tolist() == [True, False] and r[0] > r[1]
     task.reset(torch.arange(N), _state(ball_vel=((0.0, 0.0, 3.0),) * N))
-    _, ok = task.step(_state(ball=((0.0, 0.0, 2.4),) * N, ball_vel=((0.0, 0.0, -0.1),) * N, hand=(True, True)))
+    _, ok = task.step(_state(ball=((0.0, 0.0, 2.97),) * N, ball_vel=((0.0, 0.0, -0.1),) * N, hand=(True, True)))
     assert not ok.any()  # held, not thrown
     assert task.observe(_state(ball=((0.0, 0.0, 1.5),) * N)).shape == (N, 3)
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 # The task diagnosis's runs (README.md here): scripted high-level controllers on the four tasks, the skill policy
-# results/skills14/YH_policy.pt, 64 episodes each, plain MuJoCo on this project's 2-core CPU.
+# results/skills14/YH_policy.pt, 64 episodes each, plain MuJoCo on this project's 2-core CPU. The throwing runs name
+# their height: 2.5 m was the task's default when they ran (2.9 m since; throwing_hlc_HT's file records 2.5 m).
 # Run from the repository root: bash results/task_diagnosis/run.sh [NAME ...]  (default: all)
 set -e
 export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
@@ -14,13 +15,13 @@ declare -A RUNS=(
   [heading_steer_ahead]="--task heading --script steer --goal-ahead"
   [circling_fixed013]="--task circling --script fixed --skill 13"
   [circling_steer]="--task circling --script steer"
-  [throwing_pickup_then005]="--task throwing --script pickup-then --skill 5"
-  [throwing_pickup_then031]="--task throwing --script pickup-then --skill 31"
-  [throwing_fixed005]="--task throwing --script fixed --skill 5"
-  [throwing_pickup_then005_pickfirst]="--task throwing --script pickup-then --skill 5 --motion-dir $D/pick_40 --first-frame"
-  [throwing_fixed005_shotfirst]="--task throwing --script fixed --skill 5 --motion-dir $D/shot_style1 --first-frame"
-  [throwing_fixed031_layupfirst]="--task throwing --script fixed --skill 31 --motion-dir $D/layup --first-frame"
-  [throwing_hlc_HT]="--hlc /work/r15/t/policy_HT.pt"
+  [throwing_pickup_then005]="--task throwing --script pickup-then --skill 5 --throwing.height 2.5"
+  [throwing_pickup_then031]="--task throwing --script pickup-then --skill 31 --throwing.height 2.5"
+  [throwing_fixed005]="--task throwing --script fixed --skill 5 --throwing.height 2.5"
+  [throwing_pickup_then005_pickfirst]="--task throwing --script pickup-then --skill 5 --motion-dir $D/pick_40 --first-frame --throwing.height 2.5"
+  [throwing_fixed005_shotfirst]="--task throwing --script fixed --skill 5 --motion-dir $D/shot_style1 --first-frame --throwing.height 2.5"
+  [throwing_fixed031_layupfirst]="--task throwing --script fixed --skill 31 --motion-dir $D/layup --first-frame --throwing.height 2.5"
+  [throwing_hlc_HT]="--hlc results/skills15/HT_policy.pt"
   [scoring_steer]="--task scoring --script steer"
   [scoring_steer_ahead]="--task scoring --script steer --goal-ahead"
   [scoring_fixed031_layupfirst]="--task scoring --script fixed --skill 31 --motion-dir $D/layup --first-frame"
@@ -32,7 +33,7 @@ declare -A RUNS=(
   [scoring_fixed031_placed]="--task scoring --script fixed --skill 31 --goal-at 4.715 0.374"
   [heading_fixed013_seed1]="--task heading --script fixed --skill 13 --seed 1"
   [heading_fixed013_ahead_seed1]="--task heading --script fixed --skill 13 --goal-ahead --seed 1"
-  [throwing_pickup_then005_seed1]="--task throwing --script pickup-then --skill 5 --seed 1"
+  [throwing_pickup_then005_seed1]="--task throwing --script pickup-then --skill 5 --seed 1 --throwing.height 2.5"
   [throwing_pickup_then005_h29_seed1]="--task throwing --script pickup-then --skill 5 --throwing.height 2.9 --seed 1"
   [scoring_steer_seed1]="--task scoring --script steer --seed 1"
 )
