@@ -266,18 +266,19 @@ def test_the_compiled_loss_distils_as_the_eager_one(needs_torch_compile):
     obs, act, mu_old = torch.randn(b, 20), 0.3 * torch.randn(b, 6), 0.3 * torch.randn(b, 6)
     teacher_mu, taught = 0.3 * torch.randn(b, 6), (torch.arange(b) % 3 > 0).float()
     logp_old, adv, ret_n = torch.randn(b) - 3.0, torch.randn(b), torch.randn(b)
-    results = []
-    for compiled in (False, True):
-        agent.zero_grad(set_to_none=True)
-        loss, stats = train_llc.loss_function(compiled)(agent, obs, act, logp_old, adv, ret_n, mu_old,
-                                                        torch.full((6,), -1.1), 1.0, 0.2, 10.0, 5.0, None,
-                                                        teacher_mu, taught, 2.0, 0.0)
-        loss.backward()
-        results.append((loss.detach(), stats["distill_mse"], [p.grad.clone() for p in agent.actor.parameters()]))
-    (l0, d0, g0), (l1, d1, g1) = results
-    assert torch.allclose(l0, l1, rtol=1e-5, atol=1e-6) and torch.allclose(d0, d1, rtol=1e-5, atol=1e-7)
-    for a, c in zip(g0, g1):
-        assert torch.allclose(a, c, rtol=1e-4, atol=1e-6)
+    for ppo_on in (0.0, (torch.arange(b) % 4 == 0).float()):  # no surrogate; a quarter's (--distill-ppo-labels)
+        results = []
+        for compiled in (False, True):
+            agent.zero_grad(set_to_none=True)
+            loss, stats = train_llc.loss_function(compiled)(agent, obs, act, logp_old, adv, ret_n, mu_old,
+                                                            torch.full((6,), -1.1), 1.0, 0.2, 10.0, 5.0, None,
+                                                            teacher_mu, taught, 2.0, ppo_on)
+            loss.backward()
+            results.append((loss.detach(), stats["distill_mse"], [p.grad.clone() for p in agent.actor.parameters()]))
+        (l0, d0, g0), (l1, d1, g1) = results
+        assert torch.allclose(l0, l1, rtol=1e-5, atol=1e-6) and torch.allclose(d0, d1, rtol=1e-5, atol=1e-7)
+        for a, c in zip(g0, g1):
+            assert torch.allclose(a, c, rtol=1e-4, atol=1e-6)
 
 
 def test_the_teachers_share_of_the_acting_falls_to_zero():
