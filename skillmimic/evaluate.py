@@ -109,9 +109,14 @@ def success(label: int, t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> t
     return None if test is None else test(t, ref_peak)
 
 
+def holding(root: torch.Tensor, ball: torch.Tensor) -> torch.Tensor:
+    """The pickup test's hold at a step: the pelvis above 0.5 m, the ball within 0.5 m of it. root, ball (..., 3)
+    -> (...) bool"""
+    return (root[..., 2] > 0.5) & ((ball - root).norm(dim=-1) < 0.5)
+
+
 def _picked_up(t: dict[str, torch.Tensor], ref_peak: torch.Tensor) -> torch.Tensor:
-    ball_root = (t["ball"] - t["root"]).norm(dim=-1)  # (T, E)
-    held = (t["root"][..., 2] > 0.5) & (ball_root < 0.5) & t["alive"]
+    held = holding(t["root"], t["ball"]) & t["alive"]  # (T, E)
     return held.sum(0) > 60
 
 

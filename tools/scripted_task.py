@@ -32,10 +32,12 @@ summary; --json-out writes it with the episodes, --csv-out the episodes.
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 from typing import Literal
@@ -48,6 +50,7 @@ from skillmimic import DATA, rotations, skills  # noqa: E402
 from skillmimic.cli import check_counts, run_command  # noqa: E402
 from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig, make_task_env  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
+from skillmimic.evaluate import holding  # noqa: E402
 from skillmimic.outputs import check_file  # noqa: E402
 from skillmimic.sim import Backend  # noqa: E402
 from skillmimic.tasks import (CirclingConfig, HeadingConfig, ScoringConfig, TaskName,  # noqa: E402
@@ -130,9 +133,8 @@ def steer_labels(angle: torch.Tensor, cone: float) -> torch.Tensor:
 
 
 def held(state: TaskState) -> torch.Tensor:
-    """The pickup test's hold at one step: a hand on the ball, the ball within 0.5 m of the pelvis, the pelvis above
-    0.5 m. -> (N,) bool"""
-    return state.hand_ball & ((state.ball_pos - state.root_pos).norm(dim=-1) < 0.5) & (state.root_pos[:, 2] > 0.5)
+    """The pickup test's hold at one step (skillmimic.evaluate.holding) with a hand on the ball. -> (N,) bool"""
+    return state.hand_ball & holding(state.root_pos, state.ball_pos)
 
 
 def circle_target(state: TaskState, centre: torch.Tensor, radius: torch.Tensor, lead: torch.Tensor) -> torch.Tensor:
@@ -149,7 +151,6 @@ class Script:
 
     def __init__(self, env: TaskEnv, args: Args):
         self.env, self.args, self.task = env, args, env.task
-        self.index = {lab: i for i, lab in enumerate(env.task.skills)}
         name = type(env.task).__name__.lower()
         self.then = args.skill if args.skill is not None else {"scoring": skills.LAYUP}.get(name, skills.SHOT)
         fixed = args.skill if args.skill is not None else env.task.skills[0]
@@ -157,7 +158,7 @@ class Script:
                 "pickup-then": [skills.PICKUP, self.then]}[args.script]
         if args.script == "steer" and name == "throwing":
             raise UserError("--script steer: the throwing task has no goal on the floor; use fixed or pickup-then")
-        missing = [lab for lab in need if lab not in self.index]
+        missing = [lab for lab in need if lab not in env.task.skills]
         if missing:
             raise UserError(f"--script {args.script}: the {name} task picks {list(env.task.skills)}, not "
                             f"{[f'{m:03d}' for m in missing]}")
@@ -424,15 +425,12 @@ def summarize(name: str, rows: list[dict]) -> dict:
 
 
 def _count(items) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for k in items:
-        counts[k] = counts.get(k, 0) + 1
-    return dict(sorted(counts.items()))
+    return dict(sorted(collections.Counter(items).items()))
 
 
 def _median(values) -> float | None:
-    v = sorted(values)
-    return None if not v else v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+    v = list(values)
+    return statistics.median(v) if v else None
 
 
 def _bins(values: list[float], episodes: int) -> dict[str, int]:
