@@ -157,6 +157,33 @@ def test_a_policy_file_over_16_mib_comes_back_in_parts_that_join(tmp_path):
     assert "policy_YH.pt over 16 MiB" in done.stdout and "left out" not in done.stdout
 
 
+def test_more_arms_than_a_call_returns_bring_back_what_fits_and_name_the_rest(tmp_path):
+    """Six 19-skill policy files (16.8 MB each) do not fit one call's 64 MiB: the run's files and the first three
+    come back (in parts), the next three are named as left out, and a small file named after them still comes."""
+    run = tmp_path / "run"
+    size = 16_837_528
+    arms = ["YQ", "YR", "YA", "YQ2", "BA", "HT"]
+    for i, arm in enumerate(arms):
+        (run / arm).mkdir(parents=True)
+        (run / arm / "policy.pt").write_bytes(bytes([i]) * (size if arm != "HT" else 1000))
+        (run / arm / "progress.csv").write_text("iteration,samples\n1,2048\n")
+    (run / "status").write_text("09:00:31 DONE\n")
+    dest = tmp_path / "out"
+    done = subprocess.run(["bash", str(FILES), str(run), str(dest), *arms], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert (dest / "run.tar.gz").is_file()
+    for i, arm in enumerate(["YQ", "YR", "YA"]):
+        parts = sorted(dest.glob(f"policy_{arm}.pt.part_*"))
+        assert b"".join(p.read_bytes() for p in parts) == bytes([i]) * size
+    for arm in ("YQ2", "BA"):
+        assert f"left out policy_{arm}.pt" in done.stdout and not list(dest.glob(f"policy_{arm}.pt*"))
+    assert (dest / "policy_HT.pt").stat().st_size == 1000
+    files = [f for f in dest.iterdir() if f.is_file()]
+    assert len(files) <= 8 and sum(f.stat().st_size for f in files) <= 64 * 1024 * 1024
+    assert "some will be left out" not in done.stdout
+
+
 CONTINUE = Path(__file__).resolve().parents[1] / "tools" / "layup_continue.sh"
 
 

@@ -4,7 +4,9 @@
 #   bash tools/round_files.sh OUTDIR DEST [ARM ...]
 # DEST/run.tar.gz: the round's status, logs, arms file, every arm's progress.csv and evaluation, the GPUs it ran on
 # (no policy or checkpoint files); DEST/policy_ARM.pt: the latest policy file (actor, critic, normalisers: enough to
-# continue the arm, train_llc.py --init-from) of each ARM named, at most 4 a call (about 15 MiB each), and for a
+# continue the arm, train_llc.py --init-from) of each ARM named, in the order named while it fits what a call returns
+# (a file that does not is left out and named, the next ones still tried: round 16 named six arms and, refused then,
+# brought back nothing, not even run.tar.gz, in three pieces), and for a
 # high-level controller's arm (OUTDIR/hlc_arms.txt) its training checkpoint, DEST/checkpoint_ARM.pt (train_hlc.py
 # --resume; 13 MB at 8 environments, its environments' state on top). A file over the 16 MiB a returned file may have
 # (a --skill-heads policy of 19 skills is 16.8 MB; round 11's YH was left out of a return so) comes back as 15 MiB
@@ -20,21 +22,28 @@
 # continues a round begins with tools/round_wait.sh, which ends it at once on a fresh machine.
 set -eu
 R=${1:?round dir}; D=${2:?destination}; shift 2
-(( $# <= 4 )) || { echo "round_files.sh: $# arms named: at most 4 policy files fit one call's 64 MiB" >&2; exit 2; }
 mkdir -p "$D"
 nvidia-smi -L > "$R/gpus.txt" 2>/dev/null || echo "no NVIDIA GPU" > "$R/gpus.txt"
 (cd "$R" && find . -maxdepth 2 \( -name status -o -name '*.log' -o -name '*.txt' -o -name '*.json' \
   -o -name progress.csv \) -print0 | tar -czf - --null -T -) > "$D/run.tar.gz.tmp"
 mv "$D/run.tar.gz.tmp" "$D/run.tar.gz"
-PART=$(( 15 * 1024 * 1024 ))
+PART=$(( 15 * 1024 * 1024 )); MIB16=$(( 16 * 1024 * 1024 )); MAX_FILES=8; MAX_BYTES=$(( 64 * 1024 * 1024 ))
 bring() {  # bring FILE NAME: FILE as DEST/NAME, in 15 MiB parts DEST/NAME.part_aa, _ab, ... when over 16 MiB
+  local size parts files bytes
+  size=$(stat -c %s "$1"); parts=1; (( size > MIB16 )) && parts=$(( (size + PART - 1) / PART ))
+  rm -f "$D/$2" "$D/$2".part_*  # an earlier copy of it (this script run again into DEST) makes room
+  files=$(find "$D" -maxdepth 1 -type f | wc -l); bytes=$(du -sb "$D" | cut -f1)
+  if (( files + parts > MAX_FILES || bytes + size > MAX_BYTES )); then
+    echo "round_files.sh: left out $2 ($size bytes, $parts file(s)): $files files, $bytes bytes already in $D" \
+      "(a call returns at most $MAX_FILES files, 64 MiB); fetch it in a call of its own"
+    return 0
+  fi
   cp "$1" "$D/$2.tmp"
-  if (( $(stat -c %s "$D/$2.tmp") > 16 * 1024 * 1024 )); then
-    rm -f "$D/$2" "$D/$2".part_*
+  if (( size > MIB16 )); then
     split -b "$PART" "$D/$2.tmp" "$D/$2.part_" && rm "$D/$2.tmp"
     echo "$2 over 16 MiB: brought back in parts; join them with cat $2.part_* > $2"
   else
-    rm -f "$D/$2".part_* && mv "$D/$2.tmp" "$D/$2"
+    mv "$D/$2.tmp" "$D/$2"
   fi
 }
 for arm in "$@"; do
