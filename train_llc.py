@@ -136,8 +136,10 @@ class Args:
     distill_ppo: bool = True
     """With --teachers, keep PPO's surrogate (--no-distill-ppo: the teachers alone; untaught skills stand still)."""
     distill_ppo_labels: tuple[int, ...] = ()
-    """With --teachers, PPO's surrogate on these skills' samples alone (e.g. 1, the pickup: all-skills round 15);
-    the others learn from their teachers alone."""
+    """With --teachers, PPO's surrogate on these skills' samples alone (e.g. 1, the pickup: all-skills round 15),
+    weighed --distill-ppo-weight; the others learn from their teachers alone."""
+    distill_ppo_weight: float = 1.0
+    """The surrogate's weight on --distill-ppo-labels' samples (1: a sample's weight without them; round 16)."""
     distill_teacher_share: float = 0.0
     """With --teachers and --no-distill-ppo, the share of the environments, drawn anew each iteration, that the
     teachers play instead of the policy (skillmimic.distill.teacher_share); progress.csv gets it."""
@@ -156,27 +158,24 @@ class Args:
     measured: docs/llc_recipe.md, "Skill heads"). --init-from a plain file copies its output layer into each head
     (recipe.seat_heads)."""
     tf32: bool = True
-    """Matrix products in TF32 on the GPU's tensor cores (10-bit mantissa), not FP32 (--no-tf32): on the layup at
-    8,192 environments on one H100, 216,500 samples/s against 178,400 and the curve at equal samples within two FP32
-    seeds' band (docs/llc_recipe.md, round 7; tools/profile_llc.py). A speed setting, taken from the command line on
-    --resume; no effect on a CPU."""
+    """Matrix products in TF32 on the GPU's tensor cores, not FP32 (--no-tf32): on the layup at 8,192 environments on
+    one H100, 216,500 samples/s against 178,400, the curve within two FP32 seeds' band (docs/llc_recipe.md, round 7).
+    A speed setting, taken from the command line on --resume; no effect on a CPU."""
     compile: bool = True
     """On a GPU, the reward, the observation (ImitationEnv.compile) and the update's loss (ppo_loss) through
     torch.compile (--no-compile: eager): 249,800 against 229,700 samples/s on two H100s, the same learning curve
     (all-skills round 2, docs/llc_recipe.md). No effect on a CPU; taken from the command line on --resume."""
     update_bf16: bool = False
-    """The update's forward passes under bf16 autocast (the weights, Adam and the loss's arithmetic FP32; the rollout
-    unchanged): opt-in, not yet measured on a GPU, it moves a trained policy's log-probabilities ten times as far as
-    TF32 (README, "Where one GPU's time goes"). A speed setting, taken from the command line on --resume."""
+    """The update's forward passes under bf16 autocast (weights, Adam, the loss FP32), opt-in: it moves a trained
+    policy's log-probabilities ten times as far as TF32 (README, "Where one GPU's time goes"). Taken on --resume."""
     checkpoint_every: int = 50
     """Write run_dir/checkpoint.pt every this many iterations (and on exit)."""
     keep_policies: bool = False
     """Also keep the policy of every checkpoint as run_dir/policies/iter_NNNNNN.pt (for learning curves:
     `python -m skillmimic.evaluate --checkpoint run_dir/policies`)."""
     resume: str | None = None
-    """A training checkpoint to continue, in its own folder unless --run-dir says otherwise. The run goes on with
-    the settings it was started with; only iterations, checkpoint_every, keep_policies, run_dir, overwrite,
-    device, tf32, compile and update_bf16 are taken from this command line."""
+    """A training checkpoint to continue, in its own folder unless --run-dir says otherwise, with the settings it was
+    started with; only RESUME_OVERRIDES (below: iterations, device, the speed settings ...) come from this line."""
     overwrite: bool = False
     """Start a new run in a run_dir that holds one, replacing its checkpoint, policy, progress.csv and logs."""
     env: EnvConfig = dataclasses.field(default_factory=recipe.training_env)
@@ -339,7 +338,8 @@ def main(args: Args) -> None:
                           device=device)  # the critic's reference features, normalised (none without them)
     labels = None if teachers is None else RolloutLabels(  # the teachers' labels of each rollout
         teachers, args.num_steps, local_envs, env.num_actions, env.skill_labels.tolist(), device,
-        args.distill_teacher_share, args.distill_teacher_iterations, args.distill_balance, args.distill_ppo_labels)
+        args.distill_teacher_share, args.distill_teacher_iterations, args.distill_balance, args.distill_ppo_labels,
+        args.distill_ppo_weight)
 
     # Saved every checkpoint_every iterations and at the end (Ctrl-C, SIGTERM: finish the iteration, save, stop).
     entries = {"format": TRAIN_FORMAT, "num_obs": env.num_obs, "num_actions": env.num_actions, "hand": env.spec.hand,

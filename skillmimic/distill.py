@@ -22,6 +22,8 @@ of iterations (teacher_share), as InterMimic's share of teacher-driven steps fal
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Callable
 
@@ -35,12 +37,13 @@ from skillmimic.policy import SkillPolicy, check_action_scale, load_policy
 
 
 def check_options(teachers: tuple[str, ...], coef: float, ppo: bool, share: float, share_iterations: int,
-                  balance: bool = False, ppo_labels: tuple[int, ...] = ()) -> None:
+                  balance: bool = False, ppo_labels: tuple[int, ...] = (), ppo_weight: float = 1.0) -> None:
     """train_llc.py's distillation flags, each refused in one line before anything is built: the teachers' files
     exist (they are read once the environment is built), the weight is 0 or more, the teachers' share of the acting
     is within [0, 1] and only with --teachers and --no-distill-ppo (the surrogate needs the policy's own actions),
     --distill-balance only with --teachers, --distill-ppo-labels only with --teachers and the surrogate, each a skill
-    slot (0-63) once (RolloutLabels checks they are the run's skills)."""
+    slot (0-63) once (RolloutLabels checks they are the run's skills), --distill-ppo-weight above 0, other than 1 only
+    with --distill-ppo-labels."""
     check_finite_nonnegative(coef, "--distill-coef", "0 or more")
     if balance and not teachers:
         raise UserError("--distill-balance needs --teachers (it weighs the taught skills' samples)")
@@ -49,6 +52,10 @@ def check_options(teachers: tuple[str, ...], coef: float, ppo: bool, share: floa
     for label in ppo_labels:
         if not 0 <= label < skills.NUM_SLOTS or ppo_labels.count(label) > 1:
             raise UserError(f"--distill-ppo-labels {label}: each a skill label from 0 to {skills.NUM_SLOTS - 1}, once")
+    if not (math.isfinite(ppo_weight) and ppo_weight > 0):
+        raise UserError(f"--distill-ppo-weight {ppo_weight}: must be above 0 (no surrogate: --no-distill-ppo)")
+    if ppo_weight != 1.0 and not ppo_labels:
+        raise UserError("--distill-ppo-weight needs --distill-ppo-labels (the skills whose samples it weighs)")
     if not 0.0 <= share <= 1.0:  # NaN fails too
         raise UserError(f"--distill-teacher-share {share}: must be within [0, 1]")
     if share > 0 and (not teachers or ppo):
@@ -187,8 +194,9 @@ class RolloutLabels:
 
     def __init__(self, teachers: Teachers, num_steps: int, num_envs: int, num_actions: int, run_labels: list[int],
                  device: torch.device, share: float = 0.0, share_iterations: int = 0, balance: bool = False,
-                 ppo_labels: tuple[int, ...] = ()):
+                 ppo_labels: tuple[int, ...] = (), ppo_weight: float = 1.0):
         self.teachers, self.share, self.share_iterations, self.balance = teachers, share, share_iterations, balance
+        self.ppo_weight = ppo_weight
         for label in ppo_labels:
             if label not in run_labels:
                 raise UserError(f"--distill-ppo-labels {label}: not a skill of this run's clips "
@@ -222,12 +230,12 @@ class RolloutLabels:
                                                  dict[str, torch.Tensor]]:
         """The rollout flattened for the update, mu (B, num_actions) the policy's means at the rollout -> (the
         teachers' means (B, num_actions), the loss's weights (B,): 1 where taught, or skill_weights with balance, the
-        surrogate's weights (B,): 1 on the samples of --distill-ppo-labels' skills, else 0 (None without them: every
-        sample), and each taught skill's distance by its column name)."""
+        surrogate's weights (B,): --distill-ppo-weight on the samples of --distill-ppo-labels' skills, else 0 (None
+        without them: 1 on every sample), and each taught skill's distance by its column name)."""
         teacher_mu, taught = self.teacher_mu.reshape(mu.shape), self.taught.flatten()
         label = self.label.flatten()
         stats = skill_distances(mu, teacher_mu, taught, label, self.slots)
-        ppo = None if self.ppo_labels is None else torch.isin(label, self.ppo_labels).float()
+        ppo = None if self.ppo_labels is None else torch.isin(label, self.ppo_labels).float() * self.ppo_weight
         return teacher_mu, skill_weights(taught, label) if self.balance else taught, ppo, stats
 
 

@@ -355,7 +355,8 @@ def checked_args(args, train_format: str, overrides: tuple[str, ...], defaults: 
                  "checkpoint_every")
     check_schedule(args)  # the warm-ups' and priming's counts
     check_options(args.teachers, args.distill_coef, args.distill_ppo, args.distill_teacher_share,
-                  args.distill_teacher_iterations, args.distill_balance, args.distill_ppo_labels)
+                  args.distill_teacher_iterations, args.distill_balance, args.distill_ppo_labels,
+                  args.distill_ppo_weight)
     args, resume = runs.resume_run(args, train_format, overrides)
     if resume is not None:  # (files before the history was recorded: none; before hands were: the full hand)
         checkpoint.check_entries(resume, {"num_obs": skill_obs_dim(args.env.history.steps)}, args.resume)

@@ -2,6 +2,7 @@
 a run that learns a teacher's actions, and the refusals."""
 
 import csv
+import re
 import sys
 
 import pytest
@@ -15,7 +16,7 @@ import train_llc  # noqa: E402
 from skillmimic import checkpoint, skills  # noqa: E402
 from skillmimic import model as M  # noqa: E402
 from skillmimic.distill import (RolloutLabels, Teachers, skill_distances, skill_weights, teacher_columns,  # noqa: E402
-                               teacher_share)
+                               check_options, teacher_share)
 from skillmimic.envs.imitation import EnvConfig  # noqa: E402
 from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM, skill_obs_dim  # noqa: E402
 from skillmimic.errors import UserError  # noqa: E402
@@ -174,6 +175,17 @@ def test_the_surrogate_of_the_skills_asked_alone(tmp_path):
         labels.record(step, torch.randn(3, SKILL_OBS_DIM), torch.tensor([5, 13, 31]), torch.zeros(3, n_act))
     _, _, surrogate, _ = labels.batch(torch.zeros(6, n_act))
     assert surrogate.tolist() == [0.0, 1.0, 1.0] * 2
+    weighed = RolloutLabels(teachers, 2, 3, n_act, [5, 13, 31], cpu, ppo_labels=(13,), ppo_weight=5.0)
+    for step in range(2):
+        weighed.record(step, torch.randn(3, SKILL_OBS_DIM), torch.tensor([5, 13, 31]), torch.zeros(3, n_act))
+    assert weighed.batch(torch.zeros(6, n_act))[2].tolist() == [0.0, 5.0, 0.0] * 2  # --distill-ppo-weight 5
+    for weight, line in ((0.0, "--distill-ppo-weight 0.0: must be above 0 (no surrogate: --no-distill-ppo)"),
+                         (float("nan"), "--distill-ppo-weight nan: must be above 0 (no surrogate: --no-distill-ppo)")):
+        with pytest.raises(UserError, match=f"^{re.escape(line)}$"):
+            check_options(("t.pt",), 1.0, True, 0.0, 0, ppo_labels=(1,), ppo_weight=weight)
+    with pytest.raises(UserError, match=r"^--distill-ppo-weight needs --distill-ppo-labels \(the skills whose "
+                                        r"samples it weighs\)$"):
+        check_options(("t.pt",), 1.0, True, 0.0, 0, ppo_weight=2.0)
     with pytest.raises(UserError, match=r"^--distill-ppo-labels 40: not a skill of this run's clips \(005 013 031\)$"):
         RolloutLabels(teachers, 2, 3, n_act, [5, 13, 31], cpu, ppo_labels=(40,))
     torch.manual_seed(0)
@@ -194,12 +206,14 @@ def test_the_surrogate_of_the_skills_asked_alone(tmp_path):
     assert torch.allclose(grads[0][:3], grads[1][:3])  # each sample's share as with the surrogate everywhere
     _teacher(tmp_path / "t.pt", [31], seed=3)  # a run with it, resumed with it
     r = _train(*FAST, "--motion-dir", DATA / "layup", "--iterations", 2, "--run-dir", tmp_path / "run",
-               "--teachers", tmp_path / "t.pt", "--distill-ppo-labels", "031", "--warm-start-steps", 0)
+               "--teachers", tmp_path / "t.pt", "--distill-ppo-labels", "031", "--distill-ppo-weight", 2,
+               "--warm-start-steps", 0)
     assert r.returncode == 0, r.stderr[-2000:]
     r = _train("--resume", tmp_path / "run" / "checkpoint.pt", "--iterations", 3)
     assert r.returncode == 0, r.stderr[-2000:]
     ckpt = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert ckpt["iteration"] == 3 and tuple(ckpt["args"]["distill_ppo_labels"]) == (31,)
+    assert ckpt["args"]["distill_ppo_weight"] == 2.0
 
 
 def _train(*args):
