@@ -7,6 +7,7 @@ import torch
 
 from skillmimic.envs.observations import OBS_DIM, SKILL_OBS_DIM
 from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig
+from skillmimic.errors import UserError
 from skillmimic.policy import SkillPolicy
 from skillmimic.tasks import TASKS, CirclingConfig, HeadingConfig, ScoringConfig, ThrowingConfig
 from skillmimic.tasks.scoring import HOOP_HEIGHT, RIM_RADIUS, through_rim
@@ -133,3 +134,16 @@ def test_task_env_steps_and_ends_episodes(all_motions):
     env.step(torch.tensor([0, 0, 0]))
     env.load_state_dict(state)
     assert (env.episode_steps == 0).all()
+
+
+def test_task_env_starts_in_the_clips_asked(all_motions):
+    """--env.start-labels 13: heading's episodes start in the dribble forward's clips alone (the task's own starts
+    are the three dribbles'); a label the motion set has no clip of is refused in one line."""
+    llc = SkillPolicy(SKILL_OBS_DIM, 156, (32,), math.pi / 2, 2.0)
+    cls, cfg_cls = TASKS["heading"]
+    env = TaskEnv(TaskEnvConfig(backend="mujoco", start_labels=(13,)), cls, cfg_cls(), llc, all_motions, 4, "cpu")
+    env.reset()
+    assert set(all_motions.labels[env.init_clips].tolist()) == {13}
+    assert set(all_motions.labels[env.start_clip].tolist()) == {13}
+    with pytest.raises(UserError, match=r"^--env.start-labels 63: no clip of that skill in the motion set \(001 "):
+        TaskEnv(TaskEnvConfig(backend="mujoco", start_labels=(63,)), cls, cfg_cls(), llc, all_motions, 1, "cpu")

@@ -8,7 +8,7 @@ that observes its own past (its file's history_steps, envs/history.py) is given 
 environment keeps each world's last steps for it, a start filling them with its first state.
 
 Episodes start at random frames of the clips of the task's `init_labels` (all clips if the motion set has none
-of them; `first_frame`: at their first frames). An episode ends
+of them; `start_labels`: those skills' clips instead; `first_frame`: at their first frames). An episode ends
 - terminated: on success (the task's test, rewarded with its bonus) or on a fall (a body other than the feet and
   hands touches the floor, or the simulator flags the world as unstable);
 - truncated: after `max_episode_steps` control steps.
@@ -29,6 +29,7 @@ from skillmimic.envs.common import body_on_floor, build_sim, own_obs, restart_en
 from skillmimic.checkpoint import CheckpointError
 from skillmimic.envs.history import HistoryBuffer
 from skillmimic.envs.observations import OBS_DIM, skill_obs_dim
+from skillmimic.errors import UserError
 from skillmimic.llc_link import SHIPPED_LLC, load_llc, load_task_llc
 from skillmimic.motion import MotionSet
 from skillmimic.policy import SkillPolicy, TaskPolicy, load_task_policy
@@ -48,6 +49,10 @@ class TaskEnvConfig:
     first_frame: bool = False
     """Start each episode at the first frame of its drawn clip, as the skill evaluation does, instead of a random
     frame (the same random draws either way, so one seed gives the same clips and goals)."""
+    start_labels: tuple[int, ...] = ()
+    """Start episodes in the clips of these skill labels instead of the task's own (e.g. 13, the dribble forward's
+    alone, while the skill policy falls in the dribble left and right: results/task_diagnosis/README.md); each must
+    have clips in the motion set. Empty: the task's starts, which the task evaluation always uses."""
     auto_reset: bool = True
     """Restart finished episodes inside step() (off for evaluation and viewing)."""
     self_collision: bool = False
@@ -81,7 +86,11 @@ class TaskEnv:
         self.num_obs = OBS_DIM + self.task.obs_dim
         self.num_actions = len(self.task.skills)
         self.skill_table = skills.one_hot(torch.tensor(self.task.skills, device=dev))  # (A, 64)
-        starts = torch.isin(motions.labels, torch.tensor(self.task.init_labels, device=dev))
+        for label in cfg.start_labels:
+            if not bool((motions.labels == label).any()):
+                have = " ".join(f"{lab:03d}" for lab in sorted(set(motions.labels.tolist())))
+                raise UserError(f"--env.start-labels {label}: no clip of that skill in the motion set ({have})")
+        starts = torch.isin(motions.labels, torch.tensor(cfg.start_labels or self.task.init_labels, device=dev))
         self.init_clips = starts.nonzero().flatten() if starts.any() else torch.arange(motions.num_motions,
                                                                                         device=dev)
         self.floor_allowed = M.body_mask(M.FLOOR_BODIES, dev)
