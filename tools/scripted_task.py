@@ -210,7 +210,7 @@ class Script:
         self.switched |= near & (angle.abs() <= cone)
         return torch.where(self.switched, self.then, steer_labels(angle, cone))
 
-    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
+    def __call__(self, obs: torch.Tensor, last: torch.Tensor | None = None) -> torch.Tensor:
         if self.args.script == "random":
             if self.decisions % self.args.repeat == 0:
                 self.last = sticky_draw(self.last, len(self.task.skills), self.args.stick if self.decisions else 0.0,
@@ -254,7 +254,8 @@ def snapshot(env: TaskEnv, skill: torch.Tensor, success: torch.Tensor, fell: tor
 @torch.no_grad()
 def play(env: TaskEnv, policy, goal_ahead: bool = False, goal_at: tuple[float, float] | None = None
          ) -> tuple[dict, dict, dict]:
-    """Every world's episode to its first end, recorded at every control step.
+    """Every world's episode to its first end, policy(obs, each world's last skill) picking the skills, recorded at
+    every control step.
     -> (outcome: success, fell (E,) bool, steps (E,) long; the trace: each key (T, E, ...); the state at the start)"""
     E, dev = env.num_envs, env.device
     obs = env.reset()
@@ -279,7 +280,7 @@ def play(env: TaskEnv, policy, goal_ahead: bool = False, goal_at: tuple[float, f
                "fell": torch.zeros(E, dtype=torch.bool, device=dev),
                "steps": torch.zeros(E, dtype=torch.long, device=dev)}
         while not bool(done.all()):
-            obs, _, terminated, truncated, info = env.step(policy(obs))
+            obs, _, terminated, truncated, info = env.step(policy(obs, env.last_skill))
             now = (terminated | truncated) & ~done
             out["success"] |= now & info["success"]
             out["fell"] |= now & info["fell"]
