@@ -1,5 +1,6 @@
 """Sticky exploration of the high-level controller (train_hlc.py --sticky, skillmimic.sticky): the action
-distribution at initialisation, the policy file's round trip, files from before the option, and refusals."""
+distribution at initialisation, the policy file's round trip, files from before the option, refusals, and the
+task environment's last skill that it reads."""
 
 import math
 
@@ -7,10 +8,13 @@ import pytest
 import torch
 
 from skillmimic import checkpoint
+from skillmimic.envs.observations import SKILL_OBS_DIM
+from skillmimic.envs.task_env import TaskEnv, TaskEnvConfig
 from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
-from skillmimic.policy import TaskPolicy, load_task_policy, task_actor, task_logits, task_policy_file
+from skillmimic.policy import SkillPolicy, TaskPolicy, load_task_policy, task_actor, task_logits, task_policy_file
 from skillmimic.sticky import StickyActor, check_sticky, keep_bias, last_one_hot
+from skillmimic.tasks import TASKS
 
 NUM_OBS, A, HIDDEN = 7, 4, (16, 16)
 
@@ -97,3 +101,22 @@ def test_bad_values_are_refused_in_one_line(tmp_path, bad):
         checkpoint.save_atomic({**ckpt, "sticky": bad}, tmp_path / "bad.pt")
         with pytest.raises(checkpoint.CheckpointError, match=r"bad\.pt: sticky .*: must be a probability"):
             load_task_policy(tmp_path / "bad.pt")
+
+
+def test_the_task_environment_keeps_each_worlds_last_skill(all_motions):
+    """TaskEnv.last_skill, a sticky controller's input: -1 from a start, the skill of the last control step after
+    it, -1 again on a restart, and in the environment's state (an exactly resumed run reads it)."""
+    llc = SkillPolicy(SKILL_OBS_DIM, 156, (32,), math.pi / 2, 2.0)
+    cls, cfg_cls = TASKS["heading"]
+    env = TaskEnv(TaskEnvConfig(backend="mujoco", max_episode_steps=6), cls, cfg_cls(), llc, all_motions, 3, "cpu")
+    env.reset()
+    assert env.last_skill.tolist() == [-1, -1, -1]
+    env.step(torch.tensor([0, 1, 2]))
+    assert env.last_skill.tolist() == [0, 1, 2]
+    _, _, terminated, truncated, _ = env.step(torch.tensor([3, 1, 2]))
+    assert (terminated | truncated).all() and env.last_skill.tolist() == [-1, -1, -1]  # 6 steps: all restarted
+    state = env.state_dict()
+    env.step(torch.tensor([0, 0, 0]))
+    assert env.last_skill.tolist() == [0, 0, 0]
+    env.load_state_dict(state)
+    assert env.last_skill.tolist() == [-1, -1, -1]

@@ -122,17 +122,14 @@ def test_task_env_steps_and_ends_episodes(all_motions):
                   seed=0)
     obs = env.reset()
     assert obs.shape == (3, env.num_obs) and env.num_obs == OBS_DIM + 4 and env.num_actions == 4
-    assert env.last_skill.tolist() == [-1, -1, -1]  # none played yet (a sticky controller's input)
     starts = all_motions.labels[env.init_clips].tolist()
     assert set(starts) <= {11, 12, 13} and starts
     obs, reward, terminated, truncated, info = env.step(torch.tensor([0, 1, 2]))
     assert reward.shape == (3,) and info["episode_steps"].tolist() == [3, 3, 3]
-    assert env.last_skill.tolist() == [0, 1, 2]
     obs, reward, terminated, truncated, info = env.step(torch.tensor([0, 1, 2]))
     assert (terminated | truncated).all()  # 6 control steps: a time-out if nothing else ended it
-    assert (env.episode_steps == 0).all() and (env.last_skill == -1).all()  # restarted
+    assert (env.episode_steps == 0).all()  # restarted
     state = env.state_dict()
     env.step(torch.tensor([0, 0, 0]))
-    assert env.last_skill.tolist() == [0, 0, 0]
     env.load_state_dict(state)
-    assert (env.episode_steps == 0).all() and (env.last_skill == -1).all()
+    assert (env.episode_steps == 0).all()
