@@ -124,7 +124,7 @@ def test_sticky_draw_keeps_with_its_probability_and_longest_run_counts_consecuti
     assert st.longest_run(flag).tolist() == [3, 3]
 
 
-def test_the_random_controller_holds_its_draws_and_refuses_a_stick_of_one(tmp_path):
+def test_the_random_controller_holds_its_draws_and_refuses_a_stick_of_one_and_its_settings_elsewhere(tmp_path):
     """--repeat 2 at 6 control steps a decision: the skill changes only every 12 control steps."""
     out = _tool("--task", "throwing", "--script", "random", "--stick", 0.5, "--repeat", 2, "--llc-steps", 6,
                 "--episodes", 3, "--max-episode-steps", 48, "--json-out", tmp_path / "r.json", cwd=tmp_path)
@@ -135,3 +135,6 @@ def test_the_random_controller_holds_its_draws_and_refuses_a_stick_of_one(tmp_pa
     bad = _tool("--task", "throwing", "--script", "random", "--stick", 1, "--episodes", 1, cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: --stick 1.0: must be a probability " \
         "in [0, 1)"
+    bad = _tool("--task", "throwing", "--script", "fixed", "--repeat", 3, "--episodes", 1, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: --stick, --repeat: settings of " \
+        "--script random, not of --script fixed"

@@ -65,7 +65,8 @@ from skillmimic.tasks.state import TaskState, floor_heading, to_heading_frame  #
 
 NEAR_BALL = 1.5  # m: the ball within this floor distance of the pelvis is with the humanoid (the tasks' near_ball)
 SWITCH_WINDOW = 30  # control steps (0.5 s): a fall this soon after a switch is counted as the switch's
-SHOT_STEPS = 74  # control steps: the shot from its first frame succeeds this long after it starts (README)
+SHOT_STEPS = 74  # control steps: the shot from its first frame succeeds this long after it starts
+# (results/task_diagnosis/README.md)
 PEAK_BINS = (1.8, 2.2, 2.8)  # m: free-ball peak heights are counted below, between and above these
 
 
@@ -211,6 +212,8 @@ class Script:
         return torch.where(self.switched, self.then, steer_labels(angle, cone))
 
     def __call__(self, obs: torch.Tensor, last: torch.Tensor | None = None) -> torch.Tensor:
+        """The next skills (N,) (indices into the task's skills); obs and the environment's last skills are a trained
+        policy's inputs, which a script does not read (random keeps its own)."""
         if self.args.script == "random":
             if self.decisions % self.args.repeat == 0:
                 self.last = sticky_draw(self.last, len(self.task.skills), self.args.stick if self.decisions else 0.0,
@@ -488,6 +491,9 @@ def main(args: Args) -> dict:
     check_counts(args, "episodes", "max_episode_steps", "hold_steps", "repeat", "llc_steps")
     if not 0.0 <= args.stick < 1.0:  # NaN too
         raise UserError(f"--stick {args.stick}: must be a probability in [0, 1)")
+    if (args.stick or args.repeat != 1) and (args.script != "random" or args.hlc):
+        raise UserError("--stick, --repeat: settings of --script random, not of "
+                        + ("--hlc" if args.hlc else f"--script {args.script}"))
     check_file(args.json_out, "--json-out", (".json",))
     check_file(args.csv_out, "--csv-out", (".csv",))
     cfg = TaskEnvConfig(backend=args.backend, llc_steps=args.llc_steps, max_episode_steps=args.max_episode_steps,
