@@ -263,7 +263,7 @@ class TaskPlayer(Player):
     def _step(self) -> None:
         env = self.task_env
         if self.ticks % env.cfg.llc_steps == 0:  # a high-level decision every llc_steps control steps
-            self.skill_idx = self.hlc(env.observe())
+            self.skill_idx = self.hlc(env.observe(), env.last_skill)  # a sticky one reads the last skills
             self.label = env.task.skills[int(self.skill_idx[0])]
         self.ticks += 1
         _, success, fell = env.control_step(self.skill_idx)

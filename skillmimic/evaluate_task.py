@@ -58,7 +58,8 @@ class Args:
 
 @torch.no_grad()
 def run_episodes(env: TaskEnv, policy) -> dict[str, torch.Tensor]:
-    """Play every world's episode to its first end. -> success, fell (bool) and steps (long), each (E,)."""
+    """Play every world's episode to its first end, policy(obs, last skills) picking the skills (a TaskPolicy; a
+    sticky one reads the last skills, skillmimic.sticky). -> success, fell (bool) and steps (long), each (E,)."""
     E = env.num_envs
     obs = env.reset()
     done = torch.zeros(E, dtype=torch.bool, device=env.device)
@@ -66,7 +67,7 @@ def run_episodes(env: TaskEnv, policy) -> dict[str, torch.Tensor]:
            "fell": torch.zeros(E, dtype=torch.bool, device=env.device),
            "steps": torch.zeros(E, dtype=torch.long, device=env.device)}
     while not bool(done.all()):
-        obs, _, terminated, truncated, info = env.step(policy(obs))
+        obs, _, terminated, truncated, info = env.step(policy(obs, env.last_skill))
         now = (terminated | truncated) & ~done
         out["success"] |= now & info["success"]
         out["fell"] |= now & info["fell"]

@@ -46,7 +46,9 @@ from torch import nn
 
 from skillmimic import checkpoint, skills
 from skillmimic import model as M
+from skillmimic.errors import UserError
 from skillmimic.normalizer import EmpiricalNormalization
+from skillmimic.sticky import StickyActor, check_sticky
 
 POLICY_FORMAT = "skillmimic-llc-policy/1"
 
@@ -314,39 +316,67 @@ def _fill(policy, ckpt: dict, path: str | Path, device: str | torch.device):
 TASK_POLICY_FORMAT = "skillmimic-hlc-policy/1"
 
 
+def task_actor(num_obs: int, num_actions: int, hidden: tuple[int, ...], sticky: float = 0.0) -> nn.Module:
+    """A high-level actor: mlp (output scale 0.01) on the normalised observation, or with sticky = p > 0 a
+    StickyActor that also sees the skill played last and starts keeping it with probability p + (1 - p) / A
+    (skillmimic.sticky). Call it through task_logits."""
+    if not sticky:
+        return mlp(num_obs, hidden, num_actions, out_std=0.01)
+    return StickyActor(mlp(num_obs + num_actions, hidden, num_actions, out_std=0.01), num_actions, sticky)
+
+
+def task_logits(actor: nn.Module, obs_n: torch.Tensor, last: torch.Tensor | None) -> torch.Tensor:
+    """A task_actor's logits (B, A) for the normalised observation obs_n (B, num_obs) and each world's last skill
+    last (B,) long (-1: none; TaskEnv.last_skill), which only a sticky actor reads."""
+    if isinstance(actor, StickyActor):
+        if last is None:
+            raise ValueError("this high-level policy sees the skill played last (--sticky): pass TaskEnv.last_skill")
+        return actor(obs_n, last)
+    return actor(obs_n)
+
+
 def task_policy_file(actor: nn.Module, obs_norm: EmpiricalNormalization, num_obs: int, num_actions: int,
                      hidden: tuple[int, ...], *, task: str, skills: list[int], task_config: dict, llc_steps: int,
-                     llc: str, llc_sha256: str, llc_path: str, hand: str, model_sha256: str | None, **extra) -> dict:
+                     llc: str, llc_sha256: str, llc_path: str, hand: str, model_sha256: str | None,
+                     sticky: float = 0.0, **extra) -> dict:
     """The contents of an exported high-level policy file (what load_task_policy reads), with any extra plain
     entries: the task it serves (its name, its skills in action order, its settings, and the control steps per
-    decision), the skill policy it drives (`llc` as given, and skillmimic.llc_link's llc_sha256 and llc_path) and
-    the model both were trained on."""
+    decision), the skill policy it drives (`llc` as given, and skillmimic.llc_link's llc_sha256 and llc_path), the
+    model both were trained on, and its actor's `sticky` (task_actor; absent in older files: 0)."""
     return {"format": TASK_POLICY_FORMAT, "num_obs": num_obs, "num_actions": num_actions, "hidden": list(hidden),
             "actor": actor.state_dict(), "obs_norm": obs_norm.state_dict(), "task": task, "skills": list(skills),
             "llc": llc, "hand": hand, "model_sha256": model_sha256, "llc_sha256": llc_sha256, "llc_path": llc_path,
-            "task_config": task_config, "llc_steps": llc_steps, **extra}
+            "task_config": task_config, "llc_steps": llc_steps, "sticky": sticky, **extra}
 
 
 class TaskPolicy(nn.Module):
-    """A trained high-level policy: observation (B, num_obs) -> the index of the skill to play (B,), the most
-    likely one, with the observation normaliser it was trained with."""
+    """A trained high-level policy: observation (B, num_obs) and each world's last skill (B,) (TaskEnv.last_skill,
+    read only by a sticky one) -> the index of the skill to play (B,), the most likely one, with the observation
+    normaliser it was trained with."""
 
-    def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...]):
+    def __init__(self, num_obs: int, num_actions: int, hidden: tuple[int, ...], sticky: float = 0.0):
         super().__init__()
         self.obs_norm = EmpiricalNormalization(num_obs)
-        self.actor = mlp(num_obs, hidden, num_actions, out_std=0.01)
-        self.num_obs, self.num_actions = num_obs, num_actions
+        self.actor = task_actor(num_obs, num_actions, hidden, sticky)
+        self.num_obs, self.num_actions, self.sticky = num_obs, num_actions, sticky
         self.info: dict = {}  # the file's other plain entries (task, skills, llc, llc_sha256, llc_path, iteration, ...)
 
     @torch.no_grad()
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor(self.obs_norm.normalize(obs)).argmax(-1)
+    def forward(self, obs: torch.Tensor, last: torch.Tensor | None = None) -> torch.Tensor:
+        return task_logits(self.actor, self.obs_norm.normalize(obs), last).argmax(-1)
 
 
 def load_task_policy(path: str | Path, device: str | torch.device = "cpu", task: str | None = None,
                      num_obs: int | None = None) -> TaskPolicy:
     """Read an exported high-level policy; with task / num_obs, check it was made for that task and model. The
-    skill policy it drives is found and checked by skillmimic.llc_link.load_llc."""
+    skill policy it drives is found and checked by skillmimic.llc_link.load_llc. A file without "sticky" (from
+    before the option) is a plain actor."""
     expect = {k: v for k, v in (("task", task), ("num_obs", num_obs)) if v is not None}
     ckpt = checkpoint.load(path, TASK_POLICY_FORMAT, expect=expect or None, map_location=device)
-    return _fill(TaskPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"])), ckpt, path, device)
+    sticky = ckpt.get("sticky", 0.0)
+    try:
+        check_sticky(sticky, "sticky")
+    except UserError as e:
+        raise checkpoint.CheckpointError(f"{path}: {e}") from None
+    policy = TaskPolicy(ckpt["num_obs"], ckpt["num_actions"], tuple(ckpt["hidden"]), float(sticky))
+    return _fill(policy, ckpt, path, device)

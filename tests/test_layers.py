@@ -8,7 +8,8 @@ import pytest
 
 from paths import ROOT
 
-CORE = ["sim", "motion", "model", "rewards", "normalizer", "rotations", "device", "skills", "errors", "torchfile"]
+CORE = ["sim", "motion", "model", "rewards", "normalizer", "rotations", "device", "skills", "errors", "torchfile",
+        "sticky"]
 VIZ = sorted(p.stem for p in (ROOT / "skillmimic" / "viz").glob("*.py"))
 UPWARD = ("skillmimic.envs", "skillmimic.tasks", "train_llc", "train_hlc", "play")
 

@@ -110,3 +110,31 @@ def test_heading_change_unwraps_and_stops_at_the_episodes_end():
     quat = torch.cat([_quat(y) for y in yaws])[:, None].expand(5, 2, 4)  # (T + 1 = 5, E = 2, 4)
     turned = st.heading_change(quat, torch.tensor([4, 2]))
     assert torch.allclose(turned, torch.tensor([2 * math.pi - 2.0, 3.0]), atol=1e-4)
+
+
+def test_sticky_draw_keeps_with_its_probability_and_longest_run_counts_consecutive_steps():
+    gen = torch.Generator().manual_seed(0)
+    last = torch.arange(4).repeat(2500)  # 10,000 worlds
+    for stick in (0.0, 0.9):
+        new = st.sticky_draw(last, 4, stick, gen)
+        assert new.min() >= 0 and new.max() <= 3
+        kept = float((new == last).float().mean())
+        assert abs(kept - (stick + (1 - stick) / 4)) < 0.02, (stick, kept)  # kept, or drawn again
+    flag = torch.tensor([[1, 0], [1, 1], [0, 1], [1, 1], [1, 0], [1, 0]], dtype=torch.bool)  # (T=6, E=2)
+    assert st.longest_run(flag).tolist() == [3, 3]
+
+
+def test_the_random_controller_holds_its_draws_and_refuses_a_stick_of_one_and_its_settings_elsewhere(tmp_path):
+    """--repeat 2 at 6 control steps a decision: the skill changes only every 12 control steps."""
+    out = _tool("--task", "throwing", "--script", "random", "--stick", 0.5, "--repeat", 2, "--llc-steps", 6,
+                "--episodes", 3, "--max-episode-steps", 48, "--json-out", tmp_path / "r.json", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.startswith("throwing, random stick 0.5 repeat 2, 6 control steps a decision, 3 episodes")
+    for row in json.loads((tmp_path / "r.json").read_text())["episodes"]:
+        assert row["switches"] <= (row["steps"] - 1) // 12  # changes only at control steps 12, 24, 36
+    bad = _tool("--task", "throwing", "--script", "random", "--stick", 1, "--episodes", 1, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: --stick 1.0: must be a probability " \
+        "in [0, 1)"
+    bad = _tool("--task", "throwing", "--script", "fixed", "--repeat", 3, "--episodes", 1, cwd=tmp_path)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: --stick, --repeat: settings of " \
+        "--script random, not of --script fixed"

@@ -34,12 +34,13 @@ def llc(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("task", ["scoring", "circling"])
-def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path, llc, task):
+@pytest.mark.parametrize("task,sticky", [("scoring", "0"), ("circling", "0.9")])
+def test_two_iterations_write_checkpoint_and_policy_and_resume_exactly(tmp_path, llc, task, sticky):
+    """Also with --sticky, whose actor reads each world's last skill: the environment's state carries it."""
     a, b = tmp_path / "a", tmp_path / "b"
-    r = _run(*FAST, "--task", task, "--llc", str(llc), "--iterations", "3", "--run-dir", str(a))
+    r = _run(*FAST, "--task", task, "--llc", str(llc), "--iterations", "3", "--run-dir", str(a), "--sticky", sticky)
     assert r.returncode == 0, r.stderr
-    r = _run(*FAST, "--task", task, "--llc", str(llc), "--iterations", "2", "--run-dir", str(b))
+    r = _run(*FAST, "--task", task, "--llc", str(llc), "--iterations", "2", "--run-dir", str(b), "--sticky", sticky)
     assert r.returncode == 0, r.stderr
     policy = checkpoint.load(b / "policy.pt", TASK_POLICY_FORMAT)
     assert policy["task"] == task and policy["num_actions"] == len(policy["skills"])
@@ -131,3 +132,28 @@ def test_task_evaluation_and_play(tmp_path, llc):
     r = _run("--task", "scoring", "--checkpoint", str(tmp_path / "policy.pt"), "--headless", "--steps", "1",
              script="play.py")
     assert r.returncode != 0 and "made for task=heading" in r.stderr
+
+
+def test_sticky_is_recorded_and_followed_by_evaluation_and_the_trace_tool_and_bad_values_are_refused(tmp_path, llc):
+    """--sticky (skillmimic.sticky): the exported policy records it and carries the learned bias; evaluate_task,
+    tools/scripted_task.py --hlc and play.py play it (it reads the last skill); 1 is refused in one line before
+    anything runs."""
+    r = _run(*FAST, "--task", "throwing", "--llc", str(llc), "--iterations", "1", "--sticky", "0.97", "--run-dir",
+             str(tmp_path / "r"))
+    assert r.returncode == 0, r.stderr
+    policy = checkpoint.load(tmp_path / "r" / "policy.pt", TASK_POLICY_FORMAT)
+    assert policy["sticky"] == 0.97 and "keep_bias" in policy["actor"] and policy["actor"]["net.0.weight"].shape[1] \
+        == policy["num_obs"] + policy["num_actions"]  # the observation, then the last skill's one-hot
+    r = _run("--checkpoint", str(tmp_path / "r" / "policy.pt"), "--episodes", "2", "--max-episode-steps", "6",
+             "--device", "cpu", script="skillmimic.evaluate_task")
+    assert r.returncode == 0, r.stderr
+    r = _run("--hlc", tmp_path / "r" / "policy.pt", "--episodes", "2", "--max-episode-steps", "6",
+             script=str(ROOT / "tools" / "scripted_task.py"))
+    assert r.returncode == 0 and r.stdout.startswith("throwing, hlc"), r.stderr
+    r = _run("--task", "throwing", "--checkpoint", str(tmp_path / "r" / "policy.pt"), "--headless", "--steps", "4",
+             script="play.py")
+    assert r.returncode == 0, r.stderr
+    r = _run(*FAST, "--task", "throwing", "--llc", str(llc), "--sticky", "1", "--run-dir", str(tmp_path / "bad"))
+    assert r.returncode == 2 and r.stderr.strip() == "error: --sticky 1.0: must be a probability in [0, 1) of " \
+        "keeping the previous skill (0: off)", r.stderr
+    assert not (tmp_path / "bad").exists()

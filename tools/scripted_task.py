@@ -16,6 +16,11 @@ from the world's state:
                  the hoop, and once the pelvis is within --layup-distance of it and facing it, --skill (031) for good.
     pickup-then  pickup until the ball has been held for --hold-steps control steps in a row (a hand on it, within
                  0.5 m of the pelvis, the pelvis above 0.5 m: the pickup test's hold), then --skill for good.
+    random       a random controller, to measure exploration: at each draw keep the previous skill with probability
+                 --stick, else draw one uniformly from the task's skills (which may draw the same again); a draw every
+                 --repeat decisions, the skill held in between (the first decision always draws uniformly).
+
+--llc-steps sets the control steps per decision of a script (default 3, the tasks' 20 Hz; with --hlc: the file's).
 
 Set-up experiments: --first-frame starts at the clips' first frames (the skill evaluation's start), --motion-dir
 chooses the start clips, --goal-ahead turns the heading goal or the hoop to straight ahead of the humanoid at its
@@ -60,6 +65,8 @@ from skillmimic.tasks.state import TaskState, floor_heading, to_heading_frame  #
 
 NEAR_BALL = 1.5  # m: the ball within this floor distance of the pelvis is with the humanoid (the tasks' near_ball)
 SWITCH_WINDOW = 30  # control steps (0.5 s): a fall this soon after a switch is counted as the switch's
+SHOT_STEPS = 74  # control steps: the shot from its first frame succeeds this long after it starts
+# (results/task_diagnosis/README.md)
 PEAK_BINS = (1.8, 2.2, 2.8)  # m: free-ball peak heights are counted below, between and above these
 
 
@@ -67,7 +74,7 @@ PEAK_BINS = (1.8, 2.2, 2.8)  # m: free-ball peak heights are counted below, betw
 class Args:
     task: TaskName = "heading"
     """The task (with --hlc: the file's)."""
-    script: Literal["fixed", "steer", "pickup-then"] = "fixed"
+    script: Literal["fixed", "steer", "pickup-then", "random"] = "fixed"
     """How the skill is chosen (the module's docstring); ignored with --hlc."""
     skill: int | None = None
     """fixed: the skill played (default: the task's first); pickup-then: the skill after the hold (default 5, the
@@ -84,6 +91,12 @@ class Args:
     """steer on scoring: start --skill once the pelvis is this close to the hoop (m) and facing it."""
     hold_steps: int = 10
     """pickup-then: control steps of hold before the next skill."""
+    stick: float = 0.0
+    """random: the probability of keeping the previous skill at a draw (else a uniform draw)."""
+    repeat: int = 1
+    """random: decisions between draws (the drawn skill is held for this many decisions)."""
+    llc_steps: int = 3
+    """Control steps per decision of a script (with --hlc: the file's)."""
     motion_dir: str = str(DATA)
     """Clips whose frames start the episodes (those of the task's starting skills, else all)."""
     first_frame: bool = False
@@ -155,7 +168,7 @@ class Script:
         self.then = args.skill if args.skill is not None else {"scoring": skills.LAYUP}.get(name, skills.SHOT)
         fixed = args.skill if args.skill is not None else env.task.skills[0]
         need = {"fixed": [fixed], "steer": list(skills.DRIBBLES) + ([self.then] if name == "scoring" else []),
-                "pickup-then": [skills.PICKUP, self.then]}[args.script]
+                "pickup-then": [skills.PICKUP, self.then], "random": []}[args.script]
         if args.script == "steer" and name == "throwing":
             raise UserError("--script steer: the throwing task has no goal on the floor; use fixed or pickup-then")
         missing = [lab for lab in need if lab not in env.task.skills]
@@ -169,6 +182,10 @@ class Script:
         self.direction = torch.zeros(n, device=dev)  # circling: +1 counter-clockwise, -1 clockwise, 0 not yet chosen
         self.table = torch.full((skills.NUM_SLOTS,), -1, dtype=torch.long, device=dev)  # label -> action index
         self.table[torch.tensor(env.task.skills, device=dev)] = torch.arange(len(env.task.skills), device=dev)
+        # random: its own stream (the environment's draws, hence the starts and goals, stay those of the seed)
+        self.gen = torch.Generator(device=dev).manual_seed(args.seed + 7919)
+        self.decisions = 0
+        self.last = torch.zeros(n, dtype=torch.long, device=dev)  # random: the skill index played last
 
     def labels(self, state: TaskState) -> torch.Tensor:
         a, n, dev = self.args, self.env.num_envs, self.env.device
@@ -194,8 +211,23 @@ class Script:
         self.switched |= near & (angle.abs() <= cone)
         return torch.where(self.switched, self.then, steer_labels(angle, cone))
 
-    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
+    def __call__(self, obs: torch.Tensor, last: torch.Tensor | None = None) -> torch.Tensor:
+        """The next skills (N,) (indices into the task's skills); obs and the environment's last skills are a trained
+        policy's inputs, which a script does not read (random keeps its own)."""
+        if self.args.script == "random":
+            if self.decisions % self.args.repeat == 0:
+                self.last = sticky_draw(self.last, len(self.task.skills), self.args.stick if self.decisions else 0.0,
+                                        self.gen)
+            self.decisions += 1
+            return self.last
         return self.table[self.labels(self.env.state())]
+
+
+def sticky_draw(last: torch.Tensor, num_actions: int, stick: float, gen: torch.Generator) -> torch.Tensor:
+    """Keep last (N,) (action indices) with probability stick, else draw uniformly from num_actions. -> (N,) long"""
+    keep = torch.rand(last.shape, device=last.device, generator=gen) < stick
+    new = torch.randint(0, num_actions, last.shape, device=last.device, generator=gen)
+    return torch.where(keep, last, new)
 
 
 # --- playing and recording -------------------------------------------------------------------------------------------
@@ -225,7 +257,8 @@ def snapshot(env: TaskEnv, skill: torch.Tensor, success: torch.Tensor, fell: tor
 @torch.no_grad()
 def play(env: TaskEnv, policy, goal_ahead: bool = False, goal_at: tuple[float, float] | None = None
          ) -> tuple[dict, dict, dict]:
-    """Every world's episode to its first end, recorded at every control step.
+    """Every world's episode to its first end, policy(obs, each world's last skill) picking the skills, recorded at
+    every control step.
     -> (outcome: success, fell (E,) bool, steps (E,) long; the trace: each key (T, E, ...); the state at the start)"""
     E, dev = env.num_envs, env.device
     obs = env.reset()
@@ -250,7 +283,7 @@ def play(env: TaskEnv, policy, goal_ahead: bool = False, goal_at: tuple[float, f
                "fell": torch.zeros(E, dtype=torch.bool, device=dev),
                "steps": torch.zeros(E, dtype=torch.long, device=dev)}
         while not bool(done.all()):
-            obs, _, terminated, truncated, info = env.step(policy(obs))
+            obs, _, terminated, truncated, info = env.step(policy(obs, env.last_skill))
             now = (terminated | truncated) & ~done
             out["success"] |= now & info["success"]
             out["fell"] |= now & info["fell"]
@@ -272,6 +305,16 @@ def first_step(flag: torch.Tensor) -> torch.Tensor:
     t = torch.arange(flag.shape[0], device=flag.device)[:, None].expand_as(flag)
     first = torch.where(flag, t, torch.full_like(t, flag.shape[0])).amin(0)
     return torch.where(first == flag.shape[0], torch.full_like(first, -1), first)
+
+
+def longest_run(flag: torch.Tensor) -> torch.Tensor:
+    """The longest run of consecutive steps at which flag (T, E) holds. -> (E,) long"""
+    run = torch.zeros(flag.shape[1], dtype=torch.long, device=flag.device)
+    best = run.clone()
+    for f in flag:  # T steps of (E,)
+        run = torch.where(f, run + 1, torch.zeros_like(run))
+        best = torch.maximum(best, run)
+    return best
 
 
 def switch_context(skill: torch.Tensor, steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -353,10 +396,12 @@ def episode_rows(name: str, env: TaskEnv, out: dict, tr: dict, start: dict, task
     elif name == "throwing":
         peaks = free_peaks(tr["ball"][..., 2], tr["ball_vel"][..., 2], tr["hand"], start["ball_vel"][:, 2]) & alive
         hold = first_step(tr["held"] & alive)
+        shot_run = longest_run((tr["skill"] == skills.SHOT) & alive)
         for i, row in enumerate(rows):
             z = tr["ball"][:, i, 2][peaks[:, i]]
             after = tr["ball"][:, i, 2][peaks[:, i] & (torch.arange(T) > int(hold[i]))] if hold[i] >= 0 else z[:0]
-            row.update(first_hold_step=int(hold[i]), free_peaks=[round(float(v), 3) for v in z],
+            row.update(first_hold_step=int(hold[i]), longest_shot_steps=int(shot_run[i]),
+                       free_peaks=[round(float(v), 3) for v in z],
                        max_free_peak=round(float(z.max()), 3) if len(z) else None,
                        max_free_peak_after_hold=round(float(after.max()), 3) if len(after) else None)
     elif name == "scoring":
@@ -412,6 +457,7 @@ def summarize(name: str, rows: list[dict]) -> dict:
     elif name == "throwing":
         out["held"] = share(lambda r: r["first_hold_step"] >= 0)
         out["median_first_hold_step"] = _median(r["first_hold_step"] for r in rows if r["first_hold_step"] >= 0)
+        out[f"shot_for_{SHOT_STEPS}_steps"] = share(lambda r: r["longest_shot_steps"] >= SHOT_STEPS)
         peaks = [r["max_free_peak_after_hold"] for r in rows if r["max_free_peak_after_hold"] is not None]
         out["max_free_peak_after_hold_bins"] = _bins(peaks, E)
         out["median_max_free_peak_after_hold"] = _median(peaks)
@@ -442,11 +488,16 @@ def _bins(values: list[float], episodes: int) -> dict[str, int]:
 
 
 def main(args: Args) -> dict:
-    check_counts(args, "episodes", "max_episode_steps", "hold_steps")
+    check_counts(args, "episodes", "max_episode_steps", "hold_steps", "repeat", "llc_steps")
+    if not 0.0 <= args.stick < 1.0:  # NaN too
+        raise UserError(f"--stick {args.stick}: must be a probability in [0, 1)")
+    if (args.stick or args.repeat != 1) and (args.script != "random" or args.hlc):
+        raise UserError("--stick, --repeat: settings of --script random, not of "
+                        + ("--hlc" if args.hlc else f"--script {args.script}"))
     check_file(args.json_out, "--json-out", (".json",))
     check_file(args.csv_out, "--csv-out", (".csv",))
-    cfg = TaskEnvConfig(backend=args.backend, max_episode_steps=args.max_episode_steps, auto_reset=False,
-                        first_frame=args.first_frame)
+    cfg = TaskEnvConfig(backend=args.backend, llc_steps=args.llc_steps, max_episode_steps=args.max_episode_steps,
+                        auto_reset=False, first_frame=args.first_frame)
     task = None if args.hlc else args.task
     env, hlc = make_task_env(cfg, args.motion_dir, args.episodes, args.device, args.seed, task=task,
                              task_cfg=None if args.hlc else getattr(args, args.task), llc=args.llc, hlc=args.hlc)
@@ -460,8 +511,11 @@ def main(args: Args) -> dict:
     rows = episode_rows(name, env, out, tr, start, task_state)
     summary = summarize(name, rows)
     what = (f"hlc {args.hlc}" if args.hlc else f"fixed {policy.fixed:03d}" if args.script == "fixed"
+            else f"random stick {args.stick} repeat {args.repeat}" if args.script == "random"
             else f"{args.script}" + (f" then {policy.then:03d}" if args.script == "pickup-then" or name == "scoring"
                                      else ""))
+    if not args.hlc and args.llc_steps != 3:
+        what += f", {args.llc_steps} control steps a decision"
     print(f"{name}, {what}, {args.episodes} episodes: success {100 * summary['success']:.1f}%  fell "
           f"{100 * summary['fell']:.1f}%  timed out {100 * summary['timed_out']:.1f}%  mean steps "
           f"{summary['mean_steps']:.0f}")

@@ -36,6 +36,40 @@ declare -A RUNS=(
   [throwing_pickup_then005_seed1]="--task throwing --script pickup-then --skill 5 --seed 1 --throwing.height 2.5"
   [throwing_pickup_then005_h29_seed1]="--task throwing --script pickup-then --skill 5 --throwing.height 2.9 --seed 1"
   [scoring_steer_seed1]="--task scoring --script steer --seed 1"
+  # Exploration (section 5): random controllers on throwing at 2.9 m, two seeds each.
+  [throwing_fixed005_h29]="--task throwing --script fixed --skill 5 --throwing.height 2.9"
+  [throwing_fixed005_h29_seed1]="--task throwing --script fixed --skill 5 --throwing.height 2.9 --seed 1"
+  [throwing_random_p0]="--task throwing --script random --stick 0 --throwing.height 2.9"
+  [throwing_random_p0_seed1]="--task throwing --script random --stick 0 --throwing.height 2.9 --seed 1"
+  [throwing_random_p09]="--task throwing --script random --stick 0.9 --throwing.height 2.9"
+  [throwing_random_p09_seed1]="--task throwing --script random --stick 0.9 --throwing.height 2.9 --seed 1"
+  [throwing_random_p097]="--task throwing --script random --stick 0.97 --throwing.height 2.9"
+  [throwing_random_p097_seed1]="--task throwing --script random --stick 0.97 --throwing.height 2.9 --seed 1"
+  [throwing_random_p099]="--task throwing --script random --stick 0.99 --throwing.height 2.9"
+  [throwing_random_p099_seed1]="--task throwing --script random --stick 0.99 --throwing.height 2.9 --seed 1"
+  [throwing_random_repeat5]="--task throwing --script random --repeat 5 --throwing.height 2.9"
+  [throwing_random_repeat5_seed1]="--task throwing --script random --repeat 5 --throwing.height 2.9 --seed 1"
+  [throwing_random_repeat10]="--task throwing --script random --repeat 10 --throwing.height 2.9"
+  [throwing_random_repeat10_seed1]="--task throwing --script random --repeat 10 --throwing.height 2.9 --seed 1"
+  [throwing_random_repeat25]="--task throwing --script random --repeat 25 --throwing.height 2.9"
+  [throwing_random_repeat25_seed1]="--task throwing --script random --repeat 25 --throwing.height 2.9 --seed 1"
+  [throwing_random_llc15]="--task throwing --script random --llc-steps 15 --throwing.height 2.9"
+  [throwing_random_llc15_seed1]="--task throwing --script random --llc-steps 15 --throwing.height 2.9 --seed 1"
+  [throwing_random_llc30]="--task throwing --script random --llc-steps 30 --throwing.height 2.9"
+  [throwing_random_llc30_seed1]="--task throwing --script random --llc-steps 30 --throwing.height 2.9 --seed 1"
+  [throwing_random_p0995]="--task throwing --script random --stick 0.995 --throwing.height 2.9"
+  [throwing_random_p0995_seed1]="--task throwing --script random --stick 0.995 --throwing.height 2.9 --seed 1"
+  # At 256 episodes (--episodes after run's --episodes ${EPISODES:-64} wins).
+  [throwing_fixed005_h29_e256]="--task throwing --script fixed --skill 5 --throwing.height 2.9 --episodes 256"
+  [throwing_fixed005_h29_e256_seed1]="--task throwing --script fixed --skill 5 --throwing.height 2.9 --episodes 256 --seed 1"
+  [throwing_random_p097_e256]="--task throwing --script random --stick 0.97 --throwing.height 2.9 --episodes 256"
+  [throwing_random_p097_e256_seed1]="--task throwing --script random --stick 0.97 --throwing.height 2.9 --episodes 256 --seed 1"
+  [throwing_random_p099_e256]="--task throwing --script random --stick 0.99 --throwing.height 2.9 --episodes 256"
+  [throwing_random_p099_e256_seed1]="--task throwing --script random --stick 0.99 --throwing.height 2.9 --episodes 256 --seed 1"
+  [throwing_random_p0995_e256]="--task throwing --script random --stick 0.995 --throwing.height 2.9 --episodes 256"
+  [throwing_random_p0995_e256_seed1]="--task throwing --script random --stick 0.995 --throwing.height 2.9 --episodes 256 --seed 1"
+  [throwing_random_repeat25_e256]="--task throwing --script random --repeat 25 --throwing.height 2.9 --episodes 256"
+  [throwing_random_repeat25_e256_seed1]="--task throwing --script random --repeat 25 --throwing.height 2.9 --episodes 256 --seed 1"
 )
 names=("$@")
 [ ${#names[@]} -eq 0 ] && names=(heading_fixed013 heading_steer heading_fixed013_ahead heading_steer_ahead
@@ -44,7 +78,16 @@ names=("$@")
   scoring_steer scoring_steer_ahead scoring_fixed031_layupfirst heading_fixed013_first heading_fixed013_ahead_first
   throwing_pickup_then005_h29 throwing_fixed005_shotfirst_h29 scoring_fixed031_layupfirst_placed
   scoring_fixed031_placed heading_fixed013_seed1 heading_fixed013_ahead_seed1 throwing_pickup_then005_seed1
-  throwing_pickup_then005_h29_seed1 scoring_steer_seed1)
+  throwing_pickup_then005_h29_seed1 scoring_steer_seed1
+  throwing_fixed005_h29 throwing_fixed005_h29_seed1 throwing_random_p0 throwing_random_p0_seed1 throwing_random_p09
+  throwing_random_p09_seed1 throwing_random_p097 throwing_random_p097_seed1 throwing_random_p099
+  throwing_random_p099_seed1 throwing_random_repeat5 throwing_random_repeat5_seed1 throwing_random_repeat10
+  throwing_random_repeat10_seed1 throwing_random_repeat25 throwing_random_repeat25_seed1 throwing_random_llc15
+  throwing_random_llc15_seed1 throwing_random_llc30 throwing_random_llc30_seed1
+  throwing_random_p0995 throwing_random_p0995_seed1 throwing_fixed005_h29_e256 throwing_fixed005_h29_e256_seed1
+  throwing_random_p097_e256 throwing_random_p097_e256_seed1 throwing_random_p099_e256
+  throwing_random_p099_e256_seed1 throwing_random_p0995_e256 throwing_random_p0995_e256_seed1
+  throwing_random_repeat25_e256 throwing_random_repeat25_e256_seed1)
 for n in "${names[@]}"; do
   start=$(date +%s)
   python tools/scripted_task.py --llc $L --episodes ${EPISODES:-64} --seed 0 ${RUNS[$n]} \
@@ -58,8 +101,12 @@ from pathlib import Path
 rows = []
 for f in sorted(Path(sys.argv[1]).glob("*.json")):
     d = json.loads(f.read_text())
+    if "summary" not in d:  # not this tool's (shipped_hlc_throwing_h29_cpu.json: evaluate_task's)
+        continue
     s, a = d["summary"], d["args"]
-    rows.append({"run": f.stem, "task": d["task"], "controller": a["hlc"] or f"{a['script']} {a['skill'] or ''}".strip(),
+    rows.append({"run": f.stem, "task": d["task"], "controller": a["hlc"] or (f"random stick {a['stick']} repeat {a['repeat']}" if a["script"] == "random"
+                 else f"{a['script']} {a['skill'] or ''}".strip()) + (f", {a['llc_steps']} steps a decision"
+                 if a.get("llc_steps", 3) != 3 else ""),
                  "first_frame": a["first_frame"], "goal": "at " + str(a["goal_at"]) if a["goal_at"] else
                  "ahead" if a["goal_ahead"] else "drawn", "seed": a["seed"], "episodes": s["episodes"],
                  "success": round(s["success"], 4), "fell": round(s["fell"], 4), "timed_out": round(s["timed_out"], 4),

@@ -5,7 +5,9 @@ index into the task's skills; the skill policy (low-level controller) then runs 
 60 Hz with that skill's condition (SkillMimic's setting: 3). The observation is the humanoid's own state and the
 ball (as the skill policy sees them, `envs/observations.py`) followed by the task's goal observation. A skill policy
 that observes its own past (its file's history_steps, envs/history.py) is given it as in its training: the
-environment keeps each world's last steps for it, a start filling them with its first state.
+environment keeps each world's last steps for it, a start filling them with its first state. It also keeps the
+skill each world played last (`last_skill`, -1 from a start to its first control step), which a sticky high-level
+policy reads besides the observation (train_hlc.py --sticky, skillmimic.sticky).
 
 Episodes start at random frames of the clips of the task's `init_labels` (all clips if the motion set has none
 of them; `start_labels`: those skills' clips instead; `first_frame`: at their first frames). An episode ends
@@ -99,6 +101,7 @@ class TaskEnv:
         self.start_clip = torch.zeros(n, dtype=torch.long, device=dev)
         self.start_frame = torch.zeros(n, dtype=torch.long, device=dev)
         self.llc_history = HistoryBuffer(n, llc.history_steps, OBS_DIM, dev)  # (n, K, OBS_DIM); nothing when K = 0
+        self.last_skill = torch.full((n,), -1, dtype=torch.long, device=dev)  # (n,) index into task.skills; -1: none
 
     # --- what the worlds look like ----------------------------------------------------------------------------
     def fallen(self) -> torch.Tensor:
@@ -127,6 +130,7 @@ class TaskEnv:
         self.sim.reset(env_ids, *self.motions.state(clips, frames))
         self.start_clip[env_ids], self.start_frame[env_ids] = clips, frames
         self.episode_steps[env_ids] = 0
+        self.last_skill[env_ids] = -1
         self.llc_history.restart(env_ids)
         self.task.reset(env_ids, self.state())
 
@@ -144,6 +148,7 @@ class TaskEnv:
         self.sim.ctrl.copy_(self.llc.action_scale * actions.clamp(-self.llc.action_clip, self.llc.action_clip))
         self.sim.step()
         self.episode_steps += 1
+        self.last_skill.copy_(skill_ids)
         state = self.state()
         reward, success = self.task.step(state)
         return reward, success, ~state.standing
@@ -175,7 +180,7 @@ class TaskEnv:
         """Everything needed to continue these episodes exactly: simulator, goals and task memory, random stream."""
         task = {k: v.cpu().clone() for k, v in vars(self.task).items() if isinstance(v, torch.Tensor)}
         return {"sim": self.sim.state_dict(), "episode_steps": self.episode_steps.cpu().clone(), "task": task,
-                "generator": self.gen.get_state(),
+                "generator": self.gen.get_state(), "last_skill": self.last_skill.cpu().clone(),
                 **({"llc_history": self.llc_history.state_dict()} if self.llc_history.steps else {})}
 
     def load_state_dict(self, state: dict) -> None:
@@ -185,6 +190,8 @@ class TaskEnv:
             getattr(self.task, k).copy_(v)
         if "llc_history" in state:  # absent from earlier versions, which had none
             self.llc_history.load_state_dict(state["llc_history"])
+        if "last_skill" in state:  # absent from earlier versions, whose controllers did not read it
+            self.last_skill.copy_(state["last_skill"])
         self.gen.set_state(state["generator"])
 
 
